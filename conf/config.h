@@ -1,0 +1,139 @@
+#pragma once
+// NodeGate configuration: the schema of DESIGN.md section 5 as plain C++ values, and the
+// libconfig++ loader that fills it. No DPDK here; addresses are IPv4 in host byte order.
+//
+// Threading: loadConfig/parseConfig are pure functions, safe on any thread.
+// Errors: returned, never thrown; each names the file, the line and the setting path,
+// e.g. "demo.conf:31: services.[0].ports.[0].node_port: 70000 is outside 1..65535".
+
+#include <array>
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ng::conf {
+
+enum class Mode { kFullNat, kTunnel };
+enum class PortRole { kExternal, kInternal };
+enum class Protocol { kTcp, kUdp };
+enum class TrafficPolicy { kCluster, kLocal };
+
+using Mac = std::array<uint8_t, 6>;
+
+struct Ipv4Prefix {
+  uint32_t address = 0;  // host byte order
+  uint8_t length = 32;
+  friend bool operator==(const Ipv4Prefix&, const Ipv4Prefix&) = default;
+};
+
+struct PortConfig {
+  std::string name;
+  std::string device;  // DPDK device string: "net_af_packet0,iface=ext0", "0000:03:00.0"
+  PortRole role = PortRole::kExternal;
+  Ipv4Prefix address;  // the box's own address on this port
+  std::optional<uint32_t> gateway;
+  uint16_t mtu = 1500;  // 68..9000
+};
+
+struct FlowConfig {
+  uint32_t capacity = 1'048'576;          // flows per worker, 1..2^28
+  uint32_t tcp_timeout = 900;             // seconds, established TCP
+  uint32_t tcp_transitory_timeout = 60;   // seconds, SYN-sent and closing TCP
+  uint32_t udp_timeout = 120;             // seconds
+};
+
+struct SnatConfig {
+  std::vector<uint32_t> addresses;  // default: the internal port's address
+};
+
+struct DataplaneConfig {
+  std::vector<std::string> eal;   // extra EAL arguments
+  std::vector<unsigned> workers = {1};  // worker lcore ids; never the main lcore (0)
+  std::vector<PortConfig> ports;  // exactly one external and one internal port
+  Mode mode = Mode::kFullNat;
+  SnatConfig snat;
+  FlowConfig flows;
+};
+
+struct ApiConfig {
+  std::string listen = "127.0.0.1:9080";  // host:port
+  std::string token_file;
+};
+
+struct HealthConfig {
+  uint32_t interval_ms = 2000;
+  uint32_t timeout_ms = 1000;
+  uint32_t rise = 2;
+  uint32_t fall = 3;
+};
+
+struct PoolConfig {
+  std::string name;
+  std::vector<Ipv4Prefix> cidrs;
+};
+
+struct KubernetesConfig {
+  bool enabled = false;
+  std::string kubeconfig;
+  std::string class_name = "nodegate.io/lb";  // setting "class"
+};
+
+struct NodeConfig {
+  std::string name;
+  uint32_t address = 0;
+  // Static neighbour entry for the node's address (benchmarks, static L2 set-ups);
+  // normally the worker resolves it with ARP.
+  std::optional<Mac> mac;
+};
+
+struct ServicePortConfig {
+  std::string name;
+  Protocol protocol = Protocol::kTcp;
+  uint16_t port = 0;       // 1..65535
+  uint16_t node_port = 0;  // 1..65535
+};
+
+struct ServiceConfig {
+  std::string namespace_name;  // setting "namespace"
+  std::string name;
+  uint32_t vip = 0;
+  std::vector<ServicePortConfig> ports;
+  TrafficPolicy external_traffic_policy = TrafficPolicy::kCluster;
+  std::optional<Mode> mode;  // default: dataplane.mode
+  std::vector<std::string> node_names;  // setting "nodes"; empty = every node
+};
+
+struct Config {
+  std::string source;  // file name the config came from
+  DataplaneConfig dataplane;
+  ApiConfig api;
+  std::string state_dir = "/var/lib/nodegate";
+  HealthConfig health;
+  std::vector<PoolConfig> pools;
+  KubernetesConfig kubernetes;
+  std::vector<NodeConfig> nodes;
+  std::vector<ServiceConfig> services;
+
+  [[nodiscard]] const PortConfig* port(PortRole role) const noexcept;
+};
+
+struct ConfigError {
+  std::string message;  // "FILE:LINE: SETTING: what is wrong"
+};
+
+// Reads and validates a config file.
+[[nodiscard]] std::expected<Config, ConfigError> loadConfig(const std::string& path);
+// Same, from text; `source_name` is used in error messages.
+[[nodiscard]] std::expected<Config, ConfigError> parseConfig(std::string_view text,
+                                                             std::string_view source_name);
+
+// Helpers shared with the rest of the control plane.
+[[nodiscard]] std::optional<uint32_t> parseIpv4(std::string_view text) noexcept;
+[[nodiscard]] std::optional<Ipv4Prefix> parseIpv4Prefix(std::string_view text) noexcept;
+[[nodiscard]] std::string formatIpv4(uint32_t address);
+[[nodiscard]] std::optional<Mac> parseMac(std::string_view text) noexcept;
+
+}  // namespace ng::conf

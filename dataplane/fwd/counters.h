@@ -1,0 +1,75 @@
+#pragma once
+// Per-worker counters. Written only by the owning worker, read by the control thread.
+// Relaxed atomics compile to plain loads and stores on x86 (no locked instructions), and
+// make the cross-thread reads well defined; a reader may see a value one burst old.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+namespace ng::fwd {
+
+class Counter {
+ public:
+  void add(uint64_t n = 1) noexcept {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void set(uint64_t n) noexcept { value_.store(n, std::memory_order_relaxed); }
+  [[nodiscard]] uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+// Why a frame was not forwarded. Every dropped frame increments exactly one reason.
+enum class DropReason : uint8_t {
+  kTruncated,           // shorter than the headers it announces
+  kVlan,                // 802.1Q tag on a port configured untagged
+  kUnsupportedEtherType,
+  kBadArp,              // ARP that is not Ethernet/IPv4 or malformed
+  kArpNotForUs,         // ARP request for an address we do not own (normal on a LAN)
+  kBadIpHeader,         // version, IHL, total length
+  kIpChecksum,
+  kIpOptions,           // reserved for policies on options; options are parsed today
+  kFragment,            // IPv4 fragments (policy: dropped in this version)
+  kTtlExceeded,
+  kMartian,             // source is broadcast, multicast, loopback, zero or our own
+  kNotForUs,            // destination is neither a VIP nor a box address
+  kLocalNoExceptionPath,// for the box itself but not ARP/ICMP echo (no exception path yet)
+  kUnsupportedProtocol, // IP protocol other than TCP, UDP, ICMP
+  kIcmpUnsupported,     // ICMP other than echo request to a VIP or box address
+  kNoService,           // VIP but no service on this port/protocol
+  kNoBackend,           // service has no usable backend
+  kTcpNoFlow,           // TCP segment without SYN and without a flow
+  kFlowTableFull,
+  kSnatExhausted,
+  kNeighborUnresolved,  // next hop MAC not known yet (ARP request sent)
+  kWrongPort,           // arrived on a port of the wrong role (e.g. client traffic on internal)
+  kTxFull,              // the device did not accept the frame
+  kCount
+};
+
+inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kCount);
+[[nodiscard]] const char* dropReasonName(DropReason reason) noexcept;
+
+struct alignas(64) WorkerCounters {
+  Counter rx_packets;
+  Counter rx_bytes;
+  Counter tx_packets;
+  Counter tx_bytes;
+  Counter to_nodes;        // client -> node, rewritten
+  Counter to_clients;      // node -> client, restored
+  Counter new_flows;
+  Counter expired_flows;
+  Counter active_flows;    // gauge: flow table size
+  Counter arp_replies;
+  Counter arp_requests;    // requests we sent
+  Counter icmp_echo_replies;
+  Counter busy_polls;      // polls that received at least one frame
+  Counter idle_polls;
+  std::array<Counter, kDropReasonCount> drops;
+
+  void drop(DropReason reason) noexcept { drops[static_cast<size_t>(reason)].add(); }
+};
+
+}  // namespace ng::fwd

@@ -1,0 +1,51 @@
+#pragma once
+// Per-worker IPv4 neighbour (ARP) cache. Owned by one worker; fixed size, no allocation
+// after construction. 4-way set associative: an attacker who makes us learn many
+// addresses can only evict within one set, and static entries are never evicted.
+//
+// Learning follows Linux: we learn the sender of an ARP request only when it asks for
+// one of our addresses, and the sender of an ARP reply only when we asked.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace ng::fwd {
+
+class NeighborTable {
+ public:
+  using Mac = std::array<uint8_t, 6>;
+  static constexpr uint32_t kWays = 4;
+  static constexpr uint32_t kRetryMs = 1000;  // at most one ARP request per target per second
+
+  explicit NeighborTable(uint32_t sets = 256);
+
+  [[nodiscard]] std::optional<Mac> lookup(uint32_t ip) const noexcept;
+  // Records a resolved address. `is_static` entries are never replaced by learning.
+  void learn(uint32_t ip, const Mac& mac, uint32_t now_ms, bool is_static = false) noexcept;
+  // Marks `ip` as wanted (a packet needed it). Returns true when an ARP request should be
+  // sent now (never requested, or last request older than kRetryMs).
+  [[nodiscard]] bool want(uint32_t ip, uint32_t now_ms) noexcept;
+  // True when we sent a request for `ip` and have no answer yet.
+  [[nodiscard]] bool pending(uint32_t ip) const noexcept;
+  [[nodiscard]] uint32_t size() const noexcept;
+
+ private:
+  struct Entry {
+    uint32_t ip = 0;
+    Mac mac{};
+    uint32_t stamp_ms = 0;   // last learned or last requested
+    bool used = false;
+    bool resolved = false;
+    bool is_static = false;
+  };
+  Entry* find(uint32_t ip) noexcept;
+  const Entry* find(uint32_t ip) const noexcept;
+  Entry& victim(uint32_t ip) noexcept;
+
+  std::vector<Entry> entries_;
+  uint32_t set_mask_;
+};
+
+}  // namespace ng::fwd

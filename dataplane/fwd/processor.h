@@ -1,0 +1,90 @@
+#pragma once
+// The per-packet pipeline of a worker: classify -> look up -> rewrite, on a byte span.
+// No DPDK here; the DPDK worker (dataplane/dpdk/worker.h) maps rte_mbuf to spans and
+// calls processFrame() for every received frame.
+//
+// Threading: a WorkerContext belongs to exactly one worker lcore. processFrame() and the
+// helpers below are noexcept, allocate nothing, take no locks and never log.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "dataplane/fwd/counters.h"
+#include "dataplane/fwd/neighbor.h"
+#include "dataplane/fwd/snapshot.h"
+#include "dataplane/lb/flow_table.h"
+#include "dataplane/lb/snat.h"
+
+namespace ng::fwd {
+
+enum class PortRole : uint8_t { kExternal, kInternal };
+
+// Boot-time facts about one data port, indexed by port slot (0..ports.size()-1).
+struct PortInfo {
+  PortRole role = PortRole::kExternal;
+  Mac mac{};
+  uint32_t address = 0;    // the box's address on this port
+  uint8_t prefix_len = 24;
+  uint32_t gateway = 0;    // 0 = none: off-link destinations are unreachable
+  uint16_t mtu = 1500;
+
+  [[nodiscard]] bool onLink(uint32_t ip) const noexcept {
+    const uint32_t mask = prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - prefix_len);
+    return (ip & mask) == (address & mask);
+  }
+  // Next hop for `dst` out of this port, or 0 when there is none.
+  [[nodiscard]] uint32_t nextHop(uint32_t dst) const noexcept {
+    return onLink(dst) ? dst : gateway;
+  }
+};
+
+struct alignas(64) WorkerContext {
+  WorkerContext(unsigned worker_id, std::vector<PortInfo> port_infos, uint32_t flow_capacity);
+
+  unsigned id;
+  std::vector<PortInfo> ports;
+  uint8_t external_port = 0;  // slot of the external port
+  uint8_t internal_port = 1;  // slot of the internal port
+  lb::FlowTable flows;
+  lb::SnatAllocator snat;
+  NeighborTable neighbors;
+  WorkerCounters counters;
+  uint64_t applied_generation = ~uint64_t{0};  // last snapshot applyied by onSnapshot()
+};
+
+struct Action {
+  enum class Kind : uint8_t { kDrop, kForward };
+  Kind kind = Kind::kDrop;
+  uint8_t out_port = 0;  // port slot, valid for kForward
+};
+
+// Processes one received frame in place. On kForward the frame (same length) is ready to
+// be sent on `out_port`; on kDrop the reason has been counted. `now_ms` is a monotonic
+// millisecond clock (wraps; differences are taken modulo 2^32).
+[[nodiscard]] Action processFrame(WorkerContext& ctx, const ForwardingSnapshot& snap,
+                                  uint8_t in_port, std::span<std::byte> frame,
+                                  uint32_t now_ms) noexcept;
+
+// Applies per-snapshot worker state (SNAT addresses, static neighbours). Call when the
+// loaded snapshot's generation differs from ctx.applied_generation, before processing.
+void onSnapshot(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms) noexcept;
+
+struct ArpRequest {
+  uint8_t port = 0;
+  uint32_t target_ip = 0;
+};
+// Periodic work between bursts: expires up to `expiry_budget` flow records and collects
+// ARP requests that are due (resolve targets of the snapshot and addresses a packet
+// wanted). Returns the number of requests written to `requests`.
+size_t slowTick(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms,
+                uint32_t expiry_budget, std::span<ArpRequest> requests) noexcept;
+
+// Writes a broadcast ARP request from `port` for `target_ip`; returns the frame length
+// (60 bytes, padded) or 0 when `frame` is too small.
+size_t writeArpRequest(const PortInfo& port, uint32_t target_ip,
+                       std::span<std::byte> frame) noexcept;
+
+}  // namespace ng::fwd

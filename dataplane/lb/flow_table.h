@@ -1,0 +1,97 @@
+#pragma once
+// Per-worker connection table. Owned by exactly one worker lcore; no locking, no
+// allocation after construction, no exceptions on the lookup/insert/expire paths.
+//
+// Each flow is one record reachable by two keys: the client key (client -> VIP:port,
+// as received on the external port) and the node key (node:nodePort -> SNAT addr:port,
+// as the reply is received on the internal port). Records hold the backend itself
+// (in the node key), never an index into a snapshot, so an established flow keeps its
+// node when the forwarding tables change.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "dataplane/lb/flow_key.h"
+
+namespace ng::lb {
+
+enum class FlowState : uint8_t {
+  kTcpSynSent,      // SYN seen from the client, nothing back yet          (transitory)
+  kTcpEstablished,  // data or SYN-ACK seen from the node                  (established)
+  kTcpClosing,      // FIN or RST seen in either direction; also holds the SNAT
+                    // port in quarantine while the node sits in TIME_WAIT  (transitory)
+  kUdp,             //                                                      (udp)
+};
+
+struct FlowTimeouts {
+  uint32_t tcp_established_ms = 900'000;
+  uint32_t tcp_transitory_ms = 60'000;
+  uint32_t udp_ms = 120'000;
+};
+
+struct Flow {
+  FlowKey client;          // as received from the client
+  FlowKey node;            // as the node's reply is received: node:nodePort -> snat:port
+  uint32_t last_seen_ms = 0;
+  FlowState state = FlowState::kTcpSynSent;
+  uint8_t flags = 0;       // reserved
+  uint16_t reserved = 0;
+};
+
+// TCP tracking: updates `flow.state` for a segment with `tcp_flags` (wire bits: FIN=0x01,
+// SYN=0x02, RST=0x04, ACK=0x10) seen from the client (from_client) or from the node.
+void trackTcp(Flow& flow, uint8_t tcp_flags, bool from_client) noexcept;
+
+[[nodiscard]] uint32_t timeoutFor(FlowState state, const FlowTimeouts& t) noexcept;
+
+class FlowTable {
+ public:
+  // Allocates everything up front: `capacity` flow records and an index sized for a
+  // load factor of at most 1/2 over both keys. Throws std::bad_alloc / invalid_argument
+  // (capacity 0 or > 2^28) at construction only.
+  explicit FlowTable(uint32_t capacity);
+  ~FlowTable();
+  FlowTable(const FlowTable&) = delete;
+  FlowTable& operator=(const FlowTable&) = delete;
+
+  struct Hit {
+    Flow* flow = nullptr;    // nullptr: no flow for this key
+    bool by_node_key = false;  // true when the key matched the node (reply) key
+  };
+  [[nodiscard]] Hit lookup(const FlowKey& key) noexcept;
+  [[nodiscard]] bool contains(const FlowKey& key) const noexcept;
+
+  // Inserts a flow under both keys. Returns nullptr (and changes nothing) when the table
+  // is full or either key is already present.
+  [[nodiscard]] Flow* insert(const FlowKey& client, const FlowKey& node, FlowState state,
+                             uint32_t now_ms) noexcept;
+  void erase(Flow* flow) noexcept;
+
+  // Incremental expiry: examines at most `budget` record slots from a rotating cursor
+  // and removes flows idle for longer than their state's timeout (wrap-safe uint32 ms
+  // arithmetic). Returns the number of flows removed.
+  uint32_t expire(uint32_t now_ms, uint32_t budget, const FlowTimeouts& timeouts) noexcept;
+
+  [[nodiscard]] uint32_t size() const noexcept { return size_; }
+  [[nodiscard]] uint32_t capacity() const noexcept { return capacity_; }
+  // Memory held by the table divided by capacity: the "bytes per flow" benchmark figure.
+  [[nodiscard]] size_t bytesPerFlow() const noexcept;
+
+ private:
+  // Implementation: open addressing with linear probing and backward-shift deletion
+  // (no tombstones), index slots hold a hash tag and record index; records come from a
+  // free list.
+  struct Slot;
+  uint32_t capacity_ = 0;
+  uint32_t size_ = 0;
+  std::unique_ptr<Flow[]> records_;
+  std::unique_ptr<uint32_t[]> free_list_;
+  uint32_t free_top_ = 0;
+  std::unique_ptr<uint8_t[]> live_;  // 1 when records_[i] is in use
+  std::unique_ptr<Slot[]> slots_;
+  uint32_t slot_mask_ = 0;
+  uint32_t expire_cursor_ = 0;
+};
+
+}  // namespace ng::lb

@@ -1,0 +1,55 @@
+#pragma once
+// SNAT source-port allocation for full-NAT, per worker.
+//
+// Ports are handed out in rotation (one cursor per SNAT address) and a port is taken
+// only when no flow in the table - live or lingering in kTcpClosing - already uses the
+// resulting node key. Closed flows linger for the transitory timeout, which is the
+// quarantine that keeps a port away from a node still holding the old connection in
+// TIME_WAIT (DESIGN.md section 2, "SNAT ports are not reused too soon").
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "dataplane/lb/flow_key.h"
+#include "dataplane/lb/flow_table.h"
+
+namespace ng::lb {
+
+struct SnatEndpoint {
+  uint32_t address = 0;
+  uint16_t port = 0;
+};
+
+class SnatAllocator {
+ public:
+  static constexpr uint16_t kPortMin = 1024;
+  static constexpr uint16_t kPortMax = 65535;
+  static constexpr uint32_t kMaxProbes = 64;  // bounded work per new flow
+
+  SnatAllocator() = default;
+  explicit SnatAllocator(std::span<const uint32_t> addresses, uint16_t port_min = kPortMin,
+                         uint16_t port_max = kPortMax);
+
+  // Replaces the address set (control decided; called by the worker between bursts when
+  // a snapshot with other SNAT addresses arrives). Cursors of kept addresses survive.
+  void setAddresses(std::span<const uint32_t> addresses);
+
+  // Picks an endpoint toward node_ip:node_port for protocol `proto` that is free in
+  // `flows`, or nullopt after kMaxProbes collisions per address (counted by the caller).
+  [[nodiscard]] std::optional<SnatEndpoint> allocate(const FlowTable& flows, uint32_t node_ip,
+                                                     uint16_t node_port, uint8_t proto) noexcept;
+
+ private:
+  struct Cursor {
+    uint32_t address;
+    uint16_t next_port;
+  };
+  std::vector<Cursor> cursors_;
+  uint32_t next_address_ = 0;  // rotates across addresses
+  uint16_t port_min_ = kPortMin;
+  uint16_t port_max_ = kPortMax;
+};
+
+}  // namespace ng::lb
