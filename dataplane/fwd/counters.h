@@ -30,7 +30,7 @@ enum class DropReason : uint8_t {
   kArpNotForUs,         // ARP request for an address we do not own (normal on a LAN)
   kBadIpHeader,         // version, IHL, total length
   kIpChecksum,
-  kIpOptions,           // reserved for policies on options; options are parsed today
+  kBadL4Header,         // TCP data offset or UDP length inconsistent
   kFragment,            // IPv4 fragments (policy: dropped in this version)
   kTtlExceeded,
   kMartian,             // source is broadcast, multicast, loopback, zero or our own
@@ -40,12 +40,13 @@ enum class DropReason : uint8_t {
   kIcmpUnsupported,     // ICMP other than echo request to a VIP or box address
   kNoService,           // VIP but no service on this port/protocol
   kNoBackend,           // service has no usable backend
-  kTcpNoFlow,           // TCP segment without SYN and without a flow
+  kNoFlow,              // TCP non-SYN to a VIP, or a reply to a SNAT address, with no flow
   kFlowTableFull,
   kSnatExhausted,
   kNeighborUnresolved,  // next hop MAC not known yet (ARP request sent)
   kWrongPort,           // arrived on a port of the wrong role (e.g. client traffic on internal)
   kTxFull,              // the device did not accept the frame
+  kMultiSegment,        // chained mbuf (jumbo/scattered); not handled yet
   kCount
 };
 

@@ -1,1 +1,109 @@
-// placeholder: being written
+#include "dataplane/fwd/neighbor.h"
+
+#include <bit>
+#include <stdexcept>
+
+namespace ng::fwd {
+
+NeighborTable::NeighborTable(uint32_t sets) {
+  if (sets == 0 || !std::has_single_bit(sets)) throw std::invalid_argument("neighbor sets must be a power of two");
+  entries_.resize(size_t{sets} * kWays);
+  set_mask_ = sets - 1;
+}
+
+uint32_t NeighborTable::setOf(uint32_t ip) const noexcept {
+  // Multiplicative hash: neighbouring addresses land in different sets.
+  return ((ip * 0x9e3779b1u) >> 16) & set_mask_;
+}
+
+NeighborTable::Entry* NeighborTable::find(uint32_t ip) noexcept {
+  Entry* set = &entries_[size_t{setOf(ip)} * kWays];
+  for (uint32_t w = 0; w < kWays; ++w) {
+    if (set[w].used && set[w].ip == ip) return &set[w];
+  }
+  return nullptr;
+}
+
+const NeighborTable::Entry* NeighborTable::find(uint32_t ip) const noexcept {
+  return const_cast<NeighborTable*>(this)->find(ip);
+}
+
+NeighborTable::Entry* NeighborTable::victim(uint32_t ip, uint32_t now_ms) noexcept {
+  Entry* set = &entries_[size_t{setOf(ip)} * kWays];
+  Entry* best = nullptr;
+  uint32_t best_age = 0;
+  for (uint32_t w = 0; w < kWays; ++w) {
+    Entry& e = set[w];
+    if (!e.used) return &e;
+    if (e.is_static) continue;
+    const uint32_t age = now_ms - (e.resolved ? e.learned_ms : e.requested_ms);
+    if (best == nullptr || age > best_age) {
+      best = &e;
+      best_age = age;
+    }
+  }
+  return best;
+}
+
+std::optional<NeighborTable::Mac> NeighborTable::lookup(uint32_t ip) const noexcept {
+  const Entry* e = find(ip);
+  if (e == nullptr || !e->resolved) return std::nullopt;
+  return e->mac;
+}
+
+void NeighborTable::learn(uint32_t ip, const Mac& mac, uint32_t now_ms, bool is_static) noexcept {
+  Entry* e = find(ip);
+  if (e != nullptr && e->is_static && !is_static) return;  // configuration wins over the wire
+  if (e == nullptr) {
+    e = victim(ip, now_ms);
+    if (e == nullptr) return;
+    *e = Entry{};
+  }
+  e->ip = ip;
+  e->mac = mac;
+  e->learned_ms = now_ms;
+  e->used = true;
+  e->resolved = true;
+  e->requested = false;
+  e->is_static = is_static;
+}
+
+bool NeighborTable::want(uint32_t ip, uint32_t now_ms) noexcept {
+  Entry* e = find(ip);
+  if (e != nullptr && e->resolved) return false;
+  if (e == nullptr) {
+    e = victim(ip, now_ms);
+    if (e == nullptr) return false;
+    *e = Entry{};
+    e->ip = ip;
+    e->used = true;
+  } else if (e->requested && now_ms - e->requested_ms < kRetryMs) {
+    return false;
+  }
+  e->requested = true;
+  e->requested_ms = now_ms;
+  return true;
+}
+
+bool NeighborTable::refreshDue(uint32_t ip, uint32_t now_ms) noexcept {
+  Entry* e = find(ip);
+  if (e == nullptr || !e->resolved) return want(ip, now_ms);
+  if (e->is_static || now_ms - e->learned_ms < kRefreshMs) return false;
+  if (e->requested && now_ms - e->requested_ms < kRetryMs) return false;
+  e->requested = true;
+  e->requested_ms = now_ms;
+  return true;
+}
+
+bool NeighborTable::pending(uint32_t ip) const noexcept {
+  const Entry* e = find(ip);
+  return e != nullptr && e->requested;
+}
+
+uint32_t NeighborTable::size() const noexcept {
+  uint32_t n = 0;
+  for (const Entry& e : entries_) n += e.used ? 1 : 0;
+  return n;
+}
+
+}  // namespace ng::fwd

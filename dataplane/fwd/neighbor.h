@@ -17,7 +17,8 @@ class NeighborTable {
  public:
   using Mac = std::array<uint8_t, 6>;
   static constexpr uint32_t kWays = 4;
-  static constexpr uint32_t kRetryMs = 1000;  // at most one ARP request per target per second
+  static constexpr uint32_t kRetryMs = 1000;     // at most one ARP request per target per second
+  static constexpr uint32_t kRefreshMs = 30'000;  // re-confirm learned entries this often
 
   explicit NeighborTable(uint32_t sets = 256);
 
@@ -29,20 +30,29 @@ class NeighborTable {
   [[nodiscard]] bool want(uint32_t ip, uint32_t now_ms) noexcept;
   // True when we sent a request for `ip` and have no answer yet.
   [[nodiscard]] bool pending(uint32_t ip) const noexcept;
+  // For next hops we keep resolved (nodes, gateways): true when a request is due now,
+  // either to resolve or to re-confirm a learned entry older than kRefreshMs. A
+  // re-confirmation keeps the entry usable; the reply refreshes it.
+  [[nodiscard]] bool refreshDue(uint32_t ip, uint32_t now_ms) noexcept;
   [[nodiscard]] uint32_t size() const noexcept;
 
  private:
   struct Entry {
     uint32_t ip = 0;
     Mac mac{};
-    uint32_t stamp_ms = 0;   // last learned or last requested
+    uint32_t learned_ms = 0;    // last time the MAC was learned or confirmed
+    uint32_t requested_ms = 0;  // last time we sent a request
     bool used = false;
     bool resolved = false;
+    bool requested = false;     // we asked and are waiting for the answer
     bool is_static = false;
   };
   Entry* find(uint32_t ip) noexcept;
   const Entry* find(uint32_t ip) const noexcept;
-  Entry& victim(uint32_t ip) noexcept;
+  // The way to (re)use for a new `ip`: a free one, else the least recently learned
+  // non-static one; nullptr when every way of the set is static.
+  Entry* victim(uint32_t ip, uint32_t now_ms) noexcept;
+  uint32_t setOf(uint32_t ip) const noexcept;
 
   std::vector<Entry> entries_;
   uint32_t set_mask_;

@@ -1,1 +1,274 @@
-// placeholder: being written
+#include "dataplane/fwd/processor.h"
+
+#include <algorithm>
+
+#include "dataplane/lb/hash.h"
+#include "dataplane/pkt/headers.h"
+#include "dataplane/pkt/parse.h"
+#include "dataplane/pkt/rewrite.h"
+
+namespace ng::fwd {
+namespace {
+
+using pkt::ParsedFrame;
+using pkt::ParseStatus;
+
+// Seed of the 5-tuple hash that picks a Maglev slot. Fixed, so every box behind ECMP
+// picks the same node for the same flow.
+constexpr uint64_t kMaglevSeed = 0x4e4f444547415445ULL;  // "NODEGATE"
+
+constexpr Action forwardTo(uint8_t port) noexcept { return {.kind = Action::Kind::kForward, .out_port = port}; }
+constexpr Action kConsumed{.kind = Action::Kind::kConsumed};
+
+Action drop(WorkerContext& ctx, DropReason reason) noexcept {
+  ctx.counters.drop(reason);
+  return Action{};
+}
+
+DropReason reasonFor(ParseStatus status) noexcept {
+  switch (status) {
+    case ParseStatus::kUnsupportedEtherType: return DropReason::kUnsupportedEtherType;
+    case ParseStatus::kBadArp: return DropReason::kBadArp;
+    case ParseStatus::kBadIpHeader: return DropReason::kBadIpHeader;
+    case ParseStatus::kIpChecksum: return DropReason::kIpChecksum;
+    case ParseStatus::kBadL4Header: return DropReason::kBadL4Header;
+    case ParseStatus::kOk:
+    case ParseStatus::kTruncated: break;
+  }
+  return DropReason::kTruncated;
+}
+
+bool isSnatAddress(const ForwardingSnapshot& snap, uint32_t ip) noexcept {
+  return std::find(snap.snat_addresses.begin(), snap.snat_addresses.end(), ip) !=
+         snap.snat_addresses.end();
+}
+
+// Sources no router forwards from (RFC 1812 5.3.7), plus our own addresses: a packet
+// "from" a VIP or from the box is spoofed or looped.
+bool isMartianSource(const WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t src) noexcept {
+  const uint8_t first = static_cast<uint8_t>(src >> 24);
+  if (src == 0 || src == 0xffffffffu || first == 127 || first >= 224) return true;
+  for (const PortInfo& port : ctx.ports) {
+    if (src == port.address) return true;
+  }
+  return snap.isVip(src) || isSnatAddress(snap, src);
+}
+
+// Queues an ARP request for `ip` out of `port` when the neighbour table says one is due.
+void requestNeighbor(WorkerContext& ctx, uint8_t port, uint32_t ip, uint32_t now_ms) noexcept {
+  if (!ctx.neighbors.want(ip, now_ms)) return;
+  if (ctx.arp_queue_len < ctx.arp_queue.size()) {
+    ctx.arp_queue[ctx.arp_queue_len++] = ArpRequest{.port = port, .target_ip = ip};
+  }
+}
+
+// Resolves the destination MAC for `dst` out of `port`; nullopt (request queued) if unknown.
+std::optional<Mac> nextHopMac(WorkerContext& ctx, uint8_t port, uint32_t dst, uint32_t now_ms) noexcept {
+  const uint32_t hop = ctx.ports[port].nextHop(dst);
+  if (hop == 0) return std::nullopt;
+  if (auto mac = ctx.neighbors.lookup(hop)) return mac;
+  requestNeighbor(ctx, port, hop, now_ms);
+  return std::nullopt;
+}
+
+Action handleArp(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                 std::span<std::byte> frame, const ParsedFrame& p, uint32_t now_ms) noexcept {
+  const PortInfo& port = ctx.ports[in_port];
+  // A sender address of 0 is an ARP probe (RFC 5227): answer, learn nothing.
+  const bool sender_valid = p.arp_spa != 0 && !isMartianSource(ctx, snap, p.arp_spa);
+  if (p.arp_op == pkt::arp::kReply) {
+    // Learn only what we asked for: unsolicited replies would let anyone on the
+    // segment fill or poison the table.
+    if (sender_valid && (ctx.neighbors.pending(p.arp_spa) || ctx.neighbors.lookup(p.arp_spa))) {
+      ctx.neighbors.learn(p.arp_spa, p.arp_sha, now_ms);
+    }
+    return kConsumed;
+  }
+  const bool ours = p.arp_tpa == port.address ||
+                    (port.role == PortRole::kExternal && snap.isVip(p.arp_tpa)) ||
+                    (port.role == PortRole::kInternal && isSnatAddress(snap, p.arp_tpa));
+  if (!ours) {
+    // Like Linux: refresh an entry we already have, create none.
+    if (sender_valid && ctx.neighbors.lookup(p.arp_spa)) ctx.neighbors.learn(p.arp_spa, p.arp_sha, now_ms);
+    return drop(ctx, DropReason::kArpNotForUs);
+  }
+  if (sender_valid) ctx.neighbors.learn(p.arp_spa, p.arp_sha, now_ms);
+  pkt::arpRequestToReply(frame, p, port.mac);
+  ctx.counters.arp_replies.add();
+  return forwardTo(in_port);
+}
+
+Action handleIcmp(WorkerContext& ctx, uint8_t in_port, std::span<std::byte> frame,
+                  ParsedFrame& p) noexcept {
+  if (p.icmp_type != pkt::icmp::kEchoRequest || p.is_fragment) {
+    return drop(ctx, DropReason::kIcmpUnsupported);
+  }
+  pkt::icmpEchoToReply(frame, p, ctx.ports[in_port].mac);
+  ctx.counters.icmp_echo_replies.add();
+  return forwardTo(in_port);
+}
+
+// Rewrites a frame for `out_port` toward `dst_mac` and counts it.
+Action emit(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, uint8_t out_port,
+            const Mac& dst_mac, uint32_t src_ip, uint16_t src_port, uint32_t dst_ip,
+            uint16_t dst_port) noexcept {
+  pkt::decrementTtl(frame, p);
+  pkt::rewriteIpv4Tuple(frame, p, src_ip, src_port, dst_ip, dst_port);
+  pkt::setEthernet(frame, dst_mac, ctx.ports[out_port].mac);
+  return forwardTo(out_port);
+}
+
+// Client -> VIP:port on the external port: existing flow, or a new one by Maglev.
+Action toNode(WorkerContext& ctx, const ForwardingSnapshot& snap, std::span<std::byte> frame,
+              ParsedFrame& p, uint32_t now_ms) noexcept {
+  const lb::FlowKey key{.src_ip = p.src_ip, .dst_ip = p.dst_ip, .src_port = p.src_port,
+                        .dst_port = p.dst_port, .proto = p.proto};
+  const bool is_tcp = p.proto == pkt::kProtoTcp;
+  const uint8_t out = ctx.internal_port;
+
+  lb::FlowTable::Hit hit = ctx.flows.lookup(key);
+  if (hit.flow != nullptr && !hit.by_node_key) {
+    lb::Flow& flow = *hit.flow;
+    auto mac = nextHopMac(ctx, out, flow.node.src_ip, now_ms);
+    if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
+    if (is_tcp) lb::trackTcp(flow, p.tcp_flags, /*from_client=*/true);
+    flow.last_seen_ms = now_ms;
+    ctx.counters.to_nodes.add();
+    return emit(ctx, frame, p, out, *mac, flow.node.dst_ip, flow.node.dst_port, flow.node.src_ip,
+                flow.node.src_port);
+  }
+  if (hit.flow != nullptr) return drop(ctx, DropReason::kMartian);  // client key equals a node key
+
+  const ServicePort* sp = snap.find(p.dst_ip, p.dst_port, p.proto);
+  if (sp == nullptr) return drop(ctx, DropReason::kNoService);
+  // Full-NAT state is created only by a connection's first segment; anything else
+  // without a flow (mid-stream after a restart, stray ACK/RST floods) is dropped.
+  if (is_tcp && (p.tcp_flags & (pkt::tcp::kSyn | pkt::tcp::kAckFlag | pkt::tcp::kRst)) != pkt::tcp::kSyn) {
+    return drop(ctx, DropReason::kNoFlow);
+  }
+  if (!sp->maglev || sp->backends.empty()) return drop(ctx, DropReason::kNoBackend);
+  const uint16_t slot = sp->maglev->lookup(lb::hashFlowKey(key, kMaglevSeed));
+  if (slot == lb::MaglevTable::kNoBackend || slot >= sp->backends.size()) {
+    return drop(ctx, DropReason::kNoBackend);
+  }
+  const Backend& backend = sp->backends[slot];
+  // Resolve before creating state: an undeliverable SYN must not take a port.
+  auto mac = nextHopMac(ctx, out, backend.node_ip, now_ms);
+  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
+  if (ctx.flows.size() >= ctx.flows.capacity()) return drop(ctx, DropReason::kFlowTableFull);
+  auto snat = ctx.snat.allocate(ctx.flows, backend.node_ip, backend.node_port, p.proto);
+  if (!snat) return drop(ctx, DropReason::kSnatExhausted);
+  const lb::FlowKey node_key{.src_ip = backend.node_ip, .dst_ip = snat->address,
+                             .src_port = backend.node_port, .dst_port = snat->port, .proto = p.proto};
+  lb::Flow* flow = ctx.flows.insert(key, node_key, is_tcp ? lb::FlowState::kTcpSynSent : lb::FlowState::kUdp,
+                                    now_ms);
+  if (flow == nullptr) return drop(ctx, DropReason::kFlowTableFull);
+  ctx.counters.new_flows.add();
+  ctx.counters.to_nodes.add();
+  return emit(ctx, frame, p, out, *mac, snat->address, snat->port, backend.node_ip, backend.node_port);
+}
+
+// Node:nodePort -> SNAT address:port on the internal port: restore VIP:port -> client.
+Action toClient(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p,
+                uint32_t now_ms) noexcept {
+  const lb::FlowKey key{.src_ip = p.src_ip, .dst_ip = p.dst_ip, .src_port = p.src_port,
+                        .dst_port = p.dst_port, .proto = p.proto};
+  lb::FlowTable::Hit hit = ctx.flows.lookup(key);
+  if (hit.flow == nullptr || !hit.by_node_key) return drop(ctx, DropReason::kNoFlow);
+  lb::Flow& flow = *hit.flow;
+  const uint8_t out = ctx.external_port;
+  auto mac = nextHopMac(ctx, out, flow.client.src_ip, now_ms);
+  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
+  if (p.proto == pkt::kProtoTcp) lb::trackTcp(flow, p.tcp_flags, /*from_client=*/false);
+  flow.last_seen_ms = now_ms;
+  ctx.counters.to_clients.add();
+  return emit(ctx, frame, p, out, *mac, flow.client.dst_ip, flow.client.dst_port, flow.client.src_ip,
+              flow.client.src_port);
+}
+
+}  // namespace
+
+WorkerContext::WorkerContext(unsigned worker_id, std::vector<PortInfo> port_infos, uint32_t flow_capacity)
+    : id(worker_id), ports(std::move(port_infos)), flows(flow_capacity) {
+  for (size_t i = 0; i < ports.size(); ++i) {
+    if (ports[i].role == PortRole::kExternal) external_port = static_cast<uint8_t>(i);
+    if (ports[i].role == PortRole::kInternal) internal_port = static_cast<uint8_t>(i);
+  }
+}
+
+Action processFrame(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                    std::span<std::byte> frame, uint32_t now_ms) noexcept {
+  pkt::ParseResult parsed = pkt::parseFrame(frame);
+  if (parsed.status != ParseStatus::kOk) return drop(ctx, reasonFor(parsed.status));
+  ParsedFrame& p = parsed.frame;
+  // Ports are configured untagged in this version; a tag means a misconfigured switch.
+  if (p.has_vlan) return drop(ctx, DropReason::kVlan);
+  if (p.l3 == pkt::L3::kArp) return handleArp(ctx, snap, in_port, frame, p, now_ms);
+
+  if (isMartianSource(ctx, snap, p.src_ip)) return drop(ctx, DropReason::kMartian);
+  // Fragment policy (this version): dropped and counted. Non-first fragments carry no
+  // ports, so they cannot be matched to a flow without a fragment table; forwarding
+  // only first fragments would deliver datagrams that can never be reassembled.
+  if (p.is_fragment) return drop(ctx, DropReason::kFragment);
+
+  const PortInfo& port = ctx.ports[in_port];
+  const bool l4_balanced = p.proto == pkt::kProtoTcp || p.proto == pkt::kProtoUdp;
+  if (port.role == PortRole::kExternal) {
+    if (snap.isVip(p.dst_ip)) {
+      if (p.proto == pkt::kProtoIcmp) return handleIcmp(ctx, in_port, frame, p);
+      if (!l4_balanced) return drop(ctx, DropReason::kUnsupportedProtocol);
+      if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
+      return toNode(ctx, snap, frame, p, now_ms);
+    }
+  } else if (l4_balanced && isSnatAddress(snap, p.dst_ip)) {
+    if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
+    return toClient(ctx, frame, p, now_ms);
+  } else if (snap.isVip(p.dst_ip)) {
+    return drop(ctx, DropReason::kWrongPort);  // VIP traffic from the node side (hairpin)
+  }
+  if (p.dst_ip == port.address) {
+    if (p.proto == pkt::kProtoIcmp) return handleIcmp(ctx, in_port, frame, p);
+    return drop(ctx, DropReason::kLocalNoExceptionPath);
+  }
+  return drop(ctx, DropReason::kNotForUs);
+}
+
+void onSnapshot(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms) noexcept {
+  ctx.snat.setAddresses(snap.snat_addresses);
+  for (const StaticNeighbor& n : snap.static_neighbors) {
+    ctx.neighbors.learn(n.ip, n.mac, now_ms, /*is_static=*/true);
+  }
+  ctx.applied_generation = snap.generation;
+}
+
+size_t slowTick(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms,
+                uint32_t expiry_budget, std::span<ArpRequest> requests) noexcept {
+  ctx.counters.expired_flows.add(ctx.flows.expire(now_ms, expiry_budget, snap.timeouts));
+  ctx.counters.active_flows.set(ctx.flows.size());
+
+  size_t n = 0;
+  for (uint8_t i = 0; i < ctx.arp_queue_len && n < requests.size(); ++i) requests[n++] = ctx.arp_queue[i];
+  ctx.arp_queue_len = 0;
+
+  // Keep the next hops we will need resolved before traffic needs them: the nodes and
+  // each port's gateway. Scanned every 100 ms, not every tick.
+  constexpr uint32_t kScanMs = 100;
+  if (now_ms - ctx.last_neighbor_scan_ms < kScanMs) return n;
+  ctx.last_neighbor_scan_ms = now_ms;
+  auto refresh = [&](uint8_t port, uint32_t hop) {
+    if (hop != 0 && n < requests.size() && ctx.neighbors.refreshDue(hop, now_ms)) {
+      requests[n++] = ArpRequest{.port = port, .target_ip = hop};
+    }
+  };
+  for (uint32_t target : snap.resolve_targets) {
+    refresh(ctx.internal_port, ctx.ports[ctx.internal_port].nextHop(target));
+  }
+  for (uint8_t i = 0; i < ctx.ports.size(); ++i) refresh(i, ctx.ports[i].gateway);
+  return n;
+}
+
+size_t writeArpRequest(const PortInfo& port, uint32_t target_ip, std::span<std::byte> frame) noexcept {
+  return pkt::writeArpRequestFrame(frame, port.mac, port.address, target_ip);
+}
+
+}  // namespace ng::fwd

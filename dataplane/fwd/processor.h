@@ -41,6 +41,11 @@ struct PortInfo {
   }
 };
 
+struct ArpRequest {
+  uint8_t port = 0;
+  uint32_t target_ip = 0;
+};
+
 struct alignas(64) WorkerContext {
   WorkerContext(unsigned worker_id, std::vector<PortInfo> port_infos, uint32_t flow_capacity);
 
@@ -52,17 +57,25 @@ struct alignas(64) WorkerContext {
   lb::SnatAllocator snat;
   NeighborTable neighbors;
   WorkerCounters counters;
-  uint64_t applied_generation = ~uint64_t{0};  // last snapshot applyied by onSnapshot()
+  uint64_t applied_generation = ~uint64_t{0};  // last snapshot applied by onSnapshot()
+
+  // ARP requests a packet asked for (unresolved next hop); sent by the next slowTick.
+  static constexpr size_t kArpQueueSize = 16;
+  std::array<ArpRequest, kArpQueueSize> arp_queue{};
+  uint8_t arp_queue_len = 0;
+  uint32_t last_neighbor_scan_ms = 0;
 };
 
 struct Action {
-  enum class Kind : uint8_t { kDrop, kForward };
+  // kDrop: not forwarded, one drop reason counted. kConsumed: taken by the box (an ARP
+  // reply it learned from); free the buffer, nothing is counted as a drop.
+  enum class Kind : uint8_t { kDrop, kForward, kConsumed };
   Kind kind = Kind::kDrop;
   uint8_t out_port = 0;  // port slot, valid for kForward
 };
 
 // Processes one received frame in place. On kForward the frame (same length) is ready to
-// be sent on `out_port`; on kDrop the reason has been counted. `now_ms` is a monotonic
+// be sent on `out_port`; on kDrop the reason has been counted; on kConsumed just free it. `now_ms` is a monotonic
 // millisecond clock (wraps; differences are taken modulo 2^32).
 [[nodiscard]] Action processFrame(WorkerContext& ctx, const ForwardingSnapshot& snap,
                                   uint8_t in_port, std::span<std::byte> frame,
@@ -72,10 +85,6 @@ struct Action {
 // loaded snapshot's generation differs from ctx.applied_generation, before processing.
 void onSnapshot(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms) noexcept;
 
-struct ArpRequest {
-  uint8_t port = 0;
-  uint32_t target_ip = 0;
-};
 // Periodic work between bursts: expires up to `expiry_budget` flow records and collects
 // ARP requests that are due (resolve targets of the snapshot and addresses a packet
 // wanted). Returns the number of requests written to `requests`.

@@ -1,1 +1,128 @@
-// placeholder: being written
+#include "dataplane/pkt/parse.h"
+
+#include "dataplane/pkt/checksum.h"
+#include "dataplane/pkt/headers.h"
+
+namespace ng::pkt {
+namespace {
+
+ParseStatus parseArp(std::span<const std::byte> f, ParsedFrame& out) noexcept {
+  if (f.size() < out.l3_offset + kArpLen) return ParseStatus::kTruncated;
+  const std::byte* a = f.data() + out.l3_offset;
+  if (load16(a + arp::kHtype) != 1 || load16(a + arp::kPtype) != kEtherTypeIpv4 ||
+      std::to_integer<uint8_t>(a[arp::kHlen]) != 6 || std::to_integer<uint8_t>(a[arp::kPlen]) != 4) {
+    return ParseStatus::kBadArp;
+  }
+  out.arp_op = load16(a + arp::kOper);
+  if (out.arp_op != arp::kRequest && out.arp_op != arp::kReply) return ParseStatus::kBadArp;
+  out.arp_sha = loadMac(a + arp::kSha);
+  out.arp_spa = load32(a + arp::kSpa);
+  out.arp_tpa = load32(a + arp::kTpa);
+  out.l3 = L3::kArp;
+  return ParseStatus::kOk;
+}
+
+ParseStatus parseL4(std::span<const std::byte> f, ParsedFrame& out) noexcept {
+  const std::byte* l4 = f.data() + out.l4_offset;
+  switch (out.proto) {
+    case kProtoTcp: {
+      if (out.l4_len < kTcpMinLen) return ParseStatus::kTruncated;
+      const size_t data_off = (std::to_integer<size_t>(l4[tcp::kDataOff]) >> 4) * 4;
+      if (data_off < kTcpMinLen || data_off > out.l4_len) return ParseStatus::kBadL4Header;
+      out.src_port = load16(l4 + tcp::kSrcPort);
+      out.dst_port = load16(l4 + tcp::kDstPort);
+      out.tcp_flags = std::to_integer<uint8_t>(l4[tcp::kFlags]);
+      return ParseStatus::kOk;
+    }
+    case kProtoUdp: {
+      if (out.l4_len < kUdpLen) return ParseStatus::kTruncated;
+      const uint16_t len = load16(l4 + udp::kLength);
+      if (len < kUdpLen || len > out.l4_len) return ParseStatus::kBadL4Header;
+      out.src_port = load16(l4 + udp::kSrcPort);
+      out.dst_port = load16(l4 + udp::kDstPort);
+      return ParseStatus::kOk;
+    }
+    case kProtoIcmp: {
+      if (out.l4_len < kIcmpMinLen) return ParseStatus::kTruncated;
+      out.icmp_type = std::to_integer<uint8_t>(l4[icmp::kType]);
+      out.icmp_code = std::to_integer<uint8_t>(l4[icmp::kCode]);
+      return ParseStatus::kOk;
+    }
+    default:
+      return ParseStatus::kOk;  // other protocols: the classifier decides
+  }
+}
+
+ParseStatus parseIpv4(std::span<const std::byte> f, ParsedFrame& out) noexcept {
+  const size_t avail = f.size() - out.l3_offset;
+  if (avail < kIpv4MinLen) return ParseStatus::kTruncated;
+  const std::byte* ip = f.data() + out.l3_offset;
+  const uint8_t version_ihl = std::to_integer<uint8_t>(ip[ipv4::kVersionIhl]);
+  const size_t ihl = (version_ihl & 0x0f) * size_t{4};
+  if ((version_ihl >> 4) != 4 || ihl < kIpv4MinLen) return ParseStatus::kBadIpHeader;
+  if (avail < ihl) return ParseStatus::kTruncated;
+  const uint16_t total = load16(ip + ipv4::kTotalLen);
+  if (total < ihl) return ParseStatus::kBadIpHeader;
+  if (total > avail) return ParseStatus::kTruncated;  // frames may be longer (padding), never shorter
+  if (internetChecksum(f.subspan(out.l3_offset, ihl)) != 0) return ParseStatus::kIpChecksum;
+
+  const uint16_t frag = load16(ip + ipv4::kFragOff);
+  out.src_ip = load32(ip + ipv4::kSrc);
+  out.dst_ip = load32(ip + ipv4::kDst);
+  out.proto = std::to_integer<uint8_t>(ip[ipv4::kProto]);
+  out.ttl = std::to_integer<uint8_t>(ip[ipv4::kTtl]);
+  out.ip_total_len = total;
+  out.ip_header_len = static_cast<uint16_t>(ihl);
+  out.is_fragment = (frag & (ipv4::kFlagMf | ipv4::kOffsetMask)) != 0;
+  out.first_fragment = (frag & ipv4::kOffsetMask) == 0;
+  out.l4_offset = static_cast<uint16_t>(out.l3_offset + ihl);
+  out.l4_len = static_cast<uint16_t>(total - ihl);
+  out.l3 = L3::kIpv4;
+  if (!out.first_fragment) return ParseStatus::kOk;
+  return parseL4(f, out);
+}
+
+}  // namespace
+
+ParseResult parseFrame(std::span<const std::byte> f) noexcept {
+  ParseResult r;
+  ParsedFrame& out = r.frame;
+  if (f.size() < kEthHeaderLen) return r;
+  size_t off = 12;
+  uint16_t type = load16(f.data() + off);
+  if (type == kEtherTypeVlan || type == kEtherTypeQinQ) {
+    if (f.size() < kEthHeaderLen + kVlanTagLen) return r;
+    out.has_vlan = true;
+    out.vlan_tci = load16(f.data() + off + 2);
+    off += kVlanTagLen;
+    type = load16(f.data() + off);
+  }
+  out.ether_type = type;
+  out.l3_offset = static_cast<uint16_t>(off + 2);
+  switch (type) {
+    case kEtherTypeArp:
+      r.status = parseArp(f, out);
+      break;
+    case kEtherTypeIpv4:
+      r.status = parseIpv4(f, out);
+      break;
+    default:
+      r.status = ParseStatus::kUnsupportedEtherType;
+  }
+  return r;
+}
+
+const char* parseStatusName(ParseStatus status) noexcept {
+  switch (status) {
+    case ParseStatus::kOk: return "ok";
+    case ParseStatus::kTruncated: return "truncated";
+    case ParseStatus::kUnsupportedEtherType: return "unsupported_ether_type";
+    case ParseStatus::kBadArp: return "bad_arp";
+    case ParseStatus::kBadIpHeader: return "bad_ip_header";
+    case ParseStatus::kIpChecksum: return "ip_checksum";
+    case ParseStatus::kBadL4Header: return "bad_l4_header";
+  }
+  return "unknown";
+}
+
+}  // namespace ng::pkt

@@ -1,1 +1,339 @@
-// placeholder: being written
+#include "test/dataplane/fwd/fixtures.h"
+
+#include "dataplane/lb/maglev.h"
+#include "dataplane/pkt/headers.h"
+
+namespace ng::test {
+
+using fwd::Action;
+using fwd::DropReason;
+using namespace ng::pkt;
+
+namespace {
+
+constexpr uint16_t kClientPort = 40000;
+constexpr Mac kZeroMac{};
+constexpr Mac kBroadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+std::vector<uint32_t> nodeIps() { return {ip("10.200.0.11"), ip("10.200.0.12"), ip("10.200.0.13")}; }
+
+fwd::ServicePort servicePort(uint16_t port, uint8_t proto, uint16_t node_port) {
+  fwd::ServicePort sp{.vip = Topo::vip(), .port = port, .proto = proto};
+  std::vector<lb::MaglevBackend> ids;
+  for (uint32_t node : nodeIps()) {
+    sp.backends.push_back(fwd::Backend{.node_ip = node, .node_port = node_port, .weight = 1});
+    ids.push_back(lb::MaglevBackend{.id = node, .weight = 1});
+  }
+  sp.maglev = std::make_shared<const lb::MaglevTable>(lb::MaglevTable::build(ids, 251));
+  return sp;
+}
+
+PacketBuilder fromClient() { return PacketBuilder().eth(Topo::clientMac(), Topo::extMac()); }
+
+Step arpStep(uint8_t port, uint32_t sender, const Mac& sender_mac, uint32_t target) {
+  return Step{.in_port = port,
+              .input = PacketBuilder()
+                           .eth(sender_mac, kBroadcast)
+                           .arp(arp::kRequest, sender_mac, sender, kZeroMac, target)
+                           .build()};
+}
+
+Step dropStep(uint8_t port, Bytes input, DropReason reason) {
+  return Step{.in_port = port, .input = std::move(input), .drop = reason};
+}
+
+// A client -> node forward whose output is checked field by field against a frame built
+// fresh (so every checksum is verified) with the node and SNAT port the box chose.
+Step toNodeStep(Bytes input, std::function<Bytes(const Observed&)> expected) {
+  return Step{.in_port = kExt, .input = std::move(input), .verdict = Action::Kind::kForward,
+              .out_port = kInt, .output = std::move(expected), .observe = true};
+}
+
+Step toClientStep(std::function<Bytes(const Observed&)> input, std::function<Bytes(const Observed&)> expected) {
+  return Step{.in_port = kInt, .make_input = std::move(input), .verdict = Action::Kind::kForward,
+              .out_port = kExt, .output = std::move(expected)};
+}
+
+std::function<Bytes(const Observed&)> nodeReply(uint8_t flags, size_t payload = 0) {
+  return [=](const Observed& o) { return nodeTcp(o.node_ip, o.snat_port, flags, payload); };
+}
+
+std::function<Bytes(const Observed&)> natSyn(uint8_t flags, size_t payload = 0) {
+  return [=](const Observed& o) {
+    return PacketBuilder()
+        .eth(Topo::intMac(), Topo::nodeMac(o.node_ip))
+        .ipv4(Topo::intIp(), o.node_ip, 63)
+        .tcp(o.snat_port, 30080, flags)
+        .payload(payload)
+        .build();
+  };
+}
+
+std::function<Bytes(const Observed&)> restored(uint8_t flags, size_t payload = 0) {
+  return [=](const Observed&) {
+    return PacketBuilder()
+        .eth(Topo::extMac(), Topo::clientMac())
+        .ipv4(Topo::vip(), Topo::clientIp(), 63)
+        .tcp(80, kClientPort, flags)
+        .payload(payload)
+        .build();
+  };
+}
+
+}  // namespace
+
+Mac Topo::nodeMac(uint32_t node_ip) {
+  return Mac{0x02, 0, 0, 0, 0x02, static_cast<uint8_t>(node_ip & 0xff)};
+}
+
+Env makeEnv() {
+  Env env;
+  env.ports = {
+      fwd::PortInfo{.role = fwd::PortRole::kExternal, .mac = Topo::extMac(), .address = Topo::extIp(),
+                    .prefix_len = 24},
+      fwd::PortInfo{.role = fwd::PortRole::kInternal, .mac = Topo::intMac(), .address = Topo::intIp(),
+                    .prefix_len = 24},
+  };
+  auto snap = std::make_unique<fwd::ForwardingSnapshot>();
+  snap->generation = 1;
+  snap->service_ports.push_back(servicePort(80, kProtoTcp, 30080));
+  snap->service_ports.push_back(servicePort(53, kProtoUdp, 30053));
+  snap->snat_addresses = {Topo::intIp()};
+  for (uint32_t node : nodeIps()) {
+    snap->resolve_targets.push_back(node);
+    snap->static_neighbors.push_back(fwd::StaticNeighbor{.ip = node, .mac = Topo::nodeMac(node)});
+  }
+  snap->finalize();
+  env.snapshot = std::move(snap);
+  return env;
+}
+
+Bytes clientTcp(uint16_t client_port, uint8_t flags, size_t payload) {
+  return fromClient().ipv4(Topo::clientIp(), Topo::vip()).tcp(client_port, 80, flags).payload(payload).build();
+}
+
+Bytes nodeTcp(uint32_t node_ip, uint16_t snat_port, uint8_t flags, size_t payload) {
+  return PacketBuilder()
+      .eth(Topo::nodeMac(node_ip), Topo::intMac())
+      .ipv4(node_ip, Topo::intIp())
+      .tcp(30080, snat_port, flags)
+      .payload(payload)
+      .build();
+}
+
+Bytes nodeUdp(uint32_t node_ip, uint16_t snat_port, size_t payload) {
+  return PacketBuilder()
+      .eth(Topo::nodeMac(node_ip), Topo::intMac())
+      .ipv4(node_ip, Topo::intIp())
+      .udp(30053, snat_port)
+      .payload(payload)
+      .build();
+}
+
+std::vector<Fixture> standardFixtures() {
+  const Mac client = Topo::clientMac();
+  const uint8_t kSynAck = tcp::kSyn | tcp::kAckFlag;
+  const uint8_t kAck = tcp::kAckFlag;
+  const uint8_t kPshAck = tcp::kPsh | tcp::kAckFlag;
+  const std::vector<std::pair<uint32_t, Mac>> client_known = {{Topo::clientIp(), client}};
+  std::vector<Fixture> f;
+
+  // --- ARP ---------------------------------------------------------------------------
+  auto arpReply = [](const Mac& our_mac, uint32_t our_ip, const Mac& to_mac, uint32_t to_ip) {
+    return [=](const Observed&) {
+      return PacketBuilder().eth(our_mac, to_mac).arp(arp::kReply, our_mac, our_ip, to_mac, to_ip).build();
+    };
+  };
+  {
+    Step s = arpStep(kExt, Topo::clientIp(), client, Topo::vip());
+    s.verdict = Action::Kind::kForward;
+    s.out_port = kExt;
+    s.output = arpReply(Topo::extMac(), Topo::vip(), client, Topo::clientIp());
+    f.push_back({"ARP request for a VIP on the external port is answered", {s}});
+  }
+  {
+    Step s = arpStep(kExt, Topo::clientIp(), client, Topo::extIp());
+    s.verdict = Action::Kind::kForward;
+    s.out_port = kExt;
+    s.output = arpReply(Topo::extMac(), Topo::extIp(), client, Topo::clientIp());
+    f.push_back({"ARP request for the external address is answered", {s}});
+  }
+  {
+    const Mac node = Topo::nodeMac(ip("10.200.0.11"));
+    Step s = arpStep(kInt, ip("10.200.0.11"), node, Topo::intIp());
+    s.verdict = Action::Kind::kForward;
+    s.out_port = kInt;
+    s.output = arpReply(Topo::intMac(), Topo::intIp(), node, ip("10.200.0.11"));
+    f.push_back({"ARP request for the SNAT/internal address is answered on the internal port", {s}});
+  }
+  {
+    Step s = arpStep(kExt, Topo::clientIp(), client, ip("10.100.0.77"));
+    s.drop = DropReason::kArpNotForUs;
+    f.push_back({"ARP request for someone else is ignored", {s}});
+  }
+  {
+    Step s = arpStep(kInt, ip("10.200.0.11"), Topo::nodeMac(ip("10.200.0.11")), Topo::vip());
+    s.drop = DropReason::kArpNotForUs;
+    f.push_back({"VIPs are announced on the external port only", {s}});
+  }
+  {
+    Step s{.in_port = kExt,
+           .input = PacketBuilder().eth(client, Topo::extMac()).arp(3, client, Topo::clientIp(), kZeroMac, Topo::vip()).build(),
+           .drop = DropReason::kBadArp};
+    f.push_back({"ARP with an unknown operation is dropped", {s}});
+  }
+  {
+    Step s{.in_port = kExt,
+           .input = PacketBuilder().eth(client, Topo::extMac()).arp(arp::kReply, client, Topo::clientIp(), Topo::extMac(), Topo::extIp()).build(),
+           .verdict = Action::Kind::kConsumed};
+    f.push_back({"unsolicited ARP reply is consumed without learning", {s}});
+  }
+
+  // --- TCP full-NAT ----------------------------------------------------------------------
+  f.push_back({"SYN to VIP:80 is full-NATed to a node's nodePort",
+               {toNodeStep(clientTcp(kClientPort, tcp::kSyn), natSyn(tcp::kSyn))}});
+  f.push_back({"a whole connection: SYN, SYN-ACK, ACK, data both ways, FIN",
+               {toNodeStep(clientTcp(kClientPort, tcp::kSyn), natSyn(tcp::kSyn)),
+                toClientStep(nodeReply(kSynAck), restored(kSynAck)),
+                toNodeStep(clientTcp(kClientPort, kAck), natSyn(kAck)),
+                toNodeStep(clientTcp(kClientPort, kPshAck, 100), natSyn(kPshAck, 100)),
+                toClientStep(nodeReply(kPshAck, 1000), restored(kPshAck, 1000)),
+                toNodeStep(clientTcp(kClientPort, tcp::kFin | kAck), natSyn(tcp::kFin | kAck))},
+               client_known});
+  f.push_back({"reply while the client's MAC is unknown waits for ARP",
+               {toNodeStep(clientTcp(kClientPort, tcp::kSyn), natSyn(tcp::kSyn)),
+                Step{.in_port = kInt, .make_input = nodeReply(kSynAck), .drop = DropReason::kNeighborUnresolved}}});
+  f.push_back({"ACK without a flow is dropped (no state from mid-stream segments)",
+               {dropStep(kExt, clientTcp(kClientPort, kAck), DropReason::kNoFlow)}});
+  f.push_back({"SYN-ACK from a client creates no flow",
+               {dropStep(kExt, clientTcp(kClientPort, kSynAck), DropReason::kNoFlow)}});
+  f.push_back({"RST without a flow is dropped", {dropStep(kExt, clientTcp(kClientPort, tcp::kRst), DropReason::kNoFlow)}});
+  f.push_back({"SYN to a VIP port without a service",
+               {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).tcp(kClientPort, 81, tcp::kSyn).build(),
+                         DropReason::kNoService)}});
+  f.push_back({"node reply without a flow is dropped",
+               {dropStep(kInt, nodeTcp(ip("10.200.0.11"), 5555, kSynAck), DropReason::kNoFlow)}});
+  f.push_back({"TTL 1 is not forwarded",
+               {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip(), 1).tcp(kClientPort, 80, tcp::kSyn).build(),
+                         DropReason::kTtlExceeded)}});
+  f.push_back({"IP options are carried through the rewrite",
+               {toNodeStep(fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipOptions(8).tcp(kClientPort, 80, tcp::kSyn).build(),
+                           [](const Observed& o) {
+                             return PacketBuilder()
+                                 .eth(Topo::intMac(), Topo::nodeMac(o.node_ip))
+                                 .ipv4(Topo::intIp(), o.node_ip, 63)
+                                 .ipOptions(8)
+                                 .tcp(o.snat_port, 30080, tcp::kSyn)
+                                 .build();
+                           })}});
+
+  // --- UDP ------------------------------------------------------------------------------
+  f.push_back({"UDP to VIP:53 goes to nodePort 30053 and the reply comes back",
+               {toNodeStep(fromClient().ipv4(Topo::clientIp(), Topo::vip()).udp(5353, 53).payload(20).build(),
+                           [](const Observed& o) {
+                             return PacketBuilder()
+                                 .eth(Topo::intMac(), Topo::nodeMac(o.node_ip))
+                                 .ipv4(Topo::intIp(), o.node_ip, 63)
+                                 .udp(o.snat_port, 30053)
+                                 .payload(20)
+                                 .build();
+                           }),
+                toClientStep([](const Observed& o) { return nodeUdp(o.node_ip, o.snat_port, 20); }, [](const Observed&) {
+                  return PacketBuilder()
+                      .eth(Topo::extMac(), Topo::clientMac())
+                      .ipv4(Topo::vip(), Topo::clientIp(), 63)
+                      .udp(53, 5353)
+                      .payload(20)
+                      .build();
+                })},
+               client_known});
+  f.push_back({"UDP without checksum stays without checksum",
+               {toNodeStep(fromClient().ipv4(Topo::clientIp(), Topo::vip()).udp(5353, 53).l4Checksum(0).build(),
+                           [](const Observed& o) {
+                             return PacketBuilder()
+                                 .eth(Topo::intMac(), Topo::nodeMac(o.node_ip))
+                                 .ipv4(Topo::intIp(), o.node_ip, 63)
+                                 .udp(o.snat_port, 30053)
+                                 .l4Checksum(0)
+                                 .build();
+                           })}});
+
+  // --- ICMP -----------------------------------------------------------------------------
+  auto echoReply = [](uint32_t from) {
+    return [=](const Observed&) {
+      return PacketBuilder()
+          .eth(Topo::extMac(), Topo::clientMac())
+          .ipv4(from, Topo::clientIp(), 64)
+          .icmpEcho(icmp::kEchoReply, 7, 1)
+          .payload(32)
+          .build();
+    };
+  };
+  f.push_back({"ping to a VIP is answered",
+               {Step{.in_port = kExt,
+                     .input = fromClient().ipv4(Topo::clientIp(), Topo::vip()).icmpEcho(icmp::kEchoRequest, 7, 1).payload(32).build(),
+                     .verdict = Action::Kind::kForward, .out_port = kExt, .output = echoReply(Topo::vip())}}});
+  f.push_back({"ping to the box's external address is answered",
+               {Step{.in_port = kExt,
+                     .input = fromClient().ipv4(Topo::clientIp(), Topo::extIp()).icmpEcho(icmp::kEchoRequest, 7, 1).payload(32).build(),
+                     .verdict = Action::Kind::kForward, .out_port = kExt, .output = echoReply(Topo::extIp())}}});
+  f.push_back({"ICMP other than echo request to a VIP is dropped",
+               {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).icmpEcho(13, 7, 1).build(),
+                         DropReason::kIcmpUnsupported)}});
+
+  // --- Policy and malformed input ------------------------------------------------------
+  f.push_back({"IPv4 fragments are dropped (fragment policy of this version)",
+               {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipFrag(ipv4::kFlagMf).udp(5353, 53).payload(100).build(),
+                         DropReason::kFragment),
+                dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipFrag(100).ipProto(kProtoUdp).payload(100).build(),
+                         DropReason::kFragment)}});
+  f.push_back({"source = VIP is a martian",
+               {dropStep(kExt, fromClient().ipv4(Topo::vip(), Topo::vip()).tcp(kClientPort, 80, tcp::kSyn).build(),
+                         DropReason::kMartian)}});
+  f.push_back({"loopback, multicast, broadcast and zero sources are martians",
+               {dropStep(kExt, fromClient().ipv4(ip("127.0.0.1"), Topo::vip()).tcp(1, 80, tcp::kSyn).build(), DropReason::kMartian),
+                dropStep(kExt, fromClient().ipv4(ip("224.0.0.5"), Topo::vip()).tcp(1, 80, tcp::kSyn).build(), DropReason::kMartian),
+                dropStep(kExt, fromClient().ipv4(ip("255.255.255.255"), Topo::vip()).tcp(1, 80, tcp::kSyn).build(), DropReason::kMartian),
+                dropStep(kExt, fromClient().ipv4(0, Topo::vip()).tcp(1, 80, tcp::kSyn).build(), DropReason::kMartian)}});
+  f.push_back({"bad IPv4 header checksum",
+               {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipChecksum(0x1234).tcp(kClientPort, 80, tcp::kSyn).build(),
+                         DropReason::kIpChecksum)}});
+  f.push_back({"IPv4 version 6 in an IPv4 ethertype",
+               {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipVersionIhl(0x65).tcp(kClientPort, 80, tcp::kSyn).build(),
+                         DropReason::kBadIpHeader)}});
+  f.push_back({"IHL below 5", {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipVersionIhl(0x44).tcp(kClientPort, 80, tcp::kSyn).build(),
+                                        DropReason::kBadIpHeader)}});
+  f.push_back({"IP total length larger than the frame",
+               {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipTotalLen(1400).tcp(kClientPort, 80, tcp::kSyn).build(),
+                         DropReason::kTruncated)}});
+  f.push_back({"IP total length smaller than the header",
+               {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipTotalLen(12).tcp(kClientPort, 80, tcp::kSyn).build(),
+                         DropReason::kBadIpHeader)}});
+  f.push_back({"TCP data offset beyond the segment",
+               {dropStep(kExt, [] {
+                  Bytes b = clientTcp(kClientPort, tcp::kSyn);
+                  b[kEthHeaderLen + kIpv4MinLen + tcp::kDataOff] = std::byte{0xf0};
+                  return b;
+                }(), DropReason::kBadL4Header)}});
+  f.push_back({"802.1Q tagged frames on an untagged port",
+               {dropStep(kExt, fromClient().vlan(100).ipv4(Topo::clientIp(), Topo::vip()).tcp(kClientPort, 80, tcp::kSyn).build(),
+                         DropReason::kVlan)}});
+  f.push_back({"IPv6 ethertype is not handled yet",
+               {dropStep(kExt, fromClient().etherType(0x86dd).payload(60).build(), DropReason::kUnsupportedEtherType)}});
+  f.push_back({"GRE to a VIP", {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipProto(47).payload(24).build(),
+                                         DropReason::kUnsupportedProtocol)}});
+  f.push_back({"SSH to the box's own address has no exception path yet",
+               {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::extIp()).tcp(kClientPort, 22, tcp::kSyn).build(),
+                         DropReason::kLocalNoExceptionPath)}});
+  f.push_back({"traffic for another address is not routed",
+               {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), ip("10.100.0.50")).tcp(kClientPort, 80, tcp::kSyn).build(),
+                         DropReason::kNotForUs)}});
+  f.push_back({"VIP traffic arriving from the node side",
+               {dropStep(kInt, PacketBuilder().eth(Topo::nodeMac(ip("10.200.0.11")), Topo::intMac())
+                                    .ipv4(ip("10.200.0.11"), Topo::vip()).tcp(1234, 80, tcp::kSyn).build(),
+                         DropReason::kWrongPort)}});
+  f.push_back({"runt frame", {dropStep(kExt, Bytes(10, std::byte{0}), DropReason::kTruncated)}});
+  return f;
+}
+
+}  // namespace ng::test

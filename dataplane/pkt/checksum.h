@@ -1,0 +1,32 @@
+#pragma once
+// Internet checksum (RFC 1071) and its incremental update (RFC 1624, eqn. 3).
+//
+// The incremental form HC' = ~(~HC + ~m + m') keeps a wrong checksum wrong: a frame that
+// arrived corrupted leaves the box corrupted, so the receiver still drops it, instead of
+// the box blessing damaged data with a freshly computed checksum.
+//
+// All 16-bit values are in the same byte order as each other (we use host-order values
+// loaded from the wire big-endian); one's-complement sums do not care which.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace ng::pkt {
+
+// One's-complement sum of `bytes` (big-endian 16-bit words, odd byte padded) added to
+// `sum`; not folded.
+[[nodiscard]] uint32_t checksumAdd(std::span<const std::byte> bytes, uint32_t sum = 0) noexcept;
+// Folds a 32-bit one's-complement sum to 16 bits and complements it.
+[[nodiscard]] uint16_t checksumFinish(uint32_t sum) noexcept;
+// Checksum of `bytes` ready to store (complemented).
+[[nodiscard]] inline uint16_t internetChecksum(std::span<const std::byte> bytes) noexcept {
+  return checksumFinish(checksumAdd(bytes));
+}
+
+// RFC 1624 update of checksum field `csum` when a 16-bit word changes old -> new.
+[[nodiscard]] uint16_t checksumUpdate16(uint16_t csum, uint16_t old_word, uint16_t new_word) noexcept;
+// Same for a 32-bit field (an IPv4 address): two 16-bit words.
+[[nodiscard]] uint16_t checksumUpdate32(uint16_t csum, uint32_t old_value, uint32_t new_value) noexcept;
+
+}  // namespace ng::pkt

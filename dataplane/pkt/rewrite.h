@@ -1,0 +1,40 @@
+#pragma once
+// In-place rewrites of a parsed frame. Checksums are updated incrementally (RFC 1624),
+// so a frame whose L4 checksum was wrong on arrival is still wrong on departure.
+// Preconditions: `p` is the ParsedFrame of `frame` with status kOk and the layer the
+// function edits present; the frame length never changes.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "dataplane/pkt/bytes.h"
+#include "dataplane/pkt/parse.h"
+
+namespace ng::pkt {
+
+void setEthernet(std::span<std::byte> frame, const Mac& dst, const Mac& src) noexcept;
+
+// Rewrites IPv4 source/destination and TCP/UDP ports (full-NAT), fixing the IPv4 header
+// checksum and the TCP/UDP checksum (pseudo-header included). A UDP checksum of zero
+// ("none") stays zero. Updates `p`'s address and port fields to the new values.
+void rewriteIpv4Tuple(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip,
+                      uint16_t src_port, uint32_t dst_ip, uint16_t dst_port) noexcept;
+
+// Decrements TTL by one (caller checked ttl > 1), fixing the header checksum.
+void decrementTtl(std::span<std::byte> frame, ParsedFrame& p) noexcept;
+
+// Turns an ARP request into our reply: "`p.arp_tpa` is at `our_mac`", addressed to the
+// requester at L2 and in the ARP body.
+void arpRequestToReply(std::span<std::byte> frame, const ParsedFrame& p, const Mac& our_mac) noexcept;
+
+// Turns an ICMP echo request into the echo reply from its destination: swaps the
+// addresses, sets type 0 and TTL 64, sends it back to the L2 source from `our_mac`.
+void icmpEchoToReply(std::span<std::byte> frame, ParsedFrame& p, const Mac& our_mac) noexcept;
+
+// Writes a broadcast ARP request "who has target_ip? tell src_ip" (60 bytes, zero
+// padded). Returns the length written, or 0 when `frame` is shorter than 60 bytes.
+size_t writeArpRequestFrame(std::span<std::byte> frame, const Mac& src_mac, uint32_t src_ip,
+                            uint32_t target_ip) noexcept;
+
+}  // namespace ng::pkt

@@ -1,0 +1,77 @@
+#pragma once
+// Packet fixtures: tables of {description, steps: input frame -> expected verdict,
+// output frame, drop reason}. One table feeds the unit runner (processor_test.cc), the
+// per-packet benchmark (bench/pkt_bench.cc) and, later, the fuzzer seeds.
+//
+// Topology of every fixture (the demo's): external port slot 0, 10.100.0.1/24, client
+// 10.100.0.2; internal port slot 1, 10.200.0.1/24; VIP 10.100.0.100 TCP 80 and UDP 53
+// -> nodes 10.200.0.11..13 on nodePorts 30080 / 30053, nodes with static MACs.
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataplane/fwd/processor.h"
+#include "test/support/packet_builder.h"
+
+namespace ng::test {
+
+inline constexpr uint8_t kExt = 0;
+inline constexpr uint8_t kInt = 1;
+
+struct Env {
+  std::vector<fwd::PortInfo> ports;
+  std::unique_ptr<fwd::ForwardingSnapshot> snapshot;
+};
+[[nodiscard]] Env makeEnv();
+
+// Well-known addresses of the fixture topology.
+struct Topo {
+  static Mac extMac() { return mac("02:00:00:00:00:01"); }
+  static Mac intMac() { return mac("02:00:00:00:00:02"); }
+  static Mac clientMac() { return mac("02:00:00:00:01:02"); }
+  static Mac nodeMac(uint32_t node_ip);  // 02:00:00:00:02:<last octet>
+  static uint32_t extIp() { return ip("10.100.0.1"); }
+  static uint32_t intIp() { return ip("10.200.0.1"); }
+  static uint32_t clientIp() { return ip("10.100.0.2"); }
+  static uint32_t vip() { return ip("10.100.0.100"); }
+};
+
+// What a step's output told us, for later steps of the same fixture.
+struct Observed {
+  uint32_t node_ip = 0;
+  uint16_t snat_port = 0;
+};
+
+struct Step {
+  uint8_t in_port = kExt;
+  Bytes input;
+  // Used instead of `input` when set: frames that depend on what the box chose earlier
+  // (a node's reply to the SNAT port).
+  std::function<Bytes(const Observed&)> make_input = nullptr;
+  fwd::Action::Kind verdict = fwd::Action::Kind::kDrop;
+  uint8_t out_port = 0;
+  std::optional<fwd::DropReason> drop;
+  // Expected output frame, built from what earlier steps observed (for kForward).
+  std::function<Bytes(const Observed&)> output;
+  // When true, this step's output defines Observed (a client -> node forward).
+  bool observe = false;
+};
+
+struct Fixture {
+  std::string description;
+  std::vector<Step> steps;
+  // Neighbours the worker knows before the first step (ip, mac) besides the static nodes.
+  std::vector<std::pair<uint32_t, Mac>> known_neighbors = {};
+};
+
+[[nodiscard]] std::vector<Fixture> standardFixtures();
+
+// Frames used by fixtures and benchmarks.
+[[nodiscard]] Bytes clientTcp(uint16_t client_port, uint8_t flags, size_t payload = 0);
+[[nodiscard]] Bytes nodeTcp(uint32_t node_ip, uint16_t snat_port, uint8_t flags, size_t payload = 0);
+[[nodiscard]] Bytes nodeUdp(uint32_t node_ip, uint16_t snat_port, size_t payload = 0);
+
+}  // namespace ng::test

@@ -1,0 +1,272 @@
+// Runs the fixture table through processFrame (packet behaviour as data, STYLE.md
+// example 9), plus checks that do not fit a table: truncation at every length,
+// checksum preservation, ARP queueing, flow survival across snapshots, table full.
+
+#include "dataplane/fwd/processor.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "dataplane/pkt/checksum.h"
+#include "dataplane/pkt/headers.h"
+#include "dataplane/pkt/parse.h"
+#include "test/dataplane/fwd/fixtures.h"
+
+namespace ng::test {
+namespace {
+
+using fwd::Action;
+using fwd::DropReason;
+using namespace ng::pkt;
+
+std::string hexDiff(const Bytes& got, const Bytes& want) {
+  std::string out;
+  const size_t n = std::max(got.size(), want.size());
+  for (size_t i = 0; i < n; ++i) {
+    const int g = i < got.size() ? std::to_integer<int>(got[i]) : -1;
+    const int w = i < want.size() ? std::to_integer<int>(want[i]) : -1;
+    if (g != w) out += "  byte " + std::to_string(i) + ": got " + std::to_string(g) + " want " + std::to_string(w) + "\n";
+  }
+  return out;
+}
+
+uint64_t totalDrops(const fwd::WorkerCounters& c) {
+  uint64_t n = 0;
+  for (const auto& d : c.drops) n += d.get();
+  return n;
+}
+
+class FixtureTest : public ::testing::TestWithParam<Fixture> {};
+
+TEST_P(FixtureTest, Runs) {
+  const Fixture& fx = GetParam();
+  Env env = makeEnv();
+  fwd::WorkerContext ctx(0, env.ports, 1024);
+  fwd::onSnapshot(ctx, *env.snapshot, 0);
+  for (const auto& [addr, m] : fx.known_neighbors) ctx.neighbors.learn(addr, m, 0);
+
+  Observed seen;
+  for (size_t i = 0; i < fx.steps.size(); ++i) {
+    const Step& step = fx.steps[i];
+    SCOPED_TRACE("step " + std::to_string(i));
+    Bytes frame = step.make_input ? step.make_input(seen) : step.input;
+    const uint64_t drops_before = totalDrops(ctx.counters);
+    std::vector<uint64_t> before(fwd::kDropReasonCount);
+    for (size_t r = 0; r < before.size(); ++r) before[r] = ctx.counters.drops[r].get();
+
+    const Action a = fwd::processFrame(ctx, *env.snapshot, step.in_port, frame, 1000 + uint32_t(i));
+    ASSERT_EQ(static_cast<int>(a.kind), static_cast<int>(step.verdict));
+    if (step.drop) {
+      EXPECT_EQ(ctx.counters.drops[static_cast<size_t>(*step.drop)].get(), before[static_cast<size_t>(*step.drop)] + 1)
+          << "expected drop reason " << fwd::dropReasonName(*step.drop);
+      EXPECT_EQ(totalDrops(ctx.counters), drops_before + 1) << "exactly one drop reason per dropped frame";
+    } else {
+      EXPECT_EQ(totalDrops(ctx.counters), drops_before) << "no drop counted for a handled frame";
+    }
+    if (a.kind != Action::Kind::kForward) continue;
+    EXPECT_EQ(a.out_port, step.out_port);
+    if (step.observe) {
+      const ParseResult out = parseFrame(frame);
+      ASSERT_EQ(out.status, ParseStatus::kOk);
+      seen.node_ip = out.frame.dst_ip;
+      seen.snat_port = out.frame.src_port;
+      EXPECT_GE(seen.snat_port, lb::SnatAllocator::kPortMin);
+      EXPECT_TRUE(seen.node_ip == ip("10.200.0.11") || seen.node_ip == ip("10.200.0.12") ||
+                  seen.node_ip == ip("10.200.0.13"));
+    }
+    ASSERT_TRUE(step.output) << "forward steps must state their output";
+    const Bytes want = step.output(seen);
+    EXPECT_EQ(frame, want) << hexDiff(frame, want);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Standard, FixtureTest, ::testing::ValuesIn(standardFixtures()),
+                         [](const ::testing::TestParamInfo<Fixture>& info) {
+                           std::string name;
+                           for (char c : info.param.description) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return name + "_" + std::to_string(info.index);
+                         });
+
+struct Harness {
+  Env env = makeEnv();
+  fwd::WorkerContext ctx{0, env.ports, 8192};
+  Harness() {
+    fwd::onSnapshot(ctx, *env.snapshot, 0);
+    ctx.neighbors.learn(Topo::clientIp(), Topo::clientMac(), 0);
+  }
+  Action run(uint8_t port, Bytes& frame, uint32_t now = 1000) {
+    return fwd::processFrame(ctx, *env.snapshot, port, frame, now);
+  }
+};
+
+TEST(Processor, EveryTruncationOfEveryFixtureInputIsDroppedWithoutCrash) {
+  for (const Fixture& fx : standardFixtures()) {
+    for (const Step& step : fx.steps) {
+      if (step.make_input) continue;
+      for (size_t len = 0; len < step.input.size(); ++len) {
+        Harness h;
+        Bytes frame(step.input.begin(), step.input.begin() + static_cast<std::ptrdiff_t>(len));
+        const Action a = h.run(step.in_port, frame);
+        // A prefix may still be a complete frame (padding, or ICMP/ARP bodies), so only
+        // "no crash, and any drop is counted" holds for every length; the header
+        // prefixes below must be dropped.
+        if (a.kind == Action::Kind::kDrop) {
+          EXPECT_EQ(totalDrops(h.ctx.counters), 1u);
+        }
+        if (len < kEthHeaderLen + kIpv4MinLen) {
+          EXPECT_NE(a.kind, Action::Kind::kForward) << fx.description << " len " << len;
+        }
+      }
+    }
+  }
+}
+
+TEST(Processor, TruncatedSynAtEveryHeaderLengthIsCountedAsTruncated) {
+  const Bytes syn = clientTcp(40000, tcp::kSyn);
+  for (size_t len = 0; len < kEthHeaderLen + kIpv4MinLen + kTcpMinLen; ++len) {
+    Harness h;
+    Bytes frame(syn.begin(), syn.begin() + static_cast<std::ptrdiff_t>(len));
+    ASSERT_EQ(h.run(kExt, frame).kind, Action::Kind::kDrop) << len;
+    EXPECT_EQ(h.ctx.counters.drops[static_cast<size_t>(DropReason::kTruncated)].get(), 1u) << len;
+  }
+}
+
+TEST(Processor, BadTcpChecksumStaysBadAfterNat) {
+  Harness h;
+  Bytes good = clientTcp(40000, tcp::kSyn, 10);
+  Bytes bad = good;
+  const size_t csum_at = kEthHeaderLen + kIpv4MinLen + tcp::kChecksum;
+  store16(bad.data() + csum_at, static_cast<uint16_t>(load16(bad.data() + csum_at) ^ 0x00ff));
+  ASSERT_EQ(h.run(kExt, bad).kind, Action::Kind::kForward);
+
+  const ParseResult out = parseFrame(bad);
+  ASSERT_EQ(out.status, ParseStatus::kOk);
+  const ParsedFrame& p = out.frame;
+  // Verify the L4 checksum over the pseudo-header: a correct segment sums to 0xffff.
+  uint32_t sum = (p.src_ip >> 16) + (p.src_ip & 0xffff) + (p.dst_ip >> 16) + (p.dst_ip & 0xffff) + p.proto + p.l4_len;
+  const uint16_t verify = checksumFinish(checksumAdd(std::span<const std::byte>(bad).subspan(p.l4_offset, p.l4_len), sum));
+  EXPECT_NE(verify, 0) << "a corrupted segment must still fail verification after NAT";
+  // And the IP header, rewritten by the box, is valid.
+  EXPECT_EQ(internetChecksum(std::span<const std::byte>(bad).subspan(kEthHeaderLen, kIpv4MinLen)), 0);
+}
+
+TEST(Processor, UnresolvedClientQueuesOneArpRequestPerSecond) {
+  Env env = makeEnv();
+  fwd::WorkerContext ctx(0, env.ports, 1024);
+  fwd::onSnapshot(ctx, *env.snapshot, 0);
+  Bytes syn = clientTcp(40000, tcp::kSyn);
+  ASSERT_EQ(fwd::processFrame(ctx, *env.snapshot, kExt, syn, 10).kind, Action::Kind::kForward);
+  const ParsedFrame out = parseFrame(syn).frame;
+  for (uint32_t now : {20u, 30u, 500u}) {
+    Bytes reply = nodeTcp(out.dst_ip, out.src_port, tcp::kSyn | tcp::kAckFlag);
+    EXPECT_EQ(fwd::processFrame(ctx, *env.snapshot, kInt, reply, now).kind, Action::Kind::kDrop);
+  }
+  std::array<fwd::ArpRequest, 8> reqs{};
+  size_t n = fwd::slowTick(ctx, *env.snapshot, 600, 64, reqs);
+  ASSERT_EQ(n, 1u) << "one request, not one per dropped packet";
+  EXPECT_EQ(reqs[0].port, kExt);
+  EXPECT_EQ(reqs[0].target_ip, Topo::clientIp());
+
+  Bytes arp(60);
+  ASSERT_EQ(fwd::writeArpRequest(ctx.ports[kExt], Topo::clientIp(), arp), 60u);
+  const ParseResult pr = parseFrame(arp);
+  ASSERT_EQ(pr.status, ParseStatus::kOk);
+  EXPECT_EQ(pr.frame.arp_op, arp::kRequest);
+  EXPECT_EQ(pr.frame.arp_spa, Topo::extIp());
+  EXPECT_EQ(pr.frame.arp_tpa, Topo::clientIp());
+
+  // The client's answer is learned because we asked; then the reply goes through.
+  Bytes answer = PacketBuilder().eth(Topo::clientMac(), Topo::extMac())
+                     .arp(arp::kReply, Topo::clientMac(), Topo::clientIp(), Topo::extMac(), Topo::extIp()).build();
+  EXPECT_EQ(fwd::processFrame(ctx, *env.snapshot, kExt, answer, 700).kind, Action::Kind::kConsumed);
+  Bytes reply = nodeTcp(out.dst_ip, out.src_port, tcp::kSyn | tcp::kAckFlag);
+  EXPECT_EQ(fwd::processFrame(ctx, *env.snapshot, kInt, reply, 710).kind, Action::Kind::kForward);
+}
+
+TEST(Processor, EstablishedFlowKeepsItsNodeWhenTheNodeLeavesTheTable) {
+  Harness h;
+  Bytes syn = clientTcp(40000, tcp::kSyn);
+  ASSERT_EQ(h.run(kExt, syn).kind, Action::Kind::kForward);
+  const uint32_t node = parseFrame(syn).frame.dst_ip;
+
+  // New generation: the flow's node is gone from the service (others remain).
+  auto next = std::make_unique<fwd::ForwardingSnapshot>(*h.env.snapshot);
+  next->generation = 2;
+  for (fwd::ServicePort& sp : next->service_ports) {
+    std::erase_if(sp.backends, [&](const fwd::Backend& b) { return b.node_ip == node; });
+    std::vector<lb::MaglevBackend> ids;
+    for (const auto& b : sp.backends) ids.push_back({.id = b.node_ip, .weight = 1});
+    sp.maglev = std::make_shared<const lb::MaglevTable>(lb::MaglevTable::build(ids, 251));
+  }
+  next->finalize();
+  fwd::onSnapshot(h.ctx, *next, 2000);
+
+  Bytes data = clientTcp(40000, tcp::kPsh | tcp::kAckFlag, 50);
+  ASSERT_EQ(fwd::processFrame(h.ctx, *next, kExt, data, 2001).kind, Action::Kind::kForward);
+  EXPECT_EQ(parseFrame(data).frame.dst_ip, node) << "established flow must keep its node";
+
+  // A new connection never picks the removed node.
+  for (uint16_t port = 41000; port < 41200; ++port) {
+    Bytes s = clientTcp(port, tcp::kSyn);
+    ASSERT_EQ(fwd::processFrame(h.ctx, *next, kExt, s, 2002).kind, Action::Kind::kForward);
+    EXPECT_NE(parseFrame(s).frame.dst_ip, node);
+  }
+}
+
+TEST(Processor, NewFlowsSpreadOverAllNodes) {
+  Harness h;
+  std::map<uint32_t, int> per_node;
+  for (uint16_t port = 20000; port < 23000; ++port) {
+    Bytes s = clientTcp(port, tcp::kSyn);
+    ASSERT_EQ(h.run(kExt, s).kind, Action::Kind::kForward);
+    ++per_node[parseFrame(s).frame.dst_ip];
+  }
+  ASSERT_EQ(per_node.size(), 3u);
+  for (const auto& [node, n] : per_node) EXPECT_GT(n, 800) << node;
+}
+
+TEST(Processor, FullTableDropsNewFlowsAndKeepsOldOnes) {
+  Env env = makeEnv();
+  fwd::WorkerContext ctx(0, env.ports, 4);
+  fwd::onSnapshot(ctx, *env.snapshot, 0);
+  for (uint16_t port = 1; port <= 4; ++port) {
+    Bytes s = clientTcp(port, tcp::kSyn);
+    ASSERT_EQ(fwd::processFrame(ctx, *env.snapshot, kExt, s, 1).kind, Action::Kind::kForward);
+  }
+  Bytes fifth = clientTcp(5, tcp::kSyn);
+  EXPECT_EQ(fwd::processFrame(ctx, *env.snapshot, kExt, fifth, 1).kind, Action::Kind::kDrop);
+  EXPECT_EQ(ctx.counters.drops[static_cast<size_t>(DropReason::kFlowTableFull)].get(), 1u);
+  Bytes old = clientTcp(1, tcp::kAckFlag);
+  EXPECT_EQ(fwd::processFrame(ctx, *env.snapshot, kExt, old, 2).kind, Action::Kind::kForward);
+}
+
+TEST(Processor, IdleFlowsExpireAndFreeTheirSnatPort) {
+  Harness h;
+  Bytes syn = clientTcp(40000, tcp::kSyn);
+  ASSERT_EQ(h.run(kExt, syn, 0).kind, Action::Kind::kForward);
+  EXPECT_EQ(h.ctx.flows.size(), 1u);
+  std::array<fwd::ArpRequest, 8> reqs{};
+  (void)fwd::slowTick(h.ctx, *h.env.snapshot, 59'000, h.ctx.flows.capacity(), reqs);
+  EXPECT_EQ(h.ctx.flows.size(), 1u) << "SYN-sent flow lives for the transitory timeout";
+  (void)fwd::slowTick(h.ctx, *h.env.snapshot, 61'000, h.ctx.flows.capacity(), reqs);
+  EXPECT_EQ(h.ctx.flows.size(), 0u);
+  EXPECT_EQ(h.ctx.counters.expired_flows.get(), 1u);
+}
+
+TEST(Processor, SlowTickResolvesNodesWithoutStaticMacs) {
+  Env env = makeEnv();
+  env.snapshot->static_neighbors.clear();
+  fwd::WorkerContext ctx(0, env.ports, 16);
+  fwd::onSnapshot(ctx, *env.snapshot, 0);
+  std::array<fwd::ArpRequest, 8> reqs{};
+  const size_t n = fwd::slowTick(ctx, *env.snapshot, 1000, 16, reqs);
+  ASSERT_EQ(n, 3u);
+  for (size_t i = 0; i < n; ++i) EXPECT_EQ(reqs[i].port, kInt);
+  EXPECT_EQ(fwd::slowTick(ctx, *env.snapshot, 1050, 16, reqs), 0u) << "scan runs every 100 ms";
+  EXPECT_EQ(fwd::slowTick(ctx, *env.snapshot, 1500, 16, reqs), 0u) << "retry after one second";
+  EXPECT_EQ(fwd::slowTick(ctx, *env.snapshot, 2100, 16, reqs), 3u);
+}
+
+}  // namespace
+}  // namespace ng::test
