@@ -5,6 +5,9 @@
 // Threading: loadConfig/parseConfig are pure functions, safe on any thread.
 // Errors: returned, never thrown; each names the file, the line and the setting path,
 // e.g. "demo.conf:31: services.[0].ports.[0].node_port: 70000 is outside 1..65535".
+// The first problem found is reported. Two shapes carry no setting path: libconfig
+// syntax errors ("FILE:LINE: syntax error") and unreadable files ("FILE: cannot open:
+// reason"). docs/config.md lists every setting and check.
 
 #include <array>
 #include <cstdint>

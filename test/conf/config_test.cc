@@ -1,0 +1,601 @@
+// Tests for the config loader: the shipped configs load with the expected values,
+// defaults apply, and each kind of broken config fails with the exact file, line and
+// setting path plus a recognisable phrase.
+
+#include "conf/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+namespace ng::conf {
+namespace {
+
+const std::string kSourceDir = NG_SOURCE_DIR;
+
+uint32_t ip(std::string_view text) {
+  const auto address = parseIpv4(text);
+  EXPECT_TRUE(address.has_value()) << text;
+  return address.value_or(0);
+}
+
+// A valid config whose line numbers the error cases rely on:
+//   line 1-7  dataplane; line 6 is `dataplane` (one line, may be empty)
+//   line 8    `nodes` (one line; default n1 10.200.0.11, n2 10.200.0.12)
+//   line 9+   `rest`
+struct Parts {
+  std::string_view dataplane;
+  std::string_view nodes =
+      R"(nodes = ( { name = "n1"; address = "10.200.0.11"; }, { name = "n2"; address = "10.200.0.12"; } );)";
+  std::string_view rest;
+};
+
+std::string build(const Parts& parts) {
+  EXPECT_EQ(parts.dataplane.find('\n'), std::string_view::npos);
+  EXPECT_EQ(parts.nodes.find('\n'), std::string_view::npos);
+  return std::string(R"(dataplane = {
+  ports = (
+    { name = "ext"; device = "net_ring0"; role = "external"; address = "10.100.0.1/24"; },
+    { name = "int"; device = "net_ring1"; role = "internal"; address = "10.200.0.1/24"; }
+  );
+  )") + std::string(parts.dataplane) + "\n};\n" + std::string(parts.nodes) + "\n" +
+         std::string(parts.rest);
+}
+
+std::string withBase(std::string_view rest, std::string_view dataplane = "") {
+  return build({.dataplane = dataplane, .nodes = Parts{}.nodes, .rest = rest});
+}
+
+std::string withNodes(std::string_view nodes) {
+  return build({.dataplane = "", .nodes = nodes, .rest = ""});
+}
+
+// One "default/web" service: group on line 9, vip on line 10, its one port on line 11
+// (`port_line` goes inside the port group), `extra` on line 12.
+std::string withService(std::string_view vip, std::string_view port_line,
+                        std::string_view extra = "") {
+  return withBase(std::string(R"(services = ( { namespace = "default"; name = "web";
+  vip = ")") + std::string(vip) + R"(";
+  ports = ( { name = "http"; )" + std::string(port_line) + R"( } );
+  )" + std::string(extra) + R"(
+} );
+)");
+}
+
+// ---------------------------------------------------------------------------------------
+// Shipped configs
+
+TEST(ConfigTest, DemoConfLoads) {
+  const auto config = loadConfig(kSourceDir + "/conf/demo.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->source, kSourceDir + "/conf/demo.conf");
+  const DataplaneConfig& dp = config->dataplane;
+  EXPECT_EQ(dp.eal, (std::vector<std::string>{"--no-huge", "-m", "512", "--no-pci",
+                                               "--in-memory"}));
+  EXPECT_EQ(dp.workers, std::vector<unsigned>{1});
+  ASSERT_EQ(dp.ports.size(), 2u);
+  EXPECT_EQ(dp.ports[0].name, "ext");
+  EXPECT_EQ(dp.ports[0].device, "net_af_packet0,iface=ext0");
+  EXPECT_EQ(dp.ports[0].role, PortRole::kExternal);
+  EXPECT_EQ(dp.ports[0].address, (Ipv4Prefix{.address = ip("10.100.0.1"), .length = 24}));
+  EXPECT_FALSE(dp.ports[0].gateway.has_value());
+  EXPECT_EQ(dp.ports[1].role, PortRole::kInternal);
+  EXPECT_EQ(dp.ports[1].mtu, 1500);
+  EXPECT_EQ(dp.mode, Mode::kFullNat);
+  EXPECT_EQ(dp.snat.addresses, std::vector<uint32_t>{ip("10.200.0.1")});
+  EXPECT_EQ(dp.flows.capacity, 65536u);
+  EXPECT_EQ(dp.flows.tcp_timeout, 900u);
+  EXPECT_EQ(dp.flows.tcp_transitory_timeout, 60u);
+  EXPECT_EQ(dp.flows.udp_timeout, 120u);
+  EXPECT_EQ(config->api.listen, "127.0.0.1:9080");
+  EXPECT_EQ(config->state_dir, "/tmp/nodegate-demo");
+  ASSERT_EQ(config->nodes.size(), 3u);
+  EXPECT_EQ(config->nodes[2].name, "n3");
+  EXPECT_EQ(config->nodes[2].address, ip("10.200.0.13"));
+  ASSERT_EQ(config->services.size(), 1u);
+  const ServiceConfig& web = config->services[0];
+  EXPECT_EQ(web.namespace_name, "default");
+  EXPECT_EQ(web.name, "web");
+  EXPECT_EQ(web.vip, ip("10.100.0.100"));
+  ASSERT_EQ(web.ports.size(), 1u);
+  EXPECT_EQ(web.ports[0].name, "http");
+  EXPECT_EQ(web.ports[0].protocol, Protocol::kTcp);
+  EXPECT_EQ(web.ports[0].port, 80);
+  EXPECT_EQ(web.ports[0].node_port, 30080);
+  EXPECT_EQ(web.external_traffic_policy, TrafficPolicy::kCluster);
+  EXPECT_FALSE(web.mode.has_value());
+  EXPECT_TRUE(web.node_names.empty());
+}
+
+TEST(ConfigTest, AnnotatedExampleLoads) {
+  const auto config = loadConfig(kSourceDir + "/conf/nodegate.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  const DataplaneConfig& dp = config->dataplane;
+  EXPECT_EQ(dp.workers, (std::vector<unsigned>{1, 2}));
+  ASSERT_NE(config->port(PortRole::kExternal), nullptr);
+  EXPECT_EQ(config->port(PortRole::kExternal)->gateway, ip("192.0.2.1"));
+  EXPECT_EQ(config->port(PortRole::kInternal)->name, "int");
+  EXPECT_EQ(config->port(PortRole::kInternal)->mtu, 9000);
+  EXPECT_EQ(config->port(PortRole::kInternal)->address,
+            (Ipv4Prefix{.address = ip("10.20.0.10"), .length = 16}));
+  EXPECT_EQ(dp.snat.addresses, (std::vector<uint32_t>{ip("10.20.0.10"), ip("10.20.0.11")}));
+  EXPECT_EQ(config->api.token_file, "/etc/nodegate/api-token");
+  ASSERT_EQ(config->pools.size(), 2u);
+  EXPECT_EQ(config->pools[1].name, "internal-lb");
+  EXPECT_EQ(config->pools[1].cidrs[1], (Ipv4Prefix{.address = ip("10.20.201.0"), .length = 28}));
+  EXPECT_FALSE(config->kubernetes.enabled);
+  EXPECT_EQ(config->kubernetes.class_name, "nodegate.io/lb");
+  ASSERT_EQ(config->nodes.size(), 3u);
+  EXPECT_FALSE(config->nodes[0].mac.has_value());
+  EXPECT_EQ(config->nodes[2].mac, (Mac{0x02, 0x00, 0x0a, 0x14, 0x01, 0x03}));
+  ASSERT_EQ(config->services.size(), 2u);
+  EXPECT_EQ(config->services[0].ports.size(), 2u);
+  const ServiceConfig& dns = config->services[1];
+  EXPECT_EQ(dns.ports[0].protocol, Protocol::kUdp);
+  EXPECT_EQ(dns.mode, Mode::kFullNat);
+  EXPECT_EQ(dns.node_names, (std::vector<std::string>{"node-a", "node-b"}));
+}
+
+// ---------------------------------------------------------------------------------------
+// Defaults and accepted spellings
+
+TEST(ConfigTest, DefaultsApplyToAMinimalConfig) {
+  const auto config = parseConfig(withBase(R"(services = ( { namespace = "a"; name = "b";
+  vip = "10.100.0.100"; ports = ( { protocol = "UDP"; port = 53; node_port = 30053; } ); } );
+)"),
+                                  "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  const Config defaults;
+  const DataplaneConfig& dp = config->dataplane;
+  EXPECT_EQ(config->source, "t.conf");
+  EXPECT_TRUE(dp.eal.empty());
+  EXPECT_EQ(dp.workers, std::vector<unsigned>{1});
+  EXPECT_EQ(dp.mode, Mode::kFullNat);
+  EXPECT_EQ(dp.ports[0].mtu, 1500);
+  EXPECT_FALSE(dp.ports[0].gateway.has_value());
+  // SNAT defaults to the internal port's address.
+  EXPECT_EQ(dp.snat.addresses, std::vector<uint32_t>{ip("10.200.0.1")});
+  EXPECT_EQ(dp.flows.capacity, defaults.dataplane.flows.capacity);
+  EXPECT_EQ(dp.flows.tcp_timeout, 900u);
+  EXPECT_EQ(dp.flows.tcp_transitory_timeout, 60u);
+  EXPECT_EQ(dp.flows.udp_timeout, 120u);
+  EXPECT_EQ(config->api.listen, "127.0.0.1:9080");
+  EXPECT_EQ(config->api.token_file, "");
+  EXPECT_EQ(config->state_dir, "/var/lib/nodegate");
+  EXPECT_EQ(config->health.interval_ms, 2000u);
+  EXPECT_EQ(config->health.timeout_ms, 1000u);
+  EXPECT_EQ(config->health.rise, 2u);
+  EXPECT_EQ(config->health.fall, 3u);
+  EXPECT_TRUE(config->pools.empty());
+  EXPECT_FALSE(config->kubernetes.enabled);
+  EXPECT_EQ(config->kubernetes.kubeconfig, "");
+  EXPECT_EQ(config->kubernetes.class_name, "nodegate.io/lb");
+  const ServiceConfig& service = config->services.at(0);
+  EXPECT_EQ(service.ports[0].name, "");
+  EXPECT_EQ(service.external_traffic_policy, TrafficPolicy::kCluster);
+  EXPECT_FALSE(service.mode.has_value());
+  EXPECT_TRUE(service.node_names.empty());
+}
+
+TEST(ConfigTest, EmptySnatListFallsBackToInternalAddress) {
+  const auto config = parseConfig(withBase("", "snat = { addresses = [ ]; };"), "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->dataplane.snat.addresses, std::vector<uint32_t>{ip("10.200.0.1")});
+}
+
+TEST(ConfigTest, AcceptsInt64HexAndListSpellings) {
+  const auto config = parseConfig(
+      withBase(R"(health = { interval_ms = 5000L; rise = 0x3; };
+)",
+               "flows = { capacity = 268435456L; udp_timeout = 30; }; workers = ( 3, 2 );"),
+      "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->dataplane.flows.capacity, 268435456u);
+  EXPECT_EQ(config->dataplane.flows.udp_timeout, 30u);
+  EXPECT_EQ(config->dataplane.workers, (std::vector<unsigned>{3, 2}));
+  EXPECT_EQ(config->health.interval_ms, 5000u);
+  EXPECT_EQ(config->health.rise, 3u);
+}
+
+// The pass that widens >32-bit integer literals must not touch strings, comments or
+// names that contain digits.
+TEST(ConfigTest, IntegerWideningLeavesStringsAndCommentsAlone) {
+  const auto config = parseConfig(
+      withBase(R"(# 4294967297 in a comment
+/* 5000000000
+   spans lines */ state_dir = "/x/4294967297\"/9999999999"; // 8589934592
+)",
+               R"(eal = [ "--base-virtaddr=0x100000000", "-m", "4294967297" ];)"),
+      "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->dataplane.eal,
+            (std::vector<std::string>{"--base-virtaddr=0x100000000", "-m", "4294967297"}));
+  EXPECT_EQ(config->state_dir, "/x/4294967297\"/9999999999");
+}
+
+TEST(ConfigTest, ServiceSubsetAndLocalPolicy) {
+  const auto config = parseConfig(
+      withService("10.100.0.100", R"(protocol = "TCP"; port = 443; node_port = 30443;)",
+                  R"(external_traffic_policy = "Local"; nodes = [ "n2" ];)"),
+      "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->services[0].external_traffic_policy, TrafficPolicy::kLocal);
+  EXPECT_EQ(config->services[0].node_names, std::vector<std::string>{"n2"});
+}
+
+TEST(ConfigTest, ServicesMayShareAVipOnDifferentPortsOrProtocols) {
+  const auto config = parseConfig(withBase(R"(services = (
+  { namespace = "a"; name = "tcp"; vip = "10.100.0.100";
+    ports = ( { protocol = "TCP"; port = 53; node_port = 30053; } ); },
+  { namespace = "a"; name = "udp"; vip = "10.100.0.100";
+    ports = ( { protocol = "UDP"; port = 53; node_port = 30054; } ); }
+);
+)"),
+                                  "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->services.size(), 2u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Broken configs: exact location, distinctive phrase.
+
+struct BadCase {
+  std::string name;
+  std::string text;
+  unsigned line;
+  std::string path;    // empty for libconfig syntax errors
+  std::string phrase;  // must appear after "t.conf:LINE: PATH: "
+};
+
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
+
+class BrokenConfigTest : public testing::TestWithParam<BadCase> {};
+
+TEST_P(BrokenConfigTest, FailsWithFileLinePathAndReason) {
+  const BadCase& c = GetParam();
+  const auto config = parseConfig(c.text, "t.conf");
+  ASSERT_FALSE(config.has_value()) << "config was accepted:\n" << c.text;
+  const std::string& message = config.error().message;
+  if (std::getenv("NG_PRINT_CONFIG_ERRORS") != nullptr) std::printf("%s\n", message.c_str());
+  const std::string prefix =
+      "t.conf:" + std::to_string(c.line) + ": " + (c.path.empty() ? "" : c.path + ": ");
+  EXPECT_TRUE(message.starts_with(prefix)) << "message: " << message << "\nwanted prefix: " << prefix;
+  EXPECT_NE(message.find(c.phrase, prefix.size()), std::string::npos)
+      << "message: " << message << "\nwanted phrase: " << c.phrase;
+}
+
+const std::string kPortsTail =
+    R"(    { name = "int"; device = "net_ring1"; role = "internal"; address = "10.200.0.1/24"; }
+  );
+};
+)";
+
+std::string withPorts(std::string_view first_port) {
+  return "dataplane = {\n  ports = (\n" + std::string(first_port) + "\n" + kPortsTail;
+}
+
+const BadCase kBadCases[] = {
+    // --- structure
+    {"EmptyText", "", 1, "dataplane", "required setting is missing"},
+    {"MissingDataplane", "api = { };\n", 1, "dataplane", "required setting is missing"},
+    {"UnknownTopLevelKey", withBase("colour = \"blue\";\n"), 9, "colour",
+     "unknown setting 'colour'"},
+    {"UnknownPortKey",
+     withPorts(R"(    { name = "ext"; device = "d0"; role = "external"; address = "10.100.0.1/24";
+      speed = 100; },)"),
+     4, "dataplane.ports.[0].speed", "unknown setting 'speed'"},
+    {"MissingPortName",
+     withPorts(R"(    { device = "d0"; role = "external"; address = "10.100.0.1/24"; },)"), 3,
+     "dataplane.ports.[0].name", "required setting is missing"},
+    {"MissingPorts", "dataplane = {\n  workers = [ 1 ];\n};\n", 1, "dataplane.ports",
+     "required setting is missing"},
+    {"MissingServiceVip", withBase(R"(services = (
+  { namespace = "default"; name = "web";
+    ports = ( { protocol = "TCP"; port = 80; node_port = 30080; } ); }
+);
+)"),
+     10, "services.[0].vip", "required setting is missing"},
+    {"MissingNodePort", withService("10.100.0.100", R"(protocol = "TCP"; port = 80;)"), 11,
+     "services.[0].ports.[0].node_port", "required setting is missing"},
+    {"GroupWhereListExpected", withBase("pools = { name = \"p\"; };\n"), 9, "pools",
+     "expected a list ( ... ) or an array [ ... ], got a group"},
+    {"SyntaxError", withBase("health = { rise = ; };\n"), 9, "", "syntax error"},
+    {"DuplicateSettingName", withBase("state_dir = \"/a\";\nstate_dir = \"/b\";\n"), 10, "",
+     "duplicate setting name"},
+    {"IncludeRejected", withBase("@include \"other.conf\"\n"), 9, "@include",
+     "includes are not supported"},
+    // --- types
+    {"StringWhereIntExpected", withBase("health = { rise = \"2\"; };\n"), 9, "health.rise",
+     "expected an integer, got a string"},
+    {"FloatWhereIntExpected",
+     withPorts(R"(    { name = "ext"; device = "d0"; role = "external"; address = "10.100.0.1/24";
+      mtu = 1500.0; },)"),
+     4, "dataplane.ports.[0].mtu", "expected an integer, got a float"},
+    {"ScalarWhereListExpected", withBase("", "workers = 1;"), 6, "dataplane.workers",
+     "expected a list ( ... ) or an array [ ... ], got an integer"},
+    {"StringWhereBoolExpected", withBase("kubernetes = { enabled = \"yes\"; };\n"), 9,
+     "kubernetes.enabled", "expected a boolean (true or false), got a string"},
+    {"IntWhereStringExpected", withBase("state_dir = 5;\n"), 9, "state_dir",
+     "expected a string, got an integer"},
+    {"EmptyStateDir", withBase("state_dir = \"\";\n"), 9, "state_dir", "must not be empty"},
+    // --- addresses
+    {"BadNodeAddress",
+     withNodes(R"(nodes = ( { name = "n1"; address = "10.200.0.11"; }, { name = "n2"; address = "10.200.0.256"; } );)"),
+     8, "nodes.[1].address", "'10.200.0.256' is not an IPv4 address"},
+    {"BadPortPrefix",
+     withPorts(R"(    { name = "ext"; device = "d0"; role = "external"; address = "10.100.0.1/33"; },)"),
+     3, "dataplane.ports.[0].address", "'10.100.0.1/33' is not an IPv4 prefix"},
+    {"PrefixWithoutLength",
+     withPorts(R"(    { name = "ext"; device = "d0"; role = "external"; address = "10.100.0.1"; },)"),
+     3, "dataplane.ports.[0].address", "'10.100.0.1' is not an IPv4 prefix"},
+    {"BadMac", withNodes(R"(nodes = ( { name = "n3"; address = "10.200.0.13"; mac = "aa:bb"; } );)"),
+     8, "nodes.[0].mac", "'aa:bb' is not a MAC address"},
+    {"MulticastVip", withService("224.0.0.5", R"(protocol = "TCP"; port = 80; node_port = 30080;)"),
+     10, "services.[0].vip", "not a unicast host address"},
+    {"GatewayOutsideSubnet",
+     withPorts(R"(    { name = "ext"; device = "d0"; role = "external"; address = "10.100.0.1/24";
+      gateway = "10.101.0.1"; },)"),
+     4, "dataplane.ports.[0].gateway", "not inside the port's subnet 10.100.0.0/24"},
+    {"PoolHostBits", withBase("pools = ( { name = \"p\"; cidrs = [ \"10.100.0.101/30\" ]; } );\n"),
+     9, "pools.[0].cidrs.[0]", "has host bits set (did you mean 10.100.0.100/30?)"},
+    {"BadSnatAddress", withBase("", "snat = { addresses = [ \"10.200.0.1\", \"10.200.0\" ]; };"),
+     6, "dataplane.snat.addresses.[1]", "'10.200.0' is not an IPv4 address"},
+    {"DuplicateSnatAddress",
+     withBase("", "snat = { addresses = [ \"10.200.0.5\", \"10.200.0.5\" ]; };"), 6,
+     "dataplane.snat.addresses.[1]", "10.200.0.5 is listed twice"},
+    {"VipIsPortAddress", withService("10.100.0.1", R"(protocol = "TCP"; port = 80; node_port = 30080;)"),
+     10, "services.[0].vip", "VIP 10.100.0.1 is the address of port 'ext'"},
+    {"VipIsSnatAddress",
+     build({.dataplane = R"(snat = { addresses = [ "10.200.0.9" ]; };)",
+            .nodes = Parts{}.nodes,
+            .rest = R"(services = ( { namespace = "default"; name = "web";
+  vip = "10.200.0.9";
+  ports = ( { protocol = "TCP"; port = 80; node_port = 30080; } ); } );
+)"}),
+     10, "services.[0].vip", "VIP 10.200.0.9 is a SNAT address"},
+    {"VipIsNodeAddress",
+     withService("10.200.0.12", R"(protocol = "TCP"; port = 80; node_port = 30080;)"), 10,
+     "services.[0].vip", "VIP 10.200.0.12 is the address of node 'n2'"},
+    // --- ranges
+    {"NodePortTooLarge",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 70000;)"), 11,
+     "services.[0].ports.[0].node_port", "70000 is outside 1..65535"},
+    {"PortZero", withService("10.100.0.100", R"(protocol = "TCP"; port = 0; node_port = 30080;)"),
+     11, "services.[0].ports.[0].port", "0 is outside 1..65535"},
+    {"NegativePort",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = -80; node_port = 30080;)"), 11,
+     "services.[0].ports.[0].port", "-80 is outside 1..65535"},
+    {"MtuTooLarge",
+     withPorts(R"(    { name = "ext"; device = "d0"; role = "external"; address = "10.100.0.1/24";
+      mtu = 9001; },)"),
+     4, "dataplane.ports.[0].mtu", "9001 is outside 68..9000"},
+    {"MtuTooSmall",
+     withPorts(R"(    { name = "ext"; device = "d0"; role = "external"; address = "10.100.0.1/24"; mtu = 67; },)"),
+     3, "dataplane.ports.[0].mtu", "67 is outside 68..9000"},
+    {"CapacityZero", withBase("", "flows = { capacity = 0; };"), 6, "dataplane.flows.capacity",
+     "0 is outside 1..268435456"},
+    {"CapacityTooLarge", withBase("", "flows = { capacity = 268435457; };"), 6,
+     "dataplane.flows.capacity", "268435457 is outside 1..268435456"},
+    // Without the 'L' widening libconfig 1.5 would read this as 1 and accept it.
+    {"CapacityWrapsIn32Bits", withBase("", "flows = { capacity = 4294967297; };"), 6,
+     "dataplane.flows.capacity", "4294967297 is outside 1..268435456"},
+    {"NodePortWrapsIn32Bits",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 4295997376;)"), 11,
+     "services.[0].ports.[0].node_port", "4295997376 is outside 1..65535"},
+    {"IntegerBeyond64Bits", withBase("", "flows = { udp_timeout = 99999999999999999999; };"), 6,
+     "dataplane.flows.udp_timeout", "integer is too large"},
+    {"TcpTimeoutZero", withBase("", "flows = { tcp_timeout = 0; };"), 6,
+     "dataplane.flows.tcp_timeout", "0 is outside 1..4294967295"},
+    {"TransitoryTimeoutZero", withBase("", "flows = { tcp_transitory_timeout = 0; };"), 6,
+     "dataplane.flows.tcp_transitory_timeout", "0 is outside 1.."},
+    {"HealthIntervalZero", withBase("health = { interval_ms = 0; };\n"), 9,
+     "health.interval_ms", "0 is outside 1.."},
+    {"HealthFallZero", withBase("health = {\n  rise = 1;\n  fall = 0;\n};\n"), 11, "health.fall",
+     "0 is outside 1.."},
+    // --- roles and ports
+    {"BadRole",
+     withPorts(R"(    { name = "ext"; device = "d0"; role = "ingress"; address = "10.100.0.1/24"; },)"),
+     3, "dataplane.ports.[0].role", "'ingress' is not one of external, internal"},
+    {"TwoInternalPorts",
+     withPorts(R"(    { name = "ext"; device = "d0"; role = "internal"; address = "10.100.0.1/24"; },)"),
+     4, "dataplane.ports.[1].role", "a second internal port (dataplane.ports.[0] is one already)"},
+    {"NoInternalPort", R"(dataplane = {
+  ports = (
+    { name = "ext"; device = "d0"; role = "external"; address = "10.100.0.1/24"; }
+  );
+};
+)",
+     2, "dataplane.ports", "no internal port"},
+    {"DuplicatePortName",
+     withPorts(R"(    { name = "int"; device = "d0"; role = "external"; address = "10.100.0.1/24"; },)"),
+     4, "dataplane.ports.[1].name", "port name 'int' is already used by dataplane.ports.[0]"},
+    // --- mode and protocol
+    {"TunnelModeNotYet", withBase("", "mode = \"tunnel\";"), 6, "dataplane.mode",
+     "mode 'tunnel' is not supported by this build yet"},
+    {"UnknownMode", withBase("", "mode = \"dsr\";"), 6, "dataplane.mode",
+     "'dsr' is not one of fullnat, tunnel"},
+    {"ServiceTunnelMode",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 R"(mode = "tunnel";)"),
+     12, "services.[0].mode", "mode 'tunnel' is not supported by this build yet"},
+    {"Sctp", withService("10.100.0.100", R"(protocol = "SCTP"; port = 80; node_port = 30080;)"),
+     11, "services.[0].ports.[0].protocol", "protocol 'SCTP' is not supported; use TCP or UDP"},
+    {"LowercaseProtocol",
+     withService("10.100.0.100", R"(protocol = "tcp"; port = 80; node_port = 30080;)"), 11,
+     "services.[0].ports.[0].protocol", "protocol 'tcp' is not supported"},
+    {"BadTrafficPolicy",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 R"(external_traffic_policy = "local";)"),
+     12, "services.[0].external_traffic_policy", "'local' is not one of Cluster, Local"},
+    // --- duplicates and references
+    {"DuplicateVipPortProtocol", withBase(R"(services = (
+  { namespace = "a"; name = "one"; vip = "10.100.0.100";
+    ports = ( { protocol = "UDP"; port = 53; node_port = 30053; } ); },
+  { namespace = "a"; name = "two"; vip = "10.100.0.100";
+    ports = ( { protocol = "TCP"; port = 53; node_port = 30054; },
+              { protocol = "UDP"; port = 53; node_port = 30055; } ); }
+);
+)"),
+     14, "services.[1].ports.[1]",
+     "10.100.0.100:53/UDP is already used by services.[0].ports.[0] (a/one)"},
+    {"DuplicateServiceName", withBase(R"(services = (
+  { namespace = "a"; name = "one"; vip = "10.100.0.100";
+    ports = ( { protocol = "TCP"; port = 80; node_port = 30080; } ); },
+  { namespace = "a"; name = "one"; vip = "10.100.0.101";
+    ports = ( { protocol = "TCP"; port = 80; node_port = 30080; } ); }
+);
+)"),
+     12, "services.[1].name", "service a/one is already defined at services.[0]"},
+    {"DuplicateServicePortName",
+     withBase(R"(services = ( { namespace = "a"; name = "one"; vip = "10.100.0.100";
+    ports = ( { name = "p"; protocol = "TCP"; port = 80; node_port = 30080; },
+              { name = "p"; protocol = "TCP"; port = 81; node_port = 30081; } ); } );
+)"),
+     11, "services.[0].ports.[1].name", "port name 'p' is used twice in this service"},
+    {"ServiceWithoutPorts",
+     withBase("services = ( { namespace = \"a\"; name = \"b\"; vip = \"10.100.0.100\"; ports = ( ); } );\n"),
+     9, "services.[0].ports", "at least one port is required"},
+    {"DuplicateNodeName",
+     withNodes(R"(nodes = ( { name = "n1"; address = "10.200.0.11"; }, { name = "n1"; address = "10.200.0.12"; } );)"),
+     8, "nodes.[1].name", "node name 'n1' is already used by nodes.[0]"},
+    {"DuplicateNodeAddress",
+     withNodes(R"(nodes = ( { name = "n1"; address = "10.200.0.11"; }, { name = "n2"; address = "10.200.0.11"; } );)"),
+     8, "nodes.[1].address", "node address 10.200.0.11 is already used by nodes.[0] 'n1'"},
+    {"NodeAddressIsBoxAddress", withNodes(R"(nodes = ( { name = "n1"; address = "10.200.0.1"; } );)"),
+     8, "nodes.[0].address", "node address 10.200.0.1 is the address of port 'int'"},
+    {"UnknownServiceNode",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 R"(nodes = [ "n1", "n9" ];)"),
+     12, "services.[0].nodes.[1]", "unknown node 'n9'"},
+    {"DuplicatePoolName",
+     withBase("pools = ( { name = \"p\"; cidrs = [ \"10.1.0.0/24\" ]; },\n"
+              "          { name = \"p\"; cidrs = [ \"10.2.0.0/24\" ]; } );\n"),
+     10, "pools.[1].name", "pool name 'p' is already used by pools.[0]"},
+    {"PoolWithoutCidrs", withBase("pools = ( { name = \"p\"; cidrs = [ ]; } );\n"), 9,
+     "pools.[0].cidrs", "at least one CIDR is required"},
+    // --- workers
+    {"NoWorkers", withBase("", "workers = [ ];"), 6, "dataplane.workers",
+     "at least one worker lcore is required"},
+    {"WorkerZero", withBase("", "workers = [ 1, 0 ];"), 6, "dataplane.workers.[1]",
+     "lcore 0 is the main (control) lcore"},
+    {"WorkerTooLarge", withBase("", "workers = [ 128 ];"), 6, "dataplane.workers.[0]",
+     "128 is outside 1..127"},
+    {"DuplicateWorker", withBase("", "workers = [ 2, 3, 2 ];"), 6, "dataplane.workers.[2]",
+     "lcore 2 is listed twice"},
+    // --- api
+    {"ListenWithoutPort", withBase("api = { listen = \"localhost\"; };\n"), 9, "api.listen",
+     "'localhost' is not host:port"},
+    {"ListenPortOutOfRange", withBase("api = { listen = \"127.0.0.1:70000\"; };\n"), 9,
+     "api.listen", "port '70000' in '127.0.0.1:70000' is not a number in 1..65535"},
+    {"ListenBadIpv4", withBase("api = { listen = \"127.0.0.300:9080\"; };\n"), 9, "api.listen",
+     "is not host:port"},
+};
+
+INSTANTIATE_TEST_SUITE_P(Table, BrokenConfigTest, testing::ValuesIn(kBadCases),
+                         [](const testing::TestParamInfo<BadCase>& info) { return info.param.name; });
+
+// ---------------------------------------------------------------------------------------
+// The broken files that `nodegate --check-config` is also run on.
+
+struct BadFile {
+  std::string file;
+  unsigned line;
+  std::string phrase;
+};
+
+class BrokenFileTest : public testing::TestWithParam<BadFile> {};
+
+TEST_P(BrokenFileTest, NamesFileAndLine) {
+  const BadFile& c = GetParam();
+  const std::string path = kSourceDir + "/test/conf/bad/" + c.file;
+  const auto config = loadConfig(path);
+  ASSERT_FALSE(config.has_value()) << path << " was accepted";
+  const std::string& message = config.error().message;
+  EXPECT_TRUE(message.starts_with(path + ":" + std::to_string(c.line) + ": ")) << message;
+  EXPECT_NE(message.find(c.phrase), std::string::npos) << message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Files, BrokenFileTest,
+    testing::Values(
+        BadFile{"bad_ip.conf", 12, "services.[0].vip: '10.100.0.300' is not an IPv4 address"},
+        BadFile{"port_range.conf", 14,
+                "services.[0].ports.[0].node_port: 70000 is outside 1..65535"},
+        BadFile{"duplicate_vip.conf", 15,
+                "services.[1].ports.[0]: 10.100.0.100:80/TCP is already used by "
+                "services.[0].ports.[0] (default/web)"},
+        BadFile{"unknown_key.conf", 12, "health.intervall_ms: unknown setting 'intervall_ms'"},
+        BadFile{"missing_key.conf", 6, "dataplane.ports.[1].address: required setting is missing"},
+        BadFile{"tunnel_mode.conf", 12, "services.[0].mode: mode 'tunnel' is not supported"},
+        BadFile{"syntax_error.conf", 5, "syntax error"},
+        BadFile{"wrapped_integer.conf", 9,
+                "dataplane.flows.capacity: 4294967297 is outside 1..268435456"}),
+    [](const testing::TestParamInfo<BadFile>& info) {
+      std::string name = info.param.file.substr(0, info.param.file.find('.'));
+      std::erase(name, '_');
+      return name;
+    });
+
+TEST(ConfigTest, MissingFileNamesThePath) {
+  const auto config = loadConfig(kSourceDir + "/test/conf/bad/no_such_file.conf");
+  ASSERT_FALSE(config.has_value());
+  EXPECT_EQ(config.error().message,
+            kSourceDir + "/test/conf/bad/no_such_file.conf: cannot open: No such file or directory");
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+TEST(ConfigHelpersTest, ParseIpv4) {
+  EXPECT_EQ(parseIpv4("10.200.0.1"), 0x0ac80001u);
+  EXPECT_EQ(parseIpv4("0.0.0.0"), 0u);
+  EXPECT_EQ(parseIpv4("255.255.255.255"), 0xffffffffu);
+  for (std::string_view bad : {"", "10.0.0", "10.0.0.1.2", "10.0.0.256", "10.0.0.01",
+                               "10..0.1", " 10.0.0.1", "10.0.0.1 ", "a.b.c.d", "10.0.0.-1",
+                               "10.0.0.1/24", "4294967296"}) {
+    EXPECT_FALSE(parseIpv4(bad).has_value()) << bad;
+  }
+}
+
+TEST(ConfigHelpersTest, ParseIpv4Prefix) {
+  EXPECT_EQ(parseIpv4Prefix("10.100.0.1/24"),
+            (Ipv4Prefix{.address = 0x0a640001u, .length = 24}));
+  EXPECT_EQ(parseIpv4Prefix("0.0.0.0/0"), (Ipv4Prefix{.address = 0, .length = 0}));
+  for (std::string_view bad : {"10.0.0.1", "10.0.0.1/", "10.0.0.1/33", "10.0.0.1/024",
+                               "10.0.0/8", "/8", "10.0.0.1/8/8", "10.0.0.1/x"}) {
+    EXPECT_FALSE(parseIpv4Prefix(bad).has_value()) << bad;
+  }
+}
+
+TEST(ConfigHelpersTest, FormatIpv4RoundTrips) {
+  EXPECT_EQ(formatIpv4(0x0ac80001u), "10.200.0.1");
+  EXPECT_EQ(formatIpv4(0), "0.0.0.0");
+  EXPECT_EQ(formatIpv4(0xffffffffu), "255.255.255.255");
+  EXPECT_EQ(parseIpv4(formatIpv4(0xc0a80a0bu)), 0xc0a80a0bu);
+}
+
+TEST(ConfigHelpersTest, ParseMac) {
+  EXPECT_EQ(parseMac("02:00:0a:C8:00:0B"), (Mac{0x02, 0x00, 0x0a, 0xc8, 0x00, 0x0b}));
+  for (std::string_view bad : {"", "02:00:0a:c8:00", "02:00:0a:c8:00:0b:01", "02-00-0a-c8-00-0b",
+                               "02:00:0a:c8:00:0g", "2:00:0a:c8:00:0b0", "+2:00:0a:c8:00:0b"}) {
+    EXPECT_FALSE(parseMac(bad).has_value()) << bad;
+  }
+}
+
+TEST(ConfigHelpersTest, PortByRole) {
+  Config config;
+  EXPECT_EQ(config.port(PortRole::kExternal), nullptr);
+  config.dataplane.ports.resize(2);
+  config.dataplane.ports[0].name = "a";
+  config.dataplane.ports[0].role = PortRole::kInternal;
+  config.dataplane.ports[1].name = "b";
+  config.dataplane.ports[1].role = PortRole::kExternal;
+  EXPECT_EQ(config.port(PortRole::kExternal)->name, "b");
+  EXPECT_EQ(config.port(PortRole::kInternal)->name, "a");
+}
+
+}  // namespace
+}  // namespace ng::conf
