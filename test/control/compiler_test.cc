@@ -1,0 +1,123 @@
+#include "control/compiler.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+
+#include "conf/config.h"
+
+namespace ng::control {
+namespace {
+
+conf::Config baseConfig() {
+  auto cfg = conf::parseConfig(R"(
+dataplane = {
+  ports = (
+    { name = "ext"; device = "net_null0"; role = "external"; address = "10.100.0.1/24"; },
+    { name = "int"; device = "net_null1"; role = "internal"; address = "10.200.0.1/24"; }
+  );
+  flows = { tcp_timeout = 300; tcp_transitory_timeout = 30; udp_timeout = 60; };
+};
+nodes = (
+  { name = "n1"; address = "10.200.0.11"; mac = "02:00:00:00:02:11"; },
+  { name = "n2"; address = "10.200.0.12"; },
+  { name = "n3"; address = "10.200.0.13"; }
+);
+services = (
+  { namespace = "a"; name = "web"; vip = "10.100.0.100";
+    ports = ( { name = "http"; protocol = "TCP"; port = 80; node_port = 30080; },
+              { name = "dns"; protocol = "UDP"; port = 53; node_port = 30053; } ); },
+  { namespace = "b"; name = "api"; vip = "10.100.0.101";
+    ports = ( { name = "https"; protocol = "TCP"; port = 443; node_port = 30443; } ); },
+  { namespace = "c"; name = "two"; vip = "10.100.0.102"; nodes = [ "n3", "n1" ];
+    ports = ( { name = "p"; protocol = "TCP"; port = 8080; node_port = 31000; } ); }
+);
+)", "test.conf");
+  EXPECT_TRUE(cfg.has_value()) << (cfg ? "" : cfg.error().message);
+  return *cfg;
+}
+
+TEST(Compiler, CompilesServicePortsBackendsAndSettings) {
+  SnapshotCompiler compiler(251);
+  auto snap = compiler.compile(baseConfig(), 7);
+  EXPECT_EQ(snap->generation, 7u);
+  ASSERT_EQ(snap->service_ports.size(), 4u);
+  const fwd::ServicePort* dns = snap->find(conf::parseIpv4("10.100.0.100").value(), 53, IPPROTO_UDP);
+  ASSERT_NE(dns, nullptr);
+  ASSERT_EQ(dns->backends.size(), 3u);
+  EXPECT_EQ(dns->backends[0].node_port, 30053);
+  EXPECT_EQ(snap->find(conf::parseIpv4("10.100.0.100").value(), 53, IPPROTO_TCP), nullptr);
+  const fwd::ServicePort* two = snap->find(conf::parseIpv4("10.100.0.102").value(), 8080, IPPROTO_TCP);
+  ASSERT_NE(two, nullptr);
+  ASSERT_EQ(two->backends.size(), 2u);
+  EXPECT_EQ(two->backends[0].node_ip, conf::parseIpv4("10.200.0.11").value()) << "sorted by address";
+  EXPECT_EQ(two->backends[1].node_ip, conf::parseIpv4("10.200.0.13").value());
+  EXPECT_TRUE(snap->isVip(conf::parseIpv4("10.100.0.101").value()));
+  EXPECT_EQ(snap->vips.size(), 3u);
+  EXPECT_EQ(snap->timeouts.tcp_established_ms, 300'000u);
+  EXPECT_EQ(snap->timeouts.tcp_transitory_ms, 30'000u);
+  EXPECT_EQ(snap->timeouts.udp_ms, 60'000u);
+  EXPECT_EQ(snap->snat_addresses, std::vector<uint32_t>{conf::parseIpv4("10.200.0.1").value()});
+  EXPECT_EQ(snap->resolve_targets.size(), 3u);
+  ASSERT_EQ(snap->static_neighbors.size(), 1u);
+  EXPECT_EQ(snap->static_neighbors[0].ip, conf::parseIpv4("10.200.0.11").value());
+}
+
+TEST(Compiler, ServicesOverTheSameNodesShareOneMaglevTable) {
+  SnapshotCompiler compiler(251);
+  auto snap = compiler.compile(baseConfig(), 1);
+  EXPECT_EQ(compiler.lastStats().maglev_tables, 2u) << "all-nodes set and the {n1,n3} set";
+  EXPECT_EQ(compiler.lastStats().maglev_built, 2u);
+  EXPECT_EQ(snap->service_ports[0].maglev.get(), snap->service_ports[2].maglev.get());
+}
+
+TEST(Compiler, UnchangedTablesAreReusedAcrossGenerations) {
+  SnapshotCompiler compiler(251);
+  auto first = compiler.compile(baseConfig(), 1);
+  auto second = compiler.compile(baseConfig(), 2);
+  EXPECT_EQ(compiler.lastStats().maglev_built, 0u);
+  EXPECT_EQ(compiler.lastStats().slots_moved, 0u);
+  EXPECT_EQ(first->service_ports[0].maglev.get(), second->service_ports[0].maglev.get());
+}
+
+TEST(Compiler, RemovingANodeReportsChurnAndRebuildsOnlyWhatChanged) {
+  SnapshotCompiler compiler(251);
+  (void)compiler.compile(baseConfig(), 1);
+  conf::Config cfg = baseConfig();
+  cfg.nodes.erase(cfg.nodes.begin() + 1);  // n2 leaves
+  auto snap = compiler.compile(cfg, 2);
+  // The all-nodes set becomes {n1, n3}: exactly the table service c/two already has.
+  EXPECT_EQ(compiler.lastStats().maglev_built, 0u);
+  EXPECT_EQ(compiler.lastStats().maglev_tables, 1u);
+  // Three service ports used the all-nodes table; each moves about a third of 251 slots.
+  EXPECT_GT(compiler.lastStats().slots_moved, 3u * 60u);
+  EXPECT_LT(compiler.lastStats().slots_moved, 3u * 130u);
+  for (const auto& sp : snap->service_ports) {
+    for (const auto& b : sp.backends) EXPECT_NE(b.node_ip, conf::parseIpv4("10.200.0.12").value());
+  }
+}
+
+TEST(Compiler, ANewNodeSetBuildsOneTable) {
+  SnapshotCompiler compiler(251);
+  (void)compiler.compile(baseConfig(), 1);
+  conf::Config cfg = baseConfig();
+  cfg.nodes.push_back({.name = "n4", .address = conf::parseIpv4("10.200.0.14").value()});
+  (void)compiler.compile(cfg, 2);
+  EXPECT_EQ(compiler.lastStats().maglev_built, 1u) << "only the all-nodes table changes";
+  EXPECT_GT(compiler.lastStats().slots_moved, 0u);
+}
+
+TEST(Compiler, SameConfigGivesTheSameTablesInAnotherCompiler) {
+  SnapshotCompiler a(251);
+  SnapshotCompiler b(251);
+  conf::Config reversed = baseConfig();
+  std::reverse(reversed.nodes.begin(), reversed.nodes.end());
+  auto x = a.compile(baseConfig(), 1);
+  auto y = b.compile(reversed, 1);
+  ASSERT_EQ(x->service_ports.size(), y->service_ports.size());
+  for (size_t i = 0; i < x->service_ports.size(); ++i) {
+    EXPECT_EQ(*x->service_ports[i].maglev, *y->service_ports[i].maglev) << "ECMP peers must agree";
+  }
+}
+
+}  // namespace
+}  // namespace ng::control
