@@ -654,6 +654,10 @@ void readSnat(const Cursor& dataplane, DataplaneConfig& out) {
           item.fail(formatIpv4(*address) + " is listed twice");
           return;
         }
+        if (out.snat.addresses.size() == kMaxSnatAddresses) {
+          item.fail("at most " + std::to_string(kMaxSnatAddresses) + " SNAT addresses are supported");
+          return;
+        }
         out.snat.addresses.push_back(*address);
       }
     }

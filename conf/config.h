@@ -48,6 +48,9 @@ struct FlowConfig {
   uint32_t udp_timeout = 120;             // seconds
 };
 
+// Each worker keeps one port rotation per SNAT address in a fixed array.
+inline constexpr size_t kMaxSnatAddresses = 64;
+
 struct SnatConfig {
   std::vector<uint32_t> addresses;  // default: the internal port's address
 };

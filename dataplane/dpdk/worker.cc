@@ -1,1 +1,244 @@
-// placeholder: being written
+#include "dataplane/dpdk/worker.h"
+
+#include <rte_branch_prediction.h>
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_prefetch.h>
+
+#include <algorithm>
+#include <array>
+#include <span>
+#include <stdexcept>
+#include <string>
+
+namespace ng::dpdk {
+
+using fwd::DropReason;
+
+Worker::Worker(fwd::WorkerContext& ctx, std::vector<QueueRef> queues, RcuPublisher& rcu,
+               uint32_t rcu_thread_id, std::atomic<bool>& stop, rte_mempool* pool, Options options)
+    : ctx_(ctx),
+      snapshot_(&rcu.snapshotPointer()),
+      qsbr_(rcu.qsbr()),
+      rcu_thread_id_(rcu_thread_id),
+      stop_(stop),
+      pool_(pool),
+      options_(options),
+      rcu_(rcu) {
+  if (queues.size() != ctx.ports.size()) {
+    throw std::invalid_argument("worker " + std::to_string(ctx.id) + ": " +
+                                std::to_string(queues.size()) + " queue pairs for " +
+                                std::to_string(ctx.ports.size()) + " port slots");
+  }
+  if (queues.empty() || queues.size() > 255) {
+    throw std::invalid_argument("worker " + std::to_string(ctx.id) + ": 1..255 port slots");
+  }
+  if (pool == nullptr) throw std::invalid_argument("worker: no mempool");
+  for (const QueueRef& q : queues) {
+    if (!rte_eth_dev_is_valid_port(q.port_id)) {
+      throw std::invalid_argument("worker " + std::to_string(ctx.id) + ": no port id " +
+                                  std::to_string(q.port_id));
+    }
+  }
+  const uint64_t hz = rte_get_tsc_hz();
+  cycles_per_ms_ = hz / 1000 != 0 ? hz / 1000 : 1;
+  drain_cycles_ = hz / 1'000'000 * options.drain_us;
+  tick_cycles_ = hz / 1'000'000 * options.slow_tick_us;
+
+  slots_.resize(queues.size());
+  for (size_t i = 0; i < queues.size(); ++i) {
+    slots_[i].port_id = queues[i].port_id;
+    slots_[i].queue_id = queues[i].queue_id;
+  }
+  rcu_.registerWorker(rcu_thread_id);  // throws on a bad id; nothing to undo before it
+}
+
+Worker::~Worker() {
+  for (Slot& s : slots_) {
+    if (s.tx_count != 0) rte_pktmbuf_free_bulk(s.tx, s.tx_count);
+    s.tx_count = 0;
+  }
+  rcu_.unregisterWorker(rcu_thread_id_);
+}
+
+int Worker::launch(void* worker) noexcept { return static_cast<Worker*>(worker)->run(); }
+
+void Worker::launchOn(unsigned lcore_id) {
+  if (lcore_id == rte_get_main_lcore() || !rte_lcore_is_enabled(lcore_id)) {
+    throw std::runtime_error("worker " + std::to_string(ctx_.id) + ": lcore " +
+                             std::to_string(lcore_id) + " is not a worker lcore of this EAL");
+  }
+  if (int ret = rte_eal_remote_launch(&Worker::launch, this, lcore_id); ret != 0) {
+    throw std::runtime_error("worker " + std::to_string(ctx_.id) +
+                             ": rte_eal_remote_launch on lcore " + std::to_string(lcore_id) + ": " +
+                             rte_strerror(-ret));
+  }
+  lcore_id_ = lcore_id;
+}
+
+int Worker::join() noexcept {
+  if (lcore_id_ == ~0u) return 0;
+  const int ret = rte_eal_wait_lcore(lcore_id_);
+  lcore_id_ = ~0u;
+  return ret;
+}
+
+int Worker::run() noexcept {
+  online();
+  last_tick_tsc_ = rte_get_tsc_cycles();
+  while (!stop_.load(std::memory_order_acquire)) {
+    pollOnce();  // RX, process, TX buffers, TSC drain, quiescent state
+    if (last_poll_tsc_ - last_tick_tsc_ >= tick_cycles_) {
+      slowTick();  // flow expiry, ARP requests, gauges, quiescent state
+    }
+  }
+  flushTx();
+  offline();
+  return 0;
+}
+
+void Worker::online() noexcept { rte_rcu_qsbr_thread_online(qsbr_, rcu_thread_id_); }
+void Worker::offline() noexcept { rte_rcu_qsbr_thread_offline(qsbr_, rcu_thread_id_); }
+
+const fwd::ForwardingSnapshot* Worker::acquireSnapshot(uint32_t now_ms) noexcept {
+  const fwd::ForwardingSnapshot* snap = snapshot_->load(std::memory_order_acquire);
+  // onSnapshot() records the generation in ctx_.applied_generation.
+  if (snap != nullptr && snap->generation != ctx_.applied_generation) [[unlikely]] {
+    fwd::onSnapshot(ctx_, *snap, now_ms);
+  }
+  return snap;
+}
+
+void Worker::pollOnce() noexcept {
+  const uint64_t tsc = rte_get_tsc_cycles();
+  last_poll_tsc_ = tsc;
+  const uint32_t now_ms = nowMs(tsc);
+  const fwd::ForwardingSnapshot* snap = acquireSnapshot(now_ms);
+  if (snap == nullptr) [[unlikely]] {
+    // Nothing to forward with yet: leave frames in the RX rings (the device drops and
+    // counts them when full) rather than dropping them uncounted here.
+    rte_rcu_qsbr_quiescent(qsbr_, rcu_thread_id_);
+    return;
+  }
+
+  bool busy = false;
+  const auto n_slots = static_cast<uint8_t>(slots_.size());
+  for (uint8_t slot = 0; slot < n_slots; ++slot) busy |= receive(slot, *snap, tsc, now_ms);
+  drainTx(tsc);
+  (busy ? ctx_.counters.busy_polls : ctx_.counters.idle_polls).add();
+
+  // Last: from here on this worker holds no pointer into `snap`.
+  rte_rcu_qsbr_quiescent(qsbr_, rcu_thread_id_);
+}
+
+bool Worker::receive(uint8_t slot, const fwd::ForwardingSnapshot& snap, uint64_t tsc,
+                     uint32_t now_ms) noexcept {
+  Slot& in = slots_[slot];
+  rte_mbuf* pkts[kBurstSize];
+  const uint16_t n = rte_eth_rx_burst(in.port_id, in.queue_id, pkts, kBurstSize);
+  if (n == 0) return false;
+
+  rte_mbuf* dropped[kBurstSize];
+  uint16_t n_dropped = 0;
+  uint64_t bytes = 0;
+  const auto n_slots = static_cast<uint8_t>(slots_.size());
+  rte_prefetch0(rte_pktmbuf_mtod(pkts[0], void*));
+  for (uint16_t i = 0; i < n; ++i) {
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    rte_mbuf* m = pkts[i];
+    bytes += m->pkt_len;
+    if (m->nb_segs > 1) [[unlikely]] {
+      // The pipeline works on one contiguous span; the pool is sized so a frame of the
+      // port's MTU fits one mbuf, so a chain means an oversized (jumbo) frame.
+      ctx_.counters.drop(DropReason::kMultiSegment);
+      dropped[n_dropped++] = m;
+      continue;
+    }
+    const std::span<std::byte> frame(rte_pktmbuf_mtod(m, std::byte*), m->data_len);
+    const fwd::Action action = fwd::processFrame(ctx_, snap, slot, frame, now_ms);
+    if (action.kind == fwd::Action::Kind::kForward) [[likely]] {
+      if (action.out_port < n_slots) [[likely]] {
+        enqueueTx(slots_[action.out_port], m, tsc);
+        continue;
+      }
+      ctx_.counters.drop(DropReason::kTxFull);  // no queue for that slot on this worker
+    }
+    dropped[n_dropped++] = m;  // kDrop (reason counted by processFrame) or kConsumed
+  }
+  if (n_dropped != 0) rte_pktmbuf_free_bulk(dropped, n_dropped);
+  ctx_.counters.rx_packets.add(n);
+  ctx_.counters.rx_bytes.add(bytes);
+  return true;
+}
+
+void Worker::enqueueTx(Slot& slot, rte_mbuf* m, uint64_t tsc) noexcept {
+  if (slot.tx_count == 0) slot.tx_first_tsc = tsc;
+  slot.tx[slot.tx_count++] = m;
+  if (slot.tx_count == kBurstSize) sendTx(slot);
+}
+
+void Worker::sendTx(Slot& slot) noexcept {
+  const uint16_t count = slot.tx_count;
+  if (count == 0) return;
+  slot.tx_count = 0;
+  // Lengths are read before the burst: once sent, an mbuf belongs to the device (or, on
+  // a ring, to whoever dequeues it).
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < count; ++i) bytes += slot.tx[i]->pkt_len;
+  const uint16_t sent = rte_eth_tx_burst(slot.port_id, slot.queue_id, slot.tx, count);
+  if (sent < count) [[unlikely]] {
+    for (uint16_t i = sent; i < count; ++i) {
+      bytes -= slot.tx[i]->pkt_len;
+      ctx_.counters.drop(DropReason::kTxFull);
+    }
+    rte_pktmbuf_free_bulk(&slot.tx[sent], count - sent);
+  }
+  ctx_.counters.tx_packets.add(sent);
+  ctx_.counters.tx_bytes.add(bytes);
+}
+
+void Worker::drainTx(uint64_t tsc) noexcept {
+  for (Slot& slot : slots_) {
+    if (slot.tx_count != 0 && tsc - slot.tx_first_tsc >= drain_cycles_) sendTx(slot);
+  }
+}
+
+void Worker::flushTx() noexcept {
+  for (Slot& slot : slots_) sendTx(slot);
+}
+
+void Worker::slowTick() noexcept {
+  const uint64_t tsc = rte_get_tsc_cycles();
+  last_tick_tsc_ = tsc;
+  const uint32_t now_ms = nowMs(tsc);
+  if (const fwd::ForwardingSnapshot* snap = acquireSnapshot(now_ms); snap != nullptr) {
+    std::array<fwd::ArpRequest, kMaxArpPerTick> requests;
+    const size_t n = fwd::slowTick(ctx_, *snap, now_ms, options_.expiry_budget, requests);
+    sendArpRequests(requests.data(), std::min(n, requests.size()), tsc);
+  }
+  ctx_.counters.active_flows.set(ctx_.flows.size());
+  drainTx(tsc);
+  rte_rcu_qsbr_quiescent(qsbr_, rcu_thread_id_);
+}
+
+void Worker::sendArpRequests(const fwd::ArpRequest* requests, size_t n, uint64_t tsc) noexcept {
+  for (size_t i = 0; i < n; ++i) {
+    const fwd::ArpRequest& req = requests[i];
+    if (req.port >= slots_.size() || req.port >= ctx_.ports.size()) continue;
+    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    if (m == nullptr) return;  // pool exhausted: the neighbour table retries next period
+    const std::span<std::byte> room(rte_pktmbuf_mtod(m, std::byte*), rte_pktmbuf_tailroom(m));
+    const size_t len = fwd::writeArpRequest(ctx_.ports[req.port], req.target_ip, room);
+    if (len == 0 || rte_pktmbuf_append(m, static_cast<uint16_t>(len)) == nullptr) {
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    ctx_.counters.arp_requests.add();
+    enqueueTx(slots_[req.port], m, tsc);
+  }
+}
+
+}  // namespace ng::dpdk

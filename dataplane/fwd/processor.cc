@@ -238,7 +238,7 @@ void onSnapshot(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now
   for (const StaticNeighbor& n : snap.static_neighbors) {
     ctx.neighbors.learn(n.ip, n.mac, now_ms, /*is_static=*/true);
   }
-  ctx.applied_generation = snap.generation;
+  ctx.applied_generation.store(snap.generation, std::memory_order_relaxed);
 }
 
 size_t slowTick(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms,

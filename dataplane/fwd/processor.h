@@ -7,6 +7,7 @@
 // helpers below are noexcept, allocate nothing, take no locks and never log.
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -57,7 +58,9 @@ struct alignas(64) WorkerContext {
   lb::SnatAllocator snat;
   NeighborTable neighbors;
   WorkerCounters counters;
-  uint64_t applied_generation = ~uint64_t{0};  // last snapshot applied by onSnapshot()
+  // Generation of the last snapshot applied by onSnapshot(); written by the worker, read
+  // by the control thread for readiness.
+  std::atomic<uint64_t> applied_generation{~uint64_t{0}};
 
   // ARP requests a packet asked for (unresolved next hop); sent by the next slowTick.
   static constexpr size_t kArpQueueSize = 16;

@@ -1,1 +1,226 @@
-// placeholder: being written
+#include "dataplane/lb/flow_table.h"
+
+#include <bit>
+#include <cassert>
+#include <stdexcept>
+
+#include "dataplane/lb/hash.h"
+
+namespace ng::lb {
+namespace {
+
+constexpr uint8_t kTcpFin = 0x01;
+constexpr uint8_t kTcpSyn = 0x02;
+constexpr uint8_t kTcpRst = 0x04;
+constexpr uint8_t kTcpAck = 0x10;
+
+constexpr uint32_t kMaxCapacity = uint32_t{1} << 28;
+constexpr uint32_t kEmptyRef = ~uint32_t{0};
+constexpr uint32_t kNotFound = ~uint32_t{0};
+
+}  // namespace
+
+// One index entry. `tag` is the low 32 bits of the key's hash; its low bits are also the
+// home position (slot count <= 2^30), so backward-shift deletion can find every entry's
+// home without touching the records. The bits above the mask filter out most non-matching
+// entries before the record's key is compared. `ref` = record index << 1 | is_node_key,
+// or kEmptyRef.
+struct FlowTable::Slot {
+  uint32_t tag;
+  uint32_t ref;
+};
+
+void trackTcp(Flow& flow, uint8_t tcp_flags, bool from_client) noexcept {
+  if (flow.state == FlowState::kUdp) return;
+  if (tcp_flags & (kTcpFin | kTcpRst)) {
+    // Either side closing. The record lingers for the transitory timeout, which is the
+    // SNAT port's quarantine while the node holds the connection in TIME_WAIT.
+    flow.state = FlowState::kTcpClosing;
+    return;
+  }
+  const bool syn = tcp_flags & kTcpSyn;
+  const bool ack = tcp_flags & kTcpAck;
+  if (from_client) {
+    if (syn && !ack) {
+      // A fresh SYN on a closing flow: the client reuses its port for a new connection.
+      if (flow.state == FlowState::kTcpClosing) flow.state = FlowState::kTcpSynSent;
+    } else if (ack && !syn && flow.state == FlowState::kTcpSynSent) {
+      // The client's ACK of the handshake (we may have missed the SYN-ACK's effect).
+      flow.state = FlowState::kTcpEstablished;
+    }
+  } else if (ack && flow.state == FlowState::kTcpSynSent) {
+    // SYN-ACK or data from the node. Not from kTcpClosing: the ACKs of a FIN exchange
+    // must not revive a closing flow.
+    flow.state = FlowState::kTcpEstablished;
+  }
+}
+
+uint32_t timeoutFor(FlowState state, const FlowTimeouts& t) noexcept {
+  switch (state) {
+    case FlowState::kTcpEstablished:
+      return t.tcp_established_ms;
+    case FlowState::kUdp:
+      return t.udp_ms;
+    case FlowState::kTcpSynSent:
+    case FlowState::kTcpClosing:
+      break;
+  }
+  return t.tcp_transitory_ms;
+}
+
+FlowTable::FlowTable(uint32_t capacity) : capacity_(capacity) {
+  if (capacity == 0 || capacity > kMaxCapacity) {
+    throw std::invalid_argument("flow table: capacity must be in [1, 2^28]");
+  }
+  // Two keys per record at a load factor of at most 1/2: >= 4 slots per record. Linear
+  // probing stays short at 1/2 (about 1.5 probes per hit, 2.5 per miss).
+  static_assert(sizeof(Slot) == 8);
+  const uint32_t slot_count = std::bit_ceil(capacity * 4);
+  slot_mask_ = slot_count - 1;
+
+  // Everything is written here, so no page is first touched on the hot path.
+  records_ = std::make_unique<Flow[]>(capacity);
+  free_list_ = std::make_unique<uint32_t[]>(capacity);
+  live_ = std::make_unique<uint8_t[]>(capacity);  // value-initialised: all 0
+  slots_ = std::make_unique<Slot[]>(slot_count);
+  for (uint32_t i = 0; i < slot_count; ++i) slots_[i] = Slot{.tag = 0, .ref = kEmptyRef};
+  // Pop order 0, 1, 2, ...: a young table keeps its records dense.
+  for (uint32_t i = 0; i < capacity; ++i) free_list_[i] = capacity - 1 - i;
+  free_top_ = capacity;
+}
+
+FlowTable::~FlowTable() = default;
+
+namespace {
+
+inline uint32_t tagOf(const FlowKey& key) noexcept {
+  return static_cast<uint32_t>(hashFlowKey(key, FlowTable::kIndexSeed));
+}
+
+}  // namespace
+
+uint32_t FlowTable::find(const FlowKey& key, uint32_t tag, uint32_t& empty) const noexcept {
+  // No entry sits further than kMaxDisplacement from its home (insert refuses, deletion
+  // only shifts entries closer), so the walk is bounded even under hash flooding: a
+  // crafted cluster costs at most kMaxDisplacement + 1 probes, never a stall.
+  uint32_t pos = tag & slot_mask_;
+  for (uint32_t d = 0; d <= kMaxDisplacement; ++d, pos = (pos + 1) & slot_mask_) {
+    const Slot s = slots_[pos];
+    if (s.ref == kEmptyRef) {
+      empty = pos;
+      return kNotFound;
+    }
+    if (s.tag != tag) continue;
+    const Flow& f = records_[s.ref >> 1];
+    if (((s.ref & 1) ? f.node : f.client) == key) return pos;
+  }
+  empty = kNotFound;  // neighbourhood saturated
+  return kNotFound;
+}
+
+FlowTable::Hit FlowTable::lookup(const FlowKey& key) noexcept {
+  uint32_t empty;
+  const uint32_t pos = find(key, tagOf(key), empty);
+  if (pos == kNotFound) return {};
+  const uint32_t ref = slots_[pos].ref;
+  return {.flow = &records_[ref >> 1], .by_node_key = (ref & 1) != 0};
+}
+
+bool FlowTable::contains(const FlowKey& key) const noexcept {
+  uint32_t empty;
+  return find(key, tagOf(key), empty) != kNotFound;
+}
+
+Flow* FlowTable::insert(const FlowKey& client, const FlowKey& node, FlowState state,
+                        uint32_t now_ms) noexcept {
+  if (free_top_ == 0 || client == node) return nullptr;
+
+  // One walk per key: it finds the key (reject) or the first empty slot of its run,
+  // which is where the key goes.
+  const uint32_t client_tag = tagOf(client);
+  const uint32_t node_tag = tagOf(node);
+  uint32_t client_pos;
+  uint32_t node_pos;
+  if (find(client, client_tag, client_pos) != kNotFound ||
+      find(node, node_tag, node_pos) != kNotFound) {
+    return nullptr;
+  }
+  if (client_pos == kNotFound || node_pos == kNotFound) return nullptr;  // flooded
+  if (node_pos == client_pos) {
+    // Both runs end in the same empty slot and the client key takes it. The run up to
+    // there holds neither key, so the node key goes to the next empty slot - if that is
+    // still within its displacement bound. Load <= 1/2 guarantees another empty slot.
+    uint32_t p = (node_pos + 1) & slot_mask_;
+    while (slots_[p].ref != kEmptyRef) p = (p + 1) & slot_mask_;
+    if (((p - node_tag) & slot_mask_) > kMaxDisplacement) return nullptr;
+    node_pos = p;
+  }
+
+  const uint32_t idx = free_list_[--free_top_];
+  Flow& f = records_[idx];
+  f = Flow{.client = client, .node = node, .last_seen_ms = now_ms, .state = state};
+  live_[idx] = 1;
+  ++size_;
+  slots_[client_pos] = Slot{.tag = client_tag, .ref = idx << 1};
+  slots_[node_pos] = Slot{.tag = node_tag, .ref = idx << 1 | 1};
+  return &f;
+}
+
+void FlowTable::eraseRef(const FlowKey& key, uint32_t ref) noexcept {
+  uint32_t pos = tagOf(key) & slot_mask_;
+  while (slots_[pos].ref != ref) {
+    assert(slots_[pos].ref != kEmptyRef);
+    pos = (pos + 1) & slot_mask_;
+  }
+  // Backward-shift deletion (no tombstones, so lookups never slow down with churn): pull
+  // later entries of the run into the hole when that keeps them reachable from home,
+  // i.e. when their home is not cyclically within (hole, j].
+  uint32_t hole = pos;
+  for (uint32_t j = (pos + 1) & slot_mask_; slots_[j].ref != kEmptyRef;
+       j = (j + 1) & slot_mask_) {
+    const uint32_t home = slots_[j].tag & slot_mask_;
+    if (((j - home) & slot_mask_) >= ((j - hole) & slot_mask_)) {
+      slots_[hole] = slots_[j];
+      hole = j;
+    }
+  }
+  slots_[hole] = Slot{.tag = 0, .ref = kEmptyRef};
+}
+
+void FlowTable::erase(Flow* flow) noexcept {
+  if (flow < records_.get() || flow >= records_.get() + capacity_) return;
+  const auto idx = static_cast<uint32_t>(flow - records_.get());
+  if (!live_[idx]) return;
+  eraseRef(flow->client, idx << 1);
+  eraseRef(flow->node, idx << 1 | 1);
+  live_[idx] = 0;
+  free_list_[free_top_++] = idx;
+  --size_;
+}
+
+uint32_t FlowTable::expire(uint32_t now_ms, uint32_t budget,
+                           const FlowTimeouts& timeouts) noexcept {
+  // Never more than one lap per call, whatever the budget.
+  if (budget > capacity_) budget = capacity_;
+  uint32_t removed = 0;
+  for (uint32_t n = 0; n < budget; ++n) {
+    const uint32_t i = expire_cursor_;
+    expire_cursor_ = i + 1 == capacity_ ? 0 : i + 1;
+    if (!live_[i]) continue;
+    Flow& f = records_[i];
+    // Unsigned subtraction is the age modulo 2^32, correct across a wrap of now_ms.
+    if (now_ms - f.last_seen_ms > timeoutFor(f.state, timeouts)) {
+      erase(&f);
+      ++removed;
+    }
+  }
+  return removed;
+}
+
+size_t FlowTable::bytesPerFlow() const noexcept {
+  const size_t bytes = size_t{capacity_} * (sizeof(Flow) + sizeof(uint32_t) + sizeof(uint8_t)) +
+                       (size_t{slot_mask_} + 1) * sizeof(Slot);
+  return bytes / capacity_;
+}
+
+}  // namespace ng::lb

@@ -51,6 +51,14 @@ class FlowTable {
   // load factor of at most 1/2 over both keys. Throws std::bad_alloc / invalid_argument
   // (capacity 0 or > 2^28) at construction only.
   explicit FlowTable(uint32_t capacity);
+
+  // Bound on any index probe: lookups and inserts never walk more than
+  // kMaxDisplacement + 1 slots, whatever keys an attacker sends.
+  static constexpr uint32_t kMaxDisplacement = 128;
+  // Seed of hashFlowKey() for the index (distinct from Maglev's flow hash, so slot
+  // choice and index position are uncorrelated). Public so tests can craft collisions.
+  static constexpr uint64_t kIndexSeed = 0x666c6f772d696478;  // "flow-idx"
+
   ~FlowTable();
   FlowTable(const FlowTable&) = delete;
   FlowTable& operator=(const FlowTable&) = delete;
@@ -63,7 +71,9 @@ class FlowTable {
   [[nodiscard]] bool contains(const FlowKey& key) const noexcept;
 
   // Inserts a flow under both keys. Returns nullptr (and changes nothing) when the table
-  // is full or either key is already present.
+  // is full, either key is already present, or a key would sit more than
+  // kMaxDisplacement slots from its home in the index (crafted hash collisions; with
+  // honest traffic the longest displacement at 4M flows is about 40).
   [[nodiscard]] Flow* insert(const FlowKey& client, const FlowKey& node, FlowState state,
                              uint32_t now_ms) noexcept;
   void erase(Flow* flow) noexcept;
@@ -83,6 +93,11 @@ class FlowTable {
   // (no tombstones), index slots hold a hash tag and record index; records come from a
   // free list.
   struct Slot;
+  // Index position of `key`, or ~0u. When absent, `empty` is the first empty slot of its
+  // run within kMaxDisplacement of home, or ~0u when there is none.
+  uint32_t find(const FlowKey& key, uint32_t tag, uint32_t& empty) const noexcept;
+  // Removes the index entry `ref` (record index << 1 | is_node_key) reached by `key`.
+  void eraseRef(const FlowKey& key, uint32_t ref) noexcept;
   uint32_t capacity_ = 0;
   uint32_t size_ = 0;
   std::unique_ptr<Flow[]> records_;

@@ -1,1 +1,85 @@
-// placeholder: being written
+#include "dataplane/lb/snat.h"
+
+#include <array>
+#include <cstddef>
+#include <stdexcept>
+
+#include "dataplane/lb/hash.h"
+
+namespace ng::lb {
+namespace {
+
+constexpr uint64_t kCursorSeed = 0x736e61742d637572;  // "snat-cur"
+
+// First port of an address's rotation. Derived from the address rather than port_min so
+// that several SNAT addresses (and boxes sharing addresses after a failover) do not all
+// start on the same ports; deterministic so restarts are reproducible.
+uint16_t startPort(uint32_t address, uint16_t port_min, uint16_t port_max) noexcept {
+  std::array<std::byte, 4> bytes;
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::byte>(address >> (8 * i));
+  const uint32_t range = uint32_t{port_max} - port_min + 1;
+  return static_cast<uint16_t>(port_min + hashBytes(bytes, kCursorSeed) % range);
+}
+
+}  // namespace
+
+SnatAllocator::SnatAllocator(std::span<const uint32_t> addresses, uint16_t port_min,
+                             uint16_t port_max)
+    : port_min_(port_min), port_max_(port_max) {
+  if (port_min > port_max) throw std::invalid_argument("snat: port_min > port_max");
+  setAddresses(addresses);
+}
+
+void SnatAllocator::setAddresses(std::span<const uint32_t> addresses) noexcept {
+  std::array<Cursor, kMaxAddresses> next{};
+  uint32_t n = 0;
+  for (uint32_t a : addresses) {
+    if (n == kMaxAddresses) break;
+    bool duplicate = false;
+    for (uint32_t i = 0; i < n; ++i) duplicate = duplicate || next[i].address == a;
+    if (duplicate) continue;  // one rotation per address, however often it is listed
+    Cursor cursor{.address = a, .next_port = startPort(a, port_min_, port_max_)};
+    // A kept address continues its rotation, so ports released just before the update
+    // are not handed out again right away.
+    for (uint32_t i = 0; i < count_; ++i) {
+      if (cursors_[i].address == a) cursor.next_port = cursors_[i].next_port;
+    }
+    next[n++] = cursor;
+  }
+  cursors_ = next;
+  count_ = n;
+  if (next_address_ >= count_) next_address_ = 0;
+}
+
+std::optional<SnatEndpoint> SnatAllocator::allocate(const FlowTable& flows, uint32_t node_ip,
+                                                    uint16_t node_port, uint8_t proto) noexcept {
+  const uint32_t n = count_;
+  if (n == 0) return std::nullopt;
+  const uint32_t range = uint32_t{port_max_} - port_min_ + 1;
+  const uint32_t probes = range < kMaxProbes ? range : kMaxProbes;
+
+  uint32_t ai = next_address_;
+  for (uint32_t tried = 0; tried < n; ++tried) {
+    Cursor& c = cursors_[ai];
+    for (uint32_t p = 0; p < probes; ++p) {
+      const uint16_t port = c.next_port;
+      c.next_port = port == port_max_ ? port_min_ : static_cast<uint16_t>(port + 1);
+      // The key the node's reply will carry. A port is free toward this node:nodePort
+      // unless a flow - live, or closing and so in quarantine - already holds it.
+      const FlowKey reply{.src_ip = node_ip,
+                          .dst_ip = c.address,
+                          .src_port = node_port,
+                          .dst_port = port,
+                          .proto = proto};
+      if (!flows.contains(reply)) {
+        // The next flow starts on the next address: several addresses share the load.
+        next_address_ = ai + 1 == n ? 0 : ai + 1;
+        return SnatEndpoint{.address = c.address, .port = port};
+      }
+    }
+    ai = ai + 1 == n ? 0 : ai + 1;
+  }
+  return std::nullopt;
+}
+
+}  // namespace ng::lb

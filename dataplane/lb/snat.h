@@ -7,6 +7,8 @@
 // quarantine that keeps a port away from a node still holding the old connection in
 // TIME_WAIT (DESIGN.md section 2, "SNAT ports are not reused too soon").
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -32,9 +34,13 @@ class SnatAllocator {
   explicit SnatAllocator(std::span<const uint32_t> addresses, uint16_t port_min = kPortMin,
                          uint16_t port_max = kPortMax);
 
+  // At most this many addresses; further ones are ignored (the config loader rejects them).
+  static constexpr size_t kMaxAddresses = 64;
+
   // Replaces the address set (control decided; called by the worker between bursts when
   // a snapshot with other SNAT addresses arrives). Cursors of kept addresses survive.
-  void setAddresses(std::span<const uint32_t> addresses);
+  // Allocates nothing: safe on a worker.
+  void setAddresses(std::span<const uint32_t> addresses) noexcept;
 
   // Picks an endpoint toward node_ip:node_port for protocol `proto` that is free in
   // `flows`, or nullopt after kMaxProbes collisions per address (counted by the caller).
@@ -46,7 +52,8 @@ class SnatAllocator {
     uint32_t address;
     uint16_t next_port;
   };
-  std::vector<Cursor> cursors_;
+  std::array<Cursor, kMaxAddresses> cursors_{};
+  uint32_t count_ = 0;
   uint32_t next_address_ = 0;  // rotates across addresses
   uint16_t port_min_ = kPortMin;
   uint16_t port_max_ = kPortMax;

@@ -74,7 +74,7 @@ TEST(ConfigTest, DemoConfLoads) {
   EXPECT_EQ(config->source, kSourceDir + "/conf/demo.conf");
   const DataplaneConfig& dp = config->dataplane;
   EXPECT_EQ(dp.eal, (std::vector<std::string>{"--no-huge", "-m", "512", "--no-pci",
-                                               "--in-memory"}));
+                                               "--no-shconf"}));
   EXPECT_EQ(dp.workers, std::vector<unsigned>{1});
   ASSERT_EQ(dp.ports.size(), 2u);
   EXPECT_EQ(dp.ports[0].name, "ext");

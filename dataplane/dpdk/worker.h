@@ -1,0 +1,159 @@
+#pragma once
+// A worker lcore: the DPDK side of the run-to-completion loop (DESIGN.md sec. 2, STYLE.md
+// examples 2, 3, 12). It maps rte_mbuf to byte spans for fwd::processFrame() and owns the
+// per-lcore TX buffers; everything else per lcore lives in the fwd::WorkerContext.
+//
+// Everything a worker does, in one place (Worker::run):
+//   rcu online
+//   until stop:
+//     pollOnce()      load the snapshot (acquire) once; apply it if its generation is new
+//                     (fwd::onSnapshot); for each port slot: rx burst of 32, prefetch one
+//                     ahead, drop chained mbufs (kMultiSegment), fwd::processFrame(),
+//                     buffer forwarded mbufs per output slot (sent when 32 are buffered),
+//                     free the rest in bulk; send buffers older than drain_us (TSC timer);
+//                     count rx/tx, busy/idle polls; report an RCU quiescent state.
+//     slowTick()      every slow_tick_us by TSC: fwd::slowTick() (flow expiry with a
+//                     budget, due ARP requests) -> ARP requests sent from fresh mbufs;
+//                     active_flows gauge; quiescent state.
+//   send what is still buffered; rcu offline
+//
+// Hot path (pollOnce/slowTick): no locks, no allocation except mbufs, no exceptions, no
+// logging. Threading: a Worker is driven by exactly one thread at a time - its lcore via
+// launchOn()/run(), or a test thread calling online(); pollOnce()...; offline(). A thread
+// that is online must not call RcuPublisher::publish() (it would wait for itself).
+// Lifetime: constructed and destroyed on the control thread; borrows the WorkerContext,
+// the RcuPublisher, the stop flag and the mempool, which must outlive it, and the ports
+// (stop workers before closing ports).
+//
+// Bring-up in main (control/main.cc), roughly:
+//
+//   namespace dp = ng::dpdk;
+//   dp::Eal eal(dp::ealArgs(cfg.eal, cfg.workers, {ext.device, int_.device}));
+//   const auto n = static_cast<uint16_t>(cfg.workers.size());
+//   dp::Mempool pool("ng_mbufs", dp::Mempool::mbufCount({.ports = 2, .rx_queues_per_port = n,
+//                        .tx_queues_per_port = n, .lcores = n + 1u}),
+//                    dp::Mempool::dataRoomFor(mtu));
+//   std::vector<dp::Port> ports;
+//   ports.push_back(dp::Port::open(ext.device, n, n, ext.mtu, pool.get()));   // slot 0
+//   ports.push_back(dp::Port::open(int_.device, n, n, int_.mtu, pool.get()));  // slot 1
+//   std::vector<ng::fwd::PortInfo> infos = {{.role = ng::fwd::PortRole::kExternal,
+//       .mac = ports[0].mac(), ...}, {.role = ng::fwd::PortRole::kInternal, ...}};
+//   dp::RcuPublisher publisher(n);
+//   std::atomic<bool> stop{false};
+//   std::vector<std::unique_ptr<ng::fwd::WorkerContext>> contexts;
+//   std::vector<std::unique_ptr<dp::Worker>> workers;
+//   for (uint16_t i = 0; i < n; ++i) {
+//     contexts.push_back(std::make_unique<ng::fwd::WorkerContext>(i, infos, capacity));
+//     workers.push_back(std::make_unique<dp::Worker>(
+//         *contexts[i], std::vector<dp::QueueRef>{{ports[0].id(), i}, {ports[1].id(), i}},
+//         publisher, /*rcu_thread_id=*/i, stop, pool.get()));
+//   }
+//   publisher.publish(compiler.compile(model));       // first generation before launch
+//   for (uint16_t i = 0; i < n; ++i) workers[i]->launchOn(cfg.workers[i]);
+//   ... control loop: publisher.publish(...), sum contexts[i]->counters ...
+//   stop.store(true); for (auto& w : workers) w->join();
+//   // destruction in reverse order: workers, contexts, publisher, ports, pool, eal
+
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "dataplane/dpdk/port.h"
+#include "dataplane/dpdk/rcu_publisher.h"
+#include "dataplane/fwd/processor.h"
+#include "dataplane/fwd/snapshot.h"
+
+namespace ng::dpdk {
+
+// The RX/TX queue pair a worker uses on one port slot.
+struct QueueRef {
+  uint16_t port_id = 0;
+  uint16_t queue_id = 0;  // used for both RX and TX
+};
+
+struct WorkerOptions {
+  uint32_t drain_us = 100;        // max time a forwarded frame waits for a full burst
+  uint32_t slow_tick_us = 1000;   // slowTick() period in run()
+  uint32_t expiry_budget = 1024;  // flow slots examined per slowTick()
+};
+
+class alignas(64) Worker {
+ public:
+  using Options = WorkerOptions;
+  static constexpr uint32_t kMaxArpPerTick = 32;
+
+  // `queues[i]` serves port slot i of ctx.ports (same order, same size). Registers
+  // `rcu_thread_id` with `rcu`. Throws std::invalid_argument on mismatched slots,
+  // invalid port ids or a bad thread id (start-up only).
+  Worker(fwd::WorkerContext& ctx, std::vector<QueueRef> queues, RcuPublisher& rcu,
+         uint32_t rcu_thread_id, std::atomic<bool>& stop, rte_mempool* pool, Options options = {});
+  // Frees mbufs still buffered, unregisters the RCU thread id. The worker must not run.
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // rte_eal_remote_launch entry: `worker` is a Worker*; returns run().
+  static int launch(void* worker) noexcept;
+  // Launches run() on `lcore_id`; throws std::runtime_error when the lcore is not an
+  // idle worker lcore of this EAL.
+  void launchOn(unsigned lcore_id);
+  // Waits for the lcore started by launchOn() (rte_eal_wait_lcore); returns run()'s result.
+  int join() noexcept;
+
+  // The lcore loop (see the header comment). Returns 0 when `stop` becomes true.
+  int run() noexcept;
+
+  // The pieces of run(), public so tests can drive a worker deterministically from
+  // their own thread. pollOnce()/slowTick() need the calling thread online.
+  void online() noexcept;
+  void offline() noexcept;
+  void pollOnce() noexcept;
+  void slowTick() noexcept;
+  // Sends every TX buffer now (frames the device refuses are freed, counted kTxFull).
+  void flushTx() noexcept;
+
+ private:
+  struct alignas(64) Slot {
+    uint16_t port_id = 0;
+    uint16_t queue_id = 0;
+    uint16_t tx_count = 0;
+    uint64_t tx_first_tsc = 0;  // when the oldest buffered frame was queued
+    rte_mbuf* tx[kBurstSize] = {};
+  };
+
+  const fwd::ForwardingSnapshot* acquireSnapshot(uint32_t now_ms) noexcept;
+  bool receive(uint8_t slot, const fwd::ForwardingSnapshot& snap, uint64_t tsc,
+               uint32_t now_ms) noexcept;
+  void enqueueTx(Slot& slot, rte_mbuf* m, uint64_t tsc) noexcept;
+  void sendTx(Slot& slot) noexcept;
+  void drainTx(uint64_t tsc) noexcept;
+  void sendArpRequests(const fwd::ArpRequest* requests, size_t n, uint64_t tsc) noexcept;
+  [[nodiscard]] uint32_t nowMs(uint64_t tsc) const noexcept {
+    return static_cast<uint32_t>(tsc / cycles_per_ms_);
+  }
+
+  // Hot, read-mostly.
+  fwd::WorkerContext& ctx_;
+  const std::atomic<const fwd::ForwardingSnapshot*>* snapshot_;
+  rte_rcu_qsbr* qsbr_;
+  uint32_t rcu_thread_id_;
+  std::atomic<bool>& stop_;
+  rte_mempool* pool_;
+  uint64_t cycles_per_ms_;
+  uint64_t drain_cycles_;
+  uint64_t tick_cycles_;
+  uint64_t last_poll_tsc_ = 0;
+  uint64_t last_tick_tsc_ = 0;
+  Options options_;
+  std::vector<Slot> slots_;  // one per port slot, fixed at construction
+
+  // Cold.
+  RcuPublisher& rcu_;
+  unsigned lcore_id_ = ~0u;
+};
+
+}  // namespace ng::dpdk

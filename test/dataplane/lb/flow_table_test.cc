@@ -1,0 +1,322 @@
+#include "dataplane/lb/flow_table.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <stdexcept>
+#include <unordered_map>
+#include <vector>
+
+#include "dataplane/lb/hash.h"
+
+template <>
+struct std::hash<ng::lb::FlowKey> {
+  size_t operator()(const ng::lb::FlowKey& k) const noexcept { return ng::lb::hashFlowKey(k, 99); }
+};
+
+namespace ng::lb {
+namespace {
+
+constexpr uint8_t kFin = 0x01;
+constexpr uint8_t kSyn = 0x02;
+constexpr uint8_t kRst = 0x04;
+constexpr uint8_t kAck = 0x10;
+
+FlowKey clientKey(uint32_t i) {
+  return {.src_ip = 0xc6336400 + i, .dst_ip = 0xcb007101, .src_port = static_cast<uint16_t>(i),
+          .dst_port = 443, .proto = 6};
+}
+FlowKey nodeKey(uint32_t i) {
+  return {.src_ip = 0x0a000005, .dst_ip = 0x0a0000fe, .src_port = 30443,
+          .dst_port = static_cast<uint16_t>(i), .proto = 6};
+}
+
+TEST(FlowTableTest, ConstructionLimits) {
+  EXPECT_THROW(FlowTable(0), std::invalid_argument);
+  EXPECT_THROW(FlowTable((1u << 28) + 1), std::invalid_argument);
+  FlowTable t(1);
+  EXPECT_EQ(t.capacity(), 1u);
+  EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(FlowTableTest, InsertAndLookupByBothKeys) {
+  FlowTable t(16);
+  Flow* f = t.insert(clientKey(1), nodeKey(1), FlowState::kTcpSynSent, 100);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->client, clientKey(1));
+  EXPECT_EQ(f->node, nodeKey(1));
+  EXPECT_EQ(f->last_seen_ms, 100u);
+  EXPECT_EQ(f->state, FlowState::kTcpSynSent);
+  EXPECT_EQ(t.size(), 1u);
+
+  const auto by_client = t.lookup(clientKey(1));
+  EXPECT_EQ(by_client.flow, f);
+  EXPECT_FALSE(by_client.by_node_key);
+  const auto by_node = t.lookup(nodeKey(1));
+  EXPECT_EQ(by_node.flow, f);
+  EXPECT_TRUE(by_node.by_node_key);
+  EXPECT_TRUE(t.contains(clientKey(1)));
+  EXPECT_TRUE(t.contains(nodeKey(1)));
+
+  EXPECT_EQ(t.lookup(clientKey(2)).flow, nullptr);
+  EXPECT_FALSE(t.contains(nodeKey(2)));
+  // A key with the protocol changed is another flow.
+  FlowKey udp = clientKey(1);
+  udp.proto = 17;
+  EXPECT_FALSE(t.contains(udp));
+}
+
+TEST(FlowTableTest, DuplicateKeysRejected) {
+  FlowTable t(16);
+  ASSERT_NE(t.insert(clientKey(1), nodeKey(1), FlowState::kTcpSynSent, 0), nullptr);
+  EXPECT_EQ(t.insert(clientKey(1), nodeKey(2), FlowState::kTcpSynSent, 0), nullptr);
+  EXPECT_EQ(t.insert(clientKey(2), nodeKey(1), FlowState::kTcpSynSent, 0), nullptr);
+  // A key is unique across both roles.
+  EXPECT_EQ(t.insert(nodeKey(1), nodeKey(3), FlowState::kTcpSynSent, 0), nullptr);
+  EXPECT_EQ(t.insert(clientKey(3), clientKey(1), FlowState::kTcpSynSent, 0), nullptr);
+  // Both keys of one flow equal.
+  EXPECT_EQ(t.insert(clientKey(4), clientKey(4), FlowState::kTcpSynSent, 0), nullptr);
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_FALSE(t.contains(nodeKey(2)));
+  EXPECT_FALSE(t.contains(clientKey(2)));
+  EXPECT_FALSE(t.contains(clientKey(4)));
+}
+
+TEST(FlowTableTest, FullTableRejects) {
+  FlowTable t(8);
+  for (uint32_t i = 0; i < 8; ++i) {
+    ASSERT_NE(t.insert(clientKey(i), nodeKey(i), FlowState::kUdp, 0), nullptr) << i;
+  }
+  EXPECT_EQ(t.size(), 8u);
+  EXPECT_EQ(t.insert(clientKey(8), nodeKey(8), FlowState::kUdp, 0), nullptr);
+  EXPECT_FALSE(t.contains(clientKey(8)));
+  for (uint32_t i = 0; i < 8; ++i) EXPECT_TRUE(t.contains(nodeKey(i)));
+}
+
+TEST(FlowTableTest, EraseAndReinsert) {
+  FlowTable t(4);
+  Flow* a = t.insert(clientKey(1), nodeKey(1), FlowState::kUdp, 0);
+  Flow* b = t.insert(clientKey(2), nodeKey(2), FlowState::kUdp, 0);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  t.erase(a);
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_FALSE(t.contains(clientKey(1)));
+  EXPECT_FALSE(t.contains(nodeKey(1)));
+  EXPECT_EQ(t.lookup(nodeKey(2)).flow, b);
+  t.erase(a);  // already erased: no effect
+  EXPECT_EQ(t.size(), 1u);
+  Flow outside;
+  t.erase(&outside);  // not ours: no effect
+  EXPECT_EQ(t.size(), 1u);
+
+  Flow* c = t.insert(clientKey(1), nodeKey(1), FlowState::kTcpSynSent, 5);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c, a);  // the record is recycled
+  EXPECT_EQ(t.lookup(clientKey(1)).flow, c);
+  EXPECT_EQ(c->state, FlowState::kTcpSynSent);
+  EXPECT_EQ(c->last_seen_ms, 5u);
+}
+
+// Hash flooding: keys crafted to share one home slot. The index refuses keys that would
+// sit more than kMaxDisplacement from home, so probes stay bounded; other flows are
+// still accepted and every accepted key is still found.
+TEST(FlowTableTest, CollidingKeysAreBounded) {
+  constexpr uint32_t kCapacity = 1024;  // 4096 index slots
+  constexpr uint32_t kMask = 4 * kCapacity - 1;
+  std::vector<FlowKey> colliding;
+  for (uint32_t i = 0; colliding.size() < 2 * FlowTable::kMaxDisplacement + 10; ++i) {
+    const FlowKey k = clientKey(i);
+    if ((hashFlowKey(k, FlowTable::kIndexSeed) & kMask) == 100) colliding.push_back(k);
+  }
+  FlowTable t(kCapacity);
+  uint32_t accepted = 0;
+  for (size_t i = 0; i + 1 < colliding.size(); i += 2) {
+    if (t.insert(colliding[i], colliding[i + 1], FlowState::kTcpSynSent, 0) != nullptr) {
+      ++accepted;
+    }
+  }
+  // Displacements 0..127 hold 64 flows; the 65th flow's node key would need 129.
+  EXPECT_EQ(accepted, (FlowTable::kMaxDisplacement) / 2);
+  for (uint32_t i = 0; i < 2 * accepted; ++i) {
+    const auto hit = t.lookup(colliding[i]);
+    ASSERT_NE(hit.flow, nullptr) << i;
+    EXPECT_EQ(hit.by_node_key, i % 2 == 1);
+  }
+  EXPECT_FALSE(t.contains(colliding[2 * accepted]));
+  // Honest flows are unaffected.
+  EXPECT_NE(t.insert(nodeKey(1), nodeKey(2), FlowState::kUdp, 0), nullptr);
+  // Removing a colliding flow makes room for one more.
+  t.erase(t.lookup(colliding[0]).flow);
+  EXPECT_NE(t.insert(colliding[2 * accepted], colliding[2 * accepted + 1],
+                     FlowState::kTcpSynSent, 0),
+            nullptr);
+  for (uint32_t i = 2; i < 2 * accepted + 2; ++i) ASSERT_TRUE(t.contains(colliding[i])) << i;
+}
+
+// Randomised (seeded) differential test against std::unordered_map. A small key space
+// makes duplicates, collisions in the index, full-table rejects and long backward shifts
+// common; capacity 16 (64 index slots) also exercises wrap-around of probe runs.
+void runModel(uint32_t capacity, uint32_t key_space, uint32_t seed) {
+  FlowTable t(capacity);
+  struct Entry {
+    Flow* flow;
+    bool by_node;
+  };
+  std::unordered_map<FlowKey, Entry> model;
+  std::vector<Flow*> live;
+  std::mt19937 rng(seed);
+  auto key = [&](uint32_t r) {
+    // One key space for both roles: a client key of one insert can come up as the node
+    // key of another, which must be rejected like any duplicate.
+    return r % 2 ? clientKey(r) : nodeKey(r);
+  };
+  for (int op = 0; op < 100'000; ++op) {
+    const uint32_t kind = rng() % 10;
+    if (kind < 4) {
+      const FlowKey c = key(rng() % key_space);
+      const FlowKey n = key(rng() % key_space);
+      const bool expect_ok = !(c == n) && !model.contains(c) && !model.contains(n) &&
+                             live.size() < capacity;
+      Flow* f = t.insert(c, n, FlowState::kUdp, static_cast<uint32_t>(op));
+      ASSERT_EQ(f != nullptr, expect_ok) << "op " << op;
+      if (f != nullptr) {
+        model[c] = {f, false};
+        model[n] = {f, true};
+        live.push_back(f);
+      }
+    } else if (kind < 7) {
+      if (live.empty()) continue;
+      const size_t i = rng() % live.size();
+      Flow* f = live[i];
+      model.erase(f->client);
+      model.erase(f->node);
+      t.erase(f);
+      live[i] = live.back();
+      live.pop_back();
+    } else {
+      const FlowKey k = key(rng() % key_space);
+      const auto hit = t.lookup(k);
+      const auto it = model.find(k);
+      ASSERT_EQ(hit.flow != nullptr, it != model.end()) << "op " << op;
+      ASSERT_EQ(t.contains(k), it != model.end()) << "op " << op;
+      if (it != model.end()) {
+        ASSERT_EQ(hit.flow, it->second.flow) << "op " << op;
+        ASSERT_EQ(hit.by_node_key, it->second.by_node) << "op " << op;
+      }
+    }
+    ASSERT_EQ(t.size(), live.size());
+  }
+  // Final sweep: every key of the key space agrees.
+  for (uint32_t r = 0; r < key_space; ++r) {
+    const auto it = model.find(key(r));
+    const auto hit = t.lookup(key(r));
+    ASSERT_EQ(hit.flow != nullptr, it != model.end());
+    if (it != model.end()) {
+      ASSERT_EQ(hit.flow, it->second.flow);
+    }
+  }
+}
+
+TEST(FlowTableTest, MatchesModelSmallTable) { runModel(16, 64, 1); }
+TEST(FlowTableTest, MatchesModelLargerTable) { runModel(2000, 6000, 2); }
+
+TEST(FlowTableTest, TimeoutsByState) {
+  const FlowTimeouts to{.tcp_established_ms = 1000, .tcp_transitory_ms = 100, .udp_ms = 500};
+  EXPECT_EQ(timeoutFor(FlowState::kTcpSynSent, to), 100u);
+  EXPECT_EQ(timeoutFor(FlowState::kTcpClosing, to), 100u);
+  EXPECT_EQ(timeoutFor(FlowState::kTcpEstablished, to), 1000u);
+  EXPECT_EQ(timeoutFor(FlowState::kUdp, to), 500u);
+}
+
+void expireByState(uint32_t t0) {
+  const FlowTimeouts to{.tcp_established_ms = 1000, .tcp_transitory_ms = 100, .udp_ms = 500};
+  FlowTable t(8);
+  ASSERT_NE(t.insert(clientKey(1), nodeKey(1), FlowState::kTcpSynSent, t0), nullptr);
+  ASSERT_NE(t.insert(clientKey(2), nodeKey(2), FlowState::kTcpEstablished, t0), nullptr);
+  ASSERT_NE(t.insert(clientKey(3), nodeKey(3), FlowState::kTcpClosing, t0), nullptr);
+  ASSERT_NE(t.insert(clientKey(4), nodeKey(4), FlowState::kUdp, t0), nullptr);
+  // Idle exactly for the timeout: kept; one more millisecond: gone.
+  EXPECT_EQ(t.expire(t0 + 100, 8, to), 0u);
+  EXPECT_EQ(t.expire(t0 + 101, 8, to), 2u);
+  EXPECT_FALSE(t.contains(clientKey(1)));
+  EXPECT_FALSE(t.contains(nodeKey(3)));
+  EXPECT_EQ(t.expire(t0 + 500, 8, to), 0u);
+  EXPECT_EQ(t.expire(t0 + 501, 8, to), 1u);
+  EXPECT_FALSE(t.contains(clientKey(4)));
+  EXPECT_EQ(t.expire(t0 + 1000, 8, to), 0u);
+  EXPECT_TRUE(t.contains(clientKey(2)));
+  EXPECT_EQ(t.expire(t0 + 1001, 8, to), 1u);
+  EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(FlowTableTest, ExpiryByState) { expireByState(1'000'000); }
+// now_ms wraps from 2^32-1 to 0 between insertion and expiry.
+TEST(FlowTableTest, ExpiryAcrossClockWrap) { expireByState(0xffffffffu - 50); }
+
+TEST(FlowTableTest, ExpireBudgetBoundsWork) {
+  const FlowTimeouts to{.tcp_established_ms = 1000, .tcp_transitory_ms = 100, .udp_ms = 100};
+  FlowTable t(100);
+  // Records are handed out in order: flows 0-9 are fresh, 10-99 stale.
+  for (uint32_t i = 0; i < 100; ++i) {
+    ASSERT_NE(t.insert(clientKey(i), nodeKey(i), FlowState::kUdp, i < 10 ? 5000 : 0), nullptr);
+  }
+  // The first call only reaches the ten fresh records.
+  EXPECT_EQ(t.expire(5000, 10, to), 0u);
+  EXPECT_EQ(t.size(), 100u);
+  // The cursor moved on: the next ten are stale.
+  EXPECT_EQ(t.expire(5000, 10, to), 10u);
+  EXPECT_EQ(t.size(), 90u);
+  EXPECT_FALSE(t.contains(clientKey(15)));
+  EXPECT_TRUE(t.contains(clientKey(20)));
+  // A budget above the capacity does at most one lap.
+  EXPECT_EQ(t.expire(5000, 1'000'000, to), 80u);
+  EXPECT_EQ(t.size(), 10u);
+  for (uint32_t i = 0; i < 10; ++i) EXPECT_EQ(t.lookup(nodeKey(i)).flow->client, clientKey(i));
+  EXPECT_EQ(t.expire(5000, 0, to), 0u);
+}
+
+TEST(FlowTableTest, BytesPerFlow) {
+  FlowTable t(1u << 16);
+  // Record + free-list entry + live flag + 4 index slots of 8 bytes.
+  EXPECT_EQ(t.bytesPerFlow(), sizeof(Flow) + 4 + 1 + 4 * 8);
+  EXPECT_LE(t.bytesPerFlow(), 80u);
+}
+
+struct TcpCase {
+  const char* description;
+  FlowState before;
+  uint8_t flags;
+  bool from_client;
+  FlowState after;
+};
+
+TEST(FlowTableTest, TrackTcp) {
+  using enum FlowState;
+  const TcpCase cases[] = {
+      {"SYN from client stays syn-sent", kTcpSynSent, kSyn, true, kTcpSynSent},
+      {"SYN-ACK from node establishes", kTcpSynSent, kSyn | kAck, false, kTcpEstablished},
+      {"data from node establishes", kTcpSynSent, kAck, false, kTcpEstablished},
+      {"ACK from client after SYN establishes", kTcpSynSent, kAck, true, kTcpEstablished},
+      {"node SYN without ACK does not establish", kTcpSynSent, kSyn, false, kTcpSynSent},
+      {"data keeps established", kTcpEstablished, kAck, true, kTcpEstablished},
+      {"FIN from client closes", kTcpEstablished, kFin | kAck, true, kTcpClosing},
+      {"FIN from node closes", kTcpEstablished, kFin | kAck, false, kTcpClosing},
+      {"RST from client closes", kTcpEstablished, kRst, true, kTcpClosing},
+      {"RST from node closes syn-sent", kTcpSynSent, kRst | kAck, false, kTcpClosing},
+      {"ACK of FIN from node keeps closing", kTcpClosing, kAck, false, kTcpClosing},
+      {"ACK of FIN from client keeps closing", kTcpClosing, kAck, true, kTcpClosing},
+      {"new SYN from client reuses the port", kTcpClosing, kSyn, true, kTcpSynSent},
+      {"SYN on established is ignored", kTcpEstablished, kSyn, true, kTcpEstablished},
+      {"UDP flows are not tracked", kUdp, kFin, true, kUdp},
+  };
+  for (const auto& c : cases) {
+    Flow f;
+    f.state = c.before;
+    trackTcp(f, c.flags, c.from_client);
+    EXPECT_EQ(f.state, c.after) << c.description;
+  }
+}
+
+}  // namespace
+}  // namespace ng::lb
