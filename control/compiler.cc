@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <tuple>
 
 #include "nodeport/backends.h"
@@ -9,6 +10,14 @@
 namespace ng::control {
 
 SnapshotCompiler::SnapshotCompiler(uint32_t maglev_size) : maglev_size_(maglev_size) {}
+
+uint32_t maglevSizeFor(uint32_t min_size, size_t backends) {
+  // Maglev's balance and churn hold when M >= 100 N (NSDI'16 sec. 5.3); keep the
+  // configured size unless a node set is too large for it.
+  uint64_t size = std::max<uint64_t>(min_size, uint64_t{backends} * 100);
+  while (!lb::isPrime(static_cast<uint32_t>(size))) ++size;
+  return static_cast<uint32_t>(size);
+}
 
 std::shared_ptr<const lb::MaglevTable> SnapshotCompiler::tableFor(const NodeSet& nodes,
                                                                   std::map<NodeSet, CachedTable>& next) {
@@ -21,7 +30,8 @@ std::shared_ptr<const lb::MaglevTable> SnapshotCompiler::tableFor(const NodeSet&
       // Identity = node address: equal node sets give equal tables on every box.
       entry.backends.push_back(lb::MaglevBackend{.id = address, .weight = weight});
     }
-    entry.table = std::make_shared<const lb::MaglevTable>(lb::MaglevTable::build(entry.backends, maglev_size_));
+    entry.table = std::make_shared<const lb::MaglevTable>(
+        lb::MaglevTable::build(entry.backends, maglevSizeFor(maglev_size_, entry.backends.size())));
     ++stats_.maglev_built;
   }
   next.emplace(nodes, entry);
@@ -62,8 +72,11 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
     if (auto prev = previous_sets_.find(key); prev != previous_sets_.end() && prev->second != nodes) {
       const auto& old_entry = tables_.at(prev->second);
       const auto& new_entry = next_tables.at(nodes);
-      stats_.slots_moved += lb::MaglevTable::slotsMoved(*old_entry.table, old_entry.backends,
-                                                        *new_entry.table, new_entry.backends);
+      // A table that changed size reshuffles everything: count every slot as moved.
+      stats_.slots_moved += old_entry.table->size() == new_entry.table->size()
+                                ? lb::MaglevTable::slotsMoved(*old_entry.table, old_entry.backends,
+                                                              *new_entry.table, new_entry.backends)
+                                : new_entry.table->size();
     }
     next_sets[key] = std::move(nodes);
     snap->vips.push_back(sp.vip);

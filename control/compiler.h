@@ -26,6 +26,9 @@ struct CompileStats {
   uint32_t slots_moved = 0;         // sum over service ports whose node set changed
 };
 
+// Smallest prime >= max(min_size, 100 x backends): the Maglev table size for a node set.
+[[nodiscard]] uint32_t maglevSizeFor(uint32_t min_size, size_t backends);
+
 class SnapshotCompiler {
  public:
   explicit SnapshotCompiler(uint32_t maglev_size = lb::kDefaultMaglevSize);

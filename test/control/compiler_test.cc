@@ -37,7 +37,7 @@ services = (
 }
 
 TEST(Compiler, CompilesServicePortsBackendsAndSettings) {
-  SnapshotCompiler compiler(251);
+  SnapshotCompiler compiler(1009);
   auto snap = compiler.compile(baseConfig(), 7);
   EXPECT_EQ(snap->generation, 7u);
   ASSERT_EQ(snap->service_ports.size(), 4u);
@@ -63,7 +63,7 @@ TEST(Compiler, CompilesServicePortsBackendsAndSettings) {
 }
 
 TEST(Compiler, ServicesOverTheSameNodesShareOneMaglevTable) {
-  SnapshotCompiler compiler(251);
+  SnapshotCompiler compiler(1009);
   auto snap = compiler.compile(baseConfig(), 1);
   EXPECT_EQ(compiler.lastStats().maglev_tables, 2u) << "all-nodes set and the {n1,n3} set";
   EXPECT_EQ(compiler.lastStats().maglev_built, 2u);
@@ -71,7 +71,7 @@ TEST(Compiler, ServicesOverTheSameNodesShareOneMaglevTable) {
 }
 
 TEST(Compiler, UnchangedTablesAreReusedAcrossGenerations) {
-  SnapshotCompiler compiler(251);
+  SnapshotCompiler compiler(1009);
   auto first = compiler.compile(baseConfig(), 1);
   auto second = compiler.compile(baseConfig(), 2);
   EXPECT_EQ(compiler.lastStats().maglev_built, 0u);
@@ -80,7 +80,7 @@ TEST(Compiler, UnchangedTablesAreReusedAcrossGenerations) {
 }
 
 TEST(Compiler, RemovingANodeReportsChurnAndRebuildsOnlyWhatChanged) {
-  SnapshotCompiler compiler(251);
+  SnapshotCompiler compiler(1009);
   (void)compiler.compile(baseConfig(), 1);
   conf::Config cfg = baseConfig();
   cfg.nodes.erase(cfg.nodes.begin() + 1);  // n2 leaves
@@ -88,16 +88,16 @@ TEST(Compiler, RemovingANodeReportsChurnAndRebuildsOnlyWhatChanged) {
   // The all-nodes set becomes {n1, n3}: exactly the table service c/two already has.
   EXPECT_EQ(compiler.lastStats().maglev_built, 0u);
   EXPECT_EQ(compiler.lastStats().maglev_tables, 1u);
-  // Three service ports used the all-nodes table; each moves about a third of 251 slots.
-  EXPECT_GT(compiler.lastStats().slots_moved, 3u * 60u);
-  EXPECT_LT(compiler.lastStats().slots_moved, 3u * 130u);
+  // Three service ports used the all-nodes table; each moves about a third of 1009 slots.
+  EXPECT_GT(compiler.lastStats().slots_moved, 3u * 250u);
+  EXPECT_LT(compiler.lastStats().slots_moved, 3u * 500u);
   for (const auto& sp : snap->service_ports) {
     for (const auto& b : sp.backends) EXPECT_NE(b.node_ip, conf::parseIpv4("10.200.0.12").value());
   }
 }
 
 TEST(Compiler, ANewNodeSetBuildsOneTable) {
-  SnapshotCompiler compiler(251);
+  SnapshotCompiler compiler(1009);
   (void)compiler.compile(baseConfig(), 1);
   conf::Config cfg = baseConfig();
   cfg.nodes.push_back({.name = "n4", .address = conf::parseIpv4("10.200.0.14").value()});
@@ -106,9 +106,19 @@ TEST(Compiler, ANewNodeSetBuildsOneTable) {
   EXPECT_GT(compiler.lastStats().slots_moved, 0u);
 }
 
+TEST(Compiler, MaglevSizeGrowsPastOneHundredSlotsPerBackend) {
+  EXPECT_EQ(maglevSizeFor(65537, 3), 65537u);
+  EXPECT_EQ(maglevSizeFor(65537, 655), 65537u);
+  const uint32_t big = maglevSizeFor(65537, 1000);
+  EXPECT_GE(big, 100'000u);
+  EXPECT_TRUE(lb::isPrime(big));
+  EXPECT_EQ(maglevSizeFor(251, 1), 251u);
+  EXPECT_EQ(maglevSizeFor(251, 3), 307u) << "smallest prime >= 300";
+}
+
 TEST(Compiler, SameConfigGivesTheSameTablesInAnotherCompiler) {
-  SnapshotCompiler a(251);
-  SnapshotCompiler b(251);
+  SnapshotCompiler a(1009);
+  SnapshotCompiler b(1009);
   conf::Config reversed = baseConfig();
   std::reverse(reversed.nodes.begin(), reversed.nodes.end());
   auto x = a.compile(baseConfig(), 1);
