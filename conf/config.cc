@@ -669,6 +669,8 @@ void readSnat(const Cursor& dataplane, DataplaneConfig& out) {
   }
 }
 
+constexpr uint32_t kMaxMbufs = 16u << 20;
+
 void readFlows(const Cursor& dataplane, FlowConfig& flows) {
   auto group = dataplane.group("flows", Need::kOptional,
                                {"capacity", "tcp_timeout", "tcp_transitory_timeout",
@@ -682,9 +684,10 @@ void readFlows(const Cursor& dataplane, FlowConfig& flows) {
 
 void readDataplane(const Cursor& root, DataplaneConfig& out, OwnedAddresses& owned) {
   auto dataplane = root.group("dataplane", Need::kRequired,
-                              {"eal", "workers", "ports", "mode", "snat", "flows"});
+                              {"eal", "workers", "ports", "mode", "snat", "flows", "mbufs"});
   if (!dataplane) return;
   dataplane->readEach("eal", Need::kOptional, out.eal, &Cursor::asString);
+  dataplane->optionalUint("mbufs", out.mbufs, 0u, kMaxMbufs);
   readWorkers(*dataplane, out.workers);
   readPorts(*dataplane, out.ports);
   dataplane->read("mode", Need::kOptional, out.mode, readMode);

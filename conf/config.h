@@ -62,6 +62,10 @@ struct DataplaneConfig {
   Mode mode = Mode::kFullNat;
   SnatConfig snat;
   FlowConfig flows;
+  // Packet buffers in the mempool; 0 = sized from ports, queues and descriptors. Raise it
+  // for devices that hold buffers of their own (net_pcap with infinite_rx keeps a copy
+  // of the whole capture). 0..16777216.
+  uint32_t mbufs = 0;
 };
 
 struct ApiConfig {

@@ -44,6 +44,7 @@ int checkConfig(const std::string& path) {
 // everything else and says that these need a restart.
 bool bootSettingsEqual(const Config& a, const Config& b) {
   if (a.dataplane.eal != b.dataplane.eal || a.dataplane.workers != b.dataplane.workers ||
+      a.dataplane.mbufs != b.dataplane.mbufs ||
       a.dataplane.ports.size() != b.dataplane.ports.size() ||
       a.dataplane.flows.capacity != b.dataplane.flows.capacity || a.api.listen != b.api.listen) {
     return false;
@@ -96,11 +97,12 @@ int run(const std::string& config_path) {
   const auto n = static_cast<uint16_t>(cfg.dataplane.workers.size());
   uint16_t max_mtu = 0;
   for (const auto& p : cfg.dataplane.ports) max_mtu = std::max(max_mtu, p.mtu);
-  dp::Mempool pool("ng_mbufs",
-                   dp::Mempool::mbufCount({.ports = static_cast<uint32_t>(devices.size()),
-                                           .rx_queues_per_port = n, .tx_queues_per_port = n,
-                                           .lcores = n + 1u}),
-                   dp::Mempool::dataRoomFor(max_mtu));
+  const uint32_t mbufs = cfg.dataplane.mbufs != 0
+                             ? cfg.dataplane.mbufs
+                             : dp::Mempool::mbufCount({.ports = static_cast<uint32_t>(devices.size()),
+                                                       .rx_queues_per_port = n, .tx_queues_per_port = n,
+                                                       .lcores = n + 1u});
+  dp::Mempool pool("ng_mbufs", mbufs, dp::Mempool::dataRoomFor(max_mtu));
   std::vector<dp::Port> ports;
   std::vector<ng::fwd::PortInfo> infos;
   for (const auto& pc : cfg.dataplane.ports) {
@@ -166,7 +168,7 @@ int run(const std::string& config_path) {
       continue;
     }
     if (!bootSettingsEqual(cfg, *next)) {
-      spdlog::warn("reload: boot-only settings (dataplane eal/workers/ports/flows.capacity, api.listen) changed; "
+      spdlog::warn("reload: boot-only settings (dataplane eal/workers/ports/mbufs/flows.capacity, api.listen) changed; "
                    "they take effect after a restart");
     }
     // Keep the running boot-only settings; take everything else from the new file.
@@ -174,6 +176,7 @@ int run(const std::string& config_path) {
     next->dataplane.workers = cfg.dataplane.workers;
     next->dataplane.ports = cfg.dataplane.ports;
     next->dataplane.flows.capacity = cfg.dataplane.flows.capacity;
+    next->dataplane.mbufs = cfg.dataplane.mbufs;
     next->api.listen = cfg.api.listen;
     cfg = std::move(*next);
     publisher.publish(compiler.compile(cfg, ++generation));
