@@ -137,6 +137,7 @@ void Worker::pollOnce() noexcept {
 bool Worker::receive(uint8_t slot, const fwd::ForwardingSnapshot& snap, uint64_t tsc,
                      uint32_t now_ms) noexcept {
   Slot& in = slots_[slot];
+  static_assert(kBurstSize <= fwd::kMaxBurst, "one RX burst must fit one pipeline burst");
   rte_mbuf* pkts[kBurstSize];
   const uint16_t n = rte_eth_rx_burst(in.port_id, in.queue_id, pkts, kBurstSize);
   if (n == 0) return false;
@@ -144,10 +145,11 @@ bool Worker::receive(uint8_t slot, const fwd::ForwardingSnapshot& snap, uint64_t
   rte_mbuf* dropped[kBurstSize];
   uint16_t n_dropped = 0;
   uint64_t bytes = 0;
-  const auto n_slots = static_cast<uint8_t>(slots_.size());
-  rte_prefetch0(rte_pktmbuf_mtod(pkts[0], void*));
+  // Map mbufs to spans; chained mbufs never reach the pipeline.
+  std::array<std::span<std::byte>, kBurstSize> frames;
+  std::array<rte_mbuf*, kBurstSize> held;
+  uint16_t n_frames = 0;
   for (uint16_t i = 0; i < n; ++i) {
-    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
     rte_mbuf* m = pkts[i];
     bytes += m->pkt_len;
     if (m->nb_segs > 1) [[unlikely]] {
@@ -157,16 +159,24 @@ bool Worker::receive(uint8_t slot, const fwd::ForwardingSnapshot& snap, uint64_t
       dropped[n_dropped++] = m;
       continue;
     }
-    const std::span<std::byte> frame(rte_pktmbuf_mtod(m, std::byte*), m->data_len);
-    const fwd::Action action = fwd::processFrame(ctx_, snap, slot, frame, now_ms);
+    rte_prefetch0(rte_pktmbuf_mtod(m, void*));
+    frames[n_frames] = std::span<std::byte>(rte_pktmbuf_mtod(m, std::byte*), m->data_len);
+    held[n_frames++] = m;
+  }
+  std::array<fwd::Action, kBurstSize> actions;
+  fwd::processBurst(ctx_, snap, slot, std::span(frames.data(), n_frames), std::span(actions.data(), n_frames),
+                    now_ms);
+  const auto n_slots = static_cast<uint8_t>(slots_.size());
+  for (uint16_t i = 0; i < n_frames; ++i) {
+    const fwd::Action& action = actions[i];
     if (action.kind == fwd::Action::Kind::kForward) [[likely]] {
       if (action.out_port < n_slots) [[likely]] {
-        enqueueTx(slots_[action.out_port], m, tsc);
+        enqueueTx(slots_[action.out_port], held[i], tsc);
         continue;
       }
       ctx_.counters.drop(DropReason::kTxFull);  // no queue for that slot on this worker
     }
-    dropped[n_dropped++] = m;  // kDrop (reason counted by processFrame) or kConsumed
+    dropped[n_dropped++] = held[i];  // kDrop (reason counted by the pipeline) or kConsumed
   }
   if (n_dropped != 0) rte_pktmbuf_free_bulk(dropped, n_dropped);
   ctx_.counters.rx_packets.add(n);

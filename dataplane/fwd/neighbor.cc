@@ -45,10 +45,9 @@ NeighborTable::Entry* NeighborTable::victim(uint32_t ip, uint32_t now_ms) noexce
   return best;
 }
 
-std::optional<NeighborTable::Mac> NeighborTable::lookup(uint32_t ip) const noexcept {
+const NeighborTable::Mac* NeighborTable::lookup(uint32_t ip) const noexcept {
   const Entry* e = find(ip);
-  if (e == nullptr || !e->resolved) return std::nullopt;
-  return e->mac;
+  return e != nullptr && e->resolved ? &e->mac : nullptr;
 }
 
 void NeighborTable::learn(uint32_t ip, const Mac& mac, uint32_t now_ms, bool is_static) noexcept {

@@ -22,7 +22,10 @@ class NeighborTable {
 
   explicit NeighborTable(uint32_t sets = 256);
 
-  [[nodiscard]] std::optional<Mac> lookup(uint32_t ip) const noexcept;
+  // The resolved MAC of `ip`, or nullptr. A pointer, not an optional copy: the copy
+  // through the stack cost a store-forwarding stall on every packet. Valid until the
+  // next learn()/want() on this table.
+  [[nodiscard]] const Mac* lookup(uint32_t ip) const noexcept;
   // Records a resolved address. `is_static` entries are never replaced by learning.
   void learn(uint32_t ip, const Mac& mac, uint32_t now_ms, bool is_static = false) noexcept;
   // Marks `ip` as wanted (a packet needed it). Returns true when an ARP request should be

@@ -62,13 +62,13 @@ void requestNeighbor(WorkerContext& ctx, uint8_t port, uint32_t ip, uint32_t now
   }
 }
 
-// Resolves the destination MAC for `dst` out of `port`; nullopt (request queued) if unknown.
-std::optional<Mac> nextHopMac(WorkerContext& ctx, uint8_t port, uint32_t dst, uint32_t now_ms) noexcept {
+// Resolves the destination MAC for `dst` out of `port`; nullptr (request queued) if unknown.
+const Mac* nextHopMac(WorkerContext& ctx, uint8_t port, uint32_t dst, uint32_t now_ms) noexcept {
   const uint32_t hop = ctx.ports[port].nextHop(dst);
-  if (hop == 0) return std::nullopt;
-  if (auto mac = ctx.neighbors.lookup(hop)) return mac;
+  if (hop == 0) return nullptr;
+  if (const Mac* mac = ctx.neighbors.lookup(hop)) return mac;
   requestNeighbor(ctx, port, hop, now_ms);
-  return std::nullopt;
+  return nullptr;
 }
 
 Action handleArp(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
@@ -118,27 +118,47 @@ Action emit(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, uint
   return forwardTo(out_port);
 }
 
-// Client -> VIP:port on the external port: existing flow, or a new one by Maglev.
-Action toNode(WorkerContext& ctx, const ForwardingSnapshot& snap, std::span<std::byte> frame,
-              ParsedFrame& p, uint32_t now_ms) noexcept {
-  const lb::FlowKey key{.src_ip = p.src_ip, .dst_ip = p.dst_ip, .src_port = p.src_port,
-                        .dst_port = p.dst_port, .proto = p.proto};
-  const bool is_tcp = p.proto == pkt::kProtoTcp;
+lb::FlowKey keyOf(const ParsedFrame& p) noexcept {
+  return lb::FlowKey{.src_ip = p.src_ip, .dst_ip = p.dst_ip, .src_port = p.src_port,
+                     .dst_port = p.dst_port, .proto = p.proto};
+}
+
+// TCP or UDP with ports: the frames the flow table can know.
+bool hasFlowKey(const ParsedFrame& p) noexcept {
+  return p.l3 == pkt::L3::kIpv4 && !p.is_fragment && !p.has_vlan &&
+         (p.proto == pkt::kProtoTcp || p.proto == pkt::kProtoUdp);
+}
+
+// Client -> VIP:port on a flow we know: to the flow's node, whatever the tables say now.
+Action existingToNode(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, lb::Flow& flow,
+                      uint32_t now_ms) noexcept {
   const uint8_t out = ctx.internal_port;
+  const Mac* mac = nextHopMac(ctx, out, flow.node.src_ip, now_ms);
+  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
+  if (p.proto == pkt::kProtoTcp) lb::trackTcp(flow, p.tcp_flags, /*from_client=*/true);
+  flow.last_seen_ms = now_ms;
+  ctx.counters.to_nodes.add();
+  return emit(ctx, frame, p, out, *mac, flow.node.dst_ip, flow.node.dst_port, flow.node.src_ip,
+              flow.node.src_port);
+}
 
-  lb::FlowTable::Hit hit = ctx.flows.lookup(key);
-  if (hit.flow != nullptr && !hit.by_node_key) {
-    lb::Flow& flow = *hit.flow;
-    auto mac = nextHopMac(ctx, out, flow.node.src_ip, now_ms);
-    if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
-    if (is_tcp) lb::trackTcp(flow, p.tcp_flags, /*from_client=*/true);
-    flow.last_seen_ms = now_ms;
-    ctx.counters.to_nodes.add();
-    return emit(ctx, frame, p, out, *mac, flow.node.dst_ip, flow.node.dst_port, flow.node.src_ip,
-                flow.node.src_port);
-  }
-  if (hit.flow != nullptr) return drop(ctx, DropReason::kMartian);  // client key equals a node key
+// Node:nodePort -> SNAT address:port: restore VIP:port -> client.
+Action existingToClient(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, lb::Flow& flow,
+                        uint32_t now_ms) noexcept {
+  const uint8_t out = ctx.external_port;
+  const Mac* mac = nextHopMac(ctx, out, flow.client.src_ip, now_ms);
+  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
+  if (p.proto == pkt::kProtoTcp) lb::trackTcp(flow, p.tcp_flags, /*from_client=*/false);
+  flow.last_seen_ms = now_ms;
+  ctx.counters.to_clients.add();
+  return emit(ctx, frame, p, out, *mac, flow.client.dst_ip, flow.client.dst_port, flow.client.src_ip,
+              flow.client.src_port);
+}
 
+// Client -> VIP:port without a flow: choose a node by Maglev and create the flow.
+Action newFlowToNode(WorkerContext& ctx, const ForwardingSnapshot& snap, std::span<std::byte> frame,
+                     ParsedFrame& p, uint32_t now_ms) noexcept {
+  const bool is_tcp = p.proto == pkt::kProtoTcp;
   const ServicePort* sp = snap.find(p.dst_ip, p.dst_port, p.proto);
   if (sp == nullptr) return drop(ctx, DropReason::kNoService);
   // Full-NAT state is created only by a connection's first segment; anything else
@@ -147,13 +167,15 @@ Action toNode(WorkerContext& ctx, const ForwardingSnapshot& snap, std::span<std:
     return drop(ctx, DropReason::kNoFlow);
   }
   if (!sp->maglev || sp->backends.empty()) return drop(ctx, DropReason::kNoBackend);
+  const lb::FlowKey key = keyOf(p);
   const uint16_t slot = sp->maglev->lookup(lb::hashFlowKey(key, kMaglevSeed));
   if (slot == lb::MaglevTable::kNoBackend || slot >= sp->backends.size()) {
     return drop(ctx, DropReason::kNoBackend);
   }
   const Backend& backend = sp->backends[slot];
+  const uint8_t out = ctx.internal_port;
   // Resolve before creating state: an undeliverable SYN must not take a port.
-  auto mac = nextHopMac(ctx, out, backend.node_ip, now_ms);
+  const Mac* mac = nextHopMac(ctx, out, backend.node_ip, now_ms);
   if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
   if (ctx.flows.size() >= ctx.flows.capacity()) return drop(ctx, DropReason::kFlowTableFull);
   auto snat = ctx.snat.allocate(ctx.flows, backend.node_ip, backend.node_port, p.proto);
@@ -168,22 +190,53 @@ Action toNode(WorkerContext& ctx, const ForwardingSnapshot& snap, std::span<std:
   return emit(ctx, frame, p, out, *mac, snat->address, snat->port, backend.node_ip, backend.node_port);
 }
 
-// Node:nodePort -> SNAT address:port on the internal port: restore VIP:port -> client.
-Action toClient(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p,
-                uint32_t now_ms) noexcept {
-  const lb::FlowKey key{.src_ip = p.src_ip, .dst_ip = p.dst_ip, .src_port = p.src_port,
-                        .dst_port = p.dst_port, .proto = p.proto};
-  lb::FlowTable::Hit hit = ctx.flows.lookup(key);
-  if (hit.flow == nullptr || !hit.by_node_key) return drop(ctx, DropReason::kNoFlow);
-  lb::Flow& flow = *hit.flow;
-  const uint8_t out = ctx.external_port;
-  auto mac = nextHopMac(ctx, out, flow.client.src_ip, now_ms);
-  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
-  if (p.proto == pkt::kProtoTcp) lb::trackTcp(flow, p.tcp_flags, /*from_client=*/false);
-  flow.last_seen_ms = now_ms;
-  ctx.counters.to_clients.add();
-  return emit(ctx, frame, p, out, *mac, flow.client.dst_ip, flow.client.dst_port, flow.client.src_ip,
-              flow.client.src_port);
+// Everything after parsing. `flow_hash` is FlowTable::hashOf(key) when the caller has
+// it (burst path), else 0 with `have_hash` false.
+Action decide(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+              std::span<std::byte> frame, ParsedFrame& p, bool have_hash, uint32_t flow_hash,
+              uint32_t now_ms) noexcept {
+  // Ports are configured untagged in this version; a tag means a misconfigured switch.
+  if (p.has_vlan) return drop(ctx, DropReason::kVlan);
+  if (p.l3 == pkt::L3::kArp) return handleArp(ctx, snap, in_port, frame, p, now_ms);
+  // Fragment policy (this version): dropped and counted. Non-first fragments carry no
+  // ports, so they cannot be matched to a flow without a fragment table; forwarding
+  // only first fragments would deliver datagrams that can never be reassembled.
+  if (p.is_fragment) return drop(ctx, DropReason::kFragment);
+
+  const PortInfo& port = ctx.ports[in_port];
+  const bool l4_balanced = hasFlowKey(p);
+  // Fast path: a known flow. Its first packet passed every check below (martians, VIP,
+  // service), and the key pins source and destination, so only the TTL is left to check.
+  if (l4_balanced) {
+    const lb::FlowKey key = keyOf(p);
+    const lb::FlowTable::Hit hit = have_hash ? ctx.flows.lookup(key, flow_hash) : ctx.flows.lookup(key);
+    const bool from_client = port.role == PortRole::kExternal && hit.flow != nullptr && !hit.by_node_key;
+    const bool from_node = port.role == PortRole::kInternal && hit.flow != nullptr && hit.by_node_key;
+    if (from_client || from_node) {
+      if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
+      return from_client ? existingToNode(ctx, frame, p, *hit.flow, now_ms)
+                         : existingToClient(ctx, frame, p, *hit.flow, now_ms);
+    }
+  }
+
+  if (isMartianSource(ctx, snap, p.src_ip)) return drop(ctx, DropReason::kMartian);
+  if (port.role == PortRole::kExternal) {
+    if (snap.isVip(p.dst_ip)) {
+      if (p.proto == pkt::kProtoIcmp) return handleIcmp(ctx, in_port, frame, p);
+      if (!l4_balanced) return drop(ctx, DropReason::kUnsupportedProtocol);
+      if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
+      return newFlowToNode(ctx, snap, frame, p, now_ms);
+    }
+  } else if (l4_balanced && isSnatAddress(snap, p.dst_ip)) {
+    return drop(ctx, DropReason::kNoFlow);  // a reply for a flow we do not have
+  } else if (snap.isVip(p.dst_ip)) {
+    return drop(ctx, DropReason::kWrongPort);  // VIP traffic from the node side (hairpin)
+  }
+  if (p.dst_ip == port.address) {
+    if (p.proto == pkt::kProtoIcmp) return handleIcmp(ctx, in_port, frame, p);
+    return drop(ctx, DropReason::kLocalNoExceptionPath);
+  }
+  return drop(ctx, DropReason::kNotForUs);
 }
 
 }  // namespace
@@ -200,37 +253,34 @@ Action processFrame(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t 
                     std::span<std::byte> frame, uint32_t now_ms) noexcept {
   pkt::ParseResult parsed = pkt::parseFrame(frame);
   if (parsed.status != ParseStatus::kOk) return drop(ctx, reasonFor(parsed.status));
-  ParsedFrame& p = parsed.frame;
-  // Ports are configured untagged in this version; a tag means a misconfigured switch.
-  if (p.has_vlan) return drop(ctx, DropReason::kVlan);
-  if (p.l3 == pkt::L3::kArp) return handleArp(ctx, snap, in_port, frame, p, now_ms);
+  return decide(ctx, snap, in_port, frame, parsed.frame, false, 0, now_ms);
+}
 
-  if (isMartianSource(ctx, snap, p.src_ip)) return drop(ctx, DropReason::kMartian);
-  // Fragment policy (this version): dropped and counted. Non-first fragments carry no
-  // ports, so they cannot be matched to a flow without a fragment table; forwarding
-  // only first fragments would deliver datagrams that can never be reassembled.
-  if (p.is_fragment) return drop(ctx, DropReason::kFragment);
-
-  const PortInfo& port = ctx.ports[in_port];
-  const bool l4_balanced = p.proto == pkt::kProtoTcp || p.proto == pkt::kProtoUdp;
-  if (port.role == PortRole::kExternal) {
-    if (snap.isVip(p.dst_ip)) {
-      if (p.proto == pkt::kProtoIcmp) return handleIcmp(ctx, in_port, frame, p);
-      if (!l4_balanced) return drop(ctx, DropReason::kUnsupportedProtocol);
-      if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
-      return toNode(ctx, snap, frame, p, now_ms);
+void processBurst(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                  std::span<const std::span<std::byte>> frames, std::span<Action> actions,
+                  uint32_t now_ms) noexcept {
+  const size_t n = std::min({frames.size(), actions.size(), kMaxBurst});
+  std::array<pkt::ParseResult, kMaxBurst> parsed;
+  std::array<uint32_t, kMaxBurst> hashes;
+  std::array<bool, kMaxBurst> keyed{};
+  // Stage 1: parse, hash, prefetch the index slots. Stage 2: prefetch the records those
+  // slots point to. Stage 3: decide, in arrival order. Each stage's misses overlap.
+  for (size_t i = 0; i < n; ++i) {
+    parsed[i] = pkt::parseFrame(frames[i]);
+    keyed[i] = parsed[i].status == ParseStatus::kOk && hasFlowKey(parsed[i].frame);
+    if (keyed[i]) {
+      hashes[i] = lb::FlowTable::hashOf(keyOf(parsed[i].frame));
+      ctx.flows.prefetchSlot(hashes[i]);
     }
-  } else if (l4_balanced && isSnatAddress(snap, p.dst_ip)) {
-    if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
-    return toClient(ctx, frame, p, now_ms);
-  } else if (snap.isVip(p.dst_ip)) {
-    return drop(ctx, DropReason::kWrongPort);  // VIP traffic from the node side (hairpin)
   }
-  if (p.dst_ip == port.address) {
-    if (p.proto == pkt::kProtoIcmp) return handleIcmp(ctx, in_port, frame, p);
-    return drop(ctx, DropReason::kLocalNoExceptionPath);
+  for (size_t i = 0; i < n; ++i) {
+    if (keyed[i]) ctx.flows.prefetchRecord(hashes[i]);
   }
-  return drop(ctx, DropReason::kNotForUs);
+  for (size_t i = 0; i < n; ++i) {
+    actions[i] = parsed[i].status == ParseStatus::kOk
+                     ? decide(ctx, snap, in_port, frames[i], parsed[i].frame, keyed[i], hashes[i], now_ms)
+                     : drop(ctx, reasonFor(parsed[i].status));
+  }
 }
 
 void onSnapshot(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms) noexcept {

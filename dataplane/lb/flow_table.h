@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "dataplane/lb/flow_key.h"
+#include "dataplane/lb/huge_array.h"
 
 namespace ng::lb {
 
@@ -68,6 +69,17 @@ class FlowTable {
     bool by_node_key = false;  // true when the key matched the node (reply) key
   };
   [[nodiscard]] Hit lookup(const FlowKey& key) noexcept;
+
+  // Burst helpers (DPDK l3fwd / rte_hash bulk-lookup style): hash every key of a burst,
+  // prefetch their index slots, then their records, then look up with the known hash, so
+  // the cache misses of a burst overlap instead of adding up.
+  [[nodiscard]] static uint32_t hashOf(const FlowKey& key) noexcept;
+  void prefetchSlot(uint32_t hash) const noexcept;
+  // Reads the home slot (prefetch it first) and prefetches the record it points to when
+  // its tag matches; a hint only, never a fault.
+  void prefetchRecord(uint32_t hash) const noexcept;
+  // `hash` must be hashOf(key).
+  [[nodiscard]] Hit lookup(const FlowKey& key, uint32_t hash) noexcept;
   [[nodiscard]] bool contains(const FlowKey& key) const noexcept;
 
   // Inserts a flow under both keys. Returns nullptr (and changes nothing) when the table
@@ -100,11 +112,11 @@ class FlowTable {
   void eraseRef(const FlowKey& key, uint32_t ref) noexcept;
   uint32_t capacity_ = 0;
   uint32_t size_ = 0;
-  std::unique_ptr<Flow[]> records_;
-  std::unique_ptr<uint32_t[]> free_list_;
+  HugeArray<Flow> records_;
+  HugeArray<uint32_t> free_list_;
   uint32_t free_top_ = 0;
-  std::unique_ptr<uint8_t[]> live_;  // 1 when records_[i] is in use
-  std::unique_ptr<Slot[]> slots_;
+  HugeArray<uint8_t> live_;  // 1 when records_[i] is in use
+  HugeArray<Slot> slots_;
   uint32_t slot_mask_ = 0;
   uint32_t expire_cursor_ = 0;
 };

@@ -25,8 +25,25 @@ namespace ng::pkt {
 }
 
 // RFC 1624 update of checksum field `csum` when a 16-bit word changes old -> new.
-[[nodiscard]] uint16_t checksumUpdate16(uint16_t csum, uint16_t old_word, uint16_t new_word) noexcept;
-// Same for a 32-bit field (an IPv4 address): two 16-bit words.
-[[nodiscard]] uint16_t checksumUpdate32(uint16_t csum, uint32_t old_value, uint32_t new_value) noexcept;
+// Inline: a full-NAT rewrite calls these seven times per packet.
+[[nodiscard]] inline uint16_t checksumUpdate16(uint16_t csum, uint16_t old_word, uint16_t new_word) noexcept {
+  // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m').
+  uint32_t sum = static_cast<uint16_t>(~csum);
+  sum += static_cast<uint16_t>(~old_word);
+  sum += new_word;
+  sum = (sum & 0xffffu) + (sum >> 16);
+  sum = (sum & 0xffffu) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+// Same for a 32-bit field (an IPv4 address): both 16-bit words in one fold.
+[[nodiscard]] inline uint16_t checksumUpdate32(uint16_t csum, uint32_t old_value, uint32_t new_value) noexcept {
+  uint32_t sum = static_cast<uint16_t>(~csum);
+  sum += static_cast<uint16_t>(~(old_value >> 16)) + static_cast<uint16_t>(~old_value);
+  sum += (new_value >> 16) + (new_value & 0xffffu);
+  sum = (sum & 0xffffu) + (sum >> 16);
+  sum = (sum & 0xffffu) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
 
 }  // namespace ng::pkt

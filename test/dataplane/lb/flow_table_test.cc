@@ -127,7 +127,7 @@ TEST(FlowTableTest, CollidingKeysAreBounded) {
   std::vector<FlowKey> colliding;
   for (uint32_t i = 0; colliding.size() < 2 * FlowTable::kMaxDisplacement + 10; ++i) {
     const FlowKey k = clientKey(i);
-    if ((hashFlowKey(k, FlowTable::kIndexSeed) & kMask) == 100) colliding.push_back(k);
+    if ((FlowTable::hashOf(k) & kMask) == 100) colliding.push_back(k);
   }
   FlowTable t(kCapacity);
   uint32_t accepted = 0;
