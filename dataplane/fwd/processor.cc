@@ -112,8 +112,7 @@ Action handleIcmp(WorkerContext& ctx, uint8_t in_port, std::span<std::byte> fram
 Action emit(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, uint8_t out_port,
             const Mac& dst_mac, uint32_t src_ip, uint16_t src_port, uint32_t dst_ip,
             uint16_t dst_port) noexcept {
-  pkt::decrementTtl(frame, p);
-  pkt::rewriteIpv4Tuple(frame, p, src_ip, src_port, dst_ip, dst_port);
+  pkt::forwardNat(frame, p, src_ip, src_port, dst_ip, dst_port);
   pkt::setEthernet(frame, dst_mac, ctx.ports[out_port].mac);
   return forwardTo(out_port);
 }

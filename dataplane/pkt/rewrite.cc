@@ -1,5 +1,6 @@
 #include "dataplane/pkt/rewrite.h"
 
+#include <bit>
 #include <cstring>
 
 #include "dataplane/pkt/checksum.h"
@@ -19,37 +20,98 @@ void setEthernet(std::span<std::byte> frame, const Mac& dst, const Mac& src) noe
   storeMac(frame.data() + 6, src);
 }
 
-void rewriteIpv4Tuple(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip,
-                      uint16_t src_port, uint32_t dst_ip, uint16_t dst_port) noexcept {
+namespace {
+
+// The NAT rewrite works on the wire's bytes as native integers: one's-complement sums do
+// not depend on byte order as long as every word is in the same order, so the new
+// values are byte-swapped once instead of every word being swapped twice.
+inline uint16_t raw16(const std::byte* p) noexcept {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+inline uint32_t raw32(const std::byte* p) noexcept {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline void putRaw16(std::byte* p, uint16_t v) noexcept { std::memcpy(p, &v, 2); }
+inline void putRaw32(std::byte* p, uint32_t v) noexcept { std::memcpy(p, &v, 4); }
+inline uint32_t wire32(uint32_t host) noexcept {
+  if constexpr (std::endian::native == std::endian::little) return __builtin_bswap32(host);
+  return host;
+}
+inline uint16_t wire16(uint16_t host) noexcept {
+  if constexpr (std::endian::native == std::endian::little) return __builtin_bswap16(host);
+  return host;
+}
+// RFC 1624 terms: replacing m by m' adds ~m + m' to the sum; 32-bit fields are two words.
+inline uint32_t delta16(uint16_t before, uint16_t after) noexcept {
+  return static_cast<uint16_t>(~before) + uint32_t{after};
+}
+inline uint32_t delta32(uint32_t before, uint32_t after) noexcept {
+  return delta16(static_cast<uint16_t>(before >> 16), static_cast<uint16_t>(after >> 16)) +
+         delta16(static_cast<uint16_t>(before), static_cast<uint16_t>(after));
+}
+// HC' = ~(~HC + sum of deltas), folded (at most 16 deltas: no 32-bit overflow).
+inline uint16_t applyDelta(uint16_t csum, uint32_t delta) noexcept {
+  uint32_t sum = static_cast<uint16_t>(~csum) + delta;
+  sum = (sum & 0xffffu) + (sum >> 16);
+  sum = (sum & 0xffffu) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+void natRewrite(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uint16_t src_port,
+                uint32_t dst_ip, uint16_t dst_port, bool decrement_ttl) noexcept {
   std::byte* ip = frame.data() + p.l3_offset;
-  uint16_t ip_csum = load16(ip + ipv4::kChecksum);
-  ip_csum = checksumUpdate32(ip_csum, p.src_ip, src_ip);
-  ip_csum = checksumUpdate32(ip_csum, p.dst_ip, dst_ip);
-  store16(ip + ipv4::kChecksum, ip_csum);
-  store32(ip + ipv4::kSrc, src_ip);
-  store32(ip + ipv4::kDst, dst_ip);
+  const uint32_t new_src = wire32(src_ip);
+  const uint32_t new_dst = wire32(dst_ip);
+  // Shared by the IPv4 header and the TCP/UDP pseudo-header.
+  const uint32_t address_delta = delta32(raw32(ip + ipv4::kSrc), new_src) + delta32(raw32(ip + ipv4::kDst), new_dst);
+  uint32_t header_delta = address_delta;
+  if (decrement_ttl) {
+    // TTL shares its 16-bit word with the protocol byte.
+    const uint16_t before = raw16(ip + ipv4::kTtl);
+    ip[ipv4::kTtl] = static_cast<std::byte>(p.ttl - 1);
+    header_delta += delta16(before, raw16(ip + ipv4::kTtl));
+    p.ttl = static_cast<uint8_t>(p.ttl - 1);
+  }
+  putRaw16(ip + ipv4::kChecksum, applyDelta(raw16(ip + ipv4::kChecksum), header_delta));
+  putRaw32(ip + ipv4::kSrc, new_src);
+  putRaw32(ip + ipv4::kDst, new_dst);
 
   if (p.first_fragment && (p.proto == kProtoTcp || p.proto == kProtoUdp)) {
     std::byte* l4 = frame.data() + p.l4_offset;
+    const uint16_t new_sport = wire16(src_port);
+    const uint16_t new_dport = wire16(dst_port);
     const size_t csum_off = p.proto == kProtoTcp ? tcp::kChecksum : udp::kChecksum;
-    uint16_t csum = load16(l4 + csum_off);
+    uint16_t csum = raw16(l4 + csum_off);
     // UDP over IPv4 may carry no checksum (0); it must stay "none".
-    const bool keep_zero = p.proto == kProtoUdp && csum == 0;
-    if (!keep_zero) {
-      csum = checksumUpdate32(csum, p.src_ip, src_ip);
-      csum = checksumUpdate32(csum, p.dst_ip, dst_ip);
-      csum = checksumUpdate16(csum, p.src_port, src_port);
-      csum = checksumUpdate16(csum, p.dst_port, dst_port);
+    if (p.proto == kProtoTcp || csum != 0) {
+      csum = applyDelta(csum, address_delta + delta16(raw16(l4), new_sport) + delta16(raw16(l4 + 2), new_dport));
       if (p.proto == kProtoUdp && csum == 0) csum = 0xffff;  // 0 would mean "none"
-      store16(l4 + csum_off, csum);
+      putRaw16(l4 + csum_off, csum);
     }
-    store16(l4 + 0, src_port);  // source/destination ports are the first 4 bytes of both
-    store16(l4 + 2, dst_port);
+    // Source and destination ports are the first 4 bytes of both headers.
+    putRaw16(l4, new_sport);
+    putRaw16(l4 + 2, new_dport);
     p.src_port = src_port;
     p.dst_port = dst_port;
   }
   p.src_ip = src_ip;
   p.dst_ip = dst_ip;
+}
+
+}  // namespace
+
+void rewriteIpv4Tuple(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip,
+                      uint16_t src_port, uint32_t dst_ip, uint16_t dst_port) noexcept {
+  natRewrite(frame, p, src_ip, src_port, dst_ip, dst_port, /*decrement_ttl=*/false);
+}
+
+void forwardNat(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uint16_t src_port,
+                uint32_t dst_ip, uint16_t dst_port) noexcept {
+  natRewrite(frame, p, src_ip, src_port, dst_ip, dst_port, /*decrement_ttl=*/true);
 }
 
 void decrementTtl(std::span<std::byte> frame, ParsedFrame& p) noexcept {
