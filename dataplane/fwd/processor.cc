@@ -250,35 +250,36 @@ WorkerContext::WorkerContext(unsigned worker_id, std::vector<PortInfo> port_info
 
 Action processFrame(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
                     std::span<std::byte> frame, uint32_t now_ms) noexcept {
-  pkt::ParseResult parsed = pkt::parseFrame(frame);
-  if (parsed.status != ParseStatus::kOk) return drop(ctx, reasonFor(parsed.status));
-  return decide(ctx, snap, in_port, frame, parsed.frame, false, 0, now_ms);
+  ParsedFrame parsed;
+  const ParseStatus status = pkt::parseFrame(frame, parsed);
+  if (status != ParseStatus::kOk) return drop(ctx, reasonFor(status));
+  return decide(ctx, snap, in_port, frame, parsed, false, 0, now_ms);
 }
 
 void processBurst(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
                   std::span<const std::span<std::byte>> frames, std::span<Action> actions,
                   uint32_t now_ms) noexcept {
   const size_t n = std::min({frames.size(), actions.size(), kMaxBurst});
-  std::array<pkt::ParseResult, kMaxBurst> parsed;
+  // Filled in place by parseFrame (no per-burst zeroing, no copies).
+  std::array<ParsedFrame, kMaxBurst> parsed;
+  std::array<ParseStatus, kMaxBurst> status;
   std::array<uint32_t, kMaxBurst> hashes;
-  std::array<bool, kMaxBurst> keyed{};
+  std::array<bool, kMaxBurst> keyed;
   // Stage 1: parse, hash, prefetch the index slots. Stage 2: prefetch the records those
   // slots point to. Stage 3: decide, in arrival order. Each stage's misses overlap.
   for (size_t i = 0; i < n; ++i) {
-    parsed[i] = pkt::parseFrame(frames[i]);
-    keyed[i] = parsed[i].status == ParseStatus::kOk && hasFlowKey(parsed[i].frame);
-    if (keyed[i]) {
-      hashes[i] = lb::FlowTable::hashOf(keyOf(parsed[i].frame));
-      ctx.flows.prefetchSlot(hashes[i]);
-    }
+    status[i] = pkt::parseFrame(frames[i], parsed[i]);
+    keyed[i] = status[i] == ParseStatus::kOk && hasFlowKey(parsed[i]);
+    hashes[i] = keyed[i] ? lb::FlowTable::hashOf(keyOf(parsed[i])) : 0;
+    if (keyed[i]) ctx.flows.prefetchSlot(hashes[i]);
   }
   for (size_t i = 0; i < n; ++i) {
     if (keyed[i]) ctx.flows.prefetchRecord(hashes[i]);
   }
   for (size_t i = 0; i < n; ++i) {
-    actions[i] = parsed[i].status == ParseStatus::kOk
-                     ? decide(ctx, snap, in_port, frames[i], parsed[i].frame, keyed[i], hashes[i], now_ms)
-                     : drop(ctx, reasonFor(parsed[i].status));
+    actions[i] = status[i] == ParseStatus::kOk
+                     ? decide(ctx, snap, in_port, frames[i], parsed[i], keyed[i], hashes[i], now_ms)
+                     : drop(ctx, reasonFor(status[i]));
   }
 }
 

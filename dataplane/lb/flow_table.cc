@@ -103,10 +103,11 @@ inline uint32_t tagOf(const FlowKey& key) noexcept {
 #if defined(__SSE4_2__)
   // Two CRC32C instructions (~6 cycles): the index only needs well-spread bits, and the
   // probe bound (kMaxDisplacement), not the hash, is the defence against crafted keys.
-  uint64_t a;
-  uint64_t b;
-  std::memcpy(&a, &key, 8);
-  std::memcpy(&b, reinterpret_cast<const std::byte*>(&key) + 8, 8);
+  // The words are assembled from the fields, not loaded from the struct: keys are built
+  // field by field just before hashing, and an 8-byte load over fresh 1-, 2- and 4-byte
+  // stores misses store-to-load forwarding (a ~15-cycle stall per key).
+  const uint64_t a = uint64_t{key.src_ip} | uint64_t{key.dst_ip} << 32;
+  const uint64_t b = uint64_t{key.src_port} | uint64_t{key.dst_port} << 16 | uint64_t{key.proto} << 32;
   const uint64_t c = _mm_crc32_u64(_mm_crc32_u64(static_cast<uint32_t>(FlowTable::kIndexSeed), a), b);
   return static_cast<uint32_t>(c);
 #else

@@ -103,14 +103,13 @@ ParseStatus parseIpv4(std::span<const std::byte> f, ParsedFrame& out) noexcept {
 
 }  // namespace
 
-ParseResult parseFrame(std::span<const std::byte> f) noexcept {
-  ParseResult r;
-  ParsedFrame& out = r.frame;
-  if (f.size() < kEthHeaderLen) return r;
+ParseStatus parseFrame(std::span<const std::byte> f, ParsedFrame& out) noexcept {
+  out = ParsedFrame{};
+  if (f.size() < kEthHeaderLen) return ParseStatus::kTruncated;
   size_t off = 12;
   uint16_t type = load16(f.data() + off);
   if (type == kEtherTypeVlan || type == kEtherTypeQinQ) {
-    if (f.size() < kEthHeaderLen + kVlanTagLen) return r;
+    if (f.size() < kEthHeaderLen + kVlanTagLen) return ParseStatus::kTruncated;
     out.has_vlan = true;
     out.vlan_tci = load16(f.data() + off + 2);
     off += kVlanTagLen;
@@ -120,15 +119,12 @@ ParseResult parseFrame(std::span<const std::byte> f) noexcept {
   out.l3_offset = static_cast<uint16_t>(off + 2);
   switch (type) {
     case kEtherTypeArp:
-      r.status = parseArp(f, out);
-      break;
+      return parseArp(f, out);
     case kEtherTypeIpv4:
-      r.status = parseIpv4(f, out);
-      break;
+      return parseIpv4(f, out);
     default:
-      r.status = ParseStatus::kUnsupportedEtherType;
+      return ParseStatus::kUnsupportedEtherType;
   }
-  return r;
 }
 
 const char* parseStatusName(ParseStatus status) noexcept {

@@ -63,7 +63,15 @@ struct ParseResult {
   ParsedFrame frame;
 };
 
-[[nodiscard]] ParseResult parseFrame(std::span<const std::byte> frame) noexcept;
+// Parses into `out` (every field written), for callers that keep results in place: a
+// returned ParseResult copied into an array costs store-forwarding stalls per packet.
+[[nodiscard]] ParseStatus parseFrame(std::span<const std::byte> frame, ParsedFrame& out) noexcept;
+
+[[nodiscard]] inline ParseResult parseFrame(std::span<const std::byte> frame) noexcept {
+  ParseResult r;
+  r.status = parseFrame(frame, r.frame);
+  return r;
+}
 
 [[nodiscard]] const char* parseStatusName(ParseStatus status) noexcept;
 
