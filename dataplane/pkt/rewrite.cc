@@ -70,10 +70,13 @@ void natRewrite(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uin
   const uint32_t address_delta = delta32(raw32(ip + ipv4::kSrc), new_src) + delta32(raw32(ip + ipv4::kDst), new_dst);
   uint32_t header_delta = address_delta;
   if (decrement_ttl) {
-    // TTL shares its 16-bit word with the protocol byte.
+    // TTL is the first byte of the TTL/protocol word. Decrement the word as a whole
+    // (the caller guarantees TTL > 1, so nothing borrows into the protocol byte): a byte
+    // store followed by a word load of the same bytes would stall store forwarding.
     const uint16_t before = raw16(ip + ipv4::kTtl);
-    ip[ipv4::kTtl] = static_cast<std::byte>(p.ttl - 1);
-    header_delta += delta16(before, raw16(ip + ipv4::kTtl));
+    const uint16_t after = static_cast<uint16_t>(before - wire16(0x0100));
+    putRaw16(ip + ipv4::kTtl, after);
+    header_delta += delta16(before, after);
     p.ttl = static_cast<uint8_t>(p.ttl - 1);
   }
   putRaw16(ip + ipv4::kChecksum, applyDelta(raw16(ip + ipv4::kChecksum), header_delta));
