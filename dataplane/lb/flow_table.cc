@@ -2,9 +2,6 @@
 
 #include <bit>
 #include <cstring>
-#if defined(__SSE4_2__)
-#include <nmmintrin.h>
-#endif
 #include <cassert>
 #include <stdexcept>
 #include <type_traits>
@@ -100,19 +97,7 @@ FlowTable::~FlowTable() = default;
 namespace {
 
 inline uint32_t tagOf(const FlowKey& key) noexcept {
-#if defined(__SSE4_2__)
-  // Two CRC32C instructions (~6 cycles): the index only needs well-spread bits, and the
-  // probe bound (kMaxDisplacement), not the hash, is the defence against crafted keys.
-  // The words are assembled from the fields, not loaded from the struct: keys are built
-  // field by field just before hashing, and an 8-byte load over fresh 1-, 2- and 4-byte
-  // stores misses store-to-load forwarding (a ~15-cycle stall per key).
-  const uint64_t a = uint64_t{key.src_ip} | uint64_t{key.dst_ip} << 32;
-  const uint64_t b = uint64_t{key.src_port} | uint64_t{key.dst_port} << 16 | uint64_t{key.proto} << 32;
-  const uint64_t c = _mm_crc32_u64(_mm_crc32_u64(static_cast<uint32_t>(FlowTable::kIndexSeed), a), b);
-  return static_cast<uint32_t>(c);
-#else
   return static_cast<uint32_t>(hashFlowKey(key, FlowTable::kIndexSeed));
-#endif
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "dataplane/pkt/parse.h"
 
 #include <cstring>
+#include <type_traits>
 
 #include "dataplane/pkt/checksum.h"
 #include "dataplane/pkt/headers.h"
@@ -104,7 +105,11 @@ ParseStatus parseIpv4(std::span<const std::byte> f, ParsedFrame& out) noexcept {
 }  // namespace
 
 ParseStatus parseFrame(std::span<const std::byte> f, ParsedFrame& out) noexcept {
-  out = ParsedFrame{};
+  // memset, not `out = ParsedFrame{}`: the compiler builds the braced temporary with narrow
+  // stores and copies it with wide loads, a store-forwarding stall on every packet.
+  static_assert(std::is_trivially_copyable_v<ParsedFrame>);
+  std::memset(&out, 0, sizeof(out));
+  out.first_fragment = true;
   if (f.size() < kEthHeaderLen) return ParseStatus::kTruncated;
   size_t off = 12;
   uint16_t type = load16(f.data() + off);

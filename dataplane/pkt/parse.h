@@ -24,38 +24,40 @@ enum class ParseStatus : uint8_t {
 
 enum class L3 : uint8_t { kNone, kArp, kIpv4 };
 
+// Written entirely by parseFrame(), which is the only way to make one: no default member
+// initialisers, so an array of them on a worker's stack costs nothing to declare.
 struct ParsedFrame {
   // Ethernet
-  uint16_t ether_type = 0;   // after the VLAN tag, if any
-  bool has_vlan = false;
-  uint16_t vlan_tci = 0;
-  uint16_t l3_offset = 0;
-  L3 l3 = L3::kNone;
+  uint16_t ether_type;   // after the VLAN tag, if any
+  bool has_vlan;
+  uint16_t vlan_tci;
+  uint16_t l3_offset;
+  L3 l3;
 
   // ARP (l3 == kArp)
-  uint16_t arp_op = 0;
-  Mac arp_sha{};
-  uint32_t arp_spa = 0;
-  uint32_t arp_tpa = 0;
+  uint16_t arp_op;
+  Mac arp_sha;
+  uint32_t arp_spa;
+  uint32_t arp_tpa;
 
   // IPv4 (l3 == kIpv4); addresses and ports in host byte order
-  uint32_t src_ip = 0;
-  uint32_t dst_ip = 0;
-  uint8_t proto = 0;
-  uint8_t ttl = 0;
-  uint16_t ip_total_len = 0;
-  uint16_t ip_header_len = 0;
-  bool is_fragment = false;   // MF set or offset != 0
-  bool first_fragment = true; // offset == 0 (L4 header present)
+  uint32_t src_ip;
+  uint32_t dst_ip;
+  uint8_t proto;
+  uint8_t ttl;
+  uint16_t ip_total_len;
+  uint16_t ip_header_len;
+  bool is_fragment;   // MF set or offset != 0
+  bool first_fragment; // offset == 0 (L4 header present)
 
   // L4 (parsed for TCP/UDP/ICMP when first_fragment); l4_offset from frame start
-  uint16_t l4_offset = 0;
-  uint16_t l4_len = 0;        // bytes from l4_offset to the end of the IP datagram
-  uint16_t src_port = 0;
-  uint16_t dst_port = 0;
-  uint8_t tcp_flags = 0;
-  uint8_t icmp_type = 0;
-  uint8_t icmp_code = 0;
+  uint16_t l4_offset;
+  uint16_t l4_len;        // bytes from l4_offset to the end of the IP datagram
+  uint16_t src_port;
+  uint16_t dst_port;
+  uint8_t tcp_flags;
+  uint8_t icmp_type;
+  uint8_t icmp_code;
 };
 
 struct ParseResult {

@@ -12,6 +12,7 @@
 #   (e) it stops on SIGTERM with exit 0;
 # and always tears down, then checks that no namespace and no process of the run is left.
 # Needs root (exit 77 = skipped otherwise). Bounded: NG_E2E_TIMEOUT seconds (default 480).
+# shellcheck source-path=SCRIPTDIR/../.. disable=SC2317,SC2016  # trap-invoked functions; bash -c '...'
 set -uo pipefail
 
 if (($# != 2)); then
@@ -26,7 +27,7 @@ if ((EUID != 0)); then
   exit 77
 fi
 
-# shellcheck source=../../scripts/netns.sh
+# shellcheck source=scripts/netns.sh
 source "$repo/scripts/netns.sh"
 
 readonly P="nge2e$$-"
@@ -51,17 +52,54 @@ running() {
   done
   return 1
 }
-# bg CMD...: runs a long step in the background and waits for it, so that the INT/TERM
-# trap (and the watchdog) interrupt the wait at once instead of after the step.
-bg_pid=""
-bg() {
+
+# Signals. Bash runs a trap only between commands, or at once inside `wait`; and a trap
+# that itself `wait`s while the shell is in `wait` can hang. So: long steps run in the
+# background under `step` (a signal interrupts its `wait`), the trap only flags and kills
+# the step there, and the script exits from the top level, where the EXIT trap cleans up.
+interrupted=0
+waiting=0
+step_pid=""
+on_signal() {
+  interrupted=1
+  failures=$((failures + 1))
+  say "interrupted" >&3
+  if ((waiting)); then
+    [[ -n "$step_pid" ]] && kill_tree "$step_pid"
+    return 0
+  fi
+  exit 1
+}
+# step CMD...: run CMD in the background and wait for it; returns its status.
+step() {
+  local rc
   "$@" &
-  bg_pid=$!
-  wait "$bg_pid"
-  local rc=$?
-  bg_pid=""
+  step_pid=$!
+  waiting=1
+  wait "$step_pid"
+  rc=$?
+  # An interrupted `wait` returns early: let the (killed) step finish.
+  ((interrupted)) && wait "$step_pid" 2>/dev/null
+  waiting=0
+  step_pid=""
   return "$rc"
 }
+# kill_tree PID: SIGTERM to PID and all its descendants (a step may be a subshell
+# whose own subshell does the work); then wait up to 5 s for them to go.
+kill_tree() {
+  local pids=("$1") i=0 child
+  while ((i < ${#pids[@]})); do
+    while read -r child; do pids+=("$child"); done < <(pgrep -P "${pids[$i]}")
+    i=$((i + 1))
+  done
+  kill -TERM "${pids[@]}" 2>/dev/null
+  for ((i = 0; i < 50; i++)); do
+    running "${pids[@]}" || break
+    sleep 0.1
+  done
+}
+# After a step, outside its redirections: leave now if a signal came.
+checkpoint() { ((interrupted == 0)) || exit 1; }
 say() { printf '[e2e] %s\n' "$*"; }
 pass() { passes=$((passes + 1)); printf 'PASS: %s\n' "$*"; }
 fail() { failures=$((failures + 1)); printf 'FAIL: %s\n' "$*"; }
@@ -83,8 +121,11 @@ stop_nodegate() {
     say "nodegate did not exit 10 s after SIGTERM; SIGKILL"
     kill -KILL "$ng_pid" 2>/dev/null
   fi
+  waiting=1
   wait "$ng_pid" 2>/dev/null
   ng_rc=$?
+  ((interrupted)) && wait "$ng_pid" 2>/dev/null
+  waiting=0
   ng_pid=""
 }
 
@@ -96,12 +137,12 @@ show_logs() {
 
 cleanup() {
   local rc=$? ns pid i left=""
-  trap - EXIT INT TERM
-  if [[ -n "$watchdog_pid" ]]; then
-    kill -TERM "$watchdog_pid" 2>/dev/null
-    wait "$watchdog_pid" 2>/dev/null
-  fi
-  [[ -n "$bg_pid" ]] && kill -TERM "$bg_pid" 2>/dev/null
+  trap - EXIT
+  trap '' INT TERM   # teardown must finish; it is bounded
+  interrupted=0      # (so stop_nodegate waits normally)
+  exec 1>&3 2>&4     # our own output, whatever redirection was active at exit
+  [[ -n "$watchdog_pid" ]] && kill -TERM "$watchdog_pid" 2>/dev/null
+  [[ -n "$step_pid" ]] && kill_tree "$step_pid"
   [[ -n "$ng_pid" ]] && stop_nodegate
   ((failures > 0 || rc != 0)) && show_logs
   # Remember every process of the run before they are killed, to check after.
@@ -129,14 +170,17 @@ cleanup() {
   fi
   rm -rf "$work"
   if ((failures == 0 && rc == 0)); then
-    echo "e2e_fullnat: ${passes} passed, 0 failed (${SECONDS}s)"
+    say "finished in ${SECONDS} s"
+    echo "e2e_fullnat: ${passes} passed, 0 failed"
     exit 0
   fi
-  echo "e2e_fullnat: ${passes} passed, ${failures} failed (${SECONDS}s)"
+  say "finished in ${SECONDS} s"
+  echo "e2e_fullnat: ${passes} passed, ${failures} failed"
   exit 1
 }
+exec 3>&1 4>&2
 trap cleanup EXIT
-trap 'say "interrupted"; failures=$((failures + 1)); exit 1' INT TERM
+trap on_signal INT TERM
 
 # The whole run is bounded: the watchdog interrupts the script, whose trap tears down.
 (
@@ -151,7 +195,10 @@ watchdog_pid=$!
 [[ -x "$nodegate" ]] || { fail "nodegate binary $nodegate is not executable"; exit 1; }
 
 say "topology ${P}*"
-if ! bg ng_netns_up "$P" >"$work/netns.log" 2>&1; then
+step ng_netns_up "$P" >"$work/netns.log" 2>&1
+up_rc=$?
+checkpoint
+if ((up_rc != 0)); then
   cat "$work/netns.log"
   fail "topology up"
   exit 1
@@ -177,7 +224,7 @@ if ((ready == 0)); then
   if kill -0 "$ng_pid" 2>/dev/null; then
     fail "nodegate ready: /readyz not 200 within 30 s"
   else
-    wait "$ng_pid"; rc=$?; ng_pid=""
+    waiting=1; wait "$ng_pid"; rc=$?; waiting=0; ng_pid=""
     fail "nodegate ready: exited with status $rc before /readyz answered 200"
   fi
   exit 1
@@ -187,7 +234,7 @@ pass "nodegate ready: /readyz 200 after ${i}00 ms"
 # (a) 300 requests, one TCP connection each, all inside the client namespace. Bounded:
 # stops after 150 s or 15 failures in a row (a dead data plane would take 25 min).
 say "(a) $REQUESTS requests to http://$NG_VIP/whoami"
-bg ip netns exec "$client" bash -c '
+step ip netns exec "$client" bash -c '
   n=$1 vip=$2 end=$((SECONDS + 150)) streak=0
   for ((i = 0; i < n; i++)); do
     if ((SECONDS >= end || streak >= 15)); then echo "notrun"; continue; fi
@@ -197,6 +244,7 @@ bg ip netns exec "$client" bash -c '
       echo "error:$?"; streak=$((streak + 1))
     fi
   done' _ "$REQUESTS" "$NG_VIP" >"$work/requests.txt" 2>&1
+checkpoint
 declare -A hits=()
 bad=0
 while read -r line; do
@@ -225,13 +273,14 @@ fi
 
 # (b) 50 MiB through the VIP.
 say "(b) download http://$NG_VIP/big.bin"
-t0=$SECONDS
-bg ip netns exec "$client" curl -s --fail --max-time 120 -o "$work/big.bin" "http://$NG_VIP/big.bin"
+step ip netns exec "$client" curl -s --fail --max-time 120 -o "$work/big.bin" \
+  -w '%{time_total}' "http://$NG_VIP/big.bin" >"$work/big.time"
 curl_rc=$?
+checkpoint
 got_sha="$(sha256sum "$work/big.bin" 2>/dev/null | cut -d' ' -f1)"
 got_size="$(stat -c %s "$work/big.bin" 2>/dev/null || echo 0)"
 if ((curl_rc == 0)) && [[ "$got_sha" == "$big_sha" ]]; then
-  pass "(b) big.bin: $got_size bytes in $((SECONDS - t0)) s, sha256 ${got_sha:0:16}... matches"
+  pass "(b) big.bin: $got_size bytes in $(cat "$work/big.time") s, sha256 ${got_sha:0:16}... matches"
 else
   fail "(b) big.bin: curl exit $curl_rc, $got_size of $NG_BIG_BYTES bytes, sha256 '${got_sha:0:16}' != '${big_sha:0:16}'"
 fi
@@ -240,7 +289,7 @@ rm -f "$work/big.bin"
 # (c) counters.
 stats="$(api /v1/stats)"
 printf '%s\n' "$stats" >"$work/stats.json"
-verdict="$(python3 - "$work/stats.json" "$((REQUESTS + 1))" <<'PY'
+if verdict="$(python3 - "$work/stats.json" "$((REQUESTS + 1))" <<'PY'
 import json, sys
 try:
     s = json.load(open(sys.argv[1]))
@@ -249,12 +298,11 @@ try:
 except Exception as e:  # noqa: BLE001 - any malformed answer is a failure
     print(f"bad /v1/stats answer: {e!r}")
     sys.exit(1)
-msg = f"new_flows={nf} to_nodes={tn} to_clients={tc} drops={json.dumps(s.get('drops', {}))}"
+msg = f"new_flows={nf} to_nodes={tn} to_clients={tc} nonzero drops={json.dumps({k: v for k, v in s.get('drops', {}).items() if v})}"
 print(msg)
 sys.exit(0 if nf >= int(sys.argv[2]) and tn > 0 and tc > 0 else 1)
 PY
-)"
-if (($? == 0)); then
+)"; then
   pass "(c) /v1/stats: $verdict"
 else
   fail "(c) /v1/stats (want new_flows >= $((REQUESTS + 1)), to_nodes > 0, to_clients > 0): $verdict; raw: ${stats:0:300}"
@@ -270,6 +318,7 @@ fi
 # (e) clean stop.
 if kill -0 "$ng_pid" 2>/dev/null; then
   stop_nodegate
+  checkpoint
   if [[ "$ng_rc" == 0 ]]; then pass "(e) nodegate exited 0 on SIGTERM"; else fail "(e) nodegate exit status $ng_rc on SIGTERM"; fi
 fi
 exit 0   # the EXIT trap tears down and reports

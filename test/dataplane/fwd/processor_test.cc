@@ -139,6 +139,26 @@ TEST(Processor, BurstDecidesLikeFrameByFrame) {
   EXPECT_EQ(burst.ctx.counters.new_flows.get(), one.ctx.counters.new_flows.get());
 }
 
+TEST(Processor, BurstCarriesAConnectionBothWays) {
+  Harness h;
+  auto burst = [&](uint8_t port, Bytes& frame) {
+    std::array<std::span<std::byte>, 1> spans{std::span<std::byte>(frame)};
+    std::array<Action, 1> actions{};
+    fwd::processBurst(h.ctx, *h.env.snapshot, port, spans, actions, 1000);
+    return actions[0];
+  };
+  Bytes syn = clientTcp(40000, tcp::kSyn);
+  ASSERT_EQ(burst(kExt, syn).kind, Action::Kind::kForward);
+  const ParsedFrame out = parseFrame(syn).frame;
+  Bytes reply = nodeTcp(out.dst_ip, out.src_port, tcp::kSyn | tcp::kAckFlag);
+  const Action back = burst(kInt, reply);
+  for (size_t r = 0; r < fwd::kDropReasonCount; ++r) {
+    EXPECT_EQ(h.ctx.counters.drops[r].get(), 0u) << fwd::dropReasonName(static_cast<DropReason>(r));
+  }
+  EXPECT_EQ(back.kind, Action::Kind::kForward);
+  EXPECT_EQ(back.out_port, kExt);
+}
+
 TEST(Processor, EveryTruncationOfEveryFixtureInputIsDroppedWithoutCrash) {
   for (const Fixture& fx : standardFixtures()) {
     for (const Step& step : fx.steps) {

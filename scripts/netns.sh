@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# Network-namespace topology for the NodeGate demo and end-to-end tests.
+#
+#   ${P}client                ${P}lb (the box)               ${P}sw               ${P}n1..n3
+#   eth0 10.100.0.2/24 ── veth ── ext0   int0 ── veth ── p-lb ┐                  eth0 10.200.0.1x/24
+#   default via 10.100.0.1        (no IPv4, no IPv6:          br0 ─ p-n1..p-n3 ── veth ── (HTTP :30080)
+#                                  NodeGate owns them)
+#
+# ext0 and int0 carry no kernel address and have IPv6 disabled, so the kernel of the box
+# never answers for it: the user-space LB (DPDK net_af_packet, conf/demo.conf) owns them.
+# Offloads are off on every veth end, because the LB reads frames with AF_PACKET, where
+# partial checksums and 64 KiB GSO/GRO super-frames would otherwise break forwarding.
+# Every node runs a real HTTP server on :30080 serving `whoami` (its name) and `big.bin`
+# (50 MiB of deterministic bytes, one file hard-linked into every node's directory).
+#
+# Interfaces are created directly inside their namespaces, so their names never meet in
+# the root namespace and two topologies with different prefixes coexist.
+#
+# CLI:     scripts/netns.sh up PREFIX | down PREFIX | status PREFIX
+# Library: source scripts/netns.sh, then
+#   ng_netns_up PREFIX         build it (returns non-zero on failure; call down anyway)
+#   ng_netns_down PREFIX       kill every process in its namespaces, delete them, and the
+#                              work directory; safe to call twice or on a partial build
+#   ng_netns_names PREFIX      the namespace names, one per line
+#   ng_netns_workdir PREFIX    directory with the served files and the servers' logs
+#   ng_netns_big_sha256 PREFIX sha256 of big.bin
+#   ng_netns_pids PREFIX       pids of every process inside the namespaces
+# Needs root, iproute2, ethtool, python3 and curl.
+
+# Topology constants, shared with the demo and the tests.
+# shellcheck disable=SC2034  # used by the scripts that source this file
+NG_CLIENT_ADDR=10.100.0.2
+NG_GATEWAY_ADDR=10.100.0.1
+NG_VIP=10.100.0.100
+NG_LB_INT_ADDR=10.200.0.1
+NG_NODE_NAMES=(n1 n2 n3)
+NG_NODE_ADDRS=(10.200.0.11 10.200.0.12 10.200.0.13)
+NG_NODE_PORT=30080
+NG_API=http://127.0.0.1:9080
+NG_BIG_BYTES=$((50 * 1024 * 1024))
+
+ng_netns_names() {
+  local p="$1" n
+  printf '%s\n' "${p}client" "${p}lb" "${p}sw"
+  for n in "${NG_NODE_NAMES[@]}"; do printf '%s\n' "${p}${n}"; done
+}
+
+ng_netns_workdir() { printf '%s/nodegate-netns.%s\n' "${NG_NETNS_TMP:-/tmp}" "$1"; }
+
+ng_netns_big_sha256() { cat "$(ng_netns_workdir "$1")/big.bin.sha256"; }
+
+_ng_netns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF -- "$1"; }
+
+ng_netns_pids() {
+  local ns
+  while read -r ns; do
+    _ng_netns_exists "$ns" && ip netns pids "$ns" 2>/dev/null
+  done < <(ng_netns_names "$1")
+  return 0
+}
+
+# Offloads off on one veth end; ethtool refuses a whole request when one feature cannot
+# change on some kernels, so fall back to one feature at a time and ignore the rest.
+_ng_offloads_off() {
+  local ns="$1" dev="$2" f
+  ip netns exec "$ns" ethtool -K "$dev" rx off tx off sg off tso off gso off gro off \
+    >/dev/null 2>&1 && return 0
+  for f in rx tx sg tso gso gro; do
+    ip netns exec "$ns" ethtool -K "$dev" "$f" off >/dev/null 2>&1 || true
+  done
+}
+
+# IPv6 off on one interface (no ND/MLD noise; the kernel of the box stays silent).
+_ng_ipv6_off() {
+  ip netns exec "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1" >/dev/null 2>&1 || true
+}
+
+# The node's HTTP server: ThreadingHTTPServer on 0.0.0.0:PORT serving DIR; one line
+# per request on stderr (the node's log file).
+_NG_SERVER_PY='
+import functools, http.server, sys
+name, root, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 256
+    daemon_threads = True
+    allow_reuse_address = True
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
+print(f"{name}: serving {root} on 0.0.0.0:{port}", file=sys.stderr, flush=True)
+Server(("0.0.0.0", port), handler).serve_forever()
+'
+
+# 50 MiB of deterministic bytes (seeded Mersenne Twister) and their sha256.
+_NG_BIGFILE_PY='
+import hashlib, random, sys
+path, size = sys.argv[1], int(sys.argv[2])
+data = random.Random(20240601).randbytes(size)
+with open(path, "wb") as f:
+    f.write(data)
+with open(path + ".sha256", "w") as f:
+    f.write(hashlib.sha256(data).hexdigest() + "\n")
+'
+
+_ng_netns_up_body() {
+  set -euo pipefail
+  local p="$1" ns n i dev
+  local w; w="$(ng_netns_workdir "$p")"
+  local client="${p}client" lb="${p}lb" sw="${p}sw"
+  step() { printf '[netns] %s\n' "$*"; }
+
+  ((EUID == 0)) || { echo "[netns] error: needs root" >&2; return 1; }
+  for c in ip ethtool python3 curl sysctl; do
+    command -v "$c" >/dev/null || { echo "[netns] error: '$c' not found (scripts/install-deps.sh)" >&2; return 1; }
+  done
+  while read -r ns; do
+    if _ng_netns_exists "$ns"; then
+      echo "[netns] error: namespace $ns exists; run: scripts/netns.sh down $p" >&2
+      return 1
+    fi
+  done < <(ng_netns_names "$p")
+
+  step "namespaces ${p}{client,lb,sw,$(IFS=,; echo "${NG_NODE_NAMES[*]}")}"
+  while read -r ns; do
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    # 'default' covers the interfaces created below, 'all' the ones that exist.
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1 >/dev/null 2>&1 || true
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 >/dev/null 2>&1 || true
+  done < <(ng_netns_names "$p")
+
+  step "links client/eth0 <-> lb/ext0, lb/int0 <-> sw/br0 <-> n*/eth0"
+  ip link add eth0 netns "$client" type veth peer name ext0 netns "$lb"
+  ip link add int0 netns "$lb" type veth peer name p-lb netns "$sw"
+  ip -n "$sw" link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
+  ip netns exec "$sw" sysctl -qw net.bridge.bridge-nf-call-iptables=0 >/dev/null 2>&1 || true
+  ip -n "$sw" link set p-lb master br0
+  for n in "${NG_NODE_NAMES[@]}"; do
+    ip link add eth0 netns "${p}${n}" type veth peer name "p-$n" netns "$sw"
+    ip -n "$sw" link set "p-$n" master br0
+  done
+
+  step "IPv6 and offloads (rx tx sg tso gso gro) off on every veth end"
+  _ng_ipv6_off "$client" eth0; _ng_offloads_off "$client" eth0
+  for dev in ext0 int0; do _ng_ipv6_off "$lb" "$dev"; _ng_offloads_off "$lb" "$dev"; done
+  for dev in br0 p-lb "${NG_NODE_NAMES[@]/#/p-}"; do
+    _ng_ipv6_off "$sw" "$dev"; _ng_offloads_off "$sw" "$dev"
+  done
+  for n in "${NG_NODE_NAMES[@]}"; do _ng_ipv6_off "${p}${n}" eth0; _ng_offloads_off "${p}${n}" eth0; done
+  # The box must stay silent on its data ports: no address, no IPv6, so no ARP/ND/RST.
+  for dev in ext0 int0; do
+    [[ "$(ip netns exec "$lb" sysctl -n "net.ipv6.conf.$dev.disable_ipv6" 2>/dev/null || echo 1)" == 1 ]] \
+      || { echo "[netns] error: could not disable IPv6 on $lb/$dev" >&2; return 1; }
+  done
+
+  step "addresses: client $NG_CLIENT_ADDR (gw $NG_GATEWAY_ADDR), nodes ${NG_NODE_ADDRS[*]}; lb ports up, unaddressed"
+  ip -n "$client" addr add "$NG_CLIENT_ADDR/24" dev eth0
+  ip -n "$client" link set eth0 up
+  ip -n "$client" route add default via "$NG_GATEWAY_ADDR" dev eth0
+  ip -n "$lb" link set ext0 up
+  ip -n "$lb" link set int0 up
+  ip -n "$sw" link set br0 up
+  for dev in p-lb "${NG_NODE_NAMES[@]/#/p-}"; do ip -n "$sw" link set "$dev" up; done
+  for i in "${!NG_NODE_NAMES[@]}"; do
+    n="${NG_NODE_NAMES[$i]}"
+    ip -n "${p}${n}" addr add "${NG_NODE_ADDRS[$i]}/24" dev eth0
+    ip -n "${p}${n}" link set eth0 up
+  done
+
+  step "files: $w/{whoami,big.bin} ($((NG_BIG_BYTES >> 20)) MiB)"
+  rm -rf "$w"
+  mkdir -p "$w/www"
+  python3 -c "$_NG_BIGFILE_PY" "$w/big.bin" "$NG_BIG_BYTES"
+  for n in "${NG_NODE_NAMES[@]}"; do
+    mkdir -p "$w/www/$n"
+    printf '%s\n' "$n" >"$w/www/$n/whoami"
+    ln "$w/big.bin" "$w/www/$n/big.bin"
+  done
+
+  step "HTTP servers on :$NG_NODE_PORT in ${NG_NODE_NAMES[*]}"
+  for n in "${NG_NODE_NAMES[@]}"; do
+    ip netns exec "${p}${n}" python3 -c "$_NG_SERVER_PY" "$n" "$w/www/$n" "$NG_NODE_PORT" \
+      </dev/null >>"$w/$n.log" 2>&1 &
+  done
+  local deadline=$((SECONDS + 15)) got
+  for n in "${NG_NODE_NAMES[@]}"; do
+    until got="$(ip netns exec "${p}${n}" curl -s --max-time 1 "http://127.0.0.1:$NG_NODE_PORT/whoami")" \
+        && [[ "$got" == "$n" ]]; do
+      if ((SECONDS >= deadline)); then
+        echo "[netns] error: HTTP server in ${p}${n} did not answer; its log:" >&2
+        cat "$w/$n.log" >&2 || true
+        return 1
+      fi
+      sleep 0.1
+    done
+  done
+  step "up: topology '${p}' ready"
+}
+
+ng_netns_up() {
+  [[ -n "${1:-}" ]] || { echo "usage: ng_netns_up PREFIX" >&2; return 2; }
+  # A subshell with errexit, whatever the caller's options are.
+  (_ng_netns_up_body "$1")
+}
+
+ng_netns_down() {
+  local p="${1:-}" ns pids w i
+  [[ -n "$p" ]] || { echo "usage: ng_netns_down PREFIX" >&2; return 2; }
+  pids="$(ng_netns_pids "$p" | sort -u | tr '\n' ' ')"
+  if [[ -n "${pids// /}" ]]; then
+    # shellcheck disable=SC2086  # a list of pids
+    kill -TERM $pids 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      [[ -z "$(ng_netns_pids "$p")" ]] && break
+      sleep 0.1
+    done
+    pids="$(ng_netns_pids "$p" | sort -u | tr '\n' ' ')"
+    if [[ -n "${pids// /}" ]]; then
+      # shellcheck disable=SC2086
+      kill -KILL $pids 2>/dev/null || true
+      for ((i = 0; i < 50; i++)); do
+        [[ -z "$(ng_netns_pids "$p")" ]] && break
+        sleep 0.1
+      done
+    fi
+  fi
+  while read -r ns; do
+    if _ng_netns_exists "$ns"; then
+      ip netns del "$ns" 2>/dev/null || echo "[netns] warning: could not delete $ns" >&2
+    fi
+  done < <(ng_netns_names "$p")
+  w="$(ng_netns_workdir "$p")"
+  [[ -d "$w" ]] && rm -rf "$w"
+  # Report failure if anything of ours is left.
+  while read -r ns; do
+    _ng_netns_exists "$ns" && return 1
+  done < <(ng_netns_names "$p")
+  return 0
+}
+
+_ng_netns_status() {
+  local p="$1" ns
+  while read -r ns; do
+    if _ng_netns_exists "$ns"; then
+      printf '%-24s up   pids: %s\n' "$ns" "$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"
+    else
+      printf '%-24s down\n' "$ns"
+    fi
+  done < <(ng_netns_names "$p")
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  set -euo pipefail
+  usage() { echo "usage: $0 up|down|status PREFIX   (e.g. $0 up ngdemo-)" >&2; exit 2; }
+  (($# == 2)) || usage
+  [[ "$2" =~ ^[A-Za-z0-9_.-]+$ ]] || { echo "bad PREFIX '$2'" >&2; exit 2; }
+  case "$1" in
+    up)
+      while read -r ns; do
+        if _ng_netns_exists "$ns"; then
+          echo "[netns] error: namespace $ns exists; run: $0 down $2" >&2
+          exit 1   # not ours to tear down from here
+        fi
+      done < <(ng_netns_names "$2")
+      if ! ng_netns_up "$2"; then
+        echo "[netns] up failed; tearing down" >&2
+        ng_netns_down "$2" || true
+        exit 1
+      fi
+      ;;
+    down) ng_netns_down "$2" && echo "[netns] down: topology '$2' removed" ;;
+    status) _ng_netns_status "$2" ;;
+    *) usage ;;
+  esac
+fi
