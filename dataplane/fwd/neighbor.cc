@@ -11,11 +11,6 @@ NeighborTable::NeighborTable(uint32_t sets) {
   set_mask_ = sets - 1;
 }
 
-uint32_t NeighborTable::setOf(uint32_t ip) const noexcept {
-  // Multiplicative hash: neighbouring addresses land in different sets.
-  return ((ip * 0x9e3779b1u) >> 16) & set_mask_;
-}
-
 NeighborTable::Entry* NeighborTable::find(uint32_t ip) noexcept {
   Entry* set = &entries_[size_t{setOf(ip)} * kWays];
   for (uint32_t w = 0; w < kWays; ++w) {
@@ -43,11 +38,6 @@ NeighborTable::Entry* NeighborTable::victim(uint32_t ip, uint32_t now_ms) noexce
     }
   }
   return best;
-}
-
-const NeighborTable::Mac* NeighborTable::lookup(uint32_t ip) const noexcept {
-  const Entry* e = find(ip);
-  return e != nullptr && e->resolved ? &e->mac : nullptr;
 }
 
 void NeighborTable::learn(uint32_t ip, const Mac& mac, uint32_t now_ms, bool is_static) noexcept {

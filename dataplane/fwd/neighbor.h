@@ -25,7 +25,14 @@ class NeighborTable {
   // The resolved MAC of `ip`, or nullptr. A pointer, not an optional copy: the copy
   // through the stack cost a store-forwarding stall on every packet. Valid until the
   // next learn()/want() on this table.
-  [[nodiscard]] const Mac* lookup(uint32_t ip) const noexcept;
+  // Inline: called for every forwarded packet.
+  [[nodiscard]] const Mac* lookup(uint32_t ip) const noexcept {
+    const Entry* set = &entries_[size_t{setOf(ip)} * kWays];
+    for (uint32_t w = 0; w < kWays; ++w) {
+      if (set[w].ip == ip && set[w].used) return set[w].resolved ? &set[w].mac : nullptr;
+    }
+    return nullptr;
+  }
   // Records a resolved address. `is_static` entries are never replaced by learning.
   void learn(uint32_t ip, const Mac& mac, uint32_t now_ms, bool is_static = false) noexcept;
   // Marks `ip` as wanted (a packet needed it). Returns true when an ARP request should be
@@ -55,7 +62,10 @@ class NeighborTable {
   // The way to (re)use for a new `ip`: a free one, else the least recently learned
   // non-static one; nullptr when every way of the set is static.
   Entry* victim(uint32_t ip, uint32_t now_ms) noexcept;
-  uint32_t setOf(uint32_t ip) const noexcept;
+  uint32_t setOf(uint32_t ip) const noexcept {
+    // Multiplicative hash: neighbouring addresses land in different sets.
+    return ((ip * 0x9e3779b1u) >> 16) & set_mask_;
+  }
 
   std::vector<Entry> entries_;
   uint32_t set_mask_;

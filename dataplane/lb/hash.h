@@ -3,6 +3,8 @@
 // on every box (no per-process random seed), so boxes behind ECMP agree on Maglev
 // choices. Not DoS-resistant by themselves: the flow table bounds probe lengths.
 
+#include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -11,8 +13,54 @@
 
 namespace ng::lb {
 
+namespace detail {
+// Odd "nothing up my sleeve" multipliers: the fractional bits of pi, e and the golden
+// ratio. Odd, so multiplying by them is a bijection on 64-bit words.
+inline constexpr uint64_t kPi = 0x243f6a8885a308d3;
+inline constexpr uint64_t kE = 0xb7e151628aed2a6b;
+inline constexpr uint64_t kPhi = 0x9e3779b97f4a7c15;
+
+// Absorbs one word. Every step is a bijection of `w` for a fixed `h` and of `h` for a
+// fixed `w` (xor, odd multiply, xorshift, rotate), so two inputs that differ in one word
+// never collide before the finalizer, and the finalizer is a bijection too.
+[[nodiscard]] inline uint64_t absorb(uint64_t h, uint64_t w) noexcept {
+  w *= kE;
+  w ^= w >> 32;
+  h ^= w;
+  return std::rotl(h, 27) * kPhi + kPi;
+}
+
+// Avalanche: xorshift / odd-multiply rounds so every input bit reaches every output bit.
+[[nodiscard]] inline uint64_t finalize(uint64_t h) noexcept {
+  h ^= h >> 31;
+  h *= kE;
+  h ^= h >> 29;
+  h *= kPi;
+  h ^= h >> 32;
+  return h;
+}
+
+// The length goes into the initial state, so inputs that differ only by trailing zero
+// bytes hash differently.
+[[nodiscard]] inline uint64_t initial(uint64_t seed, size_t len) noexcept {
+  return (seed ^ kPhi) + static_cast<uint64_t>(len) * kPi;
+}
+
+}  // namespace detail
+
 // 64-bit hash of a flow key; `seed` separates independent uses (flow table vs Maglev).
-[[nodiscard]] uint64_t hashFlowKey(const FlowKey& key, uint64_t seed) noexcept;
+// Inline, and the two words are assembled from the fields rather than loaded from the
+// struct: keys are built field by field just before hashing, and a wide load over fresh
+// narrow stores misses store-to-load forwarding. The words equal the key's 16 bytes read
+// as little-endian (pinned by hash_test against hashBytes).
+[[nodiscard]] inline uint64_t hashFlowKey(const FlowKey& key, uint64_t seed) noexcept {
+  const uint64_t a = uint64_t{key.src_ip} | uint64_t{key.dst_ip} << 32;
+  const uint64_t b = uint64_t{key.src_port} | uint64_t{key.dst_port} << 16 | uint64_t{key.proto} << 32;
+  uint64_t h = detail::initial(seed, sizeof(FlowKey));
+  h = detail::absorb(h, a);
+  h = detail::absorb(h, b);
+  return detail::finalize(h);
+}
 
 // 64-bit hash of arbitrary bytes (backend identities for Maglev permutations).
 [[nodiscard]] uint64_t hashBytes(std::span<const std::byte> bytes, uint64_t seed) noexcept;
