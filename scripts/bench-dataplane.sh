@@ -4,12 +4,15 @@
 #   scripts/bench-dataplane.sh [--seconds 10] [--warmup 3] [--build DIR]
 #                              [--flows 4096] [--packets-per-flow 8] [--mode fullnat|tunnel]
 #                              [--rounds 1] [--only testpmd|nodegate] [--api-port 9180] [--keep]
+#                              [--testpmd-mode io|5tswap|macswap]
 #
 # Both sides read the same pcap (scripts/mkpcap.py: TCP client -> VIP 10.100.0.100:80, SYNs
 # first, then ACKs round-robin) replayed forever by net_pcap (rx_pcap=FILE,infinite_rx=1),
 # and write to net_null with RX disabled (no-rx=1), one after the other, one forwarding lcore
 # each (lcore 1; lcore 0 is testpmd's main / NodeGate's control thread):
 #   (a) dpdk-testpmd --forward-mode=io --nb-cores=1 --stats-period 1: the rate is port 1's
+#       (--testpmd-mode 5tswap swaps L2-L4 addresses of every frame: a reference that
+#       touches the headers the way a NAT does, without any lookup)
 #       Tx-pps (frames handed to net_null), one sample per second;
 #   (b) nodegate --config GENERATED: external port = the same net_pcap device, internal port =
 #       net_null; the rate is the per-second increase of counters.to_nodes (client -> node
@@ -35,6 +38,7 @@ FLOWS=4096
 PACKETS_PER_FLOW=8
 MODE=fullnat
 ONLY=both
+TESTPMD_MODE=io
 ROUNDS=1
 API_PORT=9180
 KEEP=0
@@ -60,6 +64,7 @@ while (($#)); do
     --packets-per-flow) PACKETS_PER_FLOW=${2:?}; shift 2 ;;
     --mode) MODE=${2:?}; shift 2 ;;
     --only) ONLY=${2:?}; shift 2 ;;
+    --testpmd-mode) TESTPMD_MODE=${2:?}; shift 2 ;;
     --rounds) ROUNDS=${2:?}; shift 2 ;;
     --api-port) API_PORT=${2:?}; shift 2 ;;
     --keep) KEEP=1; shift ;;
@@ -293,14 +298,14 @@ FAILED=0
 run_testpmd() {
   local log="$WORK/testpmd.log" pid i
   echo
-  echo "(a) dpdk-testpmd io forwarding, 1 forwarding core (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "(a) dpdk-testpmd $TESTPMD_MODE forwarding, 1 forwarding core (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   ensure_hugepages
   claim_prefix "$PREFIX_TESTPMD"
   # Line-buffered, so the log shows each stats period as it is printed.
   timeout -s TERM -k 10 "$RUN_LIMIT" stdbuf -oL \
     dpdk-testpmd -l 0,1 --file-prefix "$PREFIX_TESTPMD" --huge-unlink --no-pci \
     --vdev "$PCAP_DEVICE" --vdev "$NULL_DEVICE" -- \
-    --forward-mode=io --nb-cores=1 --stats-period 1 --total-num-mbufs="$NB_MBUFS" \
+    --forward-mode="$TESTPMD_MODE" --nb-cores=1 --stats-period 1 --total-num-mbufs="$NB_MBUFS" \
     >"$log" 2>&1 </dev/null &
   pid=$!
   PIDS+=("$pid")
@@ -458,7 +463,7 @@ T=""
 N=""
 if ((${#TESTPMD_ALL[@]})); then T=$(median "${TESTPMD_ALL[@]}"); fi
 if ((${#NODEGATE_ALL[@]})); then N=$(median "${NODEGATE_ALL[@]}"); fi
-printf '  dpdk-testpmd io  : %s Mpps\n' "${T:-n/a}"
+printf '  dpdk-testpmd %-5s: %s Mpps\n' "$TESTPMD_MODE" "${T:-n/a}"
 printf '  nodegate %-7s : %s Mpps\n' "$MODE" "${N:-n/a}"
 if ((${#RATIOS[@]})); then
   note=""

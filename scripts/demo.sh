@@ -30,8 +30,7 @@ title() { printf '\n%s==> %s%s\n' "$B" "$*" "$N"; }
 info() { printf '    %s\n' "$*"; }
 good() { printf '    %s%s%s\n' "$G" "$*" "$N"; }
 bad() { printf '    %s%s%s\n' "$R" "$*" "$N"; ok=0; }
-api() { ip netns exec "$lb" curl -s --max-time 2 "$NG_API$1"; }
-api_code() { ip netns exec "$lb" curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$NG_API$1"; }
+api() { ng_api "$P" "$1"; }
 
 show_log() {
   printf '    %s---- nodegate log (last 40 lines) ----%s\n' "$D" "$N"
@@ -119,22 +118,18 @@ done
 title "Starting nodegate --config conf/demo.conf"
 ip netns exec "$lb" "$nodegate" --config "$repo/conf/demo.conf" </dev/null >"$work/nodegate.log" 2>&1 &
 ng_pid=$!
-ready=0
-for ((i = 0; i < 300; i++)); do   # 30 s
-  kill -0 "$ng_pid" 2>/dev/null || break
-  if [[ "$(api_code /readyz)" == 200 ]]; then ready=1; break; fi
-  sleep 0.1
-done
-if ((ready == 0)); then
-  if kill -0 "$ng_pid" 2>/dev/null; then
-    bad "not ready after 30 s (GET $NG_API/readyz in $lb)"
-  else
-    ng_rc=0; wait "$ng_pid" || ng_rc=$?; ng_pid=""
-    bad "nodegate exited (status $ng_rc) before it was ready"
-  fi
+started=$SECONDS
+ready_rc=0
+ng_wait_ready "$P" "$ng_pid" 30 || ready_rc=$?
+if ((ready_rc == 1)); then
+  bad "not ready after 30 s (GET $NG_API/readyz in $lb)"
+  exit 1
+elif ((ready_rc == 2)); then
+  ng_rc=0; wait "$ng_pid" || ng_rc=$?; ng_pid=""
+  bad "nodegate exited (status $ng_rc) before it was ready"
   exit 1
 fi
-good "ready after $((i / 10)).$((i % 10)) s (pid $ng_pid, API $NG_API in $lb)"
+good "ready after $((SECONDS - started)) s (pid $ng_pid, API $NG_API in $lb)"
 
 title "$REQUESTS requests: curl http://$NG_VIP/whoami from $client"
 # One loop inside the client namespace; each request a new TCP connection. Bounded:

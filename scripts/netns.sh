@@ -25,6 +25,11 @@
 #   ng_netns_workdir PREFIX    directory with the served files and the servers' logs
 #   ng_netns_big_sha256 PREFIX sha256 of big.bin
 #   ng_netns_pids PREFIX       pids of every process inside the namespaces
+#   ng_api PREFIX PATH         GET the box's API (inside ${P}lb), body on stdout
+#   ng_api_code PREFIX PATH    the same, HTTP status code only
+#   ng_wait_ready PREFIX PID [SECONDS]
+#                              poll /readyz every 0.1 s: 0 once it is 200, 1 after
+#                              SECONDS (default 30), 2 when PID (nodegate) has exited
 # Needs root, iproute2, ethtool, python3 and curl.
 
 # Topology constants, shared with the demo and the tests.
@@ -48,6 +53,19 @@ ng_netns_names() {
 ng_netns_workdir() { printf '%s/nodegate-netns.%s\n' "${NG_NETNS_TMP:-/tmp}" "$1"; }
 
 ng_netns_big_sha256() { cat "$(ng_netns_workdir "$1")/big.bin.sha256"; }
+
+ng_api() { ip netns exec "${1}lb" curl -s --max-time 2 "$NG_API$2"; }
+ng_api_code() { ip netns exec "${1}lb" curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$NG_API$2"; }
+
+ng_wait_ready() {
+  local p="$1" pid="$2" limit="${3:-30}" i
+  for ((i = 0; i < limit * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 2
+    [[ "$(ng_api_code "$p" /readyz)" == 200 ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
 
 _ng_netns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF -- "$1"; }
 

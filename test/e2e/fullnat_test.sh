@@ -103,8 +103,8 @@ checkpoint() { ((interrupted == 0)) || exit 1; }
 say() { printf '[e2e] %s\n' "$*"; }
 pass() { passes=$((passes + 1)); printf 'PASS: %s\n' "$*"; }
 fail() { failures=$((failures + 1)); printf 'FAIL: %s\n' "$*"; }
-api() { ip netns exec "$lb" curl -s --max-time 2 "$NG_API$1"; }
-api_code() { ip netns exec "$lb" curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$NG_API$1"; }
+api() { ng_api "$P" "$1"; }
+api_code() { ng_api_code "$P" "$1"; }
 
 # Stops nodegate with SIGTERM (bounded), then SIGKILL; its exit status goes to ng_rc.
 # Runs in the main shell (not $(...)): only the parent can `wait` for it.
@@ -214,22 +214,18 @@ ip netns exec "$lb" "$nodegate" --config "$work/nodegate.conf" </dev/null >"$wor
 ng_pid=$!
 seen_pids+=("$ng_pid")
 
-ready=0
-for ((i = 0; i < 300; i++)); do   # 30 s
-  kill -0 "$ng_pid" 2>/dev/null || break
-  if [[ "$(api_code /readyz)" == 200 ]]; then ready=1; break; fi
-  sleep 0.1
-done
-if ((ready == 0)); then
-  if kill -0 "$ng_pid" 2>/dev/null; then
-    fail "nodegate ready: /readyz not 200 within 30 s"
-  else
-    waiting=1; wait "$ng_pid"; rc=$?; waiting=0; ng_pid=""
-    fail "nodegate ready: exited with status $rc before /readyz answered 200"
-  fi
+started=$SECONDS
+ready_rc=0
+ng_wait_ready "$P" "$ng_pid" 30 || ready_rc=$?
+if ((ready_rc == 1)); then
+  fail "nodegate ready: /readyz not 200 within 30 s"
+  exit 1
+elif ((ready_rc == 2)); then
+  waiting=1; wait "$ng_pid"; rc=$?; waiting=0; ng_pid=""
+  fail "nodegate ready: exited with status $rc before /readyz answered 200"
   exit 1
 fi
-pass "nodegate ready: /readyz 200 after ${i}00 ms"
+pass "nodegate ready: /readyz 200 after $((SECONDS - started)) s"
 
 # (a) 300 requests, one TCP connection each, all inside the client namespace. Bounded:
 # stops after 150 s or 15 failures in a row (a dead data plane would take 25 min).
