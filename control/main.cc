@@ -5,6 +5,7 @@
 // DPDK; everything it wires together is testable without it.
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -135,10 +136,10 @@ int run(const std::string& config_path) {
   }
 
   ng::control::StatusSources sources;
-  sources.generation = [&publisher] {
-    const auto* s = publisher.current();
-    return s ? s->generation : 0;
-  };
+  // The API thread is no RCU reader, so it must not dereference a snapshot the control
+  // thread may free; it reads this copy of the number instead.
+  std::atomic<uint64_t> published{generation};
+  sources.generation = [&published] { return published.load(std::memory_order_relaxed); };
   sources.ready = [&contexts] {
     for (const auto& c : contexts) {
       if (c->applied_generation.load(std::memory_order_relaxed) == ~uint64_t{0}) return false;
@@ -178,8 +179,17 @@ int run(const std::string& config_path) {
     next->dataplane.flows.capacity = cfg.dataplane.flows.capacity;
     next->dataplane.mbufs = cfg.dataplane.mbufs;
     next->api.listen = cfg.api.listen;
+    std::unique_ptr<ng::fwd::ForwardingSnapshot> snapshot;
+    try {
+      snapshot = compiler.compile(*next, generation + 1);
+    } catch (const std::exception& e) {
+      // Validation should have caught it; whatever slipped through must not stop the box.
+      spdlog::error("reload rejected, generation {} keeps serving: {}", generation, e.what());
+      continue;
+    }
     cfg = std::move(*next);
-    publisher.publish(compiler.compile(cfg, ++generation));
+    publisher.publish(std::move(snapshot));
+    published.store(++generation, std::memory_order_relaxed);
     const auto& st = compiler.lastStats();
     spdlog::info("reload: generation {}: {} service ports, {} Maglev tables ({} rebuilt), {} slots moved", generation,
                  st.service_ports, st.maglev_tables, st.maglev_built, st.slots_moved);

@@ -108,7 +108,7 @@ Action handleIcmp(WorkerContext& ctx, uint8_t in_port, std::span<std::byte> fram
   return forwardTo(in_port);
 }
 
-// Rewrites a frame for `out_port` toward `dst_mac` and counts it.
+// Rewrites a frame for `out_port` toward `dst_mac` (TTL, addresses, ports, MACs).
 Action emit(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, uint8_t out_port,
             const Mac& dst_mac, uint32_t src_ip, uint16_t src_port, uint32_t dst_ip,
             uint16_t dst_port) noexcept {
