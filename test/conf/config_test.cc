@@ -190,10 +190,11 @@ TEST(ConfigTest, AcceptsInt64HexAndListSpellings) {
   const auto config = parseConfig(
       withBase(R"(health = { interval_ms = 5000L; rise = 0x3; };
 )",
-               "flows = { capacity = 268435456L; udp_timeout = 30; }; workers = ( 3, 2 );"),
+               "flows = { capacity = 268435456L; udp_timeout = 30; }; workers = ( 3, 2 ); mbufs = 131071;"),
       "t.conf");
   ASSERT_TRUE(config.has_value()) << config.error().message;
   EXPECT_EQ(config->dataplane.flows.capacity, 268435456u);
+  EXPECT_EQ(config->dataplane.mbufs, 131071u);
   EXPECT_EQ(config->dataplane.flows.udp_timeout, 30u);
   EXPECT_EQ(config->dataplane.workers, (std::vector<unsigned>{3, 2}));
   EXPECT_EQ(config->health.interval_ms, 5000u);
@@ -375,6 +376,8 @@ const BadCase kBadCases[] = {
     {"MtuTooSmall",
      withPorts(R"(    { name = "ext"; device = "d0"; role = "external"; address = "10.100.0.1/24"; mtu = 67; },)"),
      3, "dataplane.ports.[0].mtu", "67 is outside 68..9000"},
+    {"MbufsTooMany", withBase("", "mbufs = 16777217;"), 6, "dataplane.mbufs",
+     "16777217 is outside 0..16777216"},
     {"CapacityZero", withBase("", "flows = { capacity = 0; };"), 6, "dataplane.flows.capacity",
      "0 is outside 1..268435456"},
     {"CapacityTooLarge", withBase("", "flows = { capacity = 268435457; };"), 6,
