@@ -7,14 +7,16 @@
 #include <type_traits>
 
 #include "dataplane/lb/hash.h"
+#include "dataplane/pkt/headers.h"
 
 namespace ng::lb {
 namespace {
 
-constexpr uint8_t kTcpFin = 0x01;
-constexpr uint8_t kTcpSyn = 0x02;
-constexpr uint8_t kTcpRst = 0x04;
-constexpr uint8_t kTcpAck = 0x10;
+// TCP flag bits from the packet core's wire constants (header-only: no link dependency).
+constexpr uint8_t kTcpFin = pkt::tcp::kFin;
+constexpr uint8_t kTcpSyn = pkt::tcp::kSyn;
+constexpr uint8_t kTcpRst = pkt::tcp::kRst;
+constexpr uint8_t kTcpAck = pkt::tcp::kAckFlag;
 
 constexpr uint32_t kMaxCapacity = uint32_t{1} << 28;
 constexpr uint32_t kEmptyRef = ~uint32_t{0};

@@ -1,5 +1,7 @@
 #include "dataplane/lb/flow_table.h"
 
+#include "dataplane/pkt/headers.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
@@ -17,10 +19,10 @@ struct std::hash<ng::lb::FlowKey> {
 namespace ng::lb {
 namespace {
 
-constexpr uint8_t kFin = 0x01;
-constexpr uint8_t kSyn = 0x02;
-constexpr uint8_t kRst = 0x04;
-constexpr uint8_t kAck = 0x10;
+constexpr uint8_t kFin = pkt::tcp::kFin;
+constexpr uint8_t kSyn = pkt::tcp::kSyn;
+constexpr uint8_t kRst = pkt::tcp::kRst;
+constexpr uint8_t kAck = pkt::tcp::kAckFlag;
 
 FlowKey clientKey(uint32_t i) {
   return {.src_ip = 0xc6336400 + i, .dst_ip = 0xcb007101, .src_port = static_cast<uint16_t>(i),
