@@ -74,8 +74,11 @@ const Mac* nextHopMac(WorkerContext& ctx, uint8_t port, uint32_t dst, uint32_t n
 Action handleArp(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
                  std::span<std::byte> frame, const ParsedFrame& p, uint32_t now_ms) noexcept {
   const PortInfo& port = ctx.ports[in_port];
+  // Learn a sender only on the port whose subnet holds it: an ARP from the client side
+  // claiming a node's address must not redirect the node's traffic (found by the fuzzer).
   // A sender address of 0 is an ARP probe (RFC 5227): answer, learn nothing.
-  const bool sender_valid = p.arp_spa != 0 && !isMartianSource(ctx, snap, p.arp_spa);
+  const bool sender_valid =
+      p.arp_spa != 0 && port.onLink(p.arp_spa) && !isMartianSource(ctx, snap, p.arp_spa);
   if (p.arp_op == pkt::arp::kReply) {
     // Learn only what we asked for: unsolicited replies would let anyone on the
     // segment fill or poison the table.

@@ -159,6 +159,32 @@ TEST(Processor, BurstCarriesAConnectionBothWays) {
   EXPECT_EQ(back.out_port, kExt);
 }
 
+TEST(Processor, ArpFromTheWrongSideCannotClaimANodesAddress) {
+  Env env = makeEnv();
+  env.snapshot->static_neighbors.clear();
+  fwd::WorkerContext ctx(0, env.ports, 64);
+  fwd::onSnapshot(ctx, *env.snapshot, 0);
+  const uint32_t node = ip("10.200.0.11");
+  const Mac attacker = mac("02:66:66:66:66:66");
+  // A request for the VIP from the client side, with a node's address as its sender.
+  Bytes req = PacketBuilder().eth(attacker, mac("ff:ff:ff:ff:ff:ff"))
+                  .arp(arp::kRequest, attacker, node, Mac{}, Topo::vip()).build();
+  (void)fwd::processFrame(ctx, *env.snapshot, kExt, req, 1);
+  EXPECT_EQ(ctx.neighbors.lookup(node), nullptr);
+  // Even while we are asking for the node, an answer on the external port is ignored...
+  ASSERT_TRUE(ctx.neighbors.want(node, 2));
+  Bytes rep = PacketBuilder().eth(attacker, Topo::extMac())
+                  .arp(arp::kReply, attacker, node, Topo::extMac(), Topo::extIp()).build();
+  (void)fwd::processFrame(ctx, *env.snapshot, kExt, rep, 3);
+  EXPECT_EQ(ctx.neighbors.lookup(node), nullptr);
+  // ...and the node's own answer on the internal port is learned.
+  Bytes real = PacketBuilder().eth(Topo::nodeMac(node), Topo::intMac())
+                   .arp(arp::kReply, Topo::nodeMac(node), node, Topo::intMac(), Topo::intIp()).build();
+  (void)fwd::processFrame(ctx, *env.snapshot, kInt, real, 4);
+  ASSERT_NE(ctx.neighbors.lookup(node), nullptr);
+  EXPECT_EQ(*ctx.neighbors.lookup(node), Topo::nodeMac(node));
+}
+
 TEST(Processor, EveryTruncationOfEveryFixtureInputIsDroppedWithoutCrash) {
   for (const Fixture& fx : standardFixtures()) {
     for (const Step& step : fx.steps) {
