@@ -624,6 +624,19 @@ void readPorts(const Cursor& dataplane, std::vector<PortConfig>& ports) {
           ->fail("device " + quoted(port.device) + " is already used by " + it->second);
       return;
     }
+    // Neighbours are learned per port by subnet, so the segments must not overlap.
+    for (const PortConfig& other : ports) {
+      const uint8_t len = std::min(port.address.length, other.address.length);
+      const uint32_t mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
+      if ((port.address.address & mask) == (other.address.address & mask)) {
+        item.member("address", Need::kOptional)
+            ->fail(formatIpv4(port.address.address) + "/" + std::to_string(port.address.length) +
+                   " overlaps port " + quoted(other.name) + " (" + formatIpv4(other.address.address) +
+                   "/" + std::to_string(other.address.length) +
+                   "); the external and internal segments must be different subnets");
+        return;
+      }
+    }
     if (auto [it, fresh] = roles.try_emplace(port.role, item.path()); !fresh) {
       item.member("role", Need::kOptional)
           ->fail(std::string("a second ") +
