@@ -10,7 +10,7 @@ set -euo pipefail
 # ring mempool driver), and the tools the namespace tests use. Each name was checked
 # with `apt-cache policy` on Debian 12.
 readonly PACKAGES=(
-  build-essential cmake pkg-config g++
+  build-essential cmake pkg-config g++ clang clang-14 libclang-rt-14-dev
   dpdk dpdk-dev libdpdk-dev
   librte-net-af-packet23 librte-net-ring23 librte-net-pcap23 librte-net-tap23 librte-mempool-ring23
   libconfig++-dev libspdlog-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libasio-dev libssl-dev

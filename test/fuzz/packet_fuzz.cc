@@ -1,0 +1,749 @@
+// libFuzzer target over the DPDK-free packet path: parse -> classify -> flow table ->
+// rewrite (fwd::processFrame, processBurst, slowTick, onSnapshot), built with ASan and
+// UBSan by scripts/fuzz.sh. test/fuzz/README.md has the input format, the invariants and
+// how to reproduce a finding.
+//
+// Why the input is a program and not one frame: most of the path is stateful (a reply
+// needs the flow its SYN created, expiry needs time to pass, a full table needs 256
+// flows), so an input is a list of frames with ports, clock steps, bursts and slow ticks,
+// and the worker state also lives across inputs (reset every NG_FUZZ_RESET_EVERY inputs).
+//
+// Why two workers: the primary runs bursts through processBurst where the program asks;
+// the shadow runs every frame through processFrame. processBurst promises the same result
+// as processFrame on each frame in order, so any difference between them is a finding.
+//
+// Every frame is an exact-size heap copy, so ASan reports a read or write one byte past
+// it. The flow table lives in mmap()ed memory (lb::HugeArray) that ASan does not track;
+// the structural checks below (sizes, both keys present) stand in for it there.
+
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "dataplane/fwd/processor.h"
+#include "dataplane/lb/maglev.h"
+#include "dataplane/pkt/headers.h"
+#include "dataplane/pkt/parse.h"
+#include "test/dataplane/fwd/fixtures.h"
+
+namespace ng::fuzz {
+namespace {
+
+using fwd::Action;
+using fwd::WorkerContext;
+using pkt::L3;
+using pkt::ParsedFrame;
+using pkt::ParseStatus;
+using test::Topo;
+namespace arp = pkt::arp;
+namespace icmp = pkt::icmp;
+namespace ipv4 = pkt::ipv4;
+namespace tcp = pkt::tcp;
+namespace udp = pkt::udp;
+
+// --- Input format (keep in step with make_corpus.cc and README.md) ----------------------
+//   input   := program*
+//   program := head record{n}
+//   head    := bits 0-2 n-1 (1..8 records) | bit 3 reset the world first (first program
+//              of an input only: see resetWorld)
+//              | bits 4-5 0: keep the snapshot, k: apply snapshot variant k-1
+//              | bits 6-7 slowTick expiry budget, index into kBudgets
+//   record  := ctl dt len_hi len_lo frame[len]   (len clamped to the bytes left)
+//   ctl     := bit 0 in port | bit 1 burst | bit 2 slowTick first
+//              | bits 3-5 repeat, index into kRepeats | bit 6 fix IPv4 header checksum
+//              | bit 7 fix TCP/UDP/ICMP checksum
+//   dt      := clock step before the record: < 128 -> dt ms, else (dt - 127) s
+constexpr uint8_t kHeadResetBit = 0x08;
+constexpr uint8_t kCtlPort = 0x01;
+constexpr uint8_t kCtlBurst = 0x02;
+constexpr uint8_t kCtlTick = 0x04;
+constexpr uint8_t kCtlFixIp = 0x40;
+constexpr uint8_t kCtlFixL4 = 0x80;
+constexpr std::array<uint32_t, 4> kBudgets{8, 64, 256, 1};
+constexpr std::array<uint32_t, 8> kRepeats{1, 1, 1, 1, 4, 16, 64, 256};
+
+constexpr uint32_t kFlowCapacity = 256;       // small, so full-table paths are reachable
+constexpr uint32_t kDefaultResetEvery = 512;  // inputs per world; NG_FUZZ_RESET_EVERY
+// Ten simulated minutes before the millisecond clock wraps: long flows and expiry cross
+// the wrap, which the processor promises to handle (differences modulo 2^32).
+constexpr uint32_t kStartMs = 0u - 600'000u;
+
+// Harness helpers that walk frames byte by byte or tally counters: compiled without
+// coverage instrumentation, whose per-comparison callbacks there cost most of the run
+// time and only describe the harness, not the packet path.
+#define NG_FUZZ_UNTRACED __attribute__((no_sanitize("coverage")))
+
+uint32_t dtMs(uint8_t dt) { return dt < 128 ? dt : (dt - 127u) * 1000u; }
+
+// --- Topology: the fixture snapshot and two variants ------------------------------------
+
+struct Topology {
+  std::vector<fwd::PortInfo> ports;
+  // 0: the fixtures' snapshot. 1: node .11 removed from both services (established flows
+  // keep it). 2: a second SNAT address, the UDP service without backends, TCP weights
+  // 2/1/0, and a second VIP whose node has no static MAC (ARP resolution paths).
+  std::array<std::unique_ptr<fwd::ForwardingSnapshot>, 3> variants;
+  std::set<std::pair<uint32_t, pkt::Mac>> static_macs;  // of every variant
+};
+
+std::shared_ptr<const lb::MaglevTable> maglevOf(const std::vector<fwd::Backend>& backends) {
+  std::vector<lb::MaglevBackend> ids;
+  for (const fwd::Backend& b : backends) ids.push_back({.id = b.node_ip, .weight = b.weight});
+  return std::make_shared<const lb::MaglevTable>(lb::MaglevTable::build(ids, 251));
+}
+
+Topology makeTopology() {
+  test::Env env = test::makeEnv();
+  Topology t{.ports = env.ports};
+  const fwd::ForwardingSnapshot& base = *env.snapshot;
+
+  auto removed = std::make_unique<fwd::ForwardingSnapshot>(base);
+  removed->generation = 2;
+  for (fwd::ServicePort& sp : removed->service_ports) {
+    std::erase_if(sp.backends, [](const fwd::Backend& b) { return b.node_ip == test::ip("10.200.0.11"); });
+    sp.maglev = maglevOf(sp.backends);
+  }
+  std::erase(removed->resolve_targets, test::ip("10.200.0.11"));
+  removed->finalize();
+
+  auto other = std::make_unique<fwd::ForwardingSnapshot>(base);
+  other->generation = 3;
+  other->snat_addresses.push_back(test::ip("10.200.0.5"));
+  for (fwd::ServicePort& sp : other->service_ports) {
+    if (sp.proto == pkt::kProtoUdp) {
+      sp.backends.clear();
+      sp.maglev = nullptr;
+    } else {
+      for (size_t i = 0; i < sp.backends.size(); ++i) sp.backends[i].weight = static_cast<uint16_t>(2 - i);
+      sp.maglev = maglevOf(sp.backends);
+    }
+  }
+  fwd::ServicePort https{.vip = test::ip("10.100.0.101"), .port = 443, .proto = pkt::kProtoTcp};
+  https.backends = {fwd::Backend{.node_ip = test::ip("10.200.0.14"), .node_port = 30443, .weight = 1}};
+  https.maglev = maglevOf(https.backends);
+  other->service_ports.push_back(std::move(https));
+  other->resolve_targets.push_back(test::ip("10.200.0.14"));
+  other->finalize();
+
+  t.variants = {std::move(env.snapshot), std::move(removed), std::move(other)};
+  for (const auto& snap : t.variants) {
+    for (const fwd::StaticNeighbor& n : snap->static_neighbors) t.static_macs.insert({n.ip, n.mac});
+  }
+  return t;
+}
+
+// Addresses any variant may use as SNAT source, node, or VIP.
+bool isAnySnatAddress(uint32_t a) { return a == Topo::intIp() || a == test::ip("10.200.0.5"); }
+bool isAnyNode(uint32_t a) { return a >= test::ip("10.200.0.11") && a <= test::ip("10.200.0.14"); }
+bool isAnyVip(uint32_t a) { return a == Topo::vip() || a == test::ip("10.100.0.101"); }
+
+// --- Harness state ----------------------------------------------------------------------
+
+struct World {
+  explicit World(const Topology& t)
+      : primary(0, t.ports, kFlowCapacity), shadow(0, t.ports, kFlowCapacity), snap(t.variants[0].get()) {
+    for (WorkerContext* ctx : {&primary, &shadow}) {
+      fwd::onSnapshot(*ctx, *snap, now);
+      ctx->neighbors.learn(Topo::clientIp(), Topo::clientMac(), now);  // as the fixture tests do
+    }
+    announced.insert({primary.external_port, Topo::clientIp(), Topo::clientMac()});
+  }
+  WorkerContext primary;  // bursts where the program asks
+  WorkerContext shadow;   // one frame at a time: the reference for the primary
+  const fwd::ForwardingSnapshot* snap;
+  uint32_t now = kStartMs;
+  uint64_t frames = 0;  // processed by the shadow since the reset
+  uint64_t drops = 0;
+  uint64_t forwards = 0;
+  uint64_t consumed = 0;
+  uint32_t inputs = 0;
+  // (port, address, MAC) of every ARP sender heard, whatever the verdict: the MACs a
+  // next hop may be sent to out of that port (besides the configured static ones).
+  std::set<std::tuple<uint8_t, uint32_t, pkt::Mac>> announced;
+};
+
+struct Harness {
+  Topology topo;
+  std::unique_ptr<World> world;
+  uint32_t reset_every = kDefaultResetEvery;
+  std::string artifact_prefix = "./";
+  // Every program since the last reset, normalised (exact lengths, first one with the
+  // reset bit), so an invariant failure can leave a replayable file behind.
+  std::vector<uint8_t> history;
+};
+
+Harness& harness() {
+  static Harness* h = new Harness{.topo = makeTopology()};  // never destroyed: no exit-order issues
+  return *h;
+}
+
+// Builds two WorkerContexts from scratch (mmap()ed flow tables, neighbour tables): about
+// 0.2 ms under ASan, more than most whole inputs cost, hence at most once per input.
+void resetWorld() {
+  Harness& h = harness();
+  h.world.reset();
+  h.world = std::make_unique<World>(h.topo);
+  h.history.clear();
+}
+
+// --- Failure reporting ------------------------------------------------------------------
+
+// The frame being checked, for the report.
+struct Current {
+  std::span<const std::byte> in;
+  std::span<const std::byte> out;
+  uint8_t port = 0;
+  int verdict = -1;
+  int out_port = -1;
+} current;
+
+void printHex(const char* label, std::span<const std::byte> bytes) {
+  std::fprintf(stderr, "%s (%zu bytes):", label, bytes.size());
+  for (size_t i = 0; i < bytes.size() && i < 2048; ++i) {
+    std::fprintf(stderr, "%s%02x", i % 32 == 0 ? "\n  " : "", std::to_integer<unsigned>(bytes[i]));
+  }
+  std::fprintf(stderr, "\n");
+}
+
+[[noreturn]] void fail(const char* what) {
+  Harness& h = harness();
+  std::fprintf(stderr, "\npacket_fuzz: INVARIANT VIOLATED: %s\n", what);
+  if (h.world) {
+    const World& w = *h.world;
+    std::fprintf(stderr, "  world: %u inputs and %llu frames since the last reset, clock %u ms\n", w.inputs,
+                 static_cast<unsigned long long>(w.frames), w.now);
+  }
+  std::fprintf(stderr, "  frame: in port %u, verdict %d (0 drop, 1 forward, 2 consumed), out port %d\n",
+               current.port, current.verdict, current.out_port);
+  printHex("  input", current.in);
+  printHex("  output", current.out);
+  const std::string path = h.artifact_prefix + "state-history-" + std::to_string(getpid());
+  if (FILE* f = std::fopen(path.c_str(), "wb")) {
+    std::fwrite(h.history.data(), 1, h.history.size(), f);
+    std::fclose(f);
+    std::fprintf(stderr, "  programs since the last reset, replay with: packet_fuzz %s\n", path.c_str());
+  }
+  std::fflush(stderr);
+  __builtin_trap();
+}
+
+void require(bool ok, const char* what) {
+  if (!ok) fail(what);
+}
+
+// --- Frame helpers (lenient, harness-side: not the parser under test) ---------------------
+
+// An exact-size heap copy: the byte after the frame is outside the allocation.
+struct Buf {
+  std::unique_ptr<std::byte[]> data;
+  size_t size = 0;
+  [[nodiscard]] std::span<std::byte> span() const { return {data.get(), size}; }
+};
+
+Buf copyOf(std::span<const std::byte> bytes) {
+  Buf b{.data = std::unique_ptr<std::byte[]>(new std::byte[bytes.size()]), .size = bytes.size()};
+  if (!bytes.empty()) std::memcpy(b.data.get(), bytes.data(), bytes.size());
+  return b;
+}
+
+struct Ipv4Layout {
+  size_t l3;
+  size_t ihl;
+  size_t l4;
+  size_t l4_len;  // to the IP total length, clamped to the frame
+  uint8_t proto;
+  bool first_fragment;
+};
+
+NG_FUZZ_UNTRACED std::optional<Ipv4Layout> ipv4Layout(std::span<const std::byte> f) {
+  if (f.size() < pkt::kEthHeaderLen) return std::nullopt;
+  size_t type_at = 12;
+  uint16_t type = pkt::load16(f.data() + type_at);
+  if (type == pkt::kEtherTypeVlan || type == pkt::kEtherTypeQinQ) {
+    if (f.size() < pkt::kEthHeaderLen + pkt::kVlanTagLen) return std::nullopt;
+    type_at += pkt::kVlanTagLen;
+    type = pkt::load16(f.data() + type_at);
+  }
+  const size_t l3 = type_at + 2;
+  if (type != pkt::kEtherTypeIpv4 || f.size() < l3 + pkt::kIpv4MinLen) return std::nullopt;
+  const size_t ihl = (std::to_integer<size_t>(f[l3]) & 0x0f) * 4;
+  if (ihl < pkt::kIpv4MinLen || f.size() < l3 + ihl) return std::nullopt;
+  const size_t total = std::clamp<size_t>(pkt::load16(f.data() + l3 + ipv4::kTotalLen), ihl, f.size() - l3);
+  return Ipv4Layout{.l3 = l3, .ihl = ihl, .l4 = l3 + ihl, .l4_len = total - ihl,
+                    .proto = std::to_integer<uint8_t>(f[l3 + ipv4::kProto]),
+                    .first_fragment = (pkt::load16(f.data() + l3 + ipv4::kFragOff) & ipv4::kOffsetMask) == 0};
+}
+
+uint32_t pseudoHeader(uint32_t src, uint32_t dst, uint8_t proto, size_t len) {
+  return (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + proto + static_cast<uint32_t>(len);
+}
+
+// Internet checksum (RFC 1071) of `bytes` plus `sum`, ready to store; 0 when `bytes`
+// already holds a correct checksum. Written apart from pkt::checksumAdd on purpose: the
+// rewrite is checked against an independent implementation.
+NG_FUZZ_UNTRACED uint16_t refChecksum(std::span<const std::byte> bytes, uint32_t sum = 0) {
+  uint64_t acc = sum;
+  for (size_t i = 0; i < bytes.size(); ++i) acc += std::to_integer<uint64_t>(bytes[i]) << (i % 2 == 0 ? 8 : 0);
+  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+  return static_cast<uint16_t>(~acc);
+}
+
+NG_FUZZ_UNTRACED bool sameBytes(std::span<const std::byte> a, std::span<const std::byte> b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
+
+// Copy `index` of a repeated record: the client's source port (port 0) or the SNAT port
+// a node replies to (port 1) moves on by `index`, so one record can open many flows or
+// answer many of them.
+NG_FUZZ_UNTRACED void varyFlowPort(std::span<std::byte> f, uint8_t port, uint32_t index) {
+  const auto l = ipv4Layout(f);
+  if (index == 0 || !l || !l->first_fragment || (l->proto != pkt::kProtoTcp && l->proto != pkt::kProtoUdp) ||
+      f.size() < l->l4 + 4) {
+    return;
+  }
+  std::byte* at = f.data() + l->l4 + (port == 0 ? 0 : 2);
+  pkt::store16(at, static_cast<uint16_t>(pkt::load16(at) + index));
+}
+
+NG_FUZZ_UNTRACED void fixIpChecksum(std::span<std::byte> f) {
+  const auto l = ipv4Layout(f);
+  if (!l) return;
+  pkt::store16(f.data() + l->l3 + ipv4::kChecksum, 0);
+  pkt::store16(f.data() + l->l3 + ipv4::kChecksum, refChecksum(f.subspan(l->l3, l->ihl)));
+}
+
+NG_FUZZ_UNTRACED void fixL4Checksum(std::span<std::byte> f) {
+  const auto l = ipv4Layout(f);
+  if (!l || !l->first_fragment) return;
+  const uint32_t src = pkt::load32(f.data() + l->l3 + ipv4::kSrc);
+  const uint32_t dst = pkt::load32(f.data() + l->l3 + ipv4::kDst);
+  std::byte* l4 = f.data() + l->l4;
+  switch (l->proto) {
+    case pkt::kProtoTcp:
+      if (l->l4_len < pkt::kTcpMinLen) return;
+      pkt::store16(l4 + tcp::kChecksum, 0);
+      pkt::store16(l4 + tcp::kChecksum,
+                   refChecksum(f.subspan(l->l4, l->l4_len), pseudoHeader(src, dst, pkt::kProtoTcp, l->l4_len)));
+      return;
+    case pkt::kProtoUdp: {
+      if (l->l4_len < pkt::kUdpLen) return;
+      size_t len = pkt::load16(l4 + udp::kLength);
+      if (len < pkt::kUdpLen || len > l->l4_len) len = l->l4_len;
+      pkt::store16(l4 + udp::kChecksum, 0);
+      const uint16_t c = refChecksum(f.subspan(l->l4, len), pseudoHeader(src, dst, pkt::kProtoUdp, len));
+      pkt::store16(l4 + udp::kChecksum, c == 0 ? 0xffff : c);
+      return;
+    }
+    case pkt::kProtoIcmp:
+      if (l->l4_len < pkt::kIcmpMinLen) return;
+      pkt::store16(l4 + icmp::kChecksum, 0);
+      pkt::store16(l4 + icmp::kChecksum, refChecksum(f.subspan(l->l4, l->l4_len)));
+      return;
+    default:
+      return;
+  }
+}
+
+// Whether the L4 checksum of a parsed IPv4 frame verifies; nullopt when it has none
+// (not a first fragment, another protocol, or UDP without a checksum).
+NG_FUZZ_UNTRACED std::optional<bool> l4ChecksumOk(std::span<const std::byte> f, const ParsedFrame& p) {
+  if (p.l3 != L3::kIpv4 || !p.first_fragment) return std::nullopt;
+  const auto l4 = f.subspan(p.l4_offset, p.l4_len);
+  switch (p.proto) {
+    case pkt::kProtoTcp:
+      return refChecksum(l4, pseudoHeader(p.src_ip, p.dst_ip, p.proto, l4.size())) == 0;
+    case pkt::kProtoUdp: {
+      if (pkt::load16(l4.data() + udp::kChecksum) == 0) return std::nullopt;
+      const size_t len = pkt::load16(l4.data() + udp::kLength);  // parser: 8 <= len <= l4_len
+      return refChecksum(l4.first(len), pseudoHeader(p.src_ip, p.dst_ip, p.proto, len)) == 0;
+    }
+    case pkt::kProtoIcmp:
+      return refChecksum(l4) == 0;
+    default:
+      return std::nullopt;
+  }
+}
+
+pkt::Mac macAt(std::span<const std::byte> f, size_t at) { return pkt::loadMac(f.data() + at); }
+
+// True when byte `i` belongs to a field the rewrite of `p`'s kind may change.
+NG_FUZZ_UNTRACED bool rewritable(const ParsedFrame& p, size_t i) {
+  if (i < 12) return true;  // destination and source MAC
+  const size_t l3 = p.l3_offset;
+  if (p.l3 == L3::kArp) return i >= l3 + arp::kOper && i < l3 + pkt::kArpLen;
+  if (i == l3 + ipv4::kTtl || (i >= l3 + ipv4::kChecksum && i < l3 + ipv4::kDst + 4)) return true;
+  const size_t l4 = p.l4_offset;
+  switch (p.proto) {
+    case pkt::kProtoIcmp: return i == l4 + icmp::kType || i == l4 + icmp::kChecksum || i == l4 + icmp::kChecksum + 1;
+    case pkt::kProtoTcp: return (i >= l4 && i < l4 + 4) || i == l4 + tcp::kChecksum || i == l4 + tcp::kChecksum + 1;
+    case pkt::kProtoUdp: return (i >= l4 && i < l4 + 4) || i == l4 + udp::kChecksum || i == l4 + udp::kChecksum + 1;
+    default: return false;
+  }
+}
+
+NG_FUZZ_UNTRACED bool onlyRewritableChanged(std::span<const std::byte> in, const ParsedFrame& p,
+                                            std::span<const std::byte> out) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != out[i] && !rewritable(p, i)) return false;
+  }
+  return true;
+}
+
+// parse.h's contract: a kOk result describes headers that lie inside the frame and,
+// for IPv4, inside the total length. Checked before the harness trusts its offsets.
+void checkParsed(std::span<const std::byte> f, const pkt::ParseResult& r) {
+  if (r.status != ParseStatus::kOk) return;
+  const ParsedFrame& p = r.frame;
+  if (p.l3 == L3::kArp) {
+    require(size_t{p.l3_offset} + pkt::kArpLen <= f.size(), "parse: ARP body past the frame");
+    return;
+  }
+  require(p.l3 == L3::kIpv4, "parse: kOk without ARP or IPv4");
+  require(p.ip_header_len >= pkt::kIpv4MinLen && p.ip_header_len <= p.ip_total_len &&
+              size_t{p.l3_offset} + p.ip_total_len <= f.size(),
+          "parse: IPv4 header or total length past the frame");
+  require(p.l4_offset == p.l3_offset + p.ip_header_len && p.l4_len == p.ip_total_len - p.ip_header_len,
+          "parse: L4 offset or length inconsistent with the IPv4 header");
+  if (!p.first_fragment) return;
+  const size_t min_l4 = p.proto == pkt::kProtoTcp ? pkt::kTcpMinLen
+                        : p.proto == pkt::kProtoUdp ? pkt::kUdpLen
+                        : p.proto == pkt::kProtoIcmp ? pkt::kIcmpMinLen
+                                                     : 0;
+  require(p.l4_len >= min_l4, "parse: L4 header longer than the IPv4 payload");
+}
+
+// --- Invariants of one frame's verdict (on the shadow, which decides frame by frame) ----
+
+void checkForward(const World& w, uint8_t in_port, std::span<const std::byte> in, const ParsedFrame& p,
+                  std::span<const std::byte> out, uint8_t out_port) {
+  const WorkerContext& ctx = w.shadow;
+  require(out_port < ctx.ports.size(), "forward: out_port is not a port slot");
+  require(out.size() == in.size(), "forward: frame length changed");
+  const pkt::ParseResult r = pkt::parseFrame(out);
+  require(r.status == ParseStatus::kOk, "forward: the output frame does not parse");
+  checkParsed(out, r);
+  const ParsedFrame& q = r.frame;
+  require(macAt(out, 6) == ctx.ports[out_port].mac, "forward: source MAC is not the out port's");
+  require(onlyRewritableChanged(in, p, out), "forward: a byte outside the rewritten header fields changed");
+
+  if (p.l3 == L3::kArp) {
+    require(out_port == in_port && q.l3 == L3::kArp && q.arp_op == arp::kReply && p.arp_op == arp::kRequest,
+            "ARP: a forwarded ARP frame must be our reply to a request, on the port it came from");
+    require(q.arp_spa == p.arp_tpa && q.arp_tpa == p.arp_spa && macAt(out, 0) == p.arp_sha &&
+                q.arp_sha == ctx.ports[out_port].mac,
+            "ARP: reply addresses do not answer the request");
+    return;
+  }
+  require(p.l3 == L3::kIpv4 && q.l3 == L3::kIpv4, "forward: neither ARP nor IPv4");
+  // The input's header checksum verified (the parser rejects bad ones), so the output's must.
+  require(refChecksum(out.subspan(q.l3_offset, q.ip_header_len)) == 0,
+          "forward: IPv4 header checksum does not verify after the rewrite");
+  require(q.proto == p.proto && q.ip_total_len == p.ip_total_len && q.ip_header_len == p.ip_header_len,
+          "forward: protocol or lengths changed");
+  require(l4ChecksumOk(out, q) == l4ChecksumOk(in, p),
+          "forward: L4 checksum validity changed (a good one must stay good, a bad one bad)");
+  if (p.proto == pkt::kProtoUdp) {
+    require((pkt::load16(in.data() + p.l4_offset + udp::kChecksum) == 0) ==
+                (pkt::load16(out.data() + q.l4_offset + udp::kChecksum) == 0),
+            "forward: UDP checksum 0 (none) must stay 0, and only 0");
+  }
+
+  if (p.proto == pkt::kProtoIcmp) {
+    require(out_port == in_port && p.icmp_type == icmp::kEchoRequest && q.icmp_type == icmp::kEchoReply,
+            "ICMP: only echo requests are answered, on the port they came from");
+    require(q.src_ip == p.dst_ip && q.dst_ip == p.src_ip && q.ttl == 64 && macAt(out, 0) == macAt(in, 6),
+            "ICMP: echo reply not addressed back to the requester");
+    return;
+  }
+  require(p.proto == pkt::kProtoTcp || p.proto == pkt::kProtoUdp, "forward: protocol is not TCP/UDP/ICMP");
+  require(out_port != in_port, "NAT: forwarded out of the port it came in on");
+  require(p.ttl >= 2 && q.ttl == p.ttl - 1, "NAT: TTL not decremented by one (or forwarded at TTL <= 1)");
+  auto key = [&](uint32_t s, uint32_t d, uint16_t sp, uint16_t dp) {
+    return lb::FlowKey{.src_ip = s, .dst_ip = d, .src_port = sp, .dst_port = dp, .proto = p.proto};
+  };
+  const lb::FlowKey in_key = key(p.src_ip, p.dst_ip, p.src_port, p.dst_port);
+  const lb::FlowKey reply_key = key(q.dst_ip, q.src_ip, q.dst_port, q.src_port);  // the answer to `out`
+  require(ctx.flows.contains(in_key) && ctx.flows.contains(reply_key),
+          "NAT: the flow table lacks the key the frame came with or the key its answer will carry");
+  if (out_port == ctx.internal_port) {
+    require(isAnySnatAddress(q.src_ip) && q.src_port >= lb::SnatAllocator::kPortMin && isAnyNode(q.dst_ip),
+            "NAT to a node: source must be a SNAT address:port, destination a node");
+  } else {
+    require(isAnyVip(q.src_ip) && isAnyNode(p.src_ip), "NAT to a client: must come from a node and leave as a VIP");
+  }
+  // Like Linux's per-interface neighbour tables: only what was announced on the port the
+  // frame leaves by (or configured) says where a next hop is. An ARP heard on the client
+  // side claiming a node's address must not steer traffic on the node side.
+  const uint32_t hop = ctx.ports[out_port].nextHop(q.dst_ip);
+  const pkt::Mac dst_mac = macAt(out, 0);
+  require(harness().topo.static_macs.contains({hop, dst_mac}) || w.announced.contains({out_port, hop, dst_mac}),
+          "NAT: sent to a next-hop MAC never announced on the out port (ARP learned from the other port)");
+}
+
+void checkVerdict(const World& w, uint8_t in_port, std::span<const std::byte> in,
+                  std::span<const std::byte> out, Action a) {
+  const pkt::ParseResult r = pkt::parseFrame(in);
+  checkParsed(in, r);
+  switch (a.kind) {
+    case Action::Kind::kDrop:
+      require(sameBytes(in, out), "drop: the frame was modified");
+      return;
+    case Action::Kind::kConsumed:
+      require(r.status == ParseStatus::kOk && r.frame.l3 == L3::kArp && r.frame.arp_op == arp::kReply,
+              "consumed: only ARP replies are consumed");
+      require(sameBytes(in, out), "consumed: the frame was modified");
+      return;
+    case Action::Kind::kForward:
+      require(r.status == ParseStatus::kOk, "forward: the input frame did not parse");
+      checkForward(w, in_port, in, r.frame, out, a.out_port);
+      return;
+  }
+  fail("verdict is not drop, forward or consumed");
+}
+
+NG_FUZZ_UNTRACED uint64_t dropTotal(const WorkerContext& ctx) {
+  uint64_t n = 0;
+  for (const fwd::Counter& c : ctx.counters.drops) n += c.get();
+  return n;
+}
+
+// Both workers saw the same frames at the same times: every counter and table must agree.
+NG_FUZZ_UNTRACED void checkWorkers(const World& w) {
+  const WorkerContext& a = w.primary;
+  const WorkerContext& b = w.shadow;
+  current = Current{};
+  for (const WorkerContext* ctx : {&a, &b}) {
+    require(ctx->flows.size() <= ctx->flows.capacity(), "flow table holds more flows than its capacity");
+    require(ctx->arp_queue_len <= ctx->arp_queue.size(), "ARP queue longer than its array");
+  }
+  for (size_t r = 0; r < fwd::kDropReasonCount; ++r) {
+    require(a.counters.drops[r].get() == b.counters.drops[r].get(), "burst vs frame: drop reasons differ");
+  }
+  const auto& ca = a.counters;
+  const auto& cb = b.counters;
+  require(ca.new_flows.get() == cb.new_flows.get() && ca.to_nodes.get() == cb.to_nodes.get() &&
+              ca.to_clients.get() == cb.to_clients.get() && ca.arp_replies.get() == cb.arp_replies.get() &&
+              ca.icmp_echo_replies.get() == cb.icmp_echo_replies.get() && ca.expired_flows.get() == cb.expired_flows.get(),
+          "burst vs frame: counters differ");
+  require(a.flows.size() == b.flows.size() && a.arp_queue_len == b.arp_queue_len,
+          "burst vs frame: flow table size or ARP queue differ");
+  require(dropTotal(b) == w.drops, "a drop verdict without exactly one drop reason (or a reason without a drop)");
+  require(cb.to_nodes.get() + cb.to_clients.get() + cb.arp_replies.get() + cb.icmp_echo_replies.get() == w.forwards,
+          "forwards do not match to_nodes + to_clients + arp_replies + icmp_echo_replies");
+  require(w.drops + w.forwards + w.consumed == w.frames, "drops + forwards + consumed != frames processed");
+}
+
+// --- Running a program ------------------------------------------------------------------
+
+struct Item {
+  Buf in;  // as offered, never handed to the processor
+  Buf primary;
+  Buf shadow;
+};
+
+Current currentOf(const Buf& in, const Buf& out, uint8_t port, Action a) {
+  return Current{.in = in.span(), .out = out.span(), .port = port, .verdict = static_cast<int>(a.kind),
+                 .out_port = a.kind == Action::Kind::kForward ? a.out_port : -1};
+}
+
+void runUnit(World& w, std::vector<Item>& items, uint8_t port, bool burst) {
+  if (items.empty()) return;
+  std::array<Action, fwd::kMaxBurst> shadow_actions;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (const pkt::ParseResult r = pkt::parseFrame(items[i].in.span());
+        r.status == ParseStatus::kOk && r.frame.l3 == L3::kArp && !r.frame.has_vlan) {
+      w.announced.insert({port, r.frame.arp_spa, r.frame.arp_sha});
+    }
+    const uint64_t before = dropTotal(w.shadow);
+    const Action a = fwd::processFrame(w.shadow, *w.snap, port, items[i].shadow.span(), w.now);
+    const bool dropped = a.kind == Action::Kind::kDrop;
+    ++w.frames;
+    w.drops += dropped ? 1 : 0;
+    w.forwards += a.kind == Action::Kind::kForward ? 1 : 0;
+    w.consumed += a.kind == Action::Kind::kConsumed ? 1 : 0;
+    current = currentOf(items[i].in, items[i].shadow, port, a);
+    require(dropTotal(w.shadow) == before + (dropped ? 1 : 0),
+            "exactly one drop reason per dropped frame, none for a handled one");
+    checkVerdict(w, port, items[i].in.span(), items[i].shadow.span(), a);
+    shadow_actions[i] = a;
+  }
+
+  std::array<Action, fwd::kMaxBurst> actions;
+  const uint64_t before = dropTotal(w.primary);
+  if (burst) {
+    std::array<std::span<std::byte>, fwd::kMaxBurst> spans;
+    for (size_t i = 0; i < items.size(); ++i) spans[i] = items[i].primary.span();
+    fwd::processBurst(w.primary, *w.snap, port, std::span(spans).first(items.size()),
+                      std::span(actions).first(items.size()), w.now);
+  } else {
+    for (size_t i = 0; i < items.size(); ++i) {
+      actions[i] = fwd::processFrame(w.primary, *w.snap, port, items[i].primary.span(), w.now);
+    }
+  }
+  uint64_t primary_drops = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const Action& a = actions[i];
+    const Action& s = shadow_actions[i];
+    current = currentOf(items[i].in, items[i].primary, port, a);
+    primary_drops += a.kind == Action::Kind::kDrop ? 1 : 0;
+    require(a.kind == s.kind && (a.kind != Action::Kind::kForward || a.out_port == s.out_port),
+            "burst vs frame: verdicts differ");
+    require(sameBytes(items[i].primary.span(), items[i].shadow.span()), "burst vs frame: output bytes differ");
+  }
+  require(dropTotal(w.primary) == before + primary_drops, "burst: drop reasons counted != drop verdicts");
+  checkWorkers(w);
+}
+
+void slowTick(World& w, uint32_t budget) {
+  std::array<fwd::ArpRequest, 32> a{};
+  std::array<fwd::ArpRequest, 32> b{};
+  const size_t na = fwd::slowTick(w.primary, *w.snap, w.now, budget, a);
+  const size_t nb = fwd::slowTick(w.shadow, *w.snap, w.now, budget, b);
+  current = Current{};
+  require(na <= a.size() && na == nb, "slowTick: request counts differ or overflow");
+  for (size_t i = 0; i < na; ++i) {
+    require(a[i].port == b[i].port && a[i].target_ip == b[i].target_ip, "slowTick: requests differ");
+    const fwd::PortInfo* port = a[i].port < w.shadow.ports.size() ? &w.shadow.ports[a[i].port] : nullptr;
+    require(port != nullptr && a[i].target_ip != 0 && port->onLink(a[i].target_ip),
+            "slowTick: ARP request for an unusable port or an off-link target");
+    std::array<std::byte, pkt::kMinFrameLen> frame{};
+    require(fwd::writeArpRequest(*port, a[i].target_ip, frame) == frame.size(), "writeArpRequest: wrong length");
+    const pkt::ParseResult r = pkt::parseFrame(frame);
+    require(r.status == ParseStatus::kOk && r.frame.l3 == L3::kArp && r.frame.arp_op == arp::kRequest &&
+                r.frame.arp_spa == port->address && r.frame.arp_tpa == a[i].target_ip,
+            "writeArpRequest: not a request from the port's address for the target");
+  }
+  require(w.primary.neighbors.size() == w.shadow.neighbors.size(), "burst vs frame: neighbour tables differ");
+  checkWorkers(w);
+}
+
+struct Record {
+  uint8_t ctl;
+  uint8_t dt;
+  std::span<const std::byte> frame;
+};
+
+// Decodes one program at `data` (consumed up to `*used`), runs it, and appends its
+// normalised form to the history.
+void runProgram(const uint8_t* data, size_t size, bool first_of_input, size_t* used) {
+  Harness& h = harness();
+  size_t at = 0;
+  const uint8_t head = data[at++];
+  std::vector<Record> records;
+  for (unsigned n = (head & 7u) + 1; n > 0 && size - at >= 4; --n) {
+    const uint8_t ctl = data[at];
+    const uint8_t dt = data[at + 1];
+    const size_t len = std::min<size_t>(size_t{data[at + 2]} << 8 | data[at + 3], size - at - 4);
+    records.push_back({.ctl = ctl, .dt = dt, .frame = std::as_bytes(std::span(data + at + 4, len))});
+    at += 4 + len;
+  }
+  *used = at;
+  // Only the last program of an input can run out of bytes; with no record left it does
+  // nothing (not even its reset), so the history never holds an empty program.
+  if (records.empty()) return;
+
+  if ((head & kHeadResetBit) && first_of_input) resetWorld();
+  World& w = *h.world;
+  // Normalised: the record count actually decoded, exact lengths, the reset bit on the
+  // first program after a reset.
+  uint8_t normal_head = static_cast<uint8_t>((head & ~7u) | (records.size() - 1));
+  if (h.history.empty()) normal_head |= kHeadResetBit;
+  h.history.push_back(normal_head);
+  for (const Record& r : records) {
+    h.history.insert(h.history.end(), {r.ctl, r.dt, static_cast<uint8_t>(r.frame.size() >> 8),
+                                       static_cast<uint8_t>(r.frame.size())});
+    const auto* bytes = reinterpret_cast<const uint8_t*>(r.frame.data());
+    h.history.insert(h.history.end(), bytes, bytes + r.frame.size());
+  }
+
+  if (const unsigned variant = (head >> 4) & 3u; variant != 0) {
+    w.snap = h.topo.variants[variant - 1].get();
+    fwd::onSnapshot(w.primary, *w.snap, w.now);
+    fwd::onSnapshot(w.shadow, *w.snap, w.now);
+  }
+  const uint32_t budget = kBudgets[head >> 6];
+
+  std::vector<Item> pending;
+  uint8_t pending_port = 0;
+  for (const Record& r : records) {
+    const uint8_t port = r.ctl & kCtlPort;
+    const bool burst = (r.ctl & kCtlBurst) != 0;
+    if (!burst || (r.ctl & kCtlTick) || port != pending_port || pending.size() == fwd::kMaxBurst) {
+      runUnit(w, pending, pending_port, true);
+      pending.clear();
+    }
+    w.now += dtMs(r.dt);
+    if (r.ctl & kCtlTick) slowTick(w, budget);
+    const uint32_t repeat = kRepeats[(r.ctl >> 3) & 7u];
+    for (uint32_t i = 0; i < repeat; ++i) {
+      Item item{.in = copyOf(r.frame)};
+      varyFlowPort(item.in.span(), port, i);
+      if (r.ctl & kCtlFixIp) fixIpChecksum(item.in.span());
+      if (r.ctl & kCtlFixL4) fixL4Checksum(item.in.span());
+      item.primary = copyOf(item.in.span());
+      item.shadow = copyOf(item.in.span());
+      if (!burst) {
+        std::vector<Item> one;
+        one.push_back(std::move(item));
+        runUnit(w, one, port, false);
+        continue;
+      }
+      if (pending.size() == fwd::kMaxBurst) {
+        runUnit(w, pending, pending_port, true);
+        pending.clear();
+      }
+      pending_port = port;
+      pending.push_back(std::move(item));
+    }
+  }
+  runUnit(w, pending, pending_port, true);
+}
+
+}  // namespace
+}  // namespace ng::fuzz
+
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+  // No transparent huge pages in this process: lb::HugeArray asks for them, and a world
+  // reset would then zero eight fresh 2 MiB pages (most of the run time) where a 256-flow
+  // table touches a few 4 KiB ones. Best effort.
+  (void)prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+  ng::fuzz::Harness& h = ng::fuzz::harness();
+  if (const char* every = std::getenv("NG_FUZZ_RESET_EVERY")) {
+    h.reset_every = std::max(1u, static_cast<uint32_t>(std::strtoul(every, nullptr, 10)));
+  }
+  for (int i = 1; i < *argc; ++i) {
+    const std::string_view arg = (*argv)[i];
+    constexpr std::string_view kPrefix = "-artifact_prefix=";
+    if (arg.starts_with(kPrefix)) h.artifact_prefix = arg.substr(kPrefix.size());
+  }
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  ng::fuzz::Harness& h = ng::fuzz::harness();
+  if (!h.world || h.world->inputs >= h.reset_every) ng::fuzz::resetWorld();
+  ++h.world->inputs;
+  size_t at = 0;
+  while (at < size) {
+    size_t used = 0;
+    ng::fuzz::runProgram(data + at, size - at, at == 0, &used);
+    at += used;
+  }
+  return 0;
+}
