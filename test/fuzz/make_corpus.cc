@@ -18,6 +18,7 @@
 #include "dataplane/pkt/headers.h"
 #include "dataplane/pkt/parse.h"
 #include "test/dataplane/fwd/fixtures.h"
+#include "test/fuzz/program_format.h"
 
 namespace ng::fuzz {
 namespace {
@@ -32,14 +33,6 @@ using test::Step;
 using test::Topo;
 namespace tcp = pkt::tcp;
 
-// Program encoding (packet_fuzz.cc, "Input format").
-constexpr uint8_t kReset = 0x08;
-constexpr uint8_t kBurst = 0x02;
-constexpr uint8_t kTick = 0x04;
-constexpr uint8_t kFixIp = 0x40;
-constexpr uint8_t kFixL4 = 0x80;
-constexpr uint8_t snapshotBits(unsigned variant) { return static_cast<uint8_t>((variant + 1) << 4); }
-constexpr uint8_t repeatBits(unsigned index) { return static_cast<uint8_t>(index << 3); }  // 4: x4 ... 7: x256
 constexpr uint8_t kBudgetAll = 0x80;                                                    // 256 records per tick
 constexpr uint8_t seconds(unsigned s) { return static_cast<uint8_t>(127 + s); }       // 1..128 s
 
@@ -50,7 +43,7 @@ struct Record {
 };
 
 struct Program {
-  uint8_t head = kReset;  // bits 0-2 (record count) are filled in by encode()
+  uint8_t head = kHeadResetBit;  // bits 0-2 (record count) are filled in by encode()
   std::vector<Record> records;
 };
 
@@ -159,14 +152,14 @@ void writeFixtures(Writer& out) {
     if (records.size() > 1) {
       out.write(base + "-all", {Program{.records = records}});
       std::vector<Record> burst = records;
-      for (Record& r : burst) r.ctl |= kBurst;
+      for (Record& r : burst) r.ctl |= kCtlBurst;
       out.write(base + "-burst", {Program{.records = burst}});
     }
   }
 }
 
 void writeSynthesized(Writer& out) {
-  const uint8_t kFix = kFixIp | kFixL4;
+  const uint8_t kFix = kCtlFixIp | kCtlFixL4;
   const uint8_t kSynAck = tcp::kSyn | tcp::kAckFlag;
   const uint8_t kAck = tcp::kAckFlag;
   const uint8_t kFinAck = tcp::kFin | tcp::kAckFlag;
@@ -190,13 +183,13 @@ void writeSynthesized(Writer& out) {
     out.write("synth-syn-then-reply", {Program{.records = {conn.records[0], conn.records[1]}}});
     out.write("synth-connection", {conn});
     Program burst = conn;
-    for (Record& r : burst.records) r.ctl |= kBurst;
+    for (Record& r : burst.records) r.ctl |= kCtlBurst;
     out.write("synth-connection-burst", {burst});
     const Program expire{.head = kBudgetAll,
-                         .records = {Record{.ctl = kTick, .dt = seconds(61), .frame = test::clientTcp(40000, kAck)}}};
+                         .records = {Record{.ctl = kCtlTick, .dt = seconds(61), .frame = test::clientTcp(40000, kAck)}}};
     out.write("synth-connection-then-expiry", {conn, expire});
     // A node's reply flood over the SNAT ports after the SYN: one of them is the flow's.
-    const Program replies{.head = 0, .records = {Record{.ctl = kInt | kFix | repeatBits(6) | kBurst,
+    const Program replies{.head = 0, .records = {Record{.ctl = kInt | kFix | repeatBits(6) | kCtlBurst,
                                                         .frame = test::nodeTcp(o.node_ip, o.snat_port, kSynAck)}}};
     out.write("synth-reply-flood", {Program{.records = {conn.records[0]}}, replies});
   }
@@ -210,7 +203,7 @@ void writeSynthesized(Writer& out) {
     const Program udp{.records = {Record{.ctl = kExt | kFix, .frame = clientUdp(5353)},
                                   Record{.ctl = kInt | kFix, .dt = 2, .frame = test::nodeUdp(o.node_ip, o.snat_port, 20)}}};
     const Program idle{.head = kBudgetAll,
-                       .records = {Record{.ctl = kTick, .dt = seconds(121), .frame = clientUdp(5353)}}};
+                       .records = {Record{.ctl = kCtlTick, .dt = seconds(121), .frame = clientUdp(5353)}}};
     out.write("synth-udp-exchange-then-idle", {udp, idle});
   }
 
@@ -218,12 +211,12 @@ void writeSynthesized(Writer& out) {
   // then one more batch: table full; then time passes and the ticks expire them.
   {
     const Program fill{.records = {
-                           Record{.ctl = kExt | kFix | repeatBits(7) | kBurst, .frame = test::clientTcp(10000, tcp::kSyn)},
+                           Record{.ctl = kExt | kFix | repeatBits(7) | kCtlBurst, .frame = test::clientTcp(10000, tcp::kSyn)},
                            Record{.ctl = kExt | kFix | repeatBits(5), .dt = 1, .frame = test::clientTcp(20000, tcp::kSyn)},
                            Record{.ctl = kExt | kFix | repeatBits(4), .dt = 1, .frame = test::clientTcp(10000, kAck)},
                        }};
     const Program drain{.head = kBudgetAll,
-                        .records = {Record{.ctl = kTick, .dt = seconds(61), .frame = {}},
+                        .records = {Record{.ctl = kCtlTick, .dt = seconds(61), .frame = {}},
                                     Record{.ctl = kExt | kFix | repeatBits(5), .dt = 1, .frame = test::clientTcp(30000, tcp::kSyn)}}};
     out.write("synth-full-table", {fill});
     out.write("synth-full-table-then-expiry", {fill, drain});
@@ -237,7 +230,7 @@ void writeSynthesized(Writer& out) {
     Program across{.head = kBudgetAll, .records = {}};
     for (int i = 0; i < 6; ++i) {
       across.records.push_back(
-          Record{.ctl = kExt | kFix | kTick, .dt = seconds(128), .frame = test::clientTcp(40001, tcp::kPsh | kAck, 10)});
+          Record{.ctl = kExt | kFix | kCtlTick, .dt = seconds(128), .frame = test::clientTcp(40001, tcp::kPsh | kAck, 10)});
     }
     out.write("synth-clock-wrap", {before, across});
   }
@@ -267,9 +260,9 @@ void writeSynthesized(Writer& out) {
     auto syn = [&](uint16_t port) {
       return PacketBuilder().eth(Topo::clientMac(), Topo::extMac()).ipv4(Topo::clientIp(), vip2).tcp(port, 443, tcp::kSyn).build();
     };
-    const Program resolve{.head = kReset | snapshotBits(2),
+    const Program resolve{.head = kHeadResetBit | snapshotBits(2),
                           .records = {Record{.ctl = kExt, .frame = syn(45000)},
-                                      Record{.ctl = kInt | kTick, .dt = 5,
+                                      Record{.ctl = kInt | kCtlTick, .dt = 5,
                                              .frame = PacketBuilder()
                                                           .eth(node_mac, Topo::intMac())
                                                           .arp(pkt::arp::kReply, node_mac, node, Topo::intMac(), Topo::intIp())
@@ -286,8 +279,8 @@ void writeSynthesized(Writer& out) {
 
     // Regression (README "Findings"): the same answer arriving on the external port must
     // not be learned, and neither may a node-side claim to be the client.
-    const Program wrong_port{.head = kReset | snapshotBits(2),
-                             .records = {Record{.ctl = kExt | kTick, .dt = 1, .frame = resolve.records[1].frame},
+    const Program wrong_port{.head = kHeadResetBit | snapshotBits(2),
+                             .records = {Record{.ctl = kExt | kCtlTick, .dt = 1, .frame = resolve.records[1].frame},
                                          Record{.ctl = kExt, .dt = 1, .frame = syn(45001)},
                                          Record{.ctl = kInt, .dt = 1,
                                                 .frame = PacketBuilder()

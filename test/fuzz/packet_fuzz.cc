@@ -41,6 +41,7 @@
 #include "dataplane/pkt/headers.h"
 #include "dataplane/pkt/parse.h"
 #include "test/dataplane/fwd/fixtures.h"
+#include "test/fuzz/program_format.h"
 
 namespace ng::fuzz {
 namespace {
@@ -56,27 +57,6 @@ namespace icmp = pkt::icmp;
 namespace ipv4 = pkt::ipv4;
 namespace tcp = pkt::tcp;
 namespace udp = pkt::udp;
-
-// --- Input format (keep in step with make_corpus.cc and README.md) ----------------------
-//   input   := program*
-//   program := head record{n}
-//   head    := bits 0-2 n-1 (1..8 records) | bit 3 reset the world first (first program
-//              of an input only: see resetWorld)
-//              | bits 4-5 0: keep the snapshot, k: apply snapshot variant k-1
-//              | bits 6-7 slowTick expiry budget, index into kBudgets
-//   record  := ctl dt len_hi len_lo frame[len]   (len clamped to the bytes left)
-//   ctl     := bit 0 in port | bit 1 burst | bit 2 slowTick first
-//              | bits 3-5 repeat, index into kRepeats | bit 6 fix IPv4 header checksum
-//              | bit 7 fix TCP/UDP/ICMP checksum
-//   dt      := clock step before the record: < 128 -> dt ms, else (dt - 127) s
-constexpr uint8_t kHeadResetBit = 0x08;
-constexpr uint8_t kCtlPort = 0x01;
-constexpr uint8_t kCtlBurst = 0x02;
-constexpr uint8_t kCtlTick = 0x04;
-constexpr uint8_t kCtlFixIp = 0x40;
-constexpr uint8_t kCtlFixL4 = 0x80;
-constexpr std::array<uint32_t, 4> kBudgets{8, 64, 256, 1};
-constexpr std::array<uint32_t, 8> kRepeats{1, 1, 1, 1, 4, 16, 64, 256};
 
 constexpr uint32_t kFlowCapacity = 256;       // small, so full-table paths are reachable
 constexpr uint32_t kDefaultResetEvery = 512;  // inputs per world; NG_FUZZ_RESET_EVERY
