@@ -117,16 +117,6 @@ void forwardNat(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uin
   natRewrite(frame, p, src_ip, src_port, dst_ip, dst_port, /*decrement_ttl=*/true);
 }
 
-void decrementTtl(std::span<std::byte> frame, ParsedFrame& p) noexcept {
-  std::byte* ip = frame.data() + p.l3_offset;
-  // TTL shares its 16-bit word with the protocol byte.
-  const uint16_t old_word = wordAt(ip + ipv4::kTtl);
-  ip[ipv4::kTtl] = static_cast<std::byte>(p.ttl - 1);
-  const uint16_t new_word = wordAt(ip + ipv4::kTtl);
-  store16(ip + ipv4::kChecksum, checksumUpdate16(load16(ip + ipv4::kChecksum), old_word, new_word));
-  p.ttl = static_cast<uint8_t>(p.ttl - 1);
-}
-
 void arpRequestToReply(std::span<std::byte> frame, const ParsedFrame& p, const Mac& our_mac) noexcept {
   std::byte* a = frame.data() + p.l3_offset;
   store16(a + arp::kOper, arp::kReply);

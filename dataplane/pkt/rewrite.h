@@ -21,13 +21,11 @@ void setEthernet(std::span<std::byte> frame, const Mac& dst, const Mac& src) noe
 void rewriteIpv4Tuple(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip,
                       uint16_t src_port, uint32_t dst_ip, uint16_t dst_port) noexcept;
 
-// A router's full-NAT step: decrementTtl + rewriteIpv4Tuple in one pass, with one
-// checksum delta per header (the address change is shared by IPv4 and TCP/UDP).
+// A router's full-NAT step: TTL decrement (caller checked TTL > 1) + rewriteIpv4Tuple in
+// one pass, with one checksum delta per header (the address change is shared by IPv4 and
+// TCP/UDP).
 void forwardNat(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uint16_t src_port,
                 uint32_t dst_ip, uint16_t dst_port) noexcept;
-
-// Decrements TTL by one (caller checked ttl > 1), fixing the header checksum.
-void decrementTtl(std::span<std::byte> frame, ParsedFrame& p) noexcept;
 
 // Turns an ARP request into our reply: "`p.arp_tpa` is at `our_mac`", addressed to the
 // requester at L2 and in the ARP body.

@@ -38,13 +38,6 @@ TEST(Rewrite, ForwardNatAlsoDecrementsTtl) {
   EXPECT_EQ(r.frame.ttl, 8);
 }
 
-TEST(Rewrite, DecrementTtlAlone) {
-  auto in = eth().ipv4(ip("1.2.3.4"), ip("5.6.7.8"), 64).udp(1, 2).build();
-  ParseResult r = parseFrame(in);
-  decrementTtl(in, r.frame);
-  EXPECT_EQ(in, eth().ipv4(ip("1.2.3.4"), ip("5.6.7.8"), 63).udp(1, 2).build());
-}
-
 TEST(Rewrite, UdpChecksumThatWouldBecomeZeroIsSentAsAllOnes) {
   // Search a rewrite whose correct UDP checksum is 0 (transmitted as 0xffff, RFC 768).
   for (uint16_t port = 1; port != 0; ++port) {
