@@ -19,20 +19,9 @@ constexpr uint8_t kTcpRst = pkt::tcp::kRst;
 constexpr uint8_t kTcpAck = pkt::tcp::kAckFlag;
 
 constexpr uint32_t kMaxCapacity = uint32_t{1} << 28;
-constexpr uint32_t kEmptyRef = ~uint32_t{0};
-constexpr uint32_t kNotFound = ~uint32_t{0};
 
 }  // namespace
 
-// One index entry. `tag` is the low 32 bits of the key's hash; its low bits are also the
-// home position (slot count <= 2^30), so backward-shift deletion can find every entry's
-// home without touching the records. The bits above the mask filter out most non-matching
-// entries before the record's key is compared. `ref` = record index << 1 | is_node_key,
-// or kEmptyRef.
-struct FlowTable::Slot {
-  uint32_t tag;
-  uint32_t ref;
-};
 
 void trackTcp(Flow& flow, uint8_t tcp_flags, bool from_client) noexcept {
   if (flow.state == FlowState::kUdp) return;
@@ -104,25 +93,6 @@ inline uint32_t tagOf(const FlowKey& key) noexcept {
 
 }  // namespace
 
-uint32_t FlowTable::find(const FlowKey& key, uint32_t tag, uint32_t& empty) const noexcept {
-  // No entry sits further than kMaxDisplacement from its home (insert refuses, deletion
-  // only shifts entries closer), so the walk is bounded even under hash flooding: a
-  // crafted cluster costs at most kMaxDisplacement + 1 probes, never a stall.
-  uint32_t pos = tag & slot_mask_;
-  for (uint32_t d = 0; d <= kMaxDisplacement; ++d, pos = (pos + 1) & slot_mask_) {
-    const Slot s = slots_[pos];
-    if (s.ref == kEmptyRef) {
-      empty = pos;
-      return kNotFound;
-    }
-    if (s.tag != tag) continue;
-    const Flow& f = records_[s.ref >> 1];
-    if (((s.ref & 1) ? f.node : f.client) == key) return pos;
-  }
-  empty = kNotFound;  // neighbourhood saturated
-  return kNotFound;
-}
-
 uint32_t FlowTable::hashOf(const FlowKey& key) noexcept { return tagOf(key); }
 
 void FlowTable::prefetchSlot(uint32_t hash) const noexcept {
@@ -135,14 +105,6 @@ void FlowTable::prefetchRecord(uint32_t hash) const noexcept {
 }
 
 FlowTable::Hit FlowTable::lookup(const FlowKey& key) noexcept { return lookup(key, tagOf(key)); }
-
-FlowTable::Hit FlowTable::lookup(const FlowKey& key, uint32_t hash) noexcept {
-  uint32_t empty;
-  const uint32_t pos = find(key, hash, empty);
-  if (pos == kNotFound) return {};
-  const uint32_t ref = slots_[pos].ref;
-  return {.flow = &records_[ref >> 1], .by_node_key = (ref & 1) != 0};
-}
 
 bool FlowTable::contains(const FlowKey& key) const noexcept {
   uint32_t empty;

@@ -78,8 +78,14 @@ class FlowTable {
   // Reads the home slot (prefetch it first) and prefetches the record it points to when
   // its tag matches; a hint only, never a fault.
   void prefetchRecord(uint32_t hash) const noexcept;
-  // `hash` must be hashOf(key).
-  [[nodiscard]] Hit lookup(const FlowKey& key, uint32_t hash) noexcept;
+  // `hash` must be hashOf(key). Inline: the per-packet lookup of an established flow.
+  [[nodiscard]] Hit lookup(const FlowKey& key, uint32_t hash) noexcept {
+    uint32_t empty;
+    const uint32_t pos = find(key, hash, empty);
+    if (pos == kNotFound) return {};
+    const uint32_t ref = slots_[pos].ref;
+    return {.flow = &records_[ref >> 1], .by_node_key = (ref & 1) != 0};
+  }
   [[nodiscard]] bool contains(const FlowKey& key) const noexcept;
 
   // Inserts a flow under both keys. Returns nullptr (and changes nothing) when the table
@@ -104,10 +110,38 @@ class FlowTable {
   // Implementation: open addressing with linear probing and backward-shift deletion
   // (no tombstones), index slots hold a hash tag and record index; records come from a
   // free list.
-  struct Slot;
-  // Index position of `key`, or ~0u. When absent, `empty` is the first empty slot of its
-  // run within kMaxDisplacement of home, or ~0u when there is none.
-  uint32_t find(const FlowKey& key, uint32_t tag, uint32_t& empty) const noexcept;
+  // One index entry. `tag` is the low 32 bits of the key's hash; its low bits are also
+  // the home position (slot count <= 2^30), so backward-shift deletion can find every
+  // entry's home without touching the records. The bits above the mask filter out most
+  // non-matching entries before the record's key is compared. `ref` = record index << 1
+  // | is_node_key, or kEmptyRef.
+  struct Slot {
+    uint32_t tag;
+    uint32_t ref;
+  };
+  static constexpr uint32_t kEmptyRef = ~uint32_t{0};
+  static constexpr uint32_t kNotFound = ~uint32_t{0};
+
+  // Index position of `key`, or kNotFound. When absent, `empty` is the first empty slot
+  // of its run within kMaxDisplacement of home, or kNotFound when there is none.
+  // No entry sits further than kMaxDisplacement from its home (insert refuses, deletion
+  // only shifts entries closer), so the walk is bounded even under hash flooding: a
+  // crafted cluster costs at most kMaxDisplacement + 1 probes, never a stall.
+  uint32_t find(const FlowKey& key, uint32_t tag, uint32_t& empty) const noexcept {
+    uint32_t pos = tag & slot_mask_;
+    for (uint32_t d = 0; d <= kMaxDisplacement; ++d, pos = (pos + 1) & slot_mask_) {
+      const Slot s = slots_[pos];
+      if (s.ref == kEmptyRef) {
+        empty = pos;
+        return kNotFound;
+      }
+      if (s.tag != tag) continue;
+      const Flow& f = records_[s.ref >> 1];
+      if (((s.ref & 1) ? f.node : f.client) == key) return pos;
+    }
+    empty = kNotFound;  // neighbourhood saturated
+    return kNotFound;
+  }
   // Removes the index entry `ref` (record index << 1 | is_node_key) reached by `key`.
   void eraseRef(const FlowKey& key, uint32_t ref) noexcept;
   uint32_t capacity_ = 0;
