@@ -85,16 +85,6 @@ FlowTable::FlowTable(uint32_t capacity) : capacity_(capacity) {
 
 FlowTable::~FlowTable() = default;
 
-namespace {
-
-inline uint32_t tagOf(const FlowKey& key) noexcept {
-  return static_cast<uint32_t>(hashFlowKey(key, FlowTable::kIndexSeed));
-}
-
-}  // namespace
-
-uint32_t FlowTable::hashOf(const FlowKey& key) noexcept { return tagOf(key); }
-
 void FlowTable::prefetchSlot(uint32_t hash) const noexcept {
   __builtin_prefetch(&slots_[hash & slot_mask_]);
 }
@@ -104,11 +94,11 @@ void FlowTable::prefetchRecord(uint32_t hash) const noexcept {
   if (s.ref != kEmptyRef && s.tag == hash) __builtin_prefetch(&records_[s.ref >> 1]);
 }
 
-FlowTable::Hit FlowTable::lookup(const FlowKey& key) noexcept { return lookup(key, tagOf(key)); }
+FlowTable::Hit FlowTable::lookup(const FlowKey& key) noexcept { return lookup(key, hashOf(key)); }
 
 bool FlowTable::contains(const FlowKey& key) const noexcept {
   uint32_t empty;
-  return find(key, tagOf(key), empty) != kNotFound;
+  return find(key, hashOf(key), empty) != kNotFound;
 }
 
 Flow* FlowTable::insert(const FlowKey& client, const FlowKey& node, FlowState state,
@@ -117,8 +107,8 @@ Flow* FlowTable::insert(const FlowKey& client, const FlowKey& node, FlowState st
 
   // One walk per key: it finds the key (reject) or the first empty slot of its run,
   // which is where the key goes.
-  const uint32_t client_tag = tagOf(client);
-  const uint32_t node_tag = tagOf(node);
+  const uint32_t client_tag = hashOf(client);
+  const uint32_t node_tag = hashOf(node);
   uint32_t client_pos;
   uint32_t node_pos;
   if (find(client, client_tag, client_pos) != kNotFound ||
@@ -147,7 +137,7 @@ Flow* FlowTable::insert(const FlowKey& client, const FlowKey& node, FlowState st
 }
 
 void FlowTable::eraseRef(const FlowKey& key, uint32_t ref) noexcept {
-  uint32_t pos = tagOf(key) & slot_mask_;
+  uint32_t pos = hashOf(key) & slot_mask_;
   while (slots_[pos].ref != ref) {
     assert(slots_[pos].ref != kEmptyRef);
     pos = (pos + 1) & slot_mask_;

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "dataplane/lb/flow_key.h"
+#include "dataplane/lb/hash.h"
 #include "dataplane/lb/huge_array.h"
 
 namespace ng::lb {
@@ -73,7 +74,12 @@ class FlowTable {
   // Burst helpers (DPDK l3fwd / rte_hash bulk-lookup style): hash every key of a burst,
   // prefetch their index slots, then their records, then look up with the known hash, so
   // the cache misses of a burst overlap instead of adding up.
-  [[nodiscard]] static uint32_t hashOf(const FlowKey& key) noexcept;
+  // Inline, so a key built from parsed fields is hashed from registers: called out of
+  // line, the compiler merged the field loads into 8-byte loads over the fresh 4-byte
+  // stores, a store-forwarding stall per packet.
+  [[nodiscard]] static uint32_t hashOf(const FlowKey& key) noexcept {
+    return static_cast<uint32_t>(hashFlowKey(key, kIndexSeed));
+  }
   void prefetchSlot(uint32_t hash) const noexcept;
   // Reads the home slot (prefetch it first) and prefetches the record it points to when
   // its tag matches; a hint only, never a fault.
