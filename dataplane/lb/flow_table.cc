@@ -12,12 +12,6 @@
 namespace ng::lb {
 namespace {
 
-// TCP flag bits from the packet core's wire constants (header-only: no link dependency).
-constexpr uint8_t kTcpFin = pkt::tcp::kFin;
-constexpr uint8_t kTcpSyn = pkt::tcp::kSyn;
-constexpr uint8_t kTcpRst = pkt::tcp::kRst;
-constexpr uint8_t kTcpAck = pkt::tcp::kAckFlag;
-
 constexpr uint32_t kMaxCapacity = uint32_t{1} << 28;
 
 }  // namespace
@@ -25,14 +19,14 @@ constexpr uint32_t kMaxCapacity = uint32_t{1} << 28;
 
 void trackTcp(Flow& flow, uint8_t tcp_flags, bool from_client) noexcept {
   if (flow.state == FlowState::kUdp) return;
-  if (tcp_flags & (kTcpFin | kTcpRst)) {
+  if (tcp_flags & (pkt::tcp::kFin | pkt::tcp::kRst)) {
     // Either side closing. The record lingers for the transitory timeout, which is the
     // SNAT port's quarantine while the node holds the connection in TIME_WAIT.
     flow.state = FlowState::kTcpClosing;
     return;
   }
-  const bool syn = tcp_flags & kTcpSyn;
-  const bool ack = tcp_flags & kTcpAck;
+  const bool syn = tcp_flags & pkt::tcp::kSyn;
+  const bool ack = tcp_flags & pkt::tcp::kAckFlag;
   if (from_client) {
     if (syn && !ack) {
       // A fresh SYN on a closing flow: the client reuses its port for a new connection.
