@@ -103,8 +103,8 @@ Flow* FlowTable::insert(const FlowKey& client, const FlowKey& node, FlowState st
   // which is where the key goes.
   const uint32_t client_tag = hashOf(client);
   const uint32_t node_tag = hashOf(node);
-  uint32_t client_pos;
-  uint32_t node_pos;
+  uint32_t client_pos = kNotFound;  // written by find() when it returns kNotFound
+  uint32_t node_pos = kNotFound;
   if (find(client, client_tag, client_pos) != kNotFound ||
       find(node, node_tag, node_pos) != kNotFound) {
     return nullptr;
