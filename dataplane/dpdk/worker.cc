@@ -128,7 +128,12 @@ void Worker::pollOnce() noexcept {
   const auto n_slots = static_cast<uint8_t>(slots_.size());
   for (uint8_t slot = 0; slot < n_slots; ++slot) busy |= receive(slot, *snap, tsc, now_ms);
   drainTx(tsc);
-  (busy ? ctx_.counters.busy_polls : ctx_.counters.idle_polls).add();
+  if (busy) {
+    ctx_.counters.busy_polls.add();
+    ctx_.counters.busy_cycles.add(rte_get_tsc_cycles() - tsc);  // one TSC read per burst, not per packet
+  } else {
+    ctx_.counters.idle_polls.add();
+  }
 
   // Last: from here on this worker holds no pointer into `snap`.
   rte_rcu_qsbr_quiescent(qsbr_, rcu_thread_id_);

@@ -68,6 +68,7 @@ struct alignas(64) WorkerCounters {
   Counter icmp_echo_replies;
   Counter busy_polls;      // polls that received at least one frame
   Counter idle_polls;
+  Counter busy_cycles;     // TSC cycles spent in polls that received frames
   std::array<Counter, kDropReasonCount> drops;
 
   void drop(DropReason reason) noexcept { drops[static_cast<size_t>(reason)].add(); }

@@ -140,6 +140,9 @@ Action existingToNode(WorkerContext& ctx, std::span<std::byte> frame, ParsedFram
   if (p.proto == pkt::kProtoTcp) lb::trackTcp(flow, p.tcp_flags, /*from_client=*/true);
   flow.last_seen_ms = now_ms;
   ctx.counters.to_nodes.add();
+  BackendCounters& stats = ctx.backend_stats.at(flow.stats_id);
+  stats.packets_in.add();
+  stats.bytes_in.add(frame.size());
   return emit(ctx, frame, p, out, *mac, flow.node.dst_ip, flow.node.dst_port, flow.node.src_ip,
               flow.node.src_port);
 }
@@ -153,6 +156,9 @@ Action existingToClient(WorkerContext& ctx, std::span<std::byte> frame, ParsedFr
   if (p.proto == pkt::kProtoTcp) lb::trackTcp(flow, p.tcp_flags, /*from_client=*/false);
   flow.last_seen_ms = now_ms;
   ctx.counters.to_clients.add();
+  BackendCounters& stats = ctx.backend_stats.at(flow.stats_id);
+  stats.packets_out.add();
+  stats.bytes_out.add(frame.size());
   return emit(ctx, frame, p, out, *mac, flow.client.dst_ip, flow.client.dst_port, flow.client.src_ip,
               flow.client.src_port);
 }
@@ -187,8 +193,13 @@ Action newFlowToNode(WorkerContext& ctx, const ForwardingSnapshot& snap, std::sp
   lb::Flow* flow = ctx.flows.insert(key, node_key, is_tcp ? lb::FlowState::kTcpSynSent : lb::FlowState::kUdp,
                                     now_ms);
   if (flow == nullptr) return drop(ctx, DropReason::kFlowTableFull);
+  flow->stats_id = backend.stats_id;
   ctx.counters.new_flows.add();
   ctx.counters.to_nodes.add();
+  BackendCounters& stats = ctx.backend_stats.at(backend.stats_id);
+  stats.new_flows.add();
+  stats.packets_in.add();
+  stats.bytes_in.add(frame.size());
   return emit(ctx, frame, p, out, *mac, snat->address, snat->port, backend.node_ip, backend.node_port);
 }
 
@@ -294,9 +305,24 @@ void onSnapshot(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now
   ctx.applied_generation.store(snap.generation, std::memory_order_relaxed);
 }
 
+namespace {
+
+// Closes expired flows in their backend's counters (active = new - closed).
+class CloseCounter final : public lb::ExpiryObserver {
+ public:
+  explicit CloseCounter(BackendStats& stats) : stats_(stats) {}
+  void onExpired(const lb::Flow& flow) noexcept override { stats_.at(flow.stats_id).closed_flows.add(); }
+
+ private:
+  BackendStats& stats_;
+};
+
+}  // namespace
+
 size_t slowTick(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms,
                 uint32_t expiry_budget, std::span<ArpRequest> requests) noexcept {
-  ctx.counters.expired_flows.add(ctx.flows.expire(now_ms, expiry_budget, snap.timeouts));
+  CloseCounter closed(ctx.backend_stats);
+  ctx.counters.expired_flows.add(ctx.flows.expire(now_ms, expiry_budget, snap.timeouts, &closed));
   ctx.counters.active_flows.set(ctx.flows.size());
 
   size_t n = 0;

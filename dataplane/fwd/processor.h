@@ -13,6 +13,7 @@
 #include <span>
 #include <vector>
 
+#include "dataplane/fwd/backend_stats.h"
 #include "dataplane/fwd/counters.h"
 #include "dataplane/fwd/neighbor.h"
 #include "dataplane/fwd/snapshot.h"
@@ -58,6 +59,7 @@ struct alignas(64) WorkerContext {
   lb::SnatAllocator snat;
   NeighborTable neighbors;
   WorkerCounters counters;
+  BackendStats backend_stats;
   // Generation of the last snapshot applied by onSnapshot(); written by the worker, read
   // by the control thread for readiness.
   std::atomic<uint64_t> applied_generation{~uint64_t{0}};

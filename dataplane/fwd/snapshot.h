@@ -24,6 +24,7 @@ struct Backend {
   uint32_t node_ip = 0;
   uint16_t node_port = 0;
   uint16_t weight = 1;
+  uint32_t stats_id = 0;  // BackendStats slot, stable across generations (0 = none)
 };
 
 // One VIP:port/protocol and where its new flows go.

@@ -162,8 +162,8 @@ void FlowTable::erase(Flow* flow) noexcept {
   --size_;
 }
 
-uint32_t FlowTable::expire(uint32_t now_ms, uint32_t budget,
-                           const FlowTimeouts& timeouts) noexcept {
+uint32_t FlowTable::expire(uint32_t now_ms, uint32_t budget, const FlowTimeouts& timeouts,
+                           ExpiryObserver* observer) noexcept {
   // Never more than one lap per call, whatever the budget.
   if (budget > capacity_) budget = capacity_;
   uint32_t removed = 0;
@@ -174,6 +174,7 @@ uint32_t FlowTable::expire(uint32_t now_ms, uint32_t budget,
     Flow& f = records_[i];
     // Unsigned subtraction is the age modulo 2^32, correct across a wrap of now_ms.
     if (now_ms - f.last_seen_ms > timeoutFor(f.state, timeouts)) {
+      if (observer != nullptr) observer->onExpired(f);
       erase(&f);
       ++removed;
     }

@@ -36,9 +36,20 @@ struct Flow {
   FlowKey client;          // as received from the client
   FlowKey node;            // as the node's reply is received: node:nodePort -> snat:port
   uint32_t last_seen_ms = 0;
+  // Which per-worker backend counters this flow's packets count toward (the snapshot's
+  // Backend::stats_id at creation; 0 = unattributed). Stored, like the node itself, so a
+  // flow keeps counting to its backend after the tables change.
+  uint32_t stats_id = 0;
   FlowState state = FlowState::kTcpSynSent;
-  uint8_t flags = 0;       // reserved
-  uint16_t reserved = 0;
+};
+
+// Told about every flow that expire() removes, before its record can be reused.
+class ExpiryObserver {
+ public:
+  virtual void onExpired(const Flow& flow) noexcept = 0;
+
+ protected:
+  ~ExpiryObserver() = default;
 };
 
 // TCP tracking: updates `flow.state` for a segment with `tcp_flags` (wire bits: FIN=0x01,
@@ -104,8 +115,9 @@ class FlowTable {
 
   // Incremental expiry: examines at most `budget` record slots from a rotating cursor
   // and removes flows idle for longer than their state's timeout (wrap-safe uint32 ms
-  // arithmetic). Returns the number of flows removed.
-  uint32_t expire(uint32_t now_ms, uint32_t budget, const FlowTimeouts& timeouts) noexcept;
+  // arithmetic). Returns the number of flows removed; `observer`, when given, sees each.
+  uint32_t expire(uint32_t now_ms, uint32_t budget, const FlowTimeouts& timeouts,
+                  ExpiryObserver* observer = nullptr) noexcept;
 
   [[nodiscard]] uint32_t size() const noexcept { return size_; }
   [[nodiscard]] uint32_t capacity() const noexcept { return capacity_; }

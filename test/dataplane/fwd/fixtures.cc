@@ -21,7 +21,9 @@ fwd::ServicePort servicePort(uint16_t port, uint8_t proto, uint16_t node_port) {
   fwd::ServicePort sp{.vip = Topo::vip(), .port = port, .proto = proto};
   std::vector<lb::MaglevBackend> ids;
   for (uint32_t node : nodeIps()) {
-    sp.backends.push_back(fwd::Backend{.node_ip = node, .node_port = node_port, .weight = 1});
+    // Stats ids as the compiler would give them: distinct per (service port, node).
+    const auto stats_id = static_cast<uint32_t>(node_port * 4 + sp.backends.size() + 1);
+    sp.backends.push_back(fwd::Backend{.node_ip = node, .node_port = node_port, .weight = 1, .stats_id = stats_id});
     ids.push_back(lb::MaglevBackend{.id = node, .weight = 1});
   }
   sp.maglev = std::make_shared<const lb::MaglevTable>(lb::MaglevTable::build(ids, 251));

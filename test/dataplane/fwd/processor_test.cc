@@ -339,6 +339,44 @@ TEST(Processor, IdleFlowsExpireAndFreeTheirSnatPort) {
   EXPECT_EQ(h.ctx.counters.expired_flows.get(), 1u);
 }
 
+TEST(Processor, BackendCountersFollowTheFlowBothWaysUntilItExpires) {
+  Harness h;
+  Bytes syn = clientTcp(40000, tcp::kSyn);
+  const size_t syn_len = syn.size();
+  ASSERT_EQ(h.run(kExt, syn, 0).kind, Action::Kind::kForward);
+  const ParsedFrame out = parseFrame(syn).frame;
+  const fwd::ServicePort* sp = h.env.snapshot->find(Topo::vip(), 80, kProtoTcp);
+  ASSERT_NE(sp, nullptr);
+  uint32_t id = 0;
+  for (const fwd::Backend& b : sp->backends) {
+    if (b.node_ip == out.dst_ip) id = b.stats_id;
+  }
+  ASSERT_NE(id, 0u);
+  Bytes reply = nodeTcp(out.dst_ip, out.src_port, tcp::kSyn | tcp::kAckFlag, 100);
+  const size_t reply_len = reply.size();
+  ASSERT_EQ(h.run(kInt, reply, 10).kind, Action::Kind::kForward);
+  Bytes ack = clientTcp(40000, tcp::kAckFlag);
+  ASSERT_EQ(h.run(kExt, ack, 20).kind, Action::Kind::kForward);
+
+  const fwd::BackendCounters& c = h.ctx.backend_stats.at(id);
+  EXPECT_EQ(c.new_flows.get(), 1u);
+  EXPECT_EQ(c.packets_in.get(), 2u);
+  EXPECT_EQ(c.bytes_in.get(), syn_len + ack.size());
+  EXPECT_EQ(c.packets_out.get(), 1u);
+  EXPECT_EQ(c.bytes_out.get(), reply_len);
+  EXPECT_EQ(c.closed_flows.get(), 0u);
+  uint64_t elsewhere = 0;
+  for (const fwd::Backend& b : sp->backends) {
+    if (b.stats_id != id) elsewhere += h.ctx.backend_stats.at(b.stats_id).packets_in.get();
+  }
+  EXPECT_EQ(elsewhere, 0u);
+
+  std::array<fwd::ArpRequest, 8> reqs{};
+  (void)fwd::slowTick(h.ctx, *h.env.snapshot, 20 + 900'001, h.ctx.flows.capacity(), reqs);
+  EXPECT_EQ(h.ctx.flows.size(), 0u);
+  EXPECT_EQ(c.closed_flows.get(), 1u) << "expiry closes the flow in its backend's counters";
+}
+
 TEST(Processor, SlowTickResolvesNodesWithoutStaticMacs) {
   Env env = makeEnv();
   env.snapshot->static_neighbors.clear();
