@@ -84,6 +84,14 @@ std::string formatIpv4(uint32_t address) {
   return text;
 }
 
+bool isLoopbackListen(std::string_view listen) noexcept {
+  const size_t colon = listen.rfind(':');
+  const std::string_view host = listen.substr(0, colon == std::string_view::npos ? 0 : colon);
+  if (host == "localhost" || host == "[::1]") return true;
+  const auto address = parseIpv4(host);
+  return address && (*address >> 24) == 127;
+}
+
 std::optional<Mac> parseMac(std::string_view text) noexcept {
   // Exactly "hh:hh:hh:hh:hh:hh", either case.
   if (text.size() != 17) return std::nullopt;
@@ -713,20 +721,51 @@ void readDataplane(const Cursor& root, DataplaneConfig& out, OwnedAddresses& own
 }
 
 void readApi(const Cursor& root, ApiConfig& api) {
-  auto group = root.group("api", Need::kOptional, {"listen", "token_file"});
+  auto group = root.group("api", Need::kOptional, {"listen", "token_file", "tls_cert", "tls_key"});
   if (!group) return;
   group->read("listen", Need::kOptional, api.listen, readListen);
   group->optionalString("token_file", api.token_file);
+  group->optionalString("tls_cert", api.tls_cert);
+  group->optionalString("tls_key", api.tls_key);
+  if (group->failed()) return;
+  if (api.tls_cert.empty() != api.tls_key.empty()) {
+    group->member(api.tls_cert.empty() ? "tls_key" : "tls_cert", Need::kOptional)
+        ->fail("tls_cert and tls_key go together: set both or neither");
+    return;
+  }
+  // Anyone who can reach a non-loopback API could change the box: demand a token.
+  if (!isLoopbackListen(api.listen) && api.token_file.empty()) {
+    group->member("listen", Need::kOptional)
+        ->fail(quoted(api.listen) + " is not a loopback address; set api.token_file so "
+               "mutating calls need a bearer token");
+  }
 }
 
 void readHealth(const Cursor& root, HealthConfig& health) {
-  auto group =
-      root.group("health", Need::kOptional, {"interval_ms", "timeout_ms", "rise", "fall"});
+  auto group = root.group("health", Need::kOptional,
+                          {"interval_ms", "timeout_ms", "rise", "fall", "cluster_probe",
+                           "kube_proxy_port", "source_address", "all_down"});
   if (!group) return;
-  group->optionalUint("interval_ms", health.interval_ms, 1u, kU32Max);
-  group->optionalUint("timeout_ms", health.timeout_ms, 1u, kU32Max);
-  group->optionalUint("rise", health.rise, 1u, kU32Max);
-  group->optionalUint("fall", health.fall, 1u, kU32Max);
+  group->optionalUint("interval_ms", health.interval_ms, 100u, 3'600'000u);
+  group->optionalUint("timeout_ms", health.timeout_ms, 10u, 3'600'000u);
+  group->optionalUint("rise", health.rise, 1u, 100u);
+  group->optionalUint("fall", health.fall, 1u, 100u);
+  group->read("cluster_probe", Need::kOptional, health.cluster_probe, [](const Cursor& c) {
+    return c.asChoice<ClusterProbe>(
+        {{"kube-proxy", ClusterProbe::kKubeProxy}, {"tcp", ClusterProbe::kTcp}, {"none", ClusterProbe::kNone}});
+  });
+  group->optionalUint("kube_proxy_port", health.kube_proxy_port, uint16_t{1}, uint16_t{65535});
+  group->read("source_address", Need::kOptional, health.source_address, &Cursor::asIpv4);
+  group->read("all_down", Need::kOptional, health.all_down, [](const Cursor& c) {
+    return c.asChoice<AllDownPolicy>({{"fail-open", AllDownPolicy::kFailOpen}, {"drop", AllDownPolicy::kDrop}});
+  });
+  if (group->failed()) return;
+  if (health.timeout_ms >= health.interval_ms) {
+    auto at = group->member("timeout_ms", Need::kOptional);
+    if (!at) at = group->member("interval_ms", Need::kOptional);
+    at->fail("timeout_ms " + std::to_string(health.timeout_ms) + " must be less than interval_ms (" +
+               std::to_string(health.interval_ms) + ")");
+  }
 }
 
 // A pool CIDR names a block of VIPs, so its host bits must be zero.
@@ -859,7 +898,7 @@ void readServices(const Cursor& root, Config& config, const OwnedAddresses& owne
   std::map<std::tuple<uint32_t, Protocol, uint16_t>, std::string> frontends;
   for (const Cursor& item : *items) {
     if (!item.expectGroup({"namespace", "name", "vip", "ports", "external_traffic_policy",
-                           "mode", "nodes"})) {
+                           "health_check_node_port", "mode", "nodes"})) {
       return;
     }
     ServiceConfig service;
@@ -869,6 +908,14 @@ void readServices(const Cursor& root, Config& config, const OwnedAddresses& owne
     readServicePorts(item, service.ports);
     item.read("external_traffic_policy", Need::kOptional, service.external_traffic_policy,
               readTrafficPolicy);
+    item.optionalUint("health_check_node_port", service.health_check_node_port, uint16_t{1},
+                      uint16_t{65535});
+    if (!item.failed() && service.external_traffic_policy == TrafficPolicy::kLocal &&
+        service.health_check_node_port == 0) {
+      item.member("external_traffic_policy", Need::kOptional)
+          ->fail("Local needs health_check_node_port (the node port kube-proxy answers "
+                 "/healthz on for this Service)");
+    }
     item.read("mode", Need::kOptional, service.mode, readMode);
     readServiceNodes(item, config.nodes, service.node_names);
     if (item.failed()) return;

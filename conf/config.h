@@ -23,6 +23,10 @@ enum class Mode { kFullNat, kTunnel };
 enum class PortRole { kExternal, kInternal };
 enum class Protocol { kTcp, kUdp };
 enum class TrafficPolicy { kCluster, kLocal };
+// How an externalTrafficPolicy Cluster Service's nodes are probed (KUBERNETES.md).
+enum class ClusterProbe { kKubeProxy, kTcp, kNone };
+// What a Service port does when none of its nodes passes its health check.
+enum class AllDownPolicy { kFailOpen, kDrop };
 
 using Mac = std::array<uint8_t, 6>;
 
@@ -69,15 +73,24 @@ struct DataplaneConfig {
 };
 
 struct ApiConfig {
-  std::string listen = "127.0.0.1:9080";  // host:port
-  std::string token_file;
+  std::string listen = "127.0.0.1:9080";  // host:port; non-loopback needs token_file
+  std::string token_file;                 // bearer token for mutating calls ("" = none)
+  std::string tls_cert;                   // PEM; both or neither of tls_cert/tls_key
+  std::string tls_key;
 };
+
+// True for 127.0.0.0/8, [::1] and localhost hosts of an api.listen value.
+[[nodiscard]] bool isLoopbackListen(std::string_view listen) noexcept;
 
 struct HealthConfig {
   uint32_t interval_ms = 2000;
   uint32_t timeout_ms = 1000;
   uint32_t rise = 2;
   uint32_t fall = 3;
+  ClusterProbe cluster_probe = ClusterProbe::kKubeProxy;
+  uint16_t kube_proxy_port = 10256;        // kube-proxy's /healthz
+  std::optional<uint32_t> source_address;  // bind probes to it; default: kernel's choice
+  AllDownPolicy all_down = AllDownPolicy::kFailOpen;
 };
 
 struct PoolConfig {
@@ -112,6 +125,7 @@ struct ServiceConfig {
   uint32_t vip = 0;
   std::vector<ServicePortConfig> ports;
   TrafficPolicy external_traffic_policy = TrafficPolicy::kCluster;
+  uint16_t health_check_node_port = 0;  // required with Local: GET node:port/healthz
   std::optional<Mode> mode;  // default: dataplane.mode
   std::vector<std::string> node_names;  // setting "nodes"; empty = every node
 };

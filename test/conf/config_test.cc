@@ -220,10 +220,11 @@ TEST(ConfigTest, IntegerWideningLeavesStringsAndCommentsAlone) {
 TEST(ConfigTest, ServiceSubsetAndLocalPolicy) {
   const auto config = parseConfig(
       withService("10.100.0.100", R"(protocol = "TCP"; port = 443; node_port = 30443;)",
-                  R"(external_traffic_policy = "Local"; nodes = [ "n2" ];)"),
+                  R"(external_traffic_policy = "Local"; health_check_node_port = 32000; nodes = [ "n2" ];)"),
       "t.conf");
   ASSERT_TRUE(config.has_value()) << config.error().message;
   EXPECT_EQ(config->services[0].external_traffic_policy, TrafficPolicy::kLocal);
+  EXPECT_EQ(config->services[0].health_check_node_port, 32000);
   EXPECT_EQ(config->services[0].node_names, std::vector<std::string>{"n2"});
 }
 
@@ -399,7 +400,25 @@ const BadCase kBadCases[] = {
     {"TransitoryTimeoutZero", withBase("", "flows = { tcp_transitory_timeout = 0; };"), 6,
      "dataplane.flows.tcp_transitory_timeout", "0 is outside 1.."},
     {"HealthIntervalZero", withBase("health = { interval_ms = 0; };\n"), 9,
-     "health.interval_ms", "0 is outside 1.."},
+     "health.interval_ms", "0 is outside 100..3600000"},
+    {"HealthTimeoutNotBelowInterval", withBase("health = { interval_ms = 1000; timeout_ms = 1000; };\n"), 9,
+     "health.timeout_ms", "timeout_ms 1000 must be less than interval_ms (1000)"},
+    {"HealthIntervalBelowDefaultTimeout", withBase("health = { interval_ms = 500; };\n"), 9,
+     "health.interval_ms", "timeout_ms 1000 must be less than interval_ms (500)"},
+    {"HealthBadClusterProbe", withBase("health = { cluster_probe = \"icmp\"; };\n"), 9,
+     "health.cluster_probe", "'icmp' is not one of kube-proxy, tcp, none"},
+    {"HealthBadAllDown", withBase("health = { all_down = \"panic\"; };\n"), 9,
+     "health.all_down", "'panic' is not one of fail-open, drop"},
+    {"HealthBadSource", withBase("health = { source_address = \"10.0.0.300\"; };\n"), 9,
+     "health.source_address", "'10.0.0.300' is not an IPv4 address"},
+    {"ApiOpenWithoutToken", withBase("api = { listen = \"0.0.0.0:9080\"; };\n"), 9,
+     "api.listen", "'0.0.0.0:9080' is not a loopback address; set api.token_file"},
+    {"ApiTlsCertWithoutKey", withBase("api = { tls_cert = \"/etc/ng/cert.pem\"; };\n"), 9,
+     "api.tls_cert", "tls_cert and tls_key go together"},
+    {"LocalWithoutHealthCheckNodePort",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 R"(external_traffic_policy = "Local";)"),
+     12, "services.[0].external_traffic_policy", "Local needs health_check_node_port"},
     {"HealthFallZero", withBase("health = {\n  rise = 1;\n  fall = 0;\n};\n"), 11, "health.fall",
      "0 is outside 1.."},
     // --- roles and ports
@@ -602,6 +621,44 @@ TEST(ConfigHelpersTest, PortByRole) {
   config.dataplane.ports[1].role = PortRole::kExternal;
   EXPECT_EQ(config.port(PortRole::kExternal)->name, "b");
   EXPECT_EQ(config.port(PortRole::kInternal)->name, "a");
+}
+
+}  // namespace
+}  // namespace ng::conf
+
+namespace ng::conf {
+namespace {
+
+TEST(ConfigApiTest, LoopbackListenAddresses) {
+  EXPECT_TRUE(isLoopbackListen("127.0.0.1:9080"));
+  EXPECT_TRUE(isLoopbackListen("127.1.2.3:1"));
+  EXPECT_TRUE(isLoopbackListen("localhost:9080"));
+  EXPECT_TRUE(isLoopbackListen("[::1]:9080"));
+  EXPECT_FALSE(isLoopbackListen("0.0.0.0:9080"));
+  EXPECT_FALSE(isLoopbackListen("10.0.0.1:9080"));
+  EXPECT_FALSE(isLoopbackListen("[::]:9080"));
+  EXPECT_FALSE(isLoopbackListen("lb.example.com:9080"));
+}
+
+TEST(ConfigApiTest, OpenListenAddressWithTokenAndHealthSettings) {
+  const auto config = parseConfig(R"(
+dataplane = {
+  ports = (
+    { name = "ext"; device = "d0"; role = "external"; address = "10.100.0.1/24"; },
+    { name = "int"; device = "d1"; role = "internal"; address = "10.200.0.1/24"; }
+  );
+};
+api = { listen = "0.0.0.0:9080"; token_file = "/etc/nodegate/token"; tls_cert = "c.pem"; tls_key = "k.pem"; };
+health = { interval_ms = 1000; timeout_ms = 500; cluster_probe = "tcp"; kube_proxy_port = 10257;
+           source_address = "10.200.0.2"; all_down = "drop"; };
+)", "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->api.token_file, "/etc/nodegate/token");
+  EXPECT_EQ(config->api.tls_key, "k.pem");
+  EXPECT_EQ(config->health.cluster_probe, ClusterProbe::kTcp);
+  EXPECT_EQ(config->health.kube_proxy_port, 10257);
+  EXPECT_EQ(config->health.source_address, parseIpv4("10.200.0.2"));
+  EXPECT_EQ(config->health.all_down, AllDownPolicy::kDrop);
 }
 
 }  // namespace
