@@ -3,32 +3,101 @@
 #include <algorithm>
 
 namespace ng::nodeport {
+namespace {
 
-std::vector<ServicePortBackends> backendSets(const conf::Config& config) {
+std::optional<ProbeTarget> probeFor(const conf::Config& config, const conf::ServiceConfig& svc,
+                                    const conf::ServicePortConfig& port, uint32_t node) {
+  if (svc.external_traffic_policy == conf::TrafficPolicy::kLocal) {
+    return ProbeTarget{.kind = ProbeKind::kHttp, .address = node, .port = svc.health_check_node_port,
+                       .path = "/healthz"};
+  }
+  switch (config.health.cluster_probe) {
+    case conf::ClusterProbe::kKubeProxy:
+      return ProbeTarget{.kind = ProbeKind::kHttp, .address = node, .port = config.health.kube_proxy_port,
+                         .path = "/healthz"};
+    case conf::ClusterProbe::kTcp:
+      return ProbeTarget{.kind = ProbeKind::kTcp, .address = node, .port = port.node_port, .path = {}};
+    case conf::ClusterProbe::kNone: break;
+  }
+  return std::nullopt;
+}
+
+std::vector<const conf::NodeConfig*> candidates(const conf::Config& config, const conf::ServiceConfig& svc) {
+  std::vector<const conf::NodeConfig*> nodes;
+  for (const conf::NodeConfig& node : config.nodes) {
+    if (svc.node_names.empty() || std::ranges::find(svc.node_names, node.name) != svc.node_names.end()) {
+      nodes.push_back(&node);
+    }
+  }
+  std::ranges::sort(nodes, {}, [](const conf::NodeConfig* n) { return n->address; });
+  return nodes;
+}
+
+}  // namespace
+
+std::string ProbeTarget::url() const {
+  const std::string host = conf::formatIpv4(address) + ":" + std::to_string(port);
+  return kind == ProbeKind::kHttp ? "http://" + host + path : "tcp://" + host;
+}
+
+std::vector<ServicePortBackends> backendSets(const conf::Config& config, const HealthView* health) {
   std::vector<ServicePortBackends> out;
   for (const conf::ServiceConfig& svc : config.services) {
-    std::vector<const conf::NodeConfig*> nodes;
-    for (const conf::NodeConfig& node : config.nodes) {
-      const bool selected = svc.node_names.empty() ||
-                            std::ranges::find(svc.node_names, node.name) != svc.node_names.end();
-      if (selected) nodes.push_back(&node);
-    }
-    std::ranges::sort(nodes, {}, [](const conf::NodeConfig* n) { return n->address; });
+    const auto nodes = candidates(config, svc);
+    const bool local = svc.external_traffic_policy == conf::TrafficPolicy::kLocal;
     for (const conf::ServicePortConfig& port : svc.ports) {
       ServicePortBackends set{.service = svc.namespace_name + "/" + svc.name,
                               .port_name = port.name,
                               .vip = svc.vip,
                               .port = port.port,
                               .protocol = port.protocol,
-                              .backends = {}};
+                              .policy = svc.external_traffic_policy,
+                              .mode = svc.mode.value_or(config.dataplane.mode),
+                              .backends = {},
+                              .all_down = false};
+      bool any_serving = false;
       for (const conf::NodeConfig* node : nodes) {
-        set.backends.push_back(NodeBackend{.node = node->name, .address = node->address,
-                                           .node_port = port.node_port, .weight = 1});
+        NodeBackend b{.node = node->name, .address = node->address, .node_port = port.node_port,
+                      .weight = 1, .serving = true, .probe = probeFor(config, svc, port, node->address)};
+        if (health != nullptr && b.probe) {
+          if (const auto verdict = health->lookup(*b.probe)) {
+            // Only kube-proxy's per-Service endpoint reports a meaningful weight; its
+            // node-wide /healthz (Cluster) says nothing about this Service's endpoints.
+            const uint32_t weight = local ? std::min(verdict->weight, kMaxWeight) : (verdict->weight > 0 ? 1 : 0);
+            b.serving = verdict->serving && weight > 0;
+            b.weight = weight;  // 0 = drain: shown in status, never given to Maglev
+          }
+        }
+        any_serving = any_serving || b.serving;
+        set.backends.push_back(std::move(b));
+      }
+      if (!any_serving && !set.backends.empty()) {
+        set.all_down = true;
+        if (config.health.all_down == conf::AllDownPolicy::kFailOpen) {
+          for (NodeBackend& b : set.backends) {
+            b.serving = true;
+            b.weight = 1;
+          }
+        }
       }
       out.push_back(std::move(set));
     }
   }
   return out;
+}
+
+std::vector<ProbeTarget> probeTargets(const conf::Config& config) {
+  std::vector<ProbeTarget> targets;
+  for (const conf::ServiceConfig& svc : config.services) {
+    for (const conf::NodeConfig* node : candidates(config, svc)) {
+      for (const conf::ServicePortConfig& port : svc.ports) {
+        if (auto probe = probeFor(config, svc, port, node->address)) targets.push_back(std::move(*probe));
+      }
+    }
+  }
+  std::ranges::sort(targets);
+  targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+  return targets;
 }
 
 }  // namespace ng::nodeport

@@ -1,15 +1,24 @@
 #pragma once
 // Service + Node -> NodePort backend sets: for every VIP:port of every Service, the nodes
-// that may receive its new flows and on which nodePort. Pure function of the model; the
-// compiler (control/compiler.h) turns the result into Maglev tables.
+// that may receive its new flows, on which nodePort, with which weight, and how each is
+// health-checked. Pure functions of the model and a health view; the compiler
+// (control/compiler.h) turns the result into Maglev tables and the status view.
 //
-// Policy in this version: every configured node (or the Service's `nodes` subset) with
-// weight 1. externalTrafficPolicy Local narrows the set to nodes whose
-// healthCheckNodePort answers 200 once health probing exists (health/); until then Local
-// Services use the same set as Cluster ones, which kube-proxy still serves correctly
-// (it forwards to a local endpoint or drops), only without client-IP-preserving choice.
+// Policy (KUBERNETES.md, "kube-proxy health endpoints"):
+//   - candidates: every configured node, or the Service's `nodes` subset;
+//   - externalTrafficPolicy Local: probe GET node:healthCheckNodePort/healthz; 200 serves
+//     with the reported weight (X-Load-Balancing-Endpoint-Weight / localEndpoints), 503
+//     drains; Cluster: per health.cluster_probe, kube-proxy's node:10256/healthz (weight
+//     1), a TCP connect to the nodePort, or no probe;
+//   - a node serves when its probe says so; a node not probed yet serves (optimistic);
+//   - when no candidate serves, health.all_down decides: fail-open uses every candidate
+//     with weight 1 (a broken health path must not black-hole a Service), drop leaves
+//     the port without backends (new flows dropped and counted as no_backend). Either
+//     way the set says all_down, for status and metrics.
 
+#include <compare>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,11 +26,43 @@
 
 namespace ng::nodeport {
 
+enum class ProbeKind : uint8_t { kHttp, kTcp };
+
+// One thing to probe. Equal targets are probed once, whichever Services share them.
+struct ProbeTarget {
+  ProbeKind kind = ProbeKind::kHttp;
+  uint32_t address = 0;  // node IP (host order)
+  uint16_t port = 0;
+  std::string path;      // HTTP only: "/healthz"
+  auto operator<=>(const ProbeTarget&) const = default;
+  [[nodiscard]] std::string url() const;  // "http://10.0.0.1:10256/healthz", "tcp://10.0.0.1:30080"
+};
+
+struct TargetHealth {
+  bool serving = true;
+  uint32_t weight = 1;  // 0 = drain
+};
+
+// The health engine's current verdicts, as nodeport needs them. Implemented over the
+// prober engine by the control plane, and by plain maps in tests.
+class HealthView {
+ public:
+  virtual ~HealthView() = default;
+  // nullopt: the target has no verdict yet.
+  [[nodiscard]] virtual std::optional<TargetHealth> lookup(const ProbeTarget& target) const = 0;
+};
+
+// Largest weight passed to Maglev: a Local node reporting 10,000 endpoints must not blow
+// up the table's balance for the others.
+inline constexpr uint32_t kMaxWeight = 1000;
+
 struct NodeBackend {
   std::string node;        // node name
   uint32_t address = 0;    // node IP (host order)
   uint16_t node_port = 0;
-  uint32_t weight = 1;
+  uint32_t weight = 1;     // Maglev weight when serving
+  bool serving = true;     // gets new flows (health up and weight > 0, or fail-open)
+  std::optional<ProbeTarget> probe;  // nullopt: not health-checked
 };
 
 struct ServicePortBackends {
@@ -30,9 +71,17 @@ struct ServicePortBackends {
   uint32_t vip = 0;
   uint16_t port = 0;
   conf::Protocol protocol = conf::Protocol::kTcp;
-  std::vector<NodeBackend> backends;  // sorted by node address
+  conf::TrafficPolicy policy = conf::TrafficPolicy::kCluster;
+  conf::Mode mode = conf::Mode::kFullNat;
+  std::vector<NodeBackend> backends;  // every candidate, sorted by node address
+  bool all_down = false;   // no candidate passed its health check
 };
 
-[[nodiscard]] std::vector<ServicePortBackends> backendSets(const conf::Config& config);
+// `health` may be null: every node serves (no probing at all).
+[[nodiscard]] std::vector<ServicePortBackends> backendSets(const conf::Config& config,
+                                                           const HealthView* health = nullptr);
+
+// The distinct probe targets the config needs, sorted.
+[[nodiscard]] std::vector<ProbeTarget> probeTargets(const conf::Config& config);
 
 }  // namespace ng::nodeport

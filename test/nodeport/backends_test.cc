@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 namespace ng::nodeport {
 namespace {
 
@@ -42,6 +44,87 @@ TEST(Backends, ServiceNodeSubset) {
   ASSERT_EQ(sets[2].backends.size(), 2u);
   EXPECT_EQ(sets[2].backends[0].address, 10u);
   EXPECT_EQ(sets[2].backends[1].address, 30u);
+}
+
+// Verdicts by probe URL; targets not in the map have none yet.
+class MapHealth : public HealthView {
+ public:
+  std::map<std::string, TargetHealth> verdicts;
+  std::optional<TargetHealth> lookup(const ProbeTarget& t) const override {
+    auto it = verdicts.find(t.url());
+    if (it == verdicts.end()) return std::nullopt;
+    return it->second;
+  }
+};
+
+conf::Config withNodeIps() {
+  conf::Config c = config();
+  c.nodes = {{.name = "a", .address = 0x0a00000b}, {.name = "b", .address = 0x0a00000c}};  // 10.0.0.11, .12
+  c.services.resize(1);
+  c.services[0].ports.resize(1);
+  return c;
+}
+
+TEST(Backends, ClusterProbesKubeProxyByDefaultAndUsesNoWeight) {
+  conf::Config c = withNodeIps();
+  MapHealth h;
+  h.verdicts["http://10.0.0.11:10256/healthz"] = {.serving = false, .weight = 1};
+  h.verdicts["http://10.0.0.12:10256/healthz"] = {.serving = true, .weight = 7};
+  const auto sets = backendSets(c, &h);
+  ASSERT_EQ(sets[0].backends.size(), 2u);
+  EXPECT_FALSE(sets[0].backends[0].serving);
+  EXPECT_TRUE(sets[0].backends[1].serving);
+  EXPECT_EQ(sets[0].backends[1].weight, 1u) << "kube-proxy's node-wide /healthz carries no Service weight";
+  EXPECT_FALSE(sets[0].all_down);
+  ASSERT_TRUE(sets[0].backends[0].probe.has_value());
+  EXPECT_EQ(sets[0].backends[0].probe->url(), "http://10.0.0.11:10256/healthz");
+}
+
+TEST(Backends, ClusterProbeKinds) {
+  conf::Config c = withNodeIps();
+  c.health.cluster_probe = conf::ClusterProbe::kTcp;
+  EXPECT_EQ(backendSets(c)[0].backends[0].probe->url(), "tcp://10.0.0.11:30080");
+  c.health.cluster_probe = conf::ClusterProbe::kNone;
+  EXPECT_FALSE(backendSets(c)[0].backends[0].probe.has_value());
+  EXPECT_TRUE(probeTargets(c).empty());
+}
+
+TEST(Backends, LocalUsesHealthCheckNodePortAndReportedWeights) {
+  conf::Config c = withNodeIps();
+  c.services[0].external_traffic_policy = conf::TrafficPolicy::kLocal;
+  c.services[0].health_check_node_port = 32000;
+  MapHealth h;
+  h.verdicts["http://10.0.0.11:32000/healthz"] = {.serving = true, .weight = 1};
+  h.verdicts["http://10.0.0.12:32000/healthz"] = {.serving = true, .weight = 3};
+  auto sets = backendSets(c, &h);
+  EXPECT_EQ(sets[0].backends[0].weight, 1u);
+  EXPECT_EQ(sets[0].backends[1].weight, 3u);
+  // Weight 0 (200 with no endpoints) drains; a huge weight is capped.
+  h.verdicts["http://10.0.0.11:32000/healthz"] = {.serving = true, .weight = 0};
+  h.verdicts["http://10.0.0.12:32000/healthz"] = {.serving = true, .weight = 50'000};
+  sets = backendSets(c, &h);
+  EXPECT_FALSE(sets[0].backends[0].serving);
+  EXPECT_EQ(sets[0].backends[0].weight, 0u);
+  EXPECT_EQ(sets[0].backends[1].weight, kMaxWeight);
+}
+
+TEST(Backends, AllDownFailsOpenOrDropsAsConfigured) {
+  conf::Config c = withNodeIps();
+  MapHealth h;
+  h.verdicts["http://10.0.0.11:10256/healthz"] = {.serving = false, .weight = 1};
+  h.verdicts["http://10.0.0.12:10256/healthz"] = {.serving = false, .weight = 1};
+  auto sets = backendSets(c, &h);
+  EXPECT_TRUE(sets[0].all_down);
+  for (const auto& b : sets[0].backends) EXPECT_TRUE(b.serving) << "fail-open is the default";
+  c.health.all_down = conf::AllDownPolicy::kDrop;
+  sets = backendSets(c, &h);
+  EXPECT_TRUE(sets[0].all_down);
+  for (const auto& b : sets[0].backends) EXPECT_FALSE(b.serving);
+}
+
+TEST(Backends, ProbeTargetsAreSharedBetweenServices) {
+  conf::Config c = config();  // 3 nodes, two Cluster services -> one kube-proxy probe per node
+  EXPECT_EQ(probeTargets(c).size(), 3u);
 }
 
 }  // namespace
