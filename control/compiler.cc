@@ -3,13 +3,22 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <chrono>
 #include <tuple>
-
-#include "nodeport/backends.h"
 
 namespace ng::control {
 
-SnapshotCompiler::SnapshotCompiler(uint32_t maglev_size) : maglev_size_(maglev_size) {}
+const char* protocolName(conf::Protocol protocol) noexcept {
+  return protocol == conf::Protocol::kTcp ? "TCP" : "UDP";
+}
+const char* modeName(conf::Mode mode) noexcept { return mode == conf::Mode::kFullNat ? "fullnat" : "tunnel"; }
+const char* ipModeName(conf::Mode mode) noexcept { return mode == conf::Mode::kFullNat ? "Proxy" : "VIP"; }
+const char* policyName(conf::TrafficPolicy policy) noexcept {
+  return policy == conf::TrafficPolicy::kCluster ? "Cluster" : "Local";
+}
+
+SnapshotCompiler::SnapshotCompiler(uint32_t maglev_size, uint32_t stats_capacity)
+    : maglev_size_(maglev_size), stats_capacity_(stats_capacity) {}
 
 uint32_t maglevSizeFor(uint32_t min_size, size_t backends) {
   // Maglev's balance and churn hold when M >= 100 N (NSDI'16 sec. 5.3); keep the
@@ -38,11 +47,33 @@ std::shared_ptr<const lb::MaglevTable> SnapshotCompiler::tableFor(const NodeSet&
   return entry.table;
 }
 
+uint32_t SnapshotCompiler::statsIdFor(const BackendKey& key, std::map<BackendKey, uint32_t>& next) {
+  if (auto it = next.find(key); it != next.end()) return it->second;
+  uint32_t id = 0;
+  if (auto old = stats_ids_.find(key); old != stats_ids_.end()) {
+    id = old->second;
+    stats_ids_.erase(old);  // what remains in stats_ids_ afterwards was released
+  } else if (next_fresh_id_ < stats_capacity_) {
+    id = next_fresh_id_++;
+  } else if (!free_ids_.empty()) {
+    id = free_ids_.front();
+    free_ids_.pop_front();
+  } else {
+    ++stats_.backends_unattributed;
+  }
+  next.emplace(key, id);
+  return id;
+}
+
 std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::Config& config,
-                                                                   uint64_t generation) {
+                                                                   uint64_t generation,
+                                                                   const nodeport::HealthView* health) {
+  const auto started = std::chrono::steady_clock::now();
   stats_ = CompileStats{};
   auto snap = std::make_unique<fwd::ForwardingSnapshot>();
+  auto view = std::make_shared<StatusView>();
   snap->generation = generation;
+  view->generation = generation;
   snap->snat_addresses = config.dataplane.snat.addresses;
   const conf::FlowConfig& flows = config.dataplane.flows;
   snap->timeouts = lb::FlowTimeouts{.tcp_established_ms = flows.tcp_timeout * 1000,
@@ -51,25 +82,41 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
   for (const conf::NodeConfig& node : config.nodes) {
     snap->resolve_targets.push_back(node.address);
     if (node.mac) snap->static_neighbors.push_back(fwd::StaticNeighbor{.ip = node.address, .mac = *node.mac});
+    view->nodes.push_back(NodeView{.name = node.name, .address = node.address});
   }
 
   std::map<NodeSet, CachedTable> next_tables;
   std::map<std::tuple<uint32_t, uint16_t, uint8_t>, NodeSet> next_sets;
-  for (nodeport::ServicePortBackends& set : nodeport::backendSets(config)) {
+  std::map<BackendKey, uint32_t> next_ids;
+  std::map<uint32_t, VipView> vips;
+  for (nodeport::ServicePortBackends& set : nodeport::backendSets(config, health)) {
     fwd::ServicePort sp;
     sp.vip = set.vip;
     sp.port = set.port;
     sp.proto = set.protocol == conf::Protocol::kTcp ? IPPROTO_TCP : IPPROTO_UDP;
+    PortView port_view{.name = set.port_name, .port = set.port, .protocol = set.protocol,
+                       .node_port = set.backends.empty() ? uint16_t{0} : set.backends.front().node_port,
+                       .policy = set.policy, .all_down = set.all_down, .backends = {}};
     NodeSet nodes;
-    for (const nodeport::NodeBackend& b : set.backends) {  // sorted by address
-      sp.backends.push_back(fwd::Backend{.node_ip = b.address, .node_port = b.node_port,
-                                         .weight = static_cast<uint16_t>(b.weight)});
-      nodes.emplace_back(b.address, b.weight);
+    for (nodeport::NodeBackend& b : set.backends) {  // sorted by address
+      const uint32_t stats_id = statsIdFor(BackendKey{sp.vip, sp.port, sp.proto, b.address, b.node_port}, next_ids);
+      if (b.serving) {
+        sp.backends.push_back(fwd::Backend{.node_ip = b.address, .node_port = b.node_port,
+                                           .weight = static_cast<uint16_t>(b.weight), .stats_id = stats_id});
+        nodes.emplace_back(b.address, b.weight);
+      }
+      port_view.backends.push_back(BackendView{.node = std::move(b.node), .address = b.address,
+                                               .node_port = b.node_port, .weight = b.weight,
+                                               .serving = b.serving, .stats_id = stats_id,
+                                               .probe = std::move(b.probe)});
     }
-    sp.maglev = tableFor(nodes, next_tables);
+    // No serving node (all_down = "drop", or no nodes at all): no table; new flows are
+    // dropped and counted as no_backend.
+    if (!nodes.empty()) sp.maglev = tableFor(nodes, next_tables);
 
     const auto key = std::make_tuple(sp.vip, sp.port, sp.proto);
-    if (auto prev = previous_sets_.find(key); prev != previous_sets_.end() && prev->second != nodes) {
+    if (auto prev = previous_sets_.find(key); prev != previous_sets_.end() && prev->second != nodes &&
+                                              !prev->second.empty() && !nodes.empty()) {
       const auto& old_entry = tables_.at(prev->second);
       const auto& new_entry = next_tables.at(nodes);
       // A table that changed size reshuffles everything: count every slot as moved.
@@ -79,15 +126,37 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
                                 : new_entry.table->size();
     }
     next_sets[key] = std::move(nodes);
+
+    VipView& vip = vips[sp.vip];
+    vip.vip = sp.vip;
+    vip.owner = set.service;
+    vip.mode = set.mode;
+    vip.ports.push_back(std::move(port_view));
     snap->vips.push_back(sp.vip);
     snap->service_ports.push_back(std::move(sp));
   }
   snap->finalize();
 
+  // Ids left over were not used this generation: released, reusable oldest first.
+  for (const auto& [key, id] : stats_ids_) {
+    if (id != 0) free_ids_.push_back(id);
+  }
+  stats_ids_ = std::move(next_ids);
   stats_.service_ports = static_cast<uint32_t>(snap->service_ports.size());
   stats_.maglev_tables = static_cast<uint32_t>(next_tables.size());
   tables_ = std::move(next_tables);
   previous_sets_ = std::move(next_sets);
+
+  for (auto& [address, vip] : vips) {
+    std::ranges::sort(vip.ports, {}, [](const PortView& p) { return std::pair(p.port, p.protocol); });
+    view->vips.push_back(std::move(vip));
+  }
+  view->stats = stats_;
+  view->compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  view->compiled_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  status_ = std::move(view);
   return snap;
 }
 

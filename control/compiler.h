@@ -1,41 +1,50 @@
 #pragma once
-// Compiles the model (config today; REST and Kubernetes sources later) into an immutable
-// ForwardingSnapshot. Runs on the control thread only; everything expensive (Maglev
-// population, the VIP index) happens here so workers only look up.
+// Compiles the model (config today; REST and Kubernetes sources later) and the health
+// verdicts into an immutable ForwardingSnapshot, plus the StatusView that describes it.
+// Runs on the control thread only; everything expensive (Maglev population, the VIP
+// index) happens here so workers only look up.
 //
 // Maglev tables are keyed by their node set (addresses and weights), not by Service:
 // Services that span the same nodes share one table, and a table whose node set did not
 // change since the previous generation is reused, not rebuilt.
+//
+// Backend stats ids: every (VIP:port/protocol, node:nodePort) keeps its id while it
+// stays a candidate, whatever its health, so its counters continue across generations.
+// A released id is reused only after every never-used id is gone, oldest first: flows
+// still counting to it by then (they hold the id) are rare, and are misattributed.
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "conf/config.h"
+#include "control/status_view.h"
+#include "dataplane/fwd/backend_stats.h"
 #include "dataplane/fwd/snapshot.h"
 #include "dataplane/lb/maglev.h"
+#include "nodeport/backends.h"
 
 namespace ng::control {
-
-struct CompileStats {
-  uint32_t service_ports = 0;
-  uint32_t maglev_tables = 0;       // distinct tables in the snapshot
-  uint32_t maglev_built = 0;        // tables built for this generation (not reused)
-  uint32_t slots_moved = 0;         // sum over service ports whose node set changed
-};
 
 // Smallest prime >= max(min_size, 100 x backends): the Maglev table size for a node set.
 [[nodiscard]] uint32_t maglevSizeFor(uint32_t min_size, size_t backends);
 
 class SnapshotCompiler {
  public:
-  explicit SnapshotCompiler(uint32_t maglev_size = lb::kDefaultMaglevSize);
+  explicit SnapshotCompiler(uint32_t maglev_size = lb::kDefaultMaglevSize,
+                            uint32_t stats_capacity = fwd::kBackendStatsCapacity);
 
+  // `health` may be null (every node serves).
   [[nodiscard]] std::unique_ptr<fwd::ForwardingSnapshot> compile(const conf::Config& config,
-                                                                 uint64_t generation);
+                                                                 uint64_t generation,
+                                                                 const nodeport::HealthView* health = nullptr);
   [[nodiscard]] const CompileStats& lastStats() const noexcept { return stats_; }
+  // The view of the last compiled generation.
+  [[nodiscard]] std::shared_ptr<const StatusView> lastStatus() const noexcept { return status_; }
 
  private:
   using NodeSet = std::vector<std::pair<uint32_t, uint32_t>>;  // (node address, weight), sorted
@@ -43,14 +52,23 @@ class SnapshotCompiler {
     std::shared_ptr<const lb::MaglevTable> table;
     std::vector<lb::MaglevBackend> backends;
   };
+  // (vip, port, protocol, node address, nodePort)
+  using BackendKey = std::tuple<uint32_t, uint16_t, uint8_t, uint32_t, uint16_t>;
+
   std::shared_ptr<const lb::MaglevTable> tableFor(const NodeSet& nodes,
                                                   std::map<NodeSet, CachedTable>& next);
+  uint32_t statsIdFor(const BackendKey& key, std::map<BackendKey, uint32_t>& next);
 
   uint32_t maglev_size_;
+  uint32_t stats_capacity_;
   std::map<NodeSet, CachedTable> tables_;  // previous generation's tables
   // Per VIP:port/protocol, the node set it used last generation (for churn reporting).
   std::map<std::tuple<uint32_t, uint16_t, uint8_t>, NodeSet> previous_sets_;
+  std::map<BackendKey, uint32_t> stats_ids_;  // previous generation's ids
+  std::deque<uint32_t> free_ids_;             // released, oldest first
+  uint32_t next_fresh_id_ = 1;                // 0 = unattributed
   CompileStats stats_;
+  std::shared_ptr<const StatusView> status_;
 };
 
 }  // namespace ng::control

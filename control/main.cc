@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -18,7 +19,9 @@
 #include <spdlog/spdlog.h>
 
 #include "conf/config.h"
+#include "control/command_queue.h"
 #include "control/compiler.h"
+#include "control/status_model.h"
 #include "control/status_api.h"
 #include "dataplane/dpdk/eal.h"
 #include "dataplane/dpdk/port.h"
@@ -71,6 +74,96 @@ ng::fwd::PortInfo portInfo(const ng::conf::PortConfig& pc, const dp::Port& port)
       .mtu = pc.mtu};
 }
 
+// Keeps the running boot-only settings in `next` (they need a restart to change).
+void keepBootSettings(const Config& running, Config& next) {
+  next.dataplane.eal = running.dataplane.eal;
+  next.dataplane.workers = running.dataplane.workers;
+  next.dataplane.ports = running.dataplane.ports;
+  next.dataplane.flows.capacity = running.dataplane.flows.capacity;
+  next.dataplane.mbufs = running.dataplane.mbufs;
+  next.api.listen = running.api.listen;
+  next.api.tls_cert = running.api.tls_cert;
+  next.api.tls_key = running.api.tls_key;
+}
+
+int64_t unixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The control thread's state: the running config, the compiler and the publication of
+// generations. Everything here runs on the control (main) thread only.
+class Control {
+ public:
+  Control(std::string config_path, Config cfg, dp::RcuPublisher& publisher,
+          std::shared_ptr<ng::control::StatusModel> model, ng::control::StatusApi& api)
+      : config_path_(std::move(config_path)), cfg_(std::move(cfg)), publisher_(publisher),
+        model_(std::move(model)), api_(api) {}
+
+  void publishFirst() {
+    publish(compiler_.compile(cfg_, generation_ + 1));
+    const auto& st = compiler_.lastStats();
+    spdlog::info("generation {}: {} service ports, {} Maglev tables", generation_, st.service_ports,
+                 st.maglev_tables);
+  }
+
+  // Re-reads the config file; on any error the running generation keeps serving.
+  ng::control::ReloadResult reload(const char* trigger) {
+    auto fail = [&](std::string message) {
+      spdlog::error("reload ({}) rejected, generation {} keeps serving: {}", trigger, generation_, message);
+      model_->recordReload(false, message);
+      return ng::control::ReloadResult{.ok = false, .message = std::move(message), .generation = generation_};
+    };
+    auto next = ng::conf::loadConfig(config_path_);
+    if (!next) return fail(next.error().message);
+    if (!bootSettingsEqual(cfg_, *next)) {
+      spdlog::warn("reload: boot-only settings (dataplane eal/workers/ports/mbufs/flows.capacity, api.listen/tls) "
+                   "changed; they take effect after a restart");
+    }
+    keepBootSettings(cfg_, *next);
+    std::string token;
+    if (!next->api.token_file.empty()) {
+      auto read = ng::control::readTokenFile(next->api.token_file);
+      if (!read) return fail(read.error());
+      token = std::move(*read);
+    }
+    std::unique_ptr<ng::fwd::ForwardingSnapshot> snapshot;
+    try {
+      snapshot = compiler_.compile(*next, generation_ + 1);
+    } catch (const std::exception& e) {
+      // Validation should have caught it; whatever slipped through must not stop the box.
+      return fail(e.what());
+    }
+    cfg_ = std::move(*next);
+    api_.setToken(std::move(token));
+    publish(std::move(snapshot));
+    const auto& st = compiler_.lastStats();
+    std::string message = fmt::format("generation {}: {} service ports, {} Maglev tables ({} rebuilt), {} slots moved",
+                                      generation_, st.service_ports, st.maglev_tables, st.maglev_built,
+                                      st.slots_moved);
+    spdlog::info("reload ({}): {}", trigger, message);
+    model_->recordReload(true, message);
+    return {.ok = true, .message = std::move(message), .generation = generation_};
+  }
+
+  [[nodiscard]] const Config& config() const noexcept { return cfg_; }
+
+ private:
+  void publish(std::unique_ptr<ng::fwd::ForwardingSnapshot> snapshot) {
+    generation_ = snapshot->generation;
+    publisher_.publish(std::move(snapshot));
+    model_->publish(compiler_.lastStatus());
+  }
+
+  std::string config_path_;
+  Config cfg_;
+  dp::RcuPublisher& publisher_;
+  std::shared_ptr<ng::control::StatusModel> model_;
+  ng::control::StatusApi& api_;
+  ng::control::SnapshotCompiler compiler_;
+  uint64_t generation_ = 0;
+};
+
 int run(const std::string& config_path) {
   auto loaded = ng::conf::loadConfig(config_path);
   if (!loaded) {
@@ -82,6 +175,15 @@ int run(const std::string& config_path) {
     // Several workers need RSS-aware SNAT port choice so replies reach the flow's owner.
     spdlog::error("{}: dataplane.workers: this version runs exactly one worker lcore", config_path);
     return 2;
+  }
+  std::string token;
+  if (!cfg.api.token_file.empty()) {
+    auto read = ng::control::readTokenFile(cfg.api.token_file);
+    if (!read) {
+      spdlog::error("{}: {}", config_path, read.error());
+      return 2;
+    }
+    token = std::move(*read);
   }
 
   // Signals are taken synchronously by the control loop (sigtimedwait); block them before
@@ -120,41 +222,51 @@ int run(const std::string& config_path) {
   std::atomic<bool> stop{false};
   std::vector<std::unique_ptr<ng::fwd::WorkerContext>> contexts;
   std::vector<std::unique_ptr<dp::Worker>> workers;
+  std::vector<ng::control::WorkerSource> worker_sources;
   for (uint16_t i = 0; i < n; ++i) {
     contexts.push_back(std::make_unique<ng::fwd::WorkerContext>(i, infos, cfg.dataplane.flows.capacity));
     std::vector<dp::QueueRef> queues;
     for (const dp::Port& port : ports) queues.push_back({.port_id = port.id(), .queue_id = i});
     workers.push_back(std::make_unique<dp::Worker>(*contexts[i], std::move(queues), publisher, i, stop, pool.get()));
+    worker_sources.push_back(ng::control::WorkerSource{.id = i,
+                                                       .lcore = cfg.dataplane.workers[i],
+                                                       .counters = &contexts[i]->counters,
+                                                       .backend_stats = &contexts[i]->backend_stats,
+                                                       .applied_generation = &contexts[i]->applied_generation,
+                                                       .flow_capacity = contexts[i]->flows.capacity()});
   }
+  auto model = std::make_shared<ng::control::StatusModel>(std::move(worker_sources), rte_get_tsc_hz());
 
-  ng::control::SnapshotCompiler compiler;
-  uint64_t generation = 1;
-  publisher.publish(compiler.compile(cfg, generation));
-  {
-    const auto& st = compiler.lastStats();
-    spdlog::info("generation {}: {} service ports, {} Maglev tables", generation, st.service_ports, st.maglev_tables);
-  }
-
+  ng::control::CommandQueue commands;
   ng::control::StatusSources sources;
-  // The API thread is no RCU reader, so it must not dereference a snapshot the control
-  // thread may free; it reads this copy of the number instead.
-  std::atomic<uint64_t> published{generation};
-  sources.generation = [&published] { return published.load(std::memory_order_relaxed); };
+  sources.model = model;
   sources.ready = [&contexts] {
     for (const auto& c : contexts) {
       if (c->applied_generation.load(std::memory_order_relaxed) == ~uint64_t{0}) return false;
     }
     return true;
   };
-  for (const auto& c : contexts) sources.workers.push_back(&c->counters);
+  std::unique_ptr<Control> control;
+  // The API thread never compiles: it asks the control thread and waits for the answer.
+  // (The API starts only once `control` exists.)
+  sources.reload = [&commands, &control] {
+    auto result = commands.call<ng::control::ReloadResult>([&control] { return control->reload("API"); },
+                                                           std::chrono::seconds(30));
+    return result.value_or(ng::control::ReloadResult{.ok = false, .message = "control thread busy; try again"});
+  };
   ng::control::StatusApi api(sources);
-  api.start(cfg.api.listen);
-  spdlog::info("status API on http://{}/ (/healthz /readyz /v1/stats)", cfg.api.listen);
+  control = std::make_unique<Control>(config_path, cfg, publisher, model, api);
+  control->publishFirst();
+  api.setToken(token);
+  api.start(cfg.api);
+  spdlog::info("API on {}://{}/ (/v1/vips /v1/status /metrics; token {})", cfg.api.tls_cert.empty() ? "http" : "https",
+               cfg.api.listen, token.empty() ? "not required" : "required for mutations");
 
   for (uint16_t i = 0; i < n; ++i) workers[i]->launchOn(cfg.dataplane.workers[i]);
   spdlog::info("nodegate running: {} worker(s), mode fullnat", n);
 
-  const timespec tick{.tv_sec = 0, .tv_nsec = 200'000'000};
+  const timespec tick{.tv_sec = 0, .tv_nsec = 50'000'000};
+  auto next_sample = std::chrono::steady_clock::now();
   for (;;) {
     siginfo_t info;
     const int sig = sigtimedwait(&signals, &info, &tick);
@@ -162,43 +274,19 @@ int run(const std::string& config_path) {
       spdlog::info("signal {}: stopping", sig);
       break;
     }
-    if (sig != SIGHUP) continue;
-    auto next = ng::conf::loadConfig(config_path);
-    if (!next) {
-      spdlog::error("reload rejected, generation {} keeps serving: {}", generation, next.error().message);
-      continue;
+    if (sig == SIGHUP) (void)control->reload("SIGHUP");
+    commands.runPending();
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_sample) {
+      model->sample(now);
+      next_sample = now + std::chrono::seconds(1);
     }
-    if (!bootSettingsEqual(cfg, *next)) {
-      spdlog::warn("reload: boot-only settings (dataplane eal/workers/ports/mbufs/flows.capacity, api.listen) changed; "
-                   "they take effect after a restart");
-    }
-    // Keep the running boot-only settings; take everything else from the new file.
-    next->dataplane.eal = cfg.dataplane.eal;
-    next->dataplane.workers = cfg.dataplane.workers;
-    next->dataplane.ports = cfg.dataplane.ports;
-    next->dataplane.flows.capacity = cfg.dataplane.flows.capacity;
-    next->dataplane.mbufs = cfg.dataplane.mbufs;
-    next->api.listen = cfg.api.listen;
-    std::unique_ptr<ng::fwd::ForwardingSnapshot> snapshot;
-    try {
-      snapshot = compiler.compile(*next, generation + 1);
-    } catch (const std::exception& e) {
-      // Validation should have caught it; whatever slipped through must not stop the box.
-      spdlog::error("reload rejected, generation {} keeps serving: {}", generation, e.what());
-      continue;
-    }
-    cfg = std::move(*next);
-    publisher.publish(std::move(snapshot));
-    published.store(++generation, std::memory_order_relaxed);
-    const auto& st = compiler.lastStats();
-    spdlog::info("reload: generation {}: {} service ports, {} Maglev tables ({} rebuilt), {} slots moved", generation,
-                 st.service_ports, st.maglev_tables, st.maglev_built, st.slots_moved);
   }
 
   stop.store(true);
   for (auto& w : workers) w->join();
   api.stop();
-  spdlog::info("final counters: {}", ng::control::statsJson(sources).dump());
+  spdlog::info("final counters: {}", ng::control::statsJson(*model).dump());
   return 0;
 }
 

@@ -7,7 +7,8 @@ set -euo pipefail
 
 # Build toolchain and libraries, test/bench frameworks, DPDK (with the virtual-device
 # PMDs the tests and the demo load at run time: af_packet, ring, pcap, tap, and the
-# ring mempool driver), and the tools the namespace tests use. Each name was checked
+# ring mempool driver), the tools the namespace tests use, promtool (prometheus) for
+# the /metrics format check and chromium for the headless status-page test. Each name was checked
 # with `apt-cache policy` on Debian 12.
 readonly PACKAGES=(
   build-essential cmake pkg-config g++ clang clang-14 libclang-rt-14-dev
@@ -16,6 +17,7 @@ readonly PACKAGES=(
   libconfig++-dev libspdlog-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libasio-dev libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev libpcap-dev
   iproute2 ethtool iputils-ping curl python3 procps psmisc
+  prometheus chromium
 )
 
 export DEBIAN_FRONTEND=noninteractive

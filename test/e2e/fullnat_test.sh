@@ -345,7 +345,7 @@ sleep 1
 generation="$(api /v1/stats | python3 -c 'import json, sys; print(json.load(sys.stdin)["generation"])' 2>/dev/null)"
 body="$(ip netns exec "$client" curl -s --max-time 5 --fail "http://$NG_VIP/whoami")"
 if [[ "$generation" == 2 ]] && [[ "$body" == n1 || "$body" == n2 ]] &&
-   grep -q "reload rejected.*node_port: 70000 is outside 1..65535" "$work/nodegate.log"; then
+   grep -q "reload (SIGHUP) rejected.*node_port: 70000 is outside 1..65535" "$work/nodegate.log"; then
   pass "(g) broken reload rejected with its error, generation 2 still serving ($body)"
 else
   fail "(g) broken reload: generation '$generation', answer '$body', log: $(grep -m1 'reload' "$work/nodegate.log")"
