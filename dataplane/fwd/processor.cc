@@ -131,6 +131,12 @@ bool hasFlowKey(const ParsedFrame& p) noexcept {
          (p.proto == pkt::kProtoTcp || p.proto == pkt::kProtoUdp);
 }
 
+// A bare SYN from the client on a flow that has closed: a new connection on an old tuple.
+bool isReopen(const ParsedFrame& p, const lb::Flow& flow) noexcept {
+  return p.proto == pkt::kProtoTcp && (p.tcp_flags & (pkt::tcp::kSyn | pkt::tcp::kAckFlag)) == pkt::tcp::kSyn &&
+         flow.state == lb::FlowState::kTcpClosing;
+}
+
 // Client -> VIP:port on a flow we know: to the flow's node, whatever the tables say now.
 Action existingToNode(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, lb::Flow& flow,
                       uint32_t now_ms) noexcept {
@@ -225,7 +231,15 @@ Action decide(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_por
     const lb::FlowTable::Hit hit = have_hash ? ctx.flows.lookup(key, flow_hash) : ctx.flows.lookup(key);
     const bool from_client = port.role == PortRole::kExternal && hit.flow != nullptr && !hit.by_node_key;
     const bool from_node = port.role == PortRole::kInternal && hit.flow != nullptr && hit.by_node_key;
-    if (from_client || from_node) {
+    if (from_client && isReopen(p, *hit.flow)) [[unlikely]] {
+      // The client reuses the 4-tuple of a connection that has closed (its port came
+      // round again while the node sat in TIME_WAIT): a new connection, like conntrack
+      // treats it, with a fresh backend choice from today's table - the old node may be
+      // draining or gone. The old record (and its SNAT port's quarantine) ends here; the
+      // new flow takes another SNAT port.
+      ctx.backend_stats.at(hit.flow->stats_id).closed_flows.add();
+      ctx.flows.erase(hit.flow);
+    } else if (from_client || from_node) {
       if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
       return from_client ? existingToNode(ctx, frame, p, *hit.flow, now_ms)
                          : existingToClient(ctx, frame, p, *hit.flow, now_ms);

@@ -135,7 +135,9 @@ TEST(Processor, BurstDecidesLikeFrameByFrame) {
     EXPECT_EQ(one.ctx.counters.drops[r].get(), burst.ctx.counters.drops[r].get())
         << fwd::dropReasonName(static_cast<DropReason>(r));
   }
-  EXPECT_EQ(one.ctx.counters.new_flows.get(), 40u + 2u);  // 40 SYNs here + fixture SYNs with distinct tuples
+  // 40 SYNs here + the fixtures' SYNs that open a flow: 2 on fresh tuples, 2 on tuples whose
+  // flow had closed (a reopen).
+  EXPECT_EQ(one.ctx.counters.new_flows.get(), 40u + 4u);
   EXPECT_EQ(burst.ctx.counters.new_flows.get(), one.ctx.counters.new_flows.get());
 }
 
@@ -375,6 +377,33 @@ TEST(Processor, BackendCountersFollowTheFlowBothWaysUntilItExpires) {
   (void)fwd::slowTick(h.ctx, *h.env.snapshot, 20 + 900'001, h.ctx.flows.capacity(), reqs);
   EXPECT_EQ(h.ctx.flows.size(), 0u);
   EXPECT_EQ(c.closed_flows.get(), 1u) << "expiry closes the flow in its backend's counters";
+}
+
+TEST(Processor, SynOnAClosedFlowsTupleStartsANewFlow) {
+  Harness h;
+  Bytes syn = clientTcp(40000, tcp::kSyn);
+  ASSERT_EQ(h.run(kExt, syn, 0).kind, Action::Kind::kForward);
+  const ParsedFrame first = parseFrame(syn).frame;
+  Bytes synack = nodeTcp(first.dst_ip, first.src_port, tcp::kSyn | tcp::kAckFlag);
+  ASSERT_EQ(h.run(kInt, synack, 1).kind, Action::Kind::kForward);
+  Bytes fin = nodeTcp(first.dst_ip, first.src_port, tcp::kFin | tcp::kAckFlag);
+  ASSERT_EQ(h.run(kInt, fin, 2).kind, Action::Kind::kForward);
+  Bytes last_ack = clientTcp(40000, tcp::kFin | tcp::kAckFlag);
+  ASSERT_EQ(h.run(kExt, last_ack, 3).kind, Action::Kind::kForward);
+  EXPECT_EQ(h.ctx.counters.new_flows.get(), 1u);
+
+  // The same client port again, seconds later: a new connection, a new SNAT port.
+  Bytes again = clientTcp(40000, tcp::kSyn);
+  ASSERT_EQ(h.run(kExt, again, 5000).kind, Action::Kind::kForward);
+  const ParsedFrame second = parseFrame(again).frame;
+  EXPECT_EQ(h.ctx.counters.new_flows.get(), 2u);
+  EXPECT_NE(second.src_port, first.src_port) << "the closed flow's SNAT port stays unused";
+  EXPECT_EQ(h.ctx.flows.size(), 1u);
+  // A retransmitted SYN of a connection still opening is not a reopen.
+  Bytes retransmit = clientTcp(40000, tcp::kSyn);
+  ASSERT_EQ(h.run(kExt, retransmit, 5100).kind, Action::Kind::kForward);
+  EXPECT_EQ(h.ctx.counters.new_flows.get(), 2u);
+  EXPECT_EQ(parseFrame(retransmit).frame.src_port, second.src_port);
 }
 
 TEST(Processor, SlowTickResolvesNodesWithoutStaticMacs) {
