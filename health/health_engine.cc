@@ -1,0 +1,304 @@
+#include "health/health_engine.h"
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <queue>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include <asio.hpp>
+#include <spdlog/spdlog.h>
+
+#include "health/asio_prober.h"
+
+namespace ng::health {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t nowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Probe starts due within this much of each other share one wake-up of the loop: at 10k
+// probes a second a wake-up per probe costs more than the probes' own syscalls.
+constexpr auto kBatch = std::chrono::milliseconds(5);
+
+// One distinct target. `probe` is its identity and never changes; `timing` and `state`
+// are shared with readers on other threads under Impl::mu; next_due belongs to the
+// engine thread.
+struct Target {
+  Target(ProbeSpec p, const ProbeTiming& t, int64_t now_unix_ms)
+      : probe(std::move(p)), timing(t), state(t.rise, t.fall, HealthState::kUp, now_unix_ms) {}
+
+  const ProbeSpec probe;
+  ProbeTiming timing;
+  TargetState state;
+  std::atomic<bool> removed{false};
+  Clock::time_point next_due{};
+};
+
+// A target waiting for its next probe. Each target is either in the schedule once or
+// has a probe in flight, never both; removed targets are dropped when they come due.
+struct Due {
+  Clock::time_point at;
+  std::shared_ptr<Target> target;
+  bool operator>(const Due& o) const noexcept { return at > o.at; }
+};
+
+}  // namespace
+
+struct HealthEngine::Impl {
+  Impl(ProberFactory make_prober, std::function<void()> changed)
+      : on_change(std::move(changed)), rng(std::random_device{}()) {
+    prober = make_prober(*io);  // after io exists; destroyed after it (see ~Impl)
+  }
+
+  ~Impl() {
+    stop();
+    {
+      std::lock_guard lock(mu);
+      targets.clear();
+    }
+    due = {};
+    // Handlers still queued hold probe sessions: destroy them with the io_context (the
+    // wake timer first, it refers to it), while the prober they may use still exists.
+    wake.reset();
+    io.reset();
+    prober.reset();
+  }
+
+  void start() {
+    if (thread.joinable()) return;
+    io->restart();
+    work.emplace(asio::make_work_guard(*io));
+    thread = std::thread([this] {
+      for (;;) {
+        try {
+          io->run();
+          return;
+        } catch (const std::exception& e) {
+          // A handler threw (allocation failure, a prober's bug): keep probing rather
+          // than taking the process down; the target whose result was lost stops.
+          spdlog::error("health: engine handler failed: {}", e.what());
+        }
+      }
+    });
+  }
+
+  void stop() {
+    if (!thread.joinable()) return;
+    work.reset();
+    io->stop();
+    thread.join();
+  }
+
+  void setTargets(std::vector<TargetSpec> specs) {
+    const int64_t now = nowUnixMs();
+    std::vector<std::shared_ptr<Target>> added;
+    {
+      std::lock_guard lock(mu);
+      std::map<ProbeSpec, std::shared_ptr<Target>> next;
+      for (auto& spec : specs) {
+        if (next.contains(spec.probe)) continue;  // duplicate: the first one listed wins
+        if (auto it = targets.find(spec.probe); it != targets.end()) {
+          it->second->timing = spec.timing;
+          it->second->state.setHysteresis(spec.timing.rise, spec.timing.fall);
+          next.emplace(spec.probe, it->second);
+        } else {
+          auto t = std::make_shared<Target>(spec.probe, spec.timing, now);
+          added.push_back(t);
+          next.emplace(std::move(spec.probe), std::move(t));
+        }
+      }
+      for (auto& [probe, t] : targets) {
+        if (!next.contains(probe)) t->removed.store(true, std::memory_order_relaxed);
+      }
+      targets.swap(next);
+    }
+    if (added.empty()) return;  // removed targets fall out of the schedule when due
+    // The schedule belongs to the engine thread.
+    asio::post(*io, [this, added = std::move(added)] {
+      const auto now = Clock::now();
+      for (auto& t : added) {
+        const uint32_t interval = intervalMs(*t);
+        // Spread a fresh batch over the interval instead of a burst of N probes at once.
+        const auto offset = std::uniform_int_distribution<uint32_t>(0, interval - 1)(rng);
+        schedule(t, now + std::chrono::milliseconds(offset));
+      }
+    });
+  }
+
+  uint32_t intervalMs(const Target& t) const {
+    std::lock_guard lock(mu);  // setTargets() may be changing it
+    return std::max(t.timing.interval_ms, 1u);
+  }
+
+  // One timer for the whole schedule, set to the earliest due time plus kBatch so the
+  // probes due in that slice start together.
+  void schedule(std::shared_ptr<Target> t, Clock::time_point when) {
+    due.push({when, std::move(t)});
+    if (when + kBatch < wake_at) wakeAt(when + kBatch);
+  }
+
+  void wakeAt(Clock::time_point when) {
+    wake_at = when;
+    wake->expires_at(when);  // cancels the previous wait, whose handler then sees aborted
+    wake->async_wait([this](const std::error_code& ec) {
+      if (ec) return;
+      wake_at = Clock::time_point::max();
+      const auto now = Clock::now();
+      while (!due.empty() && due.top().at <= now) {
+        auto t = due.top().target;
+        due.pop();
+        if (t->removed.load(std::memory_order_relaxed)) continue;
+        try {
+          launch(t);
+        } catch (const std::exception& e) {
+          // Nothing is in flight for it (socket exhaustion, allocation): try again a
+          // full interval later instead of dropping the target from the schedule.
+          spdlog::error("health: {}: probe not started: {}", t->probe.url(), e.what());
+          due.push({now + std::chrono::milliseconds(intervalMs(*t)), t});
+        }
+      }
+      if (!due.empty()) wakeAt(std::max(due.top().at, now) + kBatch);
+    });
+  }
+
+  void launch(const std::shared_ptr<Target>& t) {
+    ProbeTiming timing;
+    {
+      std::lock_guard lock(mu);
+      timing = t->timing;
+    }
+    const auto interval = std::chrono::duration<double, std::milli>(std::max(timing.interval_ms, 1u));
+    const double jitter = std::uniform_real_distribution<double>(0.9, 1.1)(rng);
+    t->next_due = Clock::now() + std::chrono::duration_cast<Clock::duration>(interval * jitter);
+    prober->probe(t->probe, std::chrono::milliseconds(std::max(timing.timeout_ms, 1u)),
+                  [this, t](ProbeOutcome outcome) { complete(t, std::move(outcome)); });
+    probes_started.fetch_add(1, std::memory_order_relaxed);  // probe() did not throw
+  }
+
+  void complete(const std::shared_ptr<Target>& t, ProbeOutcome outcome) {
+    probes_completed.fetch_add(1, std::memory_order_relaxed);
+    if (outcome.result != ProbeOutcome::kOk) probe_failures.fetch_add(1, std::memory_order_relaxed);
+    if (t->removed.load(std::memory_order_relaxed)) return;
+    TargetState::Change change;
+    HealthState from;
+    HealthState to;
+    uint32_t weight;
+    {
+      std::lock_guard lock(mu);
+      from = t->state.state();
+      change = t->state.record(outcome, nowUnixMs());
+      to = t->state.state();
+      weight = t->state.weight();
+    }
+    if (change.state) {
+      spdlog::info("health: {} {} -> {}: {}", t->probe.url(), healthStateName(from),
+                   healthStateName(to), outcome.detail);
+    }
+    if (change.weight) spdlog::debug("health: {} weight {}", t->probe.url(), weight);
+    if ((change.serving || change.weight) && on_change && !change_posted) {
+      // Coalesce: many targets flipping in one loop turn give the control plane one call.
+      change_posted = true;
+      asio::post(*io, [this] {
+        change_posted = false;
+        on_change();
+      });
+    }
+    schedule(t, std::max(t->next_due, Clock::now()));
+  }
+
+  static TargetStatus statusOf(const Target& t) {
+    const TargetState& s = t.state;
+    return {.probe = t.probe,
+            .timing = t.timing,
+            .state = s.state(),
+            .serving = s.serving(),
+            .weight = s.weight(),
+            .last_reason = s.lastReason(),
+            .last_detail = s.lastDetail(),
+            .last_change_unix_ms = s.lastChangeUnixMs(),
+            .last_probe_unix_ms = s.lastProbeUnixMs(),
+            .probes = s.probes(),
+            .failures = s.failures(),
+            .transitions = s.transitions(),
+            .history = s.history()};
+  }
+
+  std::function<void()> on_change;
+  std::unique_ptr<Prober> prober;
+  // One thread runs the loop: the concurrency hint lets asio skip its multi-thread
+  // wake-ups; posts from other threads (setTargets) stay safe.
+  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>(1);
+  mutable std::mutex mu;
+  std::map<ProbeSpec, std::shared_ptr<Target>> targets;  // guarded by mu
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::thread thread;
+  // Engine thread only: the schedule, its timer, the RNG for jitter and first offsets.
+  std::priority_queue<Due, std::vector<Due>, std::greater<>> due;
+  std::optional<asio::steady_timer> wake{std::in_place, *io};
+  Clock::time_point wake_at = Clock::time_point::max();
+  std::minstd_rand rng;
+  bool change_posted = false;  // engine thread
+  std::atomic<uint64_t> probes_started{0};
+  std::atomic<uint64_t> probes_completed{0};
+  std::atomic<uint64_t> probe_failures{0};
+};
+
+HealthEngine::HealthEngine(Options options, std::function<void()> on_change)
+    : HealthEngine(
+          [options = std::move(options)](asio::io_context& io) -> std::unique_ptr<Prober> {
+            return std::make_unique<AsioProber>(
+                io, AsioProber::Options{.source_address = options.source_address});
+          },
+          std::move(on_change)) {}
+
+HealthEngine::HealthEngine(ProberFactory make_prober, std::function<void()> on_change)
+    : impl_(std::make_unique<Impl>(std::move(make_prober), std::move(on_change))) {}
+
+HealthEngine::~HealthEngine() = default;
+
+void HealthEngine::start() { impl_->start(); }
+void HealthEngine::stop() { impl_->stop(); }
+void HealthEngine::setTargets(std::vector<TargetSpec> targets) {
+  impl_->setTargets(std::move(targets));
+}
+
+std::vector<TargetStatus> HealthEngine::statuses() const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<TargetStatus> out;
+  out.reserve(impl_->targets.size());
+  for (const auto& [probe, t] : impl_->targets) out.push_back(Impl::statusOf(*t));
+  return out;
+}
+
+std::optional<TargetStatus> HealthEngine::status(const ProbeSpec& probe) const {
+  std::lock_guard lock(impl_->mu);
+  const auto it = impl_->targets.find(probe);
+  if (it == impl_->targets.end()) return std::nullopt;
+  return Impl::statusOf(*it->second);
+}
+
+uint64_t HealthEngine::probesStarted() const noexcept {
+  return impl_->probes_started.load(std::memory_order_relaxed);
+}
+uint64_t HealthEngine::probesCompleted() const noexcept {
+  return impl_->probes_completed.load(std::memory_order_relaxed);
+}
+uint64_t HealthEngine::probeFailures() const noexcept {
+  return impl_->probe_failures.load(std::memory_order_relaxed);
+}
+size_t HealthEngine::targetCount() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->targets.size();
+}
+
+}  // namespace ng::health

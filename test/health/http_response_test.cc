@@ -1,0 +1,132 @@
+#include "health/http_response.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace ng::health {
+namespace {
+
+struct Case {
+  const char* description;
+  std::string bytes;
+  bool eof;
+  ProbeOutcome::Result result;
+  FailReason reason;
+  int http_status;
+  std::optional<uint32_t> weight;
+};
+
+const std::string kJsonBody =
+    R"({"service":{"namespace":"shop","name":"web"},"localEndpoints":2,"serviceProxyHealthy":true})";
+
+std::string response(std::string status_line, std::string headers, std::string body,
+                     bool content_length = true) {
+  std::string r = status_line + "\r\n" + headers;
+  if (content_length) r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  return r + "\r\n" + body;
+}
+
+class JudgeTable : public testing::TestWithParam<Case> {};
+
+TEST_P(JudgeTable, Decides) {
+  const Case& c = GetParam();
+  const auto verdict = judgeHttpResponse(c.bytes, c.eof);
+  ASSERT_TRUE(verdict.has_value()) << c.description;
+  EXPECT_EQ(verdict->result, c.result) << c.description << ": " << verdict->detail;
+  EXPECT_EQ(verdict->reason, c.reason) << c.description << ": " << verdict->detail;
+  EXPECT_EQ(verdict->http_status, c.http_status) << c.description;
+  EXPECT_EQ(verdict->weight, c.weight) << c.description;
+}
+
+using R = ProbeOutcome;
+using F = FailReason;
+
+INSTANTIATE_TEST_SUITE_P(
+    KubeProxySemantics, JudgeTable,
+    testing::Values(
+        Case{"200 with weight header", response("HTTP/1.1 200 OK", "X-Load-Balancing-Endpoint-Weight: 3\r\n", kJsonBody), false, R::kOk, F::kNone, 200, 3},
+        Case{"header wins over localEndpoints", response("HTTP/1.1 200 OK", "x-load-balancing-endpoint-weight:7\r\n", kJsonBody), false, R::kOk, F::kNone, 200, 7},
+        Case{"weight header needs no body", "HTTP/1.1 200 OK\r\nX-Load-Balancing-Endpoint-Weight: 0\r\nContent-Length: 999\r\n\r\n", false, R::kOk, F::kNone, 200, 0},
+        Case{"200 with localEndpoints only", response("HTTP/1.1 200 OK", "Content-Type: application/json\r\n", kJsonBody), false, R::kOk, F::kNone, 200, 2},
+        Case{"localEndpoints 0", response("HTTP/1.1 200 OK", "", R"({"localEndpoints":0})"), false, R::kOk, F::kNone, 200, 0},
+        Case{"invalid header falls back to the body", response("HTTP/1.1 200 OK", "X-Load-Balancing-Endpoint-Weight: -1\r\n", kJsonBody), false, R::kOk, F::kNone, 200, 2},
+        Case{"header over uint32 falls back", response("HTTP/1.1 200 OK", "X-Load-Balancing-Endpoint-Weight: 99999999999\r\n", "{}"), false, R::kOk, F::kNone, 200, std::nullopt},
+        Case{"negative localEndpoints ignored", response("HTTP/1.1 200 OK", "", R"({"localEndpoints":-2})"), false, R::kOk, F::kNone, 200, std::nullopt},
+        Case{"string localEndpoints ignored", response("HTTP/1.1 200 OK", "", R"({"localEndpoints":"2"})"), false, R::kOk, F::kNone, 200, std::nullopt},
+        Case{"nested localEndpoints ignored", response("HTTP/1.1 200 OK", "", R"({"x":{"localEndpoints":2}})"), false, R::kOk, F::kNone, 200, std::nullopt},
+        Case{"kube-proxy 10256 body", response("HTTP/1.1 200 OK", "", R"({"lastUpdated":"2024-01-01T00:00:00Z","currentTime":"2024-01-01T00:00:01Z","nodeEligible":true})"), false, R::kOk, F::kNone, 200, std::nullopt},
+        Case{"plain text body", response("HTTP/1.1 200 OK", "", "ok"), false, R::kOk, F::kNone, 200, std::nullopt},
+        Case{"body to EOF without length", response("HTTP/1.0 200 OK", "", kJsonBody, false), true, R::kOk, F::kNone, 200, 2},
+        Case{"chunked body", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"loc\r\n13;ext=1\r\nalEndpoints\":4}    \r\n0\r\n\r\n", false, R::kOk, F::kNone, 200, 4},
+        Case{"bare LF line ends", "HTTP/1.1 200 OK\nContent-Length: 20\n\n{\"localEndpoints\":5}", false, R::kOk, F::kNone, 200, 5},
+        Case{"503 drains", response("HTTP/1.1 503 Service Unavailable", "", R"({"localEndpoints":0})"), false, R::kDrain, F::kHttpStatus, 503, std::nullopt},
+        Case{"503 decided from headers alone", "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5000\r\n\r\n", false, R::kDrain, F::kHttpStatus, 503, std::nullopt},
+        Case{"500 fails", response("HTTP/1.1 500 Internal Server Error", "", ""), false, R::kFail, F::kHttpStatus, 500, std::nullopt},
+        Case{"404 fails", response("HTTP/1.1 404 Not Found", "", ""), false, R::kFail, F::kHttpStatus, 404, std::nullopt},
+        Case{"status without reason phrase", response("HTTP/1.1 200", "", ""), false, R::kOk, F::kNone, 200, std::nullopt},
+        Case{"garbage", "SSH-2.0-OpenSSH_9.2\r\n", false, R::kFail, F::kBadResponse, 0, std::nullopt},
+        Case{"garbage detected from the first byte", "\x16\x03\x01", false, R::kFail, F::kBadResponse, 0, std::nullopt},
+        Case{"HTTP/2 preface-like status", "HTTP/2 200\r\n\r\n", false, R::kFail, F::kBadResponse, 0, std::nullopt},
+        Case{"four-digit status", "HTTP/1.1 2000 OK\r\n\r\n", false, R::kFail, F::kBadResponse, 0, std::nullopt},
+        Case{"empty then closed", "", true, R::kFail, F::kBadResponse, 0, std::nullopt},
+        Case{"truncated headers", "HTTP/1.1 200 OK\r\nContent-Le", true, R::kFail, F::kBadResponse, 0, std::nullopt},
+        Case{"truncated body", "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"local", true, R::kFail, F::kBadResponse, 0, std::nullopt},
+        Case{"malformed header", "HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", false, R::kFail, F::kBadResponse, 0, std::nullopt},
+        Case{"invalid content length", "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n", false, R::kFail, F::kBadResponse, 0, std::nullopt},
+        Case{"invalid chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", false, R::kFail, F::kBadResponse, 0, std::nullopt}));
+
+TEST(JudgeHttpResponse, WaitsForMoreBytesWhileUndecided) {
+  EXPECT_FALSE(judgeHttpResponse("", false));
+  EXPECT_FALSE(judgeHttpResponse("HTT", false));
+  EXPECT_FALSE(judgeHttpResponse("HTTP/1.1 200 OK\r\nContent-Type: x\r\n", false));
+  EXPECT_FALSE(judgeHttpResponse("HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"localEnd", false));
+  EXPECT_FALSE(judgeHttpResponse("HTTP/1.1 200 OK\r\n\r\n{\"localEndpoints\":1}", false));  // to EOF
+  EXPECT_FALSE(judgeHttpResponse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nab", false));
+  EXPECT_FALSE(judgeHttpResponse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n", false));
+}
+
+TEST(JudgeHttpResponse, EveryPrefixOfAValidResponseWaitsThenTheWholeDecides) {
+  const std::string full = response("HTTP/1.1 200 OK", "Content-Type: application/json\r\n", kJsonBody);
+  for (size_t n = 0; n < full.size(); ++n)
+    EXPECT_FALSE(judgeHttpResponse(std::string_view(full).substr(0, n), false)) << n;
+  const auto verdict = judgeHttpResponse(full, false);
+  ASSERT_TRUE(verdict);
+  EXPECT_EQ(verdict->weight, 2u);
+  EXPECT_EQ(verdict->detail, "HTTP 200 weight 2");
+}
+
+TEST(JudgeHttpResponse, ResponsesOverTheLimitAreBad) {
+  const std::string body(20000, 'x');
+  const std::string big = response("HTTP/1.1 200 OK", "", body);
+  const auto verdict = judgeHttpResponse(std::string_view(big).substr(0, kMaxHttpResponseBytes + 1), false);
+  ASSERT_TRUE(verdict);
+  EXPECT_EQ(verdict->reason, FailReason::kBadResponse);
+  EXPECT_EQ(verdict->detail, "bad response: larger than 16384 bytes");
+
+  const std::string huge_headers = "HTTP/1.1 200 OK\r\nX-Pad: " + std::string(200, 'p');
+  const auto headers = judgeHttpResponse(huge_headers, false, /*limit=*/100);
+  ASSERT_TRUE(headers);
+  EXPECT_EQ(headers->reason, FailReason::kBadResponse);
+
+  const std::string small = response("HTTP/1.1 200 OK", "", "{\"localEndpoints\":1}");
+  EXPECT_EQ(judgeHttpResponse(small, false, small.size())->result, ProbeOutcome::kOk);
+  EXPECT_EQ(judgeHttpResponse(small + "x", false, small.size())->result, ProbeOutcome::kOk);
+  EXPECT_EQ(judgeHttpResponse(small, false, small.size() - 1)->reason, FailReason::kBadResponse);
+}
+
+TEST(JudgeHttpResponse, DetailsNameTheStatus) {
+  EXPECT_EQ(judgeHttpResponse(response("HTTP/1.1 503 x", "", ""), false)->detail, "HTTP 503");
+  EXPECT_EQ(judgeHttpResponse(response("HTTP/1.1 500 x", "", ""), false)->detail, "HTTP 500");
+  EXPECT_EQ(judgeHttpResponse("garbage", false)->detail, "bad response: not an HTTP status line");
+}
+
+TEST(HttpRequest, IsAClosingHttp11Get) {
+  EXPECT_EQ(httpRequest("/healthz", "10.0.0.1:10256"),
+            "GET /healthz HTTP/1.1\r\nHost: 10.0.0.1:10256\r\nUser-Agent: nodegate-health/1\r\n"
+            "Accept: */*\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(httpRequest("x", "[::1]:80").starts_with("GET /x HTTP/1.1\r\nHost: [::1]:80\r\n"));
+}
+
+}  // namespace
+}  // namespace ng::health

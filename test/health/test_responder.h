@@ -1,0 +1,199 @@
+#pragma once
+// A scriptable TCP/HTTP(S) responder for the prober tests, on its own thread and asio
+// loop: reads a request head, then answers with canned bytes, stays silent, or (with the
+// listener closed) lets connections be refused. Test support only.
+
+#include <asio.hpp>
+#include <asio/ssl.hpp>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <atomic>
+#include <future>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+namespace ng::health::testing {
+
+// A throwaway self-signed certificate (EC P-256, CN nodegate-test) in PEM.
+struct SelfSigned {
+  std::string cert_pem;
+  std::string key_pem;
+};
+
+inline SelfSigned makeSelfSigned() {
+  EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+  X509* x = X509_new();
+  if (!key || !x) throw std::runtime_error("openssl: key/cert allocation failed");
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+  X509_set_pubkey(x, key);
+  X509_NAME* name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("nodegate-test"), -1, -1, 0);
+  X509_set_issuer_name(x, name);
+  if (X509_sign(x, key, EVP_sha256()) == 0) throw std::runtime_error("openssl: sign failed");
+  auto pem = [](auto write) {
+    BIO* bio = BIO_new(BIO_s_mem());
+    write(bio);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    std::string out(data, static_cast<size_t>(n));
+    BIO_free(bio);
+    return out;
+  };
+  SelfSigned out{
+      .cert_pem = pem([&](BIO* b) { PEM_write_bio_X509(b, x); }),
+      .key_pem = pem([&](BIO* b) { PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr); })};
+  X509_free(x);
+  EVP_PKEY_free(key);
+  return out;
+}
+
+class TestResponder {
+ public:
+  // Listens on address:0 (a free port). With `tls`, every connection is TLS first.
+  explicit TestResponder(const std::string& address = "127.0.0.1", bool tls = false)
+      : endpoint_(asio::ip::make_address(address), 0), acceptor_(io_) {
+    if (tls) {
+      const SelfSigned cert = makeSelfSigned();
+      tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+      tls_->use_certificate_chain(asio::buffer(cert.cert_pem));
+      tls_->use_private_key(asio::buffer(cert.key_pem), asio::ssl::context::pem);
+    }
+    openListener();
+    endpoint_.port(acceptor_.local_endpoint().port());
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  ~TestResponder() {
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  [[nodiscard]] uint16_t port() const { return endpoint_.port(); }
+
+  // Bytes written after each request head; the connection is then closed by us.
+  void respond(std::string bytes) {
+    std::lock_guard lock(mu_);
+    response_ = std::move(bytes);
+    silent_ = false;
+  }
+  // Accept and read, never answer (the prober must time out).
+  void beSilent() {
+    std::lock_guard lock(mu_);
+    silent_ = true;
+  }
+  // Closing the listener makes connects refused; reopening takes the same port.
+  void closeListener() {
+    onLoop([this] { acceptor_.close(); });
+  }
+  void reopenListener() {
+    onLoop([this] { openListener(); });
+  }
+
+  [[nodiscard]] std::string lastRequest() {
+    std::lock_guard lock(mu_);
+    return last_request_;
+  }
+  [[nodiscard]] std::string lastPeer() {
+    std::lock_guard lock(mu_);
+    return last_peer_;
+  }
+  [[nodiscard]] int accepted() const { return accepted_.load(); }
+
+  static std::string http(int status, const std::string& headers, const std::string& body) {
+    return "HTTP/1.1 " + std::to_string(status) + " X\r\n" + headers +
+           "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  }
+
+ private:
+  using Tcp = asio::ip::tcp;
+
+  void openListener() {
+    acceptor_.open(endpoint_.protocol());
+    acceptor_.set_option(Tcp::acceptor::reuse_address(true));
+    acceptor_.bind(endpoint_);
+    acceptor_.listen();
+    accept();
+  }
+
+  template <class F>
+  void onLoop(F f) {
+    std::promise<void> done;
+    asio::post(io_, [&] {
+      f();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+
+  void accept() {
+    acceptor_.async_accept([this](std::error_code ec, Tcp::socket socket) {
+      if (ec) return;  // closed
+      accepted_.fetch_add(1);
+      {
+        std::lock_guard lock(mu_);
+        std::error_code ignored;
+        last_peer_ = socket.remote_endpoint(ignored).address().to_string();
+      }
+      if (tls_) {
+        auto stream = std::make_shared<asio::ssl::stream<Tcp::socket>>(std::move(socket), *tls_);
+        stream->async_handshake(asio::ssl::stream_base::server,
+                                [this, stream](std::error_code ec) {
+                                  if (!ec) serve(stream, *stream);
+                                });
+      } else {
+        auto s = std::make_shared<Tcp::socket>(std::move(socket));
+        serve(s, *s);
+      }
+      accept();
+    });
+  }
+
+  // Reads the request head, then answers (or not). `keep` owns the stream.
+  template <class Keep, class Stream>
+  void serve(std::shared_ptr<Keep> keep, Stream& stream) {
+    auto buf = std::make_shared<std::string>();
+    asio::async_read_until(stream, asio::dynamic_buffer(*buf), "\r\n\r\n",
+                           [this, keep, buf, &stream](std::error_code ec, size_t) {
+                             if (ec) return;
+                             std::string response;
+                             {
+                               std::lock_guard lock(mu_);
+                               last_request_ = *buf;
+                               if (silent_) {
+                                 held_.push_back(keep);  // keep it open, say nothing
+                                 return;
+                               }
+                               response = response_;
+                             }
+                             auto out = std::make_shared<std::string>(std::move(response));
+                             asio::async_write(stream, asio::buffer(*out),
+                                               [keep, out](std::error_code, size_t) {});
+                           });
+  }
+
+  std::unique_ptr<asio::ssl::context> tls_;  // outlives io_: queued handlers hold TLS streams
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
+  Tcp::endpoint endpoint_;
+  Tcp::acceptor acceptor_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::string response_ = http(200, "", "ok");
+  bool silent_ = false;
+  std::string last_request_;
+  std::string last_peer_;
+  std::list<std::shared_ptr<void>> held_;
+  std::atomic<int> accepted_{0};
+};
+
+}  // namespace ng::health::testing
