@@ -11,7 +11,9 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "conf/config.h"
 #include "control/command_queue.h"
 #include "control/compiler.h"
+#include "control/health_glue.h"
 #include "control/status_model.h"
 #include "control/status_api.h"
 #include "dataplane/dpdk/eal.h"
@@ -86,25 +89,36 @@ void keepBootSettings(const Config& running, Config& next) {
   next.api.tls_key = running.api.tls_key;
 }
 
-int64_t unixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // The control thread's state: the running config, the compiler and the publication of
 // generations. Everything here runs on the control (main) thread only.
 class Control {
  public:
   Control(std::string config_path, Config cfg, dp::RcuPublisher& publisher,
-          std::shared_ptr<ng::control::StatusModel> model, ng::control::StatusApi& api)
+          std::shared_ptr<ng::control::StatusModel> model, ng::control::StatusApi& api,
+          ng::health::HealthEngine& health)
       : config_path_(std::move(config_path)), cfg_(std::move(cfg)), publisher_(publisher),
-        model_(std::move(model)), api_(api) {}
+        model_(std::move(model)), api_(api), health_(health) {}
 
   void publishFirst() {
-    publish(compiler_.compile(cfg_, generation_ + 1));
+    health_.setTargets(ng::control::healthTargets(cfg_));
+    publish(compile(cfg_));
     const auto& st = compiler_.lastStats();
-    spdlog::info("generation {}: {} service ports, {} Maglev tables", generation_, st.service_ports,
-                 st.maglev_tables);
+    spdlog::info("generation {}: {} service ports, {} Maglev tables, {} health targets", generation_,
+                 st.service_ports, st.maglev_tables, health_.targetCount());
+  }
+
+  // Health verdicts changed (engine thread said so): a new generation if they change
+  // what the data plane does. Called from the control loop at most every
+  // kHealthRebuildGap, so a flapping node costs a bounded number of generations on top
+  // of the rise/fall hysteresis.
+  void onHealthChange() {
+    ng::control::HealthSnapshot health(health_.statuses());
+    if (health.verdicts() == last_verdicts_) return;
+    auto snapshot = compile(cfg_, &health);
+    publish(std::move(snapshot));
+    const auto& st = compiler_.lastStats();
+    spdlog::info("health: generation {}: {} Maglev tables rebuilt, {} slots moved", generation_, st.maglev_built,
+                 st.slots_moved);
   }
 
   // Re-reads the config file; on any error the running generation keeps serving.
@@ -129,9 +143,12 @@ class Control {
     }
     std::unique_ptr<ng::fwd::ForwardingSnapshot> snapshot;
     try {
-      snapshot = compiler_.compile(*next, generation_ + 1);
+      // New targets start up (optimistic) and keep their state when they remain.
+      health_.setTargets(ng::control::healthTargets(*next));
+      snapshot = compile(*next);
     } catch (const std::exception& e) {
       // Validation should have caught it; whatever slipped through must not stop the box.
+      health_.setTargets(ng::control::healthTargets(cfg_));
       return fail(e.what());
     }
     cfg_ = std::move(*next);
@@ -149,6 +166,15 @@ class Control {
   [[nodiscard]] const Config& config() const noexcept { return cfg_; }
 
  private:
+  std::unique_ptr<ng::fwd::ForwardingSnapshot> compile(const Config& config,
+                                                       const ng::control::HealthSnapshot* health = nullptr) {
+    std::optional<ng::control::HealthSnapshot> now;
+    if (health == nullptr) health = &now.emplace(health_.statuses());
+    auto snapshot = compiler_.compile(config, generation_ + 1, health);
+    last_verdicts_ = health->verdicts();
+    return snapshot;
+  }
+
   void publish(std::unique_ptr<ng::fwd::ForwardingSnapshot> snapshot) {
     generation_ = snapshot->generation;
     publisher_.publish(std::move(snapshot));
@@ -160,9 +186,13 @@ class Control {
   dp::RcuPublisher& publisher_;
   std::shared_ptr<ng::control::StatusModel> model_;
   ng::control::StatusApi& api_;
+  ng::health::HealthEngine& health_;
   ng::control::SnapshotCompiler compiler_;
+  std::map<ng::health::ProbeSpec, ng::nodeport::TargetHealth> last_verdicts_;
   uint64_t generation_ = 0;
 };
+
+constexpr auto kHealthRebuildGap = std::chrono::milliseconds(500);
 
 int run(const std::string& config_path) {
   auto loaded = ng::conf::loadConfig(config_path);
@@ -237,9 +267,21 @@ int run(const std::string& config_path) {
   }
   auto model = std::make_shared<ng::control::StatusModel>(std::move(worker_sources), rte_get_tsc_hz());
 
+  // Probes leave through the kernel (management interface), never through a worker.
+  std::atomic<bool> health_changed{false};
+  ng::health::HealthEngine health(
+      ng::health::HealthEngine::Options{
+          .source_address = cfg.health.source_address ? ng::conf::formatIpv4(*cfg.health.source_address) : ""},
+      [&health_changed] { health_changed.store(true, std::memory_order_release); });
+
   ng::control::CommandQueue commands;
   ng::control::StatusSources sources;
   sources.model = model;
+  sources.health = [&health](const ng::nodeport::ProbeTarget& target) -> std::optional<ng::control::HealthDetail> {
+    auto status = health.status(ng::control::probeSpecOf(target));
+    if (!status) return std::nullopt;
+    return ng::control::healthDetail(*status);
+  };
   sources.ready = [&contexts] {
     for (const auto& c : contexts) {
       if (c->applied_generation.load(std::memory_order_relaxed) == ~uint64_t{0}) return false;
@@ -255,8 +297,9 @@ int run(const std::string& config_path) {
     return result.value_or(ng::control::ReloadResult{.ok = false, .message = "control thread busy; try again"});
   };
   ng::control::StatusApi api(sources);
-  control = std::make_unique<Control>(config_path, cfg, publisher, model, api);
+  control = std::make_unique<Control>(config_path, cfg, publisher, model, api, health);
   control->publishFirst();
+  health.start();
   api.setToken(token);
   api.start(cfg.api);
   spdlog::info("API on {}://{}/ (/v1/vips /v1/status /metrics; token {})", cfg.api.tls_cert.empty() ? "http" : "https",
@@ -267,6 +310,7 @@ int run(const std::string& config_path) {
 
   const timespec tick{.tv_sec = 0, .tv_nsec = 50'000'000};
   auto next_sample = std::chrono::steady_clock::now();
+  auto last_health_rebuild = std::chrono::steady_clock::time_point{};
   for (;;) {
     siginfo_t info;
     const int sig = sigtimedwait(&signals, &info, &tick);
@@ -277,12 +321,17 @@ int run(const std::string& config_path) {
     if (sig == SIGHUP) (void)control->reload("SIGHUP");
     commands.runPending();
     const auto now = std::chrono::steady_clock::now();
+    if (now - last_health_rebuild >= kHealthRebuildGap && health_changed.exchange(false, std::memory_order_acquire)) {
+      control->onHealthChange();
+      last_health_rebuild = now;
+    }
     if (now >= next_sample) {
       model->sample(now);
       next_sample = now + std::chrono::seconds(1);
     }
   }
 
+  health.stop();
   stop.store(true);
   for (auto& w : workers) w->join();
   api.stop();

@@ -41,6 +41,7 @@ struct ProbeTarget {
 struct TargetHealth {
   bool serving = true;
   uint32_t weight = 1;  // 0 = drain
+  friend bool operator==(const TargetHealth&, const TargetHealth&) = default;
 };
 
 // The health engine's current verdicts, as nodeport needs them. Implemented over the

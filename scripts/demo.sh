@@ -87,12 +87,13 @@ else
   title "Building nodegate in $build_dir"
   mkdir -p "$build_dir"
   t0=$SECONDS
-  if ! "$repo/scripts/build.sh" "$build_dir" nodegate >"$build_dir/demo-build.log" 2>&1; then
+  if ! "$repo/scripts/build.sh" "$build_dir" nodegate ngctl >"$build_dir/demo-build.log" 2>&1; then
     tail -n 40 "$build_dir/demo-build.log" | sed 's/^/    /'
     echo "Build failed; full log: $build_dir/demo-build.log" >&2
     exit 1
   fi
   nodegate="$build_dir/control/nodegate"
+  ngctl="$build_dir/control/ngctl/ngctl"
   info "done in $((SECONDS - t0)) s (log: $build_dir/demo-build.log)"
 fi
 [[ -x "$nodegate" ]] || { echo "no executable nodegate at $nodegate" >&2; exit 1; }
@@ -110,9 +111,10 @@ fi
 ng_netns_up "$P" >"$work/netns.log" 2>&1 || { cat "$work/netns.log"; exit 1; }
 info "${P}client  eth0 $NG_CLIENT_ADDR/24, default via $NG_GATEWAY_ADDR"
 info "${P}lb      ext0 + int0, no kernel addresses: NodeGate owns them (net_af_packet)"
+info "${P}lb      mgmt0 $NG_LB_MGMT_ADDR/24: the kernel's management address, health probes leave here"
 info "${P}sw      bridge br0"
 for i in "${!NG_NODE_NAMES[@]}"; do
-  info "${P}${NG_NODE_NAMES[$i]}      eth0 ${NG_NODE_ADDRS[$i]}/24, HTTP on :$NG_NODE_PORT"
+  info "${P}${NG_NODE_NAMES[$i]}      eth0 ${NG_NODE_ADDRS[$i]}/24, HTTP on :$NG_NODE_PORT, kube-proxy health on :$NG_KUBE_PROXY_PORT"
 done
 
 title "Starting nodegate --config conf/demo.conf"
@@ -182,6 +184,13 @@ if isinstance(s.get("drops"), dict):
 print(json.dumps(s, indent=4))' <<<"$stats" 2>/dev/null | sed 's/^/    /' || info "$stats"
 else
   bad "no answer from $NG_API/v1/stats"
+fi
+
+title "VIP table: ngctl list (health from the box's own probes)"
+if [[ -x "${ngctl:-}" ]]; then
+  ip netns exec "$lb" "$ngctl" --api "$NG_API" list 2>&1 | sed 's/^/    /' || bad "ngctl list failed"
+else
+  info "(ngctl not built: NODEGATE_BIN was given)"
 fi
 
 ((ok == 1)) || exit 1

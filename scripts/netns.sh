@@ -3,11 +3,18 @@
 #
 #   ${P}client                ${P}lb (the box)               ${P}sw               ${P}n1..n3
 #   eth0 10.100.0.2/24 ── veth ── ext0   int0 ── veth ── p-lb ┐                  eth0 10.200.0.1x/24
-#   default via 10.100.0.1        (no IPv4, no IPv6:          br0 ─ p-n1..p-n3 ── veth ── (HTTP :30080)
-#                                  NodeGate owns them)
+#   default via 10.100.0.1        (no IPv4, no IPv6:          br0 ─ p-n1..p-n3 ── veth ── (HTTP :30080,
+#                                  NodeGate owns them)         │                   health :10256, :32000)
+#                                 mgmt0 10.200.0.2/24 ── veth ─ p-mgmt ┘
 #
 # ext0 and int0 carry no kernel address and have IPv6 disabled, so the kernel of the box
 # never answers for it: the user-space LB (DPDK net_af_packet, conf/demo.conf) owns them.
+# mgmt0 is the box's management interface on the node network: the kernel's own
+# address, from which NodeGate's health probes reach the nodes (arp_ignore=1 keeps the
+# kernel from answering for it on the data ports).
+# Every node also runs a health server: kube-proxy's :10256/healthz and a Service's
+# healthCheckNodePort :32000/healthz, each answering what a state file says
+# (ng_node_health), so tests can turn a node 503 or change its weight.
 # Offloads are off on every veth end, because the LB reads frames with AF_PACKET, where
 # partial checksums and 64 KiB GSO/GRO super-frames would otherwise break forwarding.
 # Every node runs a real HTTP server on :30080 serving `whoami` (its name) and `big.bin`
@@ -27,6 +34,11 @@
 #   ng_netns_pids PREFIX       pids of every process inside the namespaces
 #   ng_api PREFIX PATH         GET the box's API (inside ${P}lb), body on stdout
 #   ng_api_code PREFIX PATH    the same, HTTP status code only
+#   ng_node_health PREFIX NODE kube-proxy|hcnp CODE [WEIGHT]
+#                              what the node's health endpoint answers from now on: CODE
+#                              200 or 503, WEIGHT = X-Load-Balancing-Endpoint-Weight (hcnp)
+#   ng_node_link PREFIX NODE up|down
+#                              the node's link (down = the node vanishes from the network)
 #   ng_wait_ready PREFIX PID [SECONDS]
 #                              poll /readyz every 0.1 s: 0 once it is 200, 1 after
 #                              SECONDS (default 30), 2 when PID (nodegate) has exited
@@ -38,6 +50,9 @@ NG_CLIENT_ADDR=10.100.0.2
 NG_GATEWAY_ADDR=10.100.0.1
 NG_VIP=10.100.0.100
 NG_LB_INT_ADDR=10.200.0.1
+NG_LB_MGMT_ADDR=10.200.0.2
+NG_KUBE_PROXY_PORT=10256
+NG_HCNP=32000
 NG_NODE_NAMES=(n1 n2 n3)
 NG_NODE_ADDRS=(10.200.0.11 10.200.0.12 10.200.0.13)
 NG_NODE_PORT=30080
@@ -67,6 +82,14 @@ ng_wait_ready() {
   return 1
 }
 
+ng_node_health() {
+  local p="$1" n="$2" which="$3" code="$4" weight="${5:-1}"
+  printf '%s %s\n' "$code" "$weight" >"$(ng_netns_workdir "$p")/health/$n/$which.tmp"
+  mv "$(ng_netns_workdir "$p")/health/$n/$which.tmp" "$(ng_netns_workdir "$p")/health/$n/$which"
+}
+
+ng_node_link() { ip -n "${1}${2}" link set eth0 "$3"; }
+
 _ng_netns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF -- "$1"; }
 
 ng_netns_pids() {
@@ -93,8 +116,8 @@ _ng_ipv6_off() {
   ip netns exec "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1" >/dev/null 2>&1 || true
 }
 
-# The node's HTTP server: ThreadingHTTPServer on 0.0.0.0:PORT serving DIR; one line
-# per request on stderr (the node's log file).
+# The node's HTTP server: ThreadingHTTPServer on 0.0.0.0:PORT serving DIR, with an
+# X-Node: NAME header on every answer; one line per request on stderr (the node's log).
 _NG_SERVER_PY='
 import functools, http.server, sys
 name, root, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -102,9 +125,56 @@ class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 256
     daemon_threads = True
     allow_reuse_address = True
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def end_headers(self):  # every answer says which node served it
+        self.send_header("X-Node", name)
+        super().end_headers()
+handler = functools.partial(Handler, directory=root)
 print(f"{name}: serving {root} on 0.0.0.0:{port}", file=sys.stderr, flush=True)
 Server(("0.0.0.0", port), handler).serve_forever()
+'
+
+# The node's health endpoints (kube-proxy stand-in): :10256/healthz like kube-proxy's
+# own, :32000/healthz like a Service's healthCheckNodePort (any path), each answering the
+# code (and weight) in DIR/kube-proxy or DIR/hcnp, re-read on every request.
+_NG_HEALTH_PY='
+import http.server, json, sys, threading, time
+name, state_dir, kp_port, hcnp_port = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def state(which):
+    try:
+        code, weight = open(f"{state_dir}/{which}").read().split()
+        return int(code), int(weight)
+    except (OSError, ValueError):
+        return 200, 1
+def handler_for(which):
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a): pass
+        def do_GET(self):
+            code, weight = state(which)
+            if which == "kube-proxy":
+                now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                body = {"lastUpdated": now, "currentTime": now, "nodeEligible": code == 200}
+            else:
+                body = {"service": {"namespace": "default", "name": "web"},
+                        "localEndpoints": weight if code == 200 else 0, "serviceProxyHealthy": True}
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            if which == "hcnp":
+                self.send_header("X-Load-Balancing-Endpoint-Weight", str(weight if code == 200 else 0))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+    return H
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+servers = [Server(("0.0.0.0", kp_port), handler_for("kube-proxy")), Server(("0.0.0.0", hcnp_port), handler_for("hcnp"))]
+for s in servers[1:]:
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+print(f"{name}: health on :{kp_port} and :{hcnp_port}", file=sys.stderr, flush=True)
+servers[0].serve_forever()
 '
 
 # 50 MiB of deterministic bytes (seeded Mersenne Twister) and their sha256.
@@ -151,6 +221,8 @@ _ng_netns_up_body() {
   ip -n "$sw" link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
   ip netns exec "$sw" sysctl -qw net.bridge.bridge-nf-call-iptables=0 >/dev/null 2>&1 || true
   ip -n "$sw" link set p-lb master br0
+  ip link add mgmt0 netns "$lb" type veth peer name p-mgmt netns "$sw"
+  ip -n "$sw" link set p-mgmt master br0
   for n in "${NG_NODE_NAMES[@]}"; do
     ip link add eth0 netns "${p}${n}" type veth peer name "p-$n" netns "$sw"
     ip -n "$sw" link set "p-$n" master br0
@@ -159,7 +231,8 @@ _ng_netns_up_body() {
   step "IPv6 and offloads (rx tx sg tso gso gro) off on every veth end"
   _ng_ipv6_off "$client" eth0; _ng_offloads_off "$client" eth0
   for dev in ext0 int0; do _ng_ipv6_off "$lb" "$dev"; _ng_offloads_off "$lb" "$dev"; done
-  for dev in br0 p-lb "${NG_NODE_NAMES[@]/#/p-}"; do
+  _ng_ipv6_off "$lb" mgmt0
+  for dev in br0 p-lb p-mgmt "${NG_NODE_NAMES[@]/#/p-}"; do
     _ng_ipv6_off "$sw" "$dev"; _ng_offloads_off "$sw" "$dev"
   done
   for n in "${NG_NODE_NAMES[@]}"; do _ng_ipv6_off "${p}${n}" eth0; _ng_offloads_off "${p}${n}" eth0; done
@@ -175,8 +248,13 @@ _ng_netns_up_body() {
   ip -n "$client" route add default via "$NG_GATEWAY_ADDR" dev eth0
   ip -n "$lb" link set ext0 up
   ip -n "$lb" link set int0 up
+  # The kernel answers ARP only on the interface that has the address (mgmt0), never on
+  # the data ports NodeGate owns.
+  ip netns exec "$lb" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 >/dev/null
+  ip -n "$lb" addr add "$NG_LB_MGMT_ADDR/24" dev mgmt0
+  ip -n "$lb" link set mgmt0 up
   ip -n "$sw" link set br0 up
-  for dev in p-lb "${NG_NODE_NAMES[@]/#/p-}"; do ip -n "$sw" link set "$dev" up; done
+  for dev in p-lb p-mgmt "${NG_NODE_NAMES[@]/#/p-}"; do ip -n "$sw" link set "$dev" up; done
   for i in "${!NG_NODE_NAMES[@]}"; do
     n="${NG_NODE_NAMES[$i]}"
     ip -n "${p}${n}" addr add "${NG_NODE_ADDRS[$i]}/24" dev eth0
@@ -188,7 +266,7 @@ _ng_netns_up_body() {
   mkdir -p "$w/www"
   python3 -c "$_NG_BIGFILE_PY" "$w/big.bin" "$NG_BIG_BYTES"
   for n in "${NG_NODE_NAMES[@]}"; do
-    mkdir -p "$w/www/$n"
+    mkdir -p "$w/www/$n" "$w/health/$n"
     printf '%s\n' "$n" >"$w/www/$n/whoami"
     ln "$w/big.bin" "$w/www/$n/big.bin"
   done
@@ -198,13 +276,22 @@ _ng_netns_up_body() {
     ip netns exec "${p}${n}" python3 -c "$_NG_SERVER_PY" "$n" "$w/www/$n" "$NG_NODE_PORT" \
       </dev/null >>"$w/$n.log" 2>&1 &
   done
-  local deadline=$((SECONDS + 15)) got
+  step "health servers on :$NG_KUBE_PROXY_PORT and :$NG_HCNP in ${NG_NODE_NAMES[*]}"
   for n in "${NG_NODE_NAMES[@]}"; do
+    ip netns exec "${p}${n}" python3 -c "$_NG_HEALTH_PY" "$n" "$w/health/$n" "$NG_KUBE_PROXY_PORT" "$NG_HCNP" \
+      </dev/null >>"$w/$n.health.log" 2>&1 &
+  done
+  local deadline=$((SECONDS + 15)) got
+  for i in "${!NG_NODE_NAMES[@]}"; do
+    n="${NG_NODE_NAMES[$i]}"
     until got="$(ip netns exec "${p}${n}" curl -s --max-time 1 "http://127.0.0.1:$NG_NODE_PORT/whoami")" \
-        && [[ "$got" == "$n" ]]; do
+        && [[ "$got" == "$n" ]] \
+        && ip netns exec "${p}${n}" curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$NG_KUBE_PROXY_PORT/healthz" \
+        && ip netns exec "${p}${n}" curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$NG_HCNP/healthz" \
+        && ip netns exec "$lb" curl -sf --max-time 1 -o /dev/null "http://${NG_NODE_ADDRS[$i]}:$NG_KUBE_PROXY_PORT/healthz"; do
       if ((SECONDS >= deadline)); then
         echo "[netns] error: HTTP server in ${p}${n} did not answer; its log:" >&2
-        cat "$w/$n.log" >&2 || true
+        cat "$w/$n.log" "$w/$n.health.log" >&2 || true
         return 1
       fi
       sleep 0.1

@@ -1,0 +1,217 @@
+# Shared harness of the end-to-end tests (sourced, not run): a topology of network
+# namespaces under a prefix unique to the run (scripts/netns.sh), nodegate started in the
+# box's namespace, PASS/FAIL lines, a watchdog bounding the whole run, and a teardown
+# that always runs and checks that no namespace or process of the run is left.
+#
+#   source "$repo/test/e2e/lib.sh"
+#   e2e_begin NAME PREFIX        traps, watchdog, $work; sets P, client, lb
+#   e2e_up || exit 1             the topology
+#   e2e_start CONFIG || exit 1   nodegate --config CONFIG, waits for /readyz
+#   step CMD...                  a long command, interruptible by the watchdog
+#   pass/fail MESSAGE; api PATH; api_code PATH; stop_nodegate (exit status in ng_rc)
+#   exit 0                       the EXIT trap tears down and prints "NAME: N passed, M failed"
+# Needs $nodegate and $repo set, and scripts/netns.sh sourced.
+# shellcheck disable=SC2317,SC2034  # trap-invoked functions; variables used by the tests
+
+ng_pid=""
+watchdog_pid=""
+failures=0
+passes=0
+declare -a seen_pids=()
+
+# running PID...: true if any of them exists and is not a zombie.
+running() {
+  local pid state
+  for pid in "$@"; do
+    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" || continue
+    [[ -n "$state" && "$state" != Z ]] && return 0
+  done
+  return 1
+}
+
+# Signals. Bash runs a trap only between commands, or at once inside `wait`; and a trap
+# that itself `wait`s while the shell is in `wait` can hang. So: long steps run in the
+# background under `step` (a signal interrupts its `wait`), the trap only flags and kills
+# the step there, and the script exits from the top level, where the EXIT trap cleans up.
+interrupted=0
+waiting=0
+step_pid=""
+on_signal() {
+  interrupted=1
+  failures=$((failures + 1))
+  say "interrupted" >&3
+  if ((waiting)); then
+    [[ -n "$step_pid" ]] && kill_tree "$step_pid"
+    return 0
+  fi
+  exit 1
+}
+# step CMD...: run CMD in the background and wait for it; returns its status.
+step() {
+  local rc
+  "$@" &
+  step_pid=$!
+  waiting=1
+  wait "$step_pid"
+  rc=$?
+  # An interrupted `wait` returns early: let the (killed) step finish.
+  ((interrupted)) && wait "$step_pid" 2>/dev/null
+  waiting=0
+  step_pid=""
+  return "$rc"
+}
+# kill_tree PID: SIGTERM to PID and all its descendants (a step may be a subshell
+# whose own subshell does the work); then wait up to 5 s for them to go.
+kill_tree() {
+  local pids=("$1") i=0 child
+  while ((i < ${#pids[@]})); do
+    while read -r child; do pids+=("$child"); done < <(pgrep -P "${pids[$i]}")
+    i=$((i + 1))
+  done
+  kill -TERM "${pids[@]}" 2>/dev/null
+  for ((i = 0; i < 50; i++)); do
+    running "${pids[@]}" || break
+    sleep 0.1
+  done
+}
+# After a step, outside its redirections: leave now if a signal came.
+checkpoint() { ((interrupted == 0)) || exit 1; }
+say() { printf '[e2e] %s\n' "$*"; }
+pass() { passes=$((passes + 1)); printf 'PASS: %s\n' "$*"; }
+fail() { failures=$((failures + 1)); printf 'FAIL: %s\n' "$*"; }
+api() { ng_api "$P" "$1"; }
+api_code() { ng_api_code "$P" "$1"; }
+
+# Stops nodegate with SIGTERM (bounded), then SIGKILL; its exit status goes to ng_rc.
+# Runs in the main shell (not $(...)): only the parent can `wait` for it.
+ng_rc=""
+stop_nodegate() {
+  local i
+  [[ -n "$ng_pid" ]] || return 0
+  kill -TERM "$ng_pid" 2>/dev/null
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$ng_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$ng_pid" 2>/dev/null; then
+    say "nodegate did not exit 10 s after SIGTERM; SIGKILL"
+    kill -KILL "$ng_pid" 2>/dev/null
+  fi
+  waiting=1
+  wait "$ng_pid" 2>/dev/null
+  ng_rc=$?
+  ((interrupted)) && wait "$ng_pid" 2>/dev/null
+  waiting=0
+  ng_pid=""
+}
+
+show_logs() {
+  say "---- nodegate log (last 80 lines) ----"
+  tail -n 80 "$work/nodegate.log" 2>/dev/null
+  say "---- end of nodegate log ----"
+}
+
+cleanup() {
+  local rc=$? ns pid i left=""
+  trap - EXIT
+  trap '' INT TERM   # teardown must finish; it is bounded
+  interrupted=0      # (so stop_nodegate waits normally)
+  exec 1>&3 2>&4     # our own output, whatever redirection was active at exit
+  [[ -n "$watchdog_pid" ]] && kill -TERM "$watchdog_pid" 2>/dev/null
+  [[ -n "$step_pid" ]] && kill_tree "$step_pid"
+  [[ -n "$ng_pid" ]] && stop_nodegate
+  ((failures > 0 || rc != 0)) && show_logs
+  # Remember every process of the run before they are killed, to check after.
+  mapfile -t -O "${#seen_pids[@]}" seen_pids < <(ng_netns_pids "$P")
+  ng_netns_down "$P" >/dev/null 2>&1
+  while read -r ns; do
+    ip netns list | awk '{print $1}' | grep -qxF -- "$ns" && left+=" $ns"
+  done < <(ng_netns_names "$P")
+  # Killed processes may linger a moment as zombies until their parent reaps them.
+  for ((i = 0; i < 30; i++)); do
+    running "${seen_pids[@]}" || break
+    sleep 0.1
+  done
+  for pid in "${seen_pids[@]}"; do
+    running "$pid" && left+=" pid:$pid($(ps -o comm= -p "$pid" 2>/dev/null))"
+  done
+  pgrep -P $$ >"$work/children" 2>/dev/null   # a file, not $(...): no extra subshell
+  while read -r pid; do
+    running "$pid" && left+=" child:$pid($(ps -o comm= -p "$pid" 2>/dev/null))"
+  done <"$work/children"
+  if [[ -z "$left" ]]; then
+    pass "teardown: no namespace or process of the run left"
+  else
+    fail "teardown: left behind:$left"
+  fi
+  rm -rf "$work"
+  if ((failures == 0 && rc == 0)); then
+    say "finished in ${SECONDS} s"
+    echo "$E2E_NAME: ${passes} passed, 0 failed"
+    exit 0
+  fi
+  say "finished in ${SECONDS} s"
+  echo "$E2E_NAME: ${passes} passed, ${failures} failed"
+  exit 1
+}
+
+e2e_begin() {
+  E2E_NAME="$1"
+  P="$2"
+  TOTAL_TIMEOUT="${NG_E2E_TIMEOUT:-480}"
+  work="$(mktemp -d "/tmp/${P}XXXXXX")"
+  client="${P}client"
+  lb="${P}lb"
+  exec 3>&1 4>&2
+  trap cleanup EXIT
+  trap on_signal INT TERM
+
+  # The whole run is bounded: the watchdog interrupts the script, whose trap tears down.
+  (
+    trap 'kill "$s" 2>/dev/null; exit 0' TERM
+    sleep "$TOTAL_TIMEOUT" & s=$!
+    wait "$s"
+    echo "[e2e] timeout: ${TOTAL_TIMEOUT}s elapsed" >&2
+    kill -TERM $$
+  ) &
+  watchdog_pid=$!
+}
+
+e2e_up() {
+  say "topology ${P}*"
+  step ng_netns_up "$P" >"$work/netns.log" 2>&1
+  up_rc=$?
+  checkpoint
+  if ((up_rc != 0)); then
+    cat "$work/netns.log"
+    fail "topology up"
+    exit 1
+  fi
+  big_sha="$(ng_netns_big_sha256 "$P")"
+}
+
+# e2e_demo_conf FILE: conf/demo.conf with a state directory of this run's own.
+e2e_demo_conf() {
+  sed -E "s|^state_dir *=.*|state_dir = \"$work/state\";|" "$repo/conf/demo.conf" >"$1"
+}
+
+# e2e_start CONFIG: nodegate in the box's namespace, up to 30 s to be ready.
+e2e_start() {
+  local config="$1" started ready_rc=0 rc
+  say "starting $nodegate in $lb"
+  # `ip netns exec` execs the binary, so $! is nodegate's own pid.
+  ip netns exec "$lb" "$nodegate" --config "$config" </dev/null >"$work/nodegate.log" 2>&1 &
+  ng_pid=$!
+  seen_pids+=("$ng_pid")
+  started=$SECONDS
+  ng_wait_ready "$P" "$ng_pid" 30 || ready_rc=$?
+  if ((ready_rc == 1)); then
+    fail "nodegate ready: /readyz not 200 within 30 s"
+    return 1
+  elif ((ready_rc == 2)); then
+    waiting=1; wait "$ng_pid"; rc=$?; waiting=0; ng_pid=""
+    fail "nodegate ready: exited with status $rc before /readyz answered 200"
+    return 1
+  fi
+  pass "nodegate ready: /readyz 200 after $((SECONDS - started)) s"
+}
