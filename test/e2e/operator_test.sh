@@ -99,7 +99,7 @@ for ((t = 0; t < 100; t++)); do
 import json, sys
 b = next(b for b in json.load(sys.stdin)["ports"][0]["backends"] if b["node"] == "n2")
 print(b["health"]["state"], b["health"]["reason"] or "-", b["serving"])' 2>/dev/null)
-  [[ "$state" == down ]] && break
+  [[ "$state" == down && "$serving" == False ]] && break  # health is live; serving follows with the next generation
   sleep 0.1
 done
 node_view="$(api /v1/nodes | python3 -c '
