@@ -22,7 +22,7 @@
 
 #include "conf/config.h"
 #include "control/command_queue.h"
-#include "control/compiler.h"
+#include "control/control_plane.h"
 #include "control/health_glue.h"
 #include "control/status_model.h"
 #include "control/status_api.h"
@@ -47,26 +47,6 @@ int checkConfig(const std::string& path) {
   return 0;
 }
 
-// Boot-only settings (DESIGN.md sec. 5): a reload that changes them is applied for
-// everything else and says that these need a restart.
-bool bootSettingsEqual(const Config& a, const Config& b) {
-  if (a.dataplane.eal != b.dataplane.eal || a.dataplane.workers != b.dataplane.workers ||
-      a.dataplane.mbufs != b.dataplane.mbufs ||
-      a.dataplane.ports.size() != b.dataplane.ports.size() ||
-      a.dataplane.flows.capacity != b.dataplane.flows.capacity || a.api.listen != b.api.listen) {
-    return false;
-  }
-  for (size_t i = 0; i < a.dataplane.ports.size(); ++i) {
-    const auto& x = a.dataplane.ports[i];
-    const auto& y = b.dataplane.ports[i];
-    if (x.name != y.name || x.device != y.device || x.role != y.role || !(x.address == y.address) ||
-        x.gateway != y.gateway || x.mtu != y.mtu) {
-      return false;
-    }
-  }
-  return true;
-}
-
 ng::fwd::PortInfo portInfo(const ng::conf::PortConfig& pc, const dp::Port& port) {
   return ng::fwd::PortInfo{
       .role = pc.role == ng::conf::PortRole::kExternal ? ng::fwd::PortRole::kExternal : ng::fwd::PortRole::kInternal,
@@ -77,121 +57,8 @@ ng::fwd::PortInfo portInfo(const ng::conf::PortConfig& pc, const dp::Port& port)
       .mtu = pc.mtu};
 }
 
-// Keeps the running boot-only settings in `next` (they need a restart to change).
-void keepBootSettings(const Config& running, Config& next) {
-  next.dataplane.eal = running.dataplane.eal;
-  next.dataplane.workers = running.dataplane.workers;
-  next.dataplane.ports = running.dataplane.ports;
-  next.dataplane.flows.capacity = running.dataplane.flows.capacity;
-  next.dataplane.mbufs = running.dataplane.mbufs;
-  next.api.listen = running.api.listen;
-  next.api.tls_cert = running.api.tls_cert;
-  next.api.tls_key = running.api.tls_key;
-}
-
-// The control thread's state: the running config, the compiler and the publication of
-// generations. Everything here runs on the control (main) thread only.
-class Control {
- public:
-  Control(std::string config_path, Config cfg, dp::RcuPublisher& publisher,
-          std::shared_ptr<ng::control::StatusModel> model, ng::control::StatusApi& api,
-          ng::health::HealthEngine& health)
-      : config_path_(std::move(config_path)), cfg_(std::move(cfg)), publisher_(publisher),
-        model_(std::move(model)), api_(api), health_(health) {}
-
-  void publishFirst() {
-    health_.setTargets(ng::control::healthTargets(cfg_));
-    publish(compile(cfg_));
-    const auto& st = compiler_.lastStats();
-    spdlog::info("generation {}: {} service ports, {} Maglev tables, {} health targets", generation_,
-                 st.service_ports, st.maglev_tables, health_.targetCount());
-  }
-
-  // Health verdicts changed (engine thread said so): a new generation if they change
-  // what the data plane does. Called from the control loop at most every
-  // kHealthRebuildGap, so a flapping node costs a bounded number of generations on top
-  // of the rise/fall hysteresis.
-  void onHealthChange() {
-    ng::control::HealthSnapshot health(health_.statuses());
-    if (health.verdicts() == last_verdicts_) return;
-    auto snapshot = compile(cfg_, &health);
-    publish(std::move(snapshot));
-    const auto& st = compiler_.lastStats();
-    spdlog::info("health: generation {}: {} Maglev tables rebuilt, {} slots moved", generation_, st.maglev_built,
-                 st.slots_moved);
-  }
-
-  // Re-reads the config file; on any error the running generation keeps serving.
-  ng::control::ReloadResult reload(const char* trigger) {
-    auto fail = [&](std::string message) {
-      spdlog::error("reload ({}) rejected, generation {} keeps serving: {}", trigger, generation_, message);
-      model_->recordReload(false, message);
-      return ng::control::ReloadResult{.ok = false, .message = std::move(message), .generation = generation_};
-    };
-    auto next = ng::conf::loadConfig(config_path_);
-    if (!next) return fail(next.error().message);
-    if (!bootSettingsEqual(cfg_, *next)) {
-      spdlog::warn("reload: boot-only settings (dataplane eal/workers/ports/mbufs/flows.capacity, api.listen/tls) "
-                   "changed; they take effect after a restart");
-    }
-    keepBootSettings(cfg_, *next);
-    std::string token;
-    if (!next->api.token_file.empty()) {
-      auto read = ng::control::readTokenFile(next->api.token_file);
-      if (!read) return fail(read.error());
-      token = std::move(*read);
-    }
-    std::unique_ptr<ng::fwd::ForwardingSnapshot> snapshot;
-    try {
-      // New targets start up (optimistic) and keep their state when they remain.
-      health_.setTargets(ng::control::healthTargets(*next));
-      snapshot = compile(*next);
-    } catch (const std::exception& e) {
-      // Validation should have caught it; whatever slipped through must not stop the box.
-      health_.setTargets(ng::control::healthTargets(cfg_));
-      return fail(e.what());
-    }
-    cfg_ = std::move(*next);
-    api_.setToken(std::move(token));
-    publish(std::move(snapshot));
-    const auto& st = compiler_.lastStats();
-    std::string message = fmt::format("generation {}: {} service ports, {} Maglev tables ({} rebuilt), {} slots moved",
-                                      generation_, st.service_ports, st.maglev_tables, st.maglev_built,
-                                      st.slots_moved);
-    spdlog::info("reload ({}): {}", trigger, message);
-    model_->recordReload(true, message);
-    return {.ok = true, .message = std::move(message), .generation = generation_};
-  }
-
-  [[nodiscard]] const Config& config() const noexcept { return cfg_; }
-
- private:
-  std::unique_ptr<ng::fwd::ForwardingSnapshot> compile(const Config& config,
-                                                       const ng::control::HealthSnapshot* health = nullptr) {
-    std::optional<ng::control::HealthSnapshot> now;
-    if (health == nullptr) health = &now.emplace(health_.statuses());
-    auto snapshot = compiler_.compile(config, generation_ + 1, health);
-    last_verdicts_ = health->verdicts();
-    return snapshot;
-  }
-
-  void publish(std::unique_ptr<ng::fwd::ForwardingSnapshot> snapshot) {
-    generation_ = snapshot->generation;
-    publisher_.publish(std::move(snapshot));
-    model_->publish(compiler_.lastStatus());
-  }
-
-  std::string config_path_;
-  Config cfg_;
-  dp::RcuPublisher& publisher_;
-  std::shared_ptr<ng::control::StatusModel> model_;
-  ng::control::StatusApi& api_;
-  ng::health::HealthEngine& health_;
-  ng::control::SnapshotCompiler compiler_;
-  std::map<ng::health::ProbeSpec, ng::nodeport::TargetHealth> last_verdicts_;
-  uint64_t generation_ = 0;
-};
-
+// Health-driven generations at most this often: with the rise/fall hysteresis this
+// bounds the rebuilds a flapping node can cause.
 constexpr auto kHealthRebuildGap = std::chrono::milliseconds(500);
 
 int run(const std::string& config_path) {
@@ -206,16 +73,6 @@ int run(const std::string& config_path) {
     spdlog::error("{}: dataplane.workers: this version runs exactly one worker lcore", config_path);
     return 2;
   }
-  std::string token;
-  if (!cfg.api.token_file.empty()) {
-    auto read = ng::control::readTokenFile(cfg.api.token_file);
-    if (!read) {
-      spdlog::error("{}: {}", config_path, read.error());
-      return 2;
-    }
-    token = std::move(*read);
-  }
-
   // Signals are taken synchronously by the control loop (sigtimedwait); block them before
   // EAL creates its threads so every thread inherits the mask.
   sigset_t signals;
@@ -288,22 +145,32 @@ int run(const std::string& config_path) {
     }
     return true;
   };
-  std::unique_ptr<Control> control;
-  // The API thread never compiles: it asks the control thread and waits for the answer.
+  std::unique_ptr<ng::control::ControlPlane> control;
+  // The API threads never compile: they ask the control thread and wait for the answer.
   // (The API starts only once `control` exists.)
   sources.reload = [&commands, &control] {
     auto result = commands.call<ng::control::ReloadResult>([&control] { return control->reload("API"); },
                                                            std::chrono::seconds(30));
     return result.value_or(ng::control::ReloadResult{.ok = false, .message = "control thread busy; try again"});
   };
+  sources.load_balancers = [&commands, &control](ng::control::LoadBalancerCall call) {
+    auto result = commands.call<ng::control::LoadBalancerAnswer>(
+        [&control, call = std::move(call)] { return control->loadBalancers(call); }, std::chrono::seconds(30));
+    return result.value_or(
+        ng::control::LoadBalancerAnswer{.status = 503, .body = R"({"error": "control thread busy; try again"})"});
+  };
   ng::control::StatusApi api(sources);
-  control = std::make_unique<Control>(config_path, cfg, publisher, model, api, health);
-  control->publishFirst();
+  control = std::make_unique<ng::control::ControlPlane>(config_path, cfg, publisher, model, health,
+                                                        [&api](std::string token) { api.setToken(std::move(token)); });
+  if (auto started = control->start(); !started) {
+    spdlog::error("{}: {}", config_path, started.error());
+    return 2;
+  }
   health.start();
-  api.setToken(token);
   api.start(cfg.api);
-  spdlog::info("API on {}://{}/ (/v1/vips /v1/status /metrics; token {})", cfg.api.tls_cert.empty() ? "http" : "https",
-               cfg.api.listen, token.empty() ? "not required" : "required for mutations");
+  spdlog::info("API on {}://{}/ (/v1/vips /v1/status /metrics /v1/loadbalancers; token {})",
+               cfg.api.tls_cert.empty() ? "http" : "https", cfg.api.listen,
+               cfg.api.token_file.empty() ? "not required" : "required for changes");
 
   for (uint16_t i = 0; i < n; ++i) workers[i]->launchOn(cfg.dataplane.workers[i]);
   spdlog::info("nodegate running: {} worker(s), mode fullnat", n);

@@ -592,6 +592,47 @@ void StatusApi::start(const conf::ApiConfig& api) {
     reply(res, 200, json{{"generation", result.generation}, {"message", result.message}});
   });
 
+  // The cloud-provider API. Reads need no token; every change does.
+  auto lb_call = [this](LoadBalancerCall::Op op, bool mutating, const httplib::Request& req, httplib::Response& res) {
+    if (mutating && !authorized(req.get_header_value("Authorization"))) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      return reply(res, 401, errorJson("this call needs 'Authorization: Bearer <token>' (api.token_file)"));
+    }
+    if (!sources_.load_balancers) return reply(res, 501, errorJson("load balancer API is not available"));
+    LoadBalancerCall call{.op = op};
+    if (req.matches.size() >= 3) {
+      call.namespace_name = req.matches[1];
+      call.name = req.matches[2];
+    }
+    if (op == LoadBalancerCall::Op::kEnsure || op == LoadBalancerCall::Op::kUpdateNodes) {
+      try {
+        call.body = json::parse(req.body);
+      } catch (const json::parse_error& e) {
+        return reply(res, 400, errorJson(std::string("body: not JSON: ") + e.what()));
+      }
+    }
+    const LoadBalancerAnswer answer = sources_.load_balancers(std::move(call));
+    res.status = answer.status;
+    res.set_content(answer.body + "\n", "application/json");
+  };
+  using Op = LoadBalancerCall::Op;
+  const std::string lb_path = R"(/v1/loadbalancers/([^/]+)/([^/]+))";
+  server_->Get("/v1/loadbalancers", [lb_call](const httplib::Request& req, httplib::Response& res) {
+    lb_call(Op::kList, false, req, res);
+  });
+  server_->Get(lb_path, [lb_call](const httplib::Request& req, httplib::Response& res) {
+    lb_call(Op::kGet, false, req, res);
+  });
+  server_->Put(lb_path, [lb_call](const httplib::Request& req, httplib::Response& res) {
+    lb_call(Op::kEnsure, true, req, res);
+  });
+  server_->Put(lb_path + "/nodes", [lb_call](const httplib::Request& req, httplib::Response& res) {
+    lb_call(Op::kUpdateNodes, true, req, res);
+  });
+  server_->Delete(lb_path, [lb_call](const httplib::Request& req, httplib::Response& res) {
+    lb_call(Op::kDelete, true, req, res);
+  });
+
   // Port 0 (tests) binds any free port; port() tells which.
   bound_port_ = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
   if (bound_port_ <= 0) {

@@ -10,6 +10,10 @@
 //   GET  /v1/stats      counters summed over workers, drops by reason
 //   GET  /metrics       the same in Prometheus text format
 //   POST /v1/reload     re-reads the config file (mutating: bearer token when configured)
+//   GET    /v1/loadbalancers[/{ns}/{name}]     the cloud-provider API (control/load_balancers.h):
+//   PUT    /v1/loadbalancers/{ns}/{name}       EnsureLoadBalancer            (mutating)
+//   PUT    /v1/loadbalancers/{ns}/{name}/nodes UpdateLoadBalancer (nodes)    (mutating)
+//   DELETE /v1/loadbalancers/{ns}/{name}       EnsureLoadBalancerDeleted     (mutating)
 // docs/api.md has an example of every response.
 //
 // Security: mutating calls need `Authorization: Bearer TOKEN` when a token is set,
@@ -28,7 +32,7 @@
 #include <string_view>
 #include <thread>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 
 #include "conf/config.h"
 #include "control/status_model.h"
@@ -58,6 +62,19 @@ struct ReloadResult {
   uint64_t generation = 0;
 };
 
+// A cloud-provider API call (/v1/loadbalancers), run on the control thread.
+struct LoadBalancerCall {
+  enum class Op { kList, kGet, kEnsure, kUpdateNodes, kDelete };
+  Op op = Op::kGet;
+  std::string namespace_name;
+  std::string name;
+  nlohmann::json body;  // kEnsure, kUpdateNodes
+};
+struct LoadBalancerAnswer {
+  int status = 200;
+  std::string body;     // JSON text
+};
+
 struct StatusSources {
   std::function<bool()> ready;
   std::shared_ptr<StatusModel> model;
@@ -65,6 +82,8 @@ struct StatusSources {
   std::function<std::optional<HealthDetail>(const nodeport::ProbeTarget&)> health;
   // Runs a config reload on the control thread and waits for it; empty = not offered.
   std::function<ReloadResult()> reload;
+  // Runs a load balancer call on the control thread and waits; empty = not offered.
+  std::function<LoadBalancerAnswer(LoadBalancerCall)> load_balancers;
 };
 
 // Response builders, public for tests. Times are RFC 3339 UTC strings.

@@ -1,0 +1,176 @@
+#include "control/control_plane.h"
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+namespace ng::control {
+
+bool bootSettingsEqual(const conf::Config& a, const conf::Config& b) {
+  if (a.dataplane.eal != b.dataplane.eal || a.dataplane.workers != b.dataplane.workers ||
+      a.dataplane.mbufs != b.dataplane.mbufs || a.dataplane.ports.size() != b.dataplane.ports.size() ||
+      a.dataplane.flows.capacity != b.dataplane.flows.capacity || a.api.listen != b.api.listen ||
+      a.api.tls_cert != b.api.tls_cert || a.api.tls_key != b.api.tls_key) {
+    return false;
+  }
+  for (size_t i = 0; i < a.dataplane.ports.size(); ++i) {
+    const auto& x = a.dataplane.ports[i];
+    const auto& y = b.dataplane.ports[i];
+    if (x.name != y.name || x.device != y.device || x.role != y.role || !(x.address == y.address) ||
+        x.gateway != y.gateway || x.mtu != y.mtu) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void keepBootSettings(const conf::Config& running, conf::Config& next) {
+  next.dataplane.eal = running.dataplane.eal;
+  next.dataplane.workers = running.dataplane.workers;
+  next.dataplane.ports = running.dataplane.ports;
+  next.dataplane.flows.capacity = running.dataplane.flows.capacity;
+  next.dataplane.mbufs = running.dataplane.mbufs;
+  next.api.listen = running.api.listen;
+  next.api.tls_cert = running.api.tls_cert;
+  next.api.tls_key = running.api.tls_key;
+}
+
+ControlPlane::ControlPlane(std::string config_path, conf::Config config, fwd::SnapshotPublisher& publisher,
+                           std::shared_ptr<StatusModel> model, health::HealthEngine& health,
+                           std::function<void(std::string)> on_token)
+    : config_path_(std::move(config_path)),
+      config_(std::move(config)),
+      publisher_(publisher),
+      model_(std::move(model)),
+      health_(health),
+      on_token_(std::move(on_token)),
+      registry_(config_.state_dir + "/loadbalancers.json") {}
+
+std::expected<void, std::string> ControlPlane::start() {
+  if (!config_.api.token_file.empty()) {
+    auto token = readTokenFile(config_.api.token_file);
+    if (!token) return std::unexpected(token.error());
+    if (on_token_) on_token_(std::move(*token));
+  }
+  auto loaded = registry_.load(config_);
+  if (!loaded) return std::unexpected("cannot restore the load balancers: " + loaded.error());
+  if (std::string why = registry_.conflictsWith(config_); !why.empty()) return std::unexpected(why);
+  const conf::Config merged = registry_.merged(config_);
+  health_.setTargets(healthTargets(merged));
+  publish(compile(merged));
+  const auto& st = compiler_.lastStats();
+  spdlog::info("generation {}: {} service ports, {} Maglev tables, {} health targets, {} load balancers restored",
+               generation_, st.service_ports, st.maglev_tables, health_.targetCount(), *loaded);
+  return {};
+}
+
+std::unique_ptr<fwd::ForwardingSnapshot> ControlPlane::compile(const conf::Config& merged,
+                                                               const HealthSnapshot* health) {
+  std::optional<HealthSnapshot> now;
+  if (health == nullptr) health = &now.emplace(health_.statuses());
+  auto snapshot = compiler_.compile(merged, generation_ + 1, health);
+  last_verdicts_ = health->verdicts();
+  return snapshot;
+}
+
+void ControlPlane::publish(std::unique_ptr<fwd::ForwardingSnapshot> snapshot) {
+  generation_ = snapshot->generation;
+  publisher_.publish(std::move(snapshot));
+  auto view = std::make_shared<StatusView>(*compiler_.lastStatus());
+  for (VipView& vip : view->vips) {
+    if (registry_.contains(vip.owner)) vip.source = "api";
+  }
+  model_->publish(std::move(view));
+}
+
+uint64_t ControlPlane::republish(const char* why) {
+  const conf::Config merged = registry_.merged(config_);
+  // New targets start up (optimistic, like HAProxy) and existing ones keep their state.
+  health_.setTargets(healthTargets(merged));
+  publish(compile(merged));
+  const auto& st = compiler_.lastStats();
+  spdlog::info("{}: generation {}: {} service ports, {} Maglev tables ({} rebuilt), {} slots moved", why,
+               generation_, st.service_ports, st.maglev_tables, st.maglev_built, st.slots_moved);
+  return generation_;
+}
+
+void ControlPlane::onHealthChange() {
+  HealthSnapshot health(health_.statuses());
+  if (health.verdicts() == last_verdicts_) return;
+  publish(compile(registry_.merged(config_), &health));
+  const auto& st = compiler_.lastStats();
+  spdlog::info("health: generation {}: {} Maglev tables rebuilt, {} slots moved", generation_, st.maglev_built,
+               st.slots_moved);
+}
+
+ReloadResult ControlPlane::reload(const char* trigger) {
+  auto fail = [&](std::string message) {
+    spdlog::error("reload ({}) rejected, generation {} keeps serving: {}", trigger, generation_, message);
+    model_->recordReload(false, message);
+    return ReloadResult{.ok = false, .message = std::move(message), .generation = generation_};
+  };
+  auto next = conf::loadConfig(config_path_);
+  if (!next) return fail(next.error().message);
+  if (!bootSettingsEqual(config_, *next)) {
+    spdlog::warn("reload: boot-only settings (dataplane eal/workers/ports/mbufs/flows.capacity, api.listen/tls) "
+                 "changed; they take effect after a restart");
+  }
+  keepBootSettings(config_, *next);
+  std::string token;
+  if (!next->api.token_file.empty()) {
+    auto read = readTokenFile(next->api.token_file);
+    if (!read) return fail(read.error());
+    token = std::move(*read);
+  }
+  if (std::string why = registry_.conflictsWith(*next); !why.empty()) return fail(why);
+  if (next->state_dir != config_.state_dir) {
+    spdlog::warn("reload: state_dir changed; the load balancers stay in {} until a restart", config_.state_dir);
+  }
+  registry_.configure(*next);
+  const conf::Config merged = registry_.merged(*next);
+  std::unique_ptr<fwd::ForwardingSnapshot> snapshot;
+  try {
+    health_.setTargets(healthTargets(merged));
+    snapshot = compile(merged);
+  } catch (const std::exception& e) {
+    // Validation should have caught it; whatever slipped through must not stop the box.
+    registry_.configure(config_);
+    health_.setTargets(healthTargets(registry_.merged(config_)));
+    return fail(e.what());
+  }
+  config_ = std::move(*next);
+  if (on_token_) on_token_(std::move(token));
+  publish(std::move(snapshot));
+  const auto& st = compiler_.lastStats();
+  std::string message = fmt::format("generation {}: {} service ports, {} Maglev tables ({} rebuilt), {} slots moved",
+                                    generation_, st.service_ports, st.maglev_tables, st.maglev_built, st.slots_moved);
+  spdlog::info("reload ({}): {}", trigger, message);
+  model_->recordReload(true, message);
+  return {.ok = true, .message = std::move(message), .generation = generation_};
+}
+
+LoadBalancerAnswer ControlPlane::loadBalancers(const LoadBalancerCall& call) {
+  using Op = LoadBalancerCall::Op;
+  LoadBalancerRegistry::Reply reply;
+  switch (call.op) {
+    case Op::kList: reply = registry_.list(); break;
+    case Op::kGet: reply = registry_.get(call.namespace_name, call.name); break;
+    case Op::kEnsure: reply = registry_.ensure(call.body, call.namespace_name, call.name); break;
+    case Op::kUpdateNodes: reply = registry_.updateNodes(call.body, call.namespace_name, call.name); break;
+    case Op::kDelete: reply = registry_.remove(call.namespace_name, call.name); break;
+  }
+  if (reply.changed) {
+    const std::string what = std::string(call.op == Op::kDelete ? "delete" : "ensure") + " load balancer " +
+                             call.namespace_name + "/" + call.name;
+    reply.body["generation"] = republish(what.c_str());
+  } else if (reply.status == 200 && call.op != Op::kList) {
+    reply.body["generation"] = generation_;
+  }
+  if (reply.status >= 400) {
+    spdlog::warn("load balancer {}/{}: {} {}", call.namespace_name, call.name, reply.status,
+                 reply.body.value("error", ""));
+  }
+  return LoadBalancerAnswer{.status = reply.status, .body = reply.body.dump(2)};
+}
+
+}  // namespace ng::control

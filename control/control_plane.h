@@ -1,0 +1,77 @@
+#pragma once
+// The control thread's state and work (DESIGN.md sec. 3): the running config, the load
+// balancers declared through the API, the compiler, and the publication of generations -
+// at start-up, on reload (SIGHUP or POST /v1/reload), on a load balancer call, and when
+// the health engine's verdicts change. Every generation is compiled from one model (the
+// config file merged with the declared load balancers) and one consistent copy of the
+// health verdicts; a change that fails validation changes nothing and the running
+// generation keeps serving.
+//
+// Threading: every member runs on the control thread. Other threads reach it through
+// the CommandQueue (control/command_queue.h). No DPDK here: the publisher is the
+// fwd::SnapshotPublisher seam, so tests drive it with a fake.
+
+#include <cstdint>
+#include <expected>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "conf/config.h"
+#include "control/compiler.h"
+#include "control/health_glue.h"
+#include "control/load_balancers.h"
+#include "control/status_api.h"
+#include "control/status_model.h"
+#include "dataplane/fwd/publisher.h"
+#include "health/health_engine.h"
+
+namespace ng::control {
+
+// Boot-only settings (DESIGN.md sec. 5) of `a` and `b` are equal.
+[[nodiscard]] bool bootSettingsEqual(const conf::Config& a, const conf::Config& b);
+// Copies the running boot-only settings into `next`: they need a restart to change.
+void keepBootSettings(const conf::Config& running, conf::Config& next);
+
+class ControlPlane {
+ public:
+  // `on_token` is told the API token whenever it is (re)read.
+  ControlPlane(std::string config_path, conf::Config config, fwd::SnapshotPublisher& publisher,
+               std::shared_ptr<StatusModel> model, health::HealthEngine& health,
+               std::function<void(std::string)> on_token);
+
+  // Start-up: reads the persisted load balancers (state_dir/loadbalancers.json), sets
+  // the health targets and publishes the first generation. Error: the state file is
+  // corrupt or unreadable, or the token file; the box must not start.
+  [[nodiscard]] std::expected<void, std::string> start();
+
+  // Re-reads the config file; `trigger` names the cause in the log ("SIGHUP", "API").
+  ReloadResult reload(const char* trigger);
+  // A /v1/loadbalancers call; a change publishes a new generation before answering.
+  LoadBalancerAnswer loadBalancers(const LoadBalancerCall& call);
+  // The health engine said a verdict changed: a new generation if it matters.
+  void onHealthChange();
+
+  [[nodiscard]] uint64_t generation() const noexcept { return generation_; }
+  [[nodiscard]] const conf::Config& config() const noexcept { return config_; }
+
+ private:
+  // Compiles the merged model against `health` (default: the engine's verdicts now).
+  std::unique_ptr<fwd::ForwardingSnapshot> compile(const conf::Config& merged, const HealthSnapshot* health = nullptr);
+  void publish(std::unique_ptr<fwd::ForwardingSnapshot> snapshot);
+  // Recompiles the current model after a load balancer change; returns the generation.
+  uint64_t republish(const char* why);
+
+  std::string config_path_;
+  conf::Config config_;
+  fwd::SnapshotPublisher& publisher_;
+  std::shared_ptr<StatusModel> model_;
+  health::HealthEngine& health_;
+  std::function<void(std::string)> on_token_;
+  LoadBalancerRegistry registry_;
+  SnapshotCompiler compiler_;
+  std::map<health::ProbeSpec, nodeport::TargetHealth> last_verdicts_;
+  uint64_t generation_ = 0;
+};
+
+}  // namespace ng::control

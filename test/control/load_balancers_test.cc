@@ -1,0 +1,295 @@
+#include "control/load_balancers.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "control/ipam.h"
+#include "control/state_file.h"
+
+namespace ng::control {
+namespace {
+
+using nlohmann::json;
+
+uint32_t ip(const char* text) { return conf::parseIpv4(text).value(); }
+
+// A fresh directory per test, removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "ng-lb-test.XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  [[nodiscard]] std::string file(const char* name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+conf::Config boxConfig() {
+  auto cfg = conf::parseConfig(R"(
+dataplane = {
+  ports = (
+    { name = "ext"; device = "d0"; role = "external"; address = "10.100.0.1/24"; },
+    { name = "int"; device = "d1"; role = "internal"; address = "10.200.0.1/24"; }
+  );
+};
+pools = ( { name = "a"; cidrs = [ "10.100.0.100/30" ]; }, { name = "b"; cidrs = [ "10.100.0.120/31" ]; } );
+nodes = ( { name = "n1"; address = "10.200.0.11"; } );
+services = ( { namespace = "cfg"; name = "static"; vip = "10.100.0.100";
+               ports = ( { protocol = "TCP"; port = 80; node_port = 30080; } ); } );
+)", "box.conf");
+  EXPECT_TRUE(cfg.has_value()) << (cfg ? "" : cfg.error().message);
+  return *cfg;
+}
+
+json web(const char* extra = "") {
+  json j = json::parse(R"({"ports": [{"name": "http", "protocol": "TCP", "port": 80, "nodePort": 31080}],
+                           "nodes": [{"name": "n1", "address": "10.200.0.11"}, {"name": "n2", "address": "10.200.0.12"}]})");
+  if (*extra) j.update(json::parse(extra));
+  return j;
+}
+
+// --- request validation -------------------------------------------------------------
+
+struct BadRequest {
+  const char* label;
+  const char* body;
+  const char* error;  // exact
+};
+
+class BadRequestTest : public ::testing::TestWithParam<BadRequest> {};
+
+TEST_P(BadRequestTest, NamesTheField) {
+  const BadRequest& c = GetParam();
+  auto spec = parseLoadBalancerSpec(json::parse(c.body), "shop", "web");
+  ASSERT_FALSE(spec.has_value());
+  EXPECT_EQ(spec.error(), c.error);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, BadRequestTest,
+    ::testing::Values(
+        BadRequest{"NotObject", R"([1])", "body: expected a JSON object"},
+        BadRequest{"NoPorts", R"({})", "ports: expected a non-empty array"},
+        BadRequest{"UnknownField", R"({"ports": [{"port": 80}], "color": "red"})", "color: unknown field"},
+        BadRequest{"UnknownPortField", R"({"ports": [{"port": 80, "targetPort": 8080}]})",
+                   "ports[0].targetPort: unknown field"},
+        BadRequest{"PortRange", R"({"ports": [{"port": 0}]})", "ports[0].port: 0 is not an integer in 1..65535"},
+        BadRequest{"NodePortRange", R"({"ports": [{"port": 80, "nodePort": 70000}]})",
+                   "ports[0].nodePort: 70000 is not an integer in 0..65535"},
+        BadRequest{"NegativeNodePort", R"({"ports": [{"port": 80, "nodePort": -1}]})",
+                   "ports[0].nodePort: -1 is not an integer in 0..65535"},
+        BadRequest{"Protocol", R"({"ports": [{"port": 80, "protocol": "ICMP"}]})",
+                   "ports[0].protocol: 'ICMP' is not one of TCP, UDP, SCTP"},
+        BadRequest{"DuplicatePort", R"({"ports": [{"port": 80}, {"port": 80, "protocol": "TCP"}]})",
+                   "ports[1]: port 80/TCP is listed twice"},
+        BadRequest{"NodeAddress", R"({"ports": [{"port": 80}], "nodes": [{"name": "n1", "address": "10.0.0.300"}]})",
+                   "nodes[0].address: '10.0.0.300' is not an IPv4 address"},
+        BadRequest{"NodeIpv6", R"({"ports": [{"port": 80}], "nodes": [{"name": "n1", "address": "2001:db8::1"}]})",
+                   "nodes[0].address: '2001:db8::1' is not an IPv4 address (IPv6 is not supported yet)"},
+        BadRequest{"NodeTwice",
+                   R"({"ports": [{"port": 80}], "nodes": [{"name": "n1", "address": "10.0.0.1"}, {"name": "n1", "address": "10.0.0.2"}]})",
+                   "nodes[1].name: 'n1' is listed twice"},
+        BadRequest{"Policy", R"({"ports": [{"port": 80}], "externalTrafficPolicy": "local"})",
+                   "externalTrafficPolicy: 'local' is not one of Cluster, Local"},
+        BadRequest{"LocalWithoutHcnp", R"({"ports": [{"port": 80}], "externalTrafficPolicy": "Local"})",
+                   "healthCheckNodePort: required with externalTrafficPolicy Local"},
+        BadRequest{"Affinity", R"({"ports": [{"port": 80}], "sessionAffinity": "Cookie"})",
+                   "sessionAffinity: 'Cookie' is not one of None, ClientIP"},
+        BadRequest{"AffinityTimeout", R"({"ports": [{"port": 80}], "sessionAffinityTimeoutSeconds": 86401})",
+                   "sessionAffinityTimeoutSeconds: 86401 is not an integer in 1..86400"},
+        BadRequest{"SourceRange", R"({"ports": [{"port": 80}], "loadBalancerSourceRanges": ["10.0.0.0/33"]})",
+                   "loadBalancerSourceRanges[0]: '10.0.0.0/33' is not an IPv4 prefix"},
+        BadRequest{"RequestedIp", R"({"ports": [{"port": 80}], "loadBalancerIP": "nope"})",
+                   "loadBalancerIP: 'nope' is not an IPv4 address"},
+        BadRequest{"Ipv6Family", R"({"ports": [{"port": 80}], "ipFamilies": ["IPv6"]})",
+                   "ipFamilies: \"IPv6\" is not supported yet (IPv4 only)"},
+        BadRequest{"NameMismatch", R"({"name": "other", "ports": [{"port": 80}]})",
+                   "name: 'other' does not match the path ('web')"}),
+    [](const auto& info) { return info.param.label; });
+
+TEST(LoadBalancerSpec, ParsesEveryFieldAndRoundTrips) {
+  auto spec = parseLoadBalancerSpec(
+      web(R"({"externalTrafficPolicy": "Local", "healthCheckNodePort": 32000, "sessionAffinity": "ClientIP",
+              "sessionAffinityTimeoutSeconds": 600, "loadBalancerSourceRanges": ["198.51.100.0/24"],
+              "loadBalancerIP": "10.100.0.121", "sharingKey": "k", "ipFamilies": ["IPv4"]})"),
+      "shop", "web");
+  ASSERT_TRUE(spec.has_value()) << spec.error();
+  EXPECT_EQ(spec->id(), "shop/web");
+  EXPECT_EQ(spec->policy, conf::TrafficPolicy::kLocal);
+  EXPECT_TRUE(spec->client_ip_affinity);
+  EXPECT_EQ(spec->affinity_timeout_seconds, 600u);
+  EXPECT_EQ(spec->requested_ip, ip("10.100.0.121"));
+  ASSERT_EQ(spec->nodes.size(), 2u);
+  auto again = parseLoadBalancerSpec(specJson(*spec), "shop", "web");
+  ASSERT_TRUE(again.has_value()) << again.error();
+  EXPECT_EQ(specJson(*again), specJson(*spec));
+  EXPECT_FALSE(parseLoadBalancerSpec(web(), "Shop", "web").has_value()) << "namespace must be a DNS label";
+}
+
+// --- IPAM ---------------------------------------------------------------------------
+
+TEST(Ipam, AllocatesLowestFreeSkippingStaticAndHonoursRequests) {
+  Ipam ipam(boxConfig().pools);
+  ipam.setStatic({{ip("10.100.0.100"), "cfg/static"}});
+  EXPECT_EQ(ipam.allocate({.owner = "a/one"}).value(), ip("10.100.0.101"));
+  EXPECT_EQ(ipam.allocate({.owner = "a/two"}).value(), ip("10.100.0.102"));
+  EXPECT_EQ(ipam.allocate({.owner = "a/one"}).value(), ip("10.100.0.101")) << "idempotent";
+  EXPECT_EQ(ipam.allocate({.owner = "a/req", .requested = ip("10.100.0.121")}).value(), ip("10.100.0.121"));
+  EXPECT_EQ(ipam.allocate({.owner = "a/x", .requested = ip("10.100.0.50")}).error(), "10.100.0.50 is not in any pool");
+  EXPECT_EQ(ipam.allocate({.owner = "a/x", .requested = ip("10.100.0.101")}).error(), "10.100.0.101 is in use by a/one");
+  EXPECT_EQ(ipam.allocate({.owner = "a/x", .requested = ip("10.100.0.100")}).error(),
+            "10.100.0.100 is the static VIP of cfg/static (config file)");
+  EXPECT_EQ(ipam.allocate({.owner = "a/three"}).value(), ip("10.100.0.103"));
+  EXPECT_EQ(ipam.allocate({.owner = "a/four"}).value(), ip("10.100.0.120")) << "second pool";
+  EXPECT_EQ(ipam.allocate({.owner = "a/five"}).error(), "no free address in any pool");
+  ipam.release("a/two");
+  EXPECT_EQ(ipam.allocate({.owner = "a/five"}).value(), ip("10.100.0.102"));
+}
+
+TEST(Ipam, SharingKeyAllowsOneAddressWhenPortsDoNotCollide) {
+  Ipam ipam(boxConfig().pools);
+  const PortKey http{conf::Protocol::kTcp, 80};
+  const PortKey dns{conf::Protocol::kUdp, 53};
+  const uint32_t a = ipam.allocate({.owner = "s/web", .sharing_key = "k", .ports = {http}}).value();
+  EXPECT_EQ(ipam.allocate({.owner = "s/dns", .requested = a, .sharing_key = "k", .ports = {dns}}).value(), a);
+  EXPECT_EQ(ipam.allocate({.owner = "s/web2", .requested = a, .sharing_key = "k", .ports = {http}}).error(),
+            "10.100.0.100 is shared with s/web, which already uses port 80/TCP");
+  EXPECT_EQ(ipam.allocate({.owner = "s/other", .requested = a, .sharing_key = "j", .ports = {dns}}).error(),
+            "10.100.0.100 is in use by s/web (sharing key 'k')");
+}
+
+// --- state file ---------------------------------------------------------------------
+
+TEST(StateFile, RoundTripsAndDetectsCorruption) {
+  TempDir dir;
+  StateFile file(dir.file("sub/state.json"));
+  EXPECT_FALSE(file.read().value().has_value()) << "missing file = no state";
+  ASSERT_TRUE(file.write(json{{"x", 1}}).has_value());
+  EXPECT_EQ(file.read().value().value(), (json{{"x", 1}}));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("sub/state.json.tmp")));
+
+  std::string text;
+  {
+    std::ifstream in(dir.file("sub/state.json"));
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto rewrite = [&](const std::string& content) { std::ofstream(dir.file("sub/state.json")) << content; };
+  rewrite(text.substr(0, text.size() / 2));  // torn
+  EXPECT_NE(file.read().error().find("corrupt (not JSON"), std::string::npos) << file.read().error();
+  std::string edited = text;
+  edited.replace(edited.find("\"x\": 1"), 6, "\"x\": 2");
+  rewrite(edited);
+  EXPECT_NE(file.read().error().find("checksum mismatch"), std::string::npos);
+  rewrite(R"({"hello": "world"})");
+  EXPECT_NE(file.read().error().find("not a NodeGate state file"), std::string::npos);
+}
+
+// --- registry -----------------------------------------------------------------------
+
+TEST(LoadBalancerRegistry, EnsureGetDeleteAndSurviveARestart) {
+  TempDir dir;
+  const conf::Config cfg = boxConfig();
+  LoadBalancerRegistry reg(dir.file("lb.json"));
+  ASSERT_EQ(reg.load(cfg).value(), 0u);
+  EXPECT_EQ(reg.get("shop", "web").status, 404);
+
+  auto r = reg.ensure(web(), "shop", "web");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_TRUE(r.changed);
+  EXPECT_EQ(r.body["ingress"][0]["ip"], "10.100.0.101");
+  EXPECT_EQ(r.body["ingress"][0]["ipMode"], "Proxy");
+  auto again = reg.ensure(web(), "shop", "web");
+  EXPECT_EQ(again.status, 200);
+  EXPECT_FALSE(again.changed) << "the same request twice changes nothing";
+
+  auto sctp = reg.ensure(web(R"({"ports": [{"port": 80, "nodePort": 31080}, {"port": 9, "protocol": "SCTP", "nodePort": 31009},
+                                          {"port": 81, "nodePort": 0}]})"),
+                         "shop", "mixed");
+  ASSERT_EQ(sctp.status, 200) << sctp.body.dump();
+  const json& ports = sctp.body["ingress"][0]["ports"];
+  EXPECT_FALSE(ports[0].contains("error"));
+  EXPECT_EQ(ports[1]["error"], "protocol SCTP is not supported (TCP and UDP are)");
+  EXPECT_NE(ports[2]["error"].get<std::string>().find("no nodePort"), std::string::npos);
+
+  // The model the compiler sees: both load balancers, their nodes, only servable ports.
+  const conf::Config merged = reg.merged(cfg);
+  ASSERT_EQ(merged.services.size(), 3u);
+  EXPECT_EQ(merged.nodes.size(), 2u) << "n1 from the config, n2 from the load balancers";
+  const auto& mixed = merged.services[1].name == "mixed" ? merged.services[1] : merged.services[2];
+  EXPECT_EQ(mixed.ports.size(), 1u);
+
+  // A restart: same addresses, same specs.
+  LoadBalancerRegistry restarted(dir.file("lb.json"));
+  ASSERT_EQ(restarted.load(cfg).value(), 2u);
+  EXPECT_EQ(restarted.get("shop", "web").body["ingress"][0]["ip"], "10.100.0.101");
+  EXPECT_EQ(restarted.get("shop", "mixed").body["ingress"][0]["ip"], "10.100.0.102");
+
+  auto gone = restarted.remove("shop", "web");
+  EXPECT_EQ(gone.body["deleted"], true);
+  EXPECT_EQ(restarted.remove("shop", "web").body["deleted"], false) << "idempotent";
+  EXPECT_EQ(restarted.get("shop", "web").status, 404);
+  LoadBalancerRegistry third(dir.file("lb.json"));
+  EXPECT_EQ(third.load(cfg).value(), 1u);
+}
+
+TEST(LoadBalancerRegistry, RefusesConflictsAndChangesNothing) {
+  TempDir dir;
+  LoadBalancerRegistry reg(dir.file("lb.json"));
+  ASSERT_TRUE(reg.load(boxConfig()).has_value());
+  auto static_ip = reg.ensure(web(R"({"loadBalancerIP": "10.100.0.100"})"), "shop", "web");
+  EXPECT_EQ(static_ip.status, 409);
+  EXPECT_EQ(static_ip.body["error"], "loadBalancerIP: 10.100.0.100 is the static VIP of cfg/static (config file)");
+  auto moved_node = reg.ensure(web(R"({"nodes": [{"name": "n1", "address": "10.200.0.99"}]})"), "shop", "web");
+  EXPECT_EQ(moved_node.status, 409);
+  EXPECT_EQ(moved_node.body["error"], "nodes[0]: node 'n1' has address 10.200.0.11 elsewhere, not 10.200.0.99");
+  auto own = reg.ensure(web(R"({"nodes": [{"name": "x", "address": "10.200.0.1"}]})"), "shop", "web");
+  EXPECT_EQ(own.body["error"], "nodes[0].address: 10.200.0.1 is an address of the box");
+  EXPECT_EQ(reg.size(), 0u);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("lb.json"))) << "nothing written for refused requests";
+}
+
+TEST(LoadBalancerRegistry, NodesOnlyUpdateKeepsTheRest) {
+  TempDir dir;
+  LoadBalancerRegistry reg(dir.file("lb.json"));
+  ASSERT_TRUE(reg.load(boxConfig()).has_value());
+  ASSERT_EQ(reg.ensure(web(R"({"sessionAffinity": "ClientIP"})"), "shop", "web").status, 200);
+  EXPECT_EQ(reg.updateNodes(json::parse(R"({"nodes": []})"), "shop", "nope").status, 404);
+  EXPECT_EQ(reg.updateNodes(json::parse(R"({"nodes": [], "ports": []})"), "shop", "web").status, 400);
+  auto r = reg.updateNodes(json::parse(R"({"nodes": [{"name": "n3", "address": "10.200.0.13"}]})"), "shop", "web");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_TRUE(r.changed);
+  EXPECT_EQ(r.body["spec"]["nodes"].size(), 1u);
+  EXPECT_EQ(r.body["spec"]["sessionAffinity"], "ClientIP");
+  EXPECT_EQ(r.body["ingress"][0]["ip"], "10.100.0.101");
+}
+
+TEST(LoadBalancerRegistry, CorruptStateStopsTheStartWithTheReason) {
+  TempDir dir;
+  std::ofstream(dir.file("lb.json")) << R"({"format": "nodegate-state/1", "sha256": "00", "data": {}})";
+  LoadBalancerRegistry reg(dir.file("lb.json"));
+  auto loaded = reg.load(boxConfig());
+  ASSERT_FALSE(loaded.has_value());
+  EXPECT_NE(loaded.error().find("checksum mismatch"), std::string::npos) << loaded.error();
+}
+
+TEST(LoadBalancerRegistry, ReloadThatTakesAnAllocatedAddressIsRefused) {
+  TempDir dir;
+  conf::Config cfg = boxConfig();
+  LoadBalancerRegistry reg(dir.file("lb.json"));
+  ASSERT_TRUE(reg.load(cfg).has_value());
+  ASSERT_EQ(reg.ensure(web(), "shop", "web").status, 200);  // 10.100.0.101
+  cfg.services.push_back(cfg.services[0]);
+  cfg.services.back().name = "second";
+  cfg.services.back().vip = ip("10.100.0.101");
+  EXPECT_EQ(reg.conflictsWith(cfg),
+            "box.conf: services.[1].vip: 10.100.0.101 is allocated to load balancer shop/web (declared through the API)");
+}
+
+}  // namespace
+}  // namespace ng::control
