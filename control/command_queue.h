@@ -28,6 +28,12 @@ class CommandQueue {
     return result.get();
   }
 
+  // Any thread: queues `task` for the control thread; does not wait.
+  void post(std::function<void()> task) {
+    std::lock_guard lock(mutex_);
+    tasks_.push_back(std::move(task));
+  }
+
   // Control thread: runs everything queued so far.
   void runPending() {
     std::deque<std::function<void()>> tasks;

@@ -149,7 +149,7 @@ ReloadResult ControlPlane::reload(const char* trigger) {
   return {.ok = true, .message = std::move(message), .generation = generation_};
 }
 
-LoadBalancerAnswer ControlPlane::loadBalancers(const LoadBalancerCall& call) {
+void ControlPlane::loadBalancers(const LoadBalancerCall& call, std::function<void(LoadBalancerAnswer)> respond) {
   using Op = LoadBalancerCall::Op;
   LoadBalancerRegistry::Reply reply;
   switch (call.op) {
@@ -159,18 +159,31 @@ LoadBalancerAnswer ControlPlane::loadBalancers(const LoadBalancerCall& call) {
     case Op::kUpdateNodes: reply = registry_.updateNodes(call.body, call.namespace_name, call.name); break;
     case Op::kDelete: reply = registry_.remove(call.namespace_name, call.name); break;
   }
-  if (reply.changed) {
-    const std::string what = std::string(call.op == Op::kDelete ? "delete" : "ensure") + " load balancer " +
-                             call.namespace_name + "/" + call.name;
-    reply.body["generation"] = republish(what.c_str());
-  } else if (reply.status == 200 && call.op != Op::kList) {
-    reply.body["generation"] = generation_;
-  }
   if (reply.status >= 400) {
     spdlog::warn("load balancer {}/{}: {} {}", call.namespace_name, call.name, reply.status,
                  reply.body.value("error", ""));
   }
-  return LoadBalancerAnswer{.status = reply.status, .body = reply.body.dump(2)};
+  if (reply.changed) {
+    spdlog::info("load balancer {}/{}: {}", call.namespace_name, call.name,
+                 call.op == Op::kDelete ? "deleted" : "ensured");
+    pending_.push_back(Pending{.answer = {.status = reply.status}, .body = std::move(reply.body),
+                               .respond = std::move(respond)});
+    return;
+  }
+  if (reply.status == 200 && call.op != Op::kList) reply.body["generation"] = generation_;
+  respond(LoadBalancerAnswer{.status = reply.status, .body = reply.body.dump(2)});
+}
+
+void ControlPlane::flush(std::chrono::steady_clock::time_point now) {
+  if (pending_.empty() || now - last_flush_ < kCoalesceGap) return;
+  last_flush_ = now;
+  const uint64_t generation = republish(pending_.size() == 1 ? "load balancer change" : "load balancer changes");
+  for (Pending& p : pending_) {
+    p.body["generation"] = generation;
+    p.answer.body = p.body.dump(2);
+    p.respond(std::move(p.answer));
+  }
+  pending_.clear();
 }
 
 }  // namespace ng::control

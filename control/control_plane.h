@@ -11,7 +11,10 @@
 // the CommandQueue (control/command_queue.h). No DPDK here: the publisher is the
 // fwd::SnapshotPublisher seam, so tests drive it with a fake.
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <vector>
 #include <expected>
 #include <map>
 #include <memory>
@@ -47,8 +50,15 @@ class ControlPlane {
 
   // Re-reads the config file; `trigger` names the cause in the log ("SIGHUP", "API").
   ReloadResult reload(const char* trigger);
-  // A /v1/loadbalancers call; a change publishes a new generation before answering.
-  LoadBalancerAnswer loadBalancers(const LoadBalancerCall& call);
+  // A /v1/loadbalancers call. Reads and refused changes are answered at once (through
+  // `respond`, before this returns); an accepted change is persisted now and answered by
+  // flush(), once the generation that carries it is published.
+  void loadBalancers(const LoadBalancerCall& call, std::function<void(LoadBalancerAnswer)> respond);
+  // Publishes the load balancer changes accepted since the last flush in one generation,
+  // at most once per kCoalesceGap however many arrive (a burst of 100 updates to one
+  // Service costs a few generations, not 100), and answers their callers.
+  void flush(std::chrono::steady_clock::time_point now);
+  static constexpr auto kCoalesceGap = std::chrono::milliseconds(100);
   // The health engine said a verdict changed: a new generation if it matters.
   void onHealthChange();
 
@@ -72,6 +82,13 @@ class ControlPlane {
   SnapshotCompiler compiler_;
   std::map<health::ProbeSpec, nodeport::TargetHealth> last_verdicts_;
   uint64_t generation_ = 0;
+  struct Pending {
+    LoadBalancerAnswer answer;  // body without the generation yet
+    nlohmann::json body;
+    std::function<void(LoadBalancerAnswer)> respond;
+  };
+  std::vector<Pending> pending_;  // accepted changes not published yet
+  std::chrono::steady_clock::time_point last_flush_{};
 };
 
 }  // namespace ng::control

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <future>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -154,10 +155,16 @@ int run(const std::string& config_path) {
     return result.value_or(ng::control::ReloadResult{.ok = false, .message = "control thread busy; try again"});
   };
   sources.load_balancers = [&commands, &control](ng::control::LoadBalancerCall call) {
-    auto result = commands.call<ng::control::LoadBalancerAnswer>(
-        [&control, call = std::move(call)] { return control->loadBalancers(call); }, std::chrono::seconds(30));
-    return result.value_or(
-        ng::control::LoadBalancerAnswer{.status = 503, .body = R"({"error": "control thread busy; try again"})"});
+    // Answered by the control thread, possibly only after the next flush() publishes.
+    auto promise = std::make_shared<std::promise<ng::control::LoadBalancerAnswer>>();
+    auto answer = promise->get_future();
+    commands.post([&control, call = std::move(call), promise] {
+      control->loadBalancers(call, [promise](ng::control::LoadBalancerAnswer a) { promise->set_value(std::move(a)); });
+    });
+    if (answer.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+      return ng::control::LoadBalancerAnswer{.status = 503, .body = R"({"error": "control thread busy; try again"})"};
+    }
+    return answer.get();
   };
   ng::control::StatusApi api(sources);
   control = std::make_unique<ng::control::ControlPlane>(config_path, cfg, publisher, model, health,
@@ -175,7 +182,7 @@ int run(const std::string& config_path) {
   for (uint16_t i = 0; i < n; ++i) workers[i]->launchOn(cfg.dataplane.workers[i]);
   spdlog::info("nodegate running: {} worker(s), mode fullnat", n);
 
-  const timespec tick{.tv_sec = 0, .tv_nsec = 50'000'000};
+  const timespec tick{.tv_sec = 0, .tv_nsec = 20'000'000};  // commands wait at most this long
   auto next_sample = std::chrono::steady_clock::now();
   auto last_health_rebuild = std::chrono::steady_clock::time_point{};
   for (;;) {
@@ -188,6 +195,7 @@ int run(const std::string& config_path) {
     if (sig == SIGHUP) (void)control->reload("SIGHUP");
     commands.runPending();
     const auto now = std::chrono::steady_clock::now();
+    control->flush(now);
     if (now - last_health_rebuild >= kHealthRebuildGap && health_changed.exchange(false, std::memory_order_acquire)) {
       control->onHealthChange();
       last_health_rebuild = now;

@@ -69,15 +69,21 @@ services = ( { namespace = "cfg"; name = "static"; vip = "10.100.0.100";
     EXPECT_TRUE(cfg.has_value()) << (cfg ? "" : cfg.error().message);
     return std::make_unique<ControlPlane>(path(), *cfg, publisher_, model_, engine_, [](std::string) {});
   }
+  // One call, answered at once or by the next flush (a second later: past the gap).
   LoadBalancerAnswer call(ControlPlane& cp, LoadBalancerCall::Op op, const char* body = "{}") {
-    return cp.loadBalancers(LoadBalancerCall{.op = op, .namespace_name = "shop", .name = "web",
-                                             .body = json::parse(body)});
+    std::optional<LoadBalancerAnswer> got;
+    cp.loadBalancers(LoadBalancerCall{.op = op, .namespace_name = "shop", .name = "web", .body = json::parse(body)},
+                     [&got](LoadBalancerAnswer a) { got = std::move(a); });
+    if (!got) cp.flush(now_ += std::chrono::seconds(1));
+    EXPECT_TRUE(got.has_value());
+    return got.value_or(LoadBalancerAnswer{.status = 0});
   }
   const fwd::ServicePort* find(const char* vip, uint16_t port) const {
     return publisher_.current()->find(ip(vip), port, IPPROTO_TCP);
   }
 
   std::filesystem::path dir_;
+  std::chrono::steady_clock::time_point now_ = std::chrono::steady_clock::now();
   FakePublisher publisher_;
   std::shared_ptr<StatusModel> model_ = std::make_shared<StatusModel>(std::vector<WorkerSource>{}, 1);
   health::HealthEngine engine_{[](asio::io_context&) { return std::make_unique<AlwaysUp>(); }, nullptr};
@@ -115,6 +121,35 @@ TEST_F(ControlPlaneTest, EnsureAndDeletePublishGenerationsWithTheVip) {
   EXPECT_EQ(json::parse(del.body)["generation"], 3);
   EXPECT_EQ(find("10.100.0.101", 8080), nullptr);
   EXPECT_EQ(call(*cp, LoadBalancerCall::Op::kGet).status, 404);
+}
+
+TEST_F(ControlPlaneTest, ABurstOfChangesIsPublishedAsOneGeneration) {
+  auto cp = make();
+  ASSERT_TRUE(cp->start().has_value());
+  std::vector<LoadBalancerAnswer> answers;
+  for (int i = 0; i < 100; ++i) {  // 100 updates to one Service: its port changes each time
+    const std::string body = R"({"ports": [{"port": )" + std::to_string(8000 + i) + R"(, "nodePort": 31080}],
+                                 "nodes": [{"name": "n1", "address": "10.200.0.11"}]})";
+    cp->loadBalancers(LoadBalancerCall{.op = LoadBalancerCall::Op::kEnsure, .namespace_name = "shop", .name = "web",
+                                       .body = json::parse(body)},
+                      [&answers](LoadBalancerAnswer a) { answers.push_back(std::move(a)); });
+  }
+  EXPECT_TRUE(answers.empty()) << "accepted changes are answered once published";
+  cp->flush(now_ += std::chrono::seconds(1));
+  ASSERT_EQ(answers.size(), 100u);
+  for (const auto& a : answers) EXPECT_EQ(json::parse(a.body)["generation"], 2) << a.body;
+  EXPECT_EQ(publisher_.published, 2) << "boot + one generation for the burst";
+  EXPECT_NE(find("10.100.0.101", 8099), nullptr) << "the last update wins";
+  EXPECT_EQ(find("10.100.0.101", 8000), nullptr);
+
+  // Within the gap a flush waits; after it, the next change is published.
+  cp->loadBalancers(LoadBalancerCall{.op = LoadBalancerCall::Op::kDelete, .namespace_name = "shop", .name = "web"},
+                    [&answers](LoadBalancerAnswer a) { answers.push_back(std::move(a)); });
+  cp->flush(now_ + ControlPlane::kCoalesceGap / 2);
+  EXPECT_EQ(answers.size(), 100u);
+  cp->flush(now_ + ControlPlane::kCoalesceGap);
+  ASSERT_EQ(answers.size(), 101u);
+  EXPECT_EQ(json::parse(answers.back().body)["generation"], 3);
 }
 
 TEST_F(ControlPlaneTest, RestartKeepsEveryAddress) {
