@@ -17,7 +17,7 @@ readonly PACKAGES=(
   libconfig++-dev libspdlog-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libasio-dev libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev libpcap-dev
   iproute2 ethtool iputils-ping curl python3 procps psmisc
-  prometheus chromium
+  prometheus chromium openssl
 )
 
 export DEBIAN_FRONTEND=noninteractive

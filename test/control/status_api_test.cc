@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -312,6 +314,64 @@ TEST(StatusApi, ServerEnforcesTokenAndBodyLimit) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
   EXPECT_NE(res->body.find("v1/vips"), std::string::npos);
+  api.stop();
+}
+
+// TLS: the same API over HTTPS with a self-signed certificate (openssl CLI).
+TEST(StatusApi, ServesHttpsWithTheConfiguredCertificate) {
+  const std::string dir = (std::filesystem::temp_directory_path() / ("ng-tls-" + std::to_string(::getpid()))).string();
+  std::filesystem::create_directories(dir);
+  const std::string cert = dir + "/cert.pem";
+  const std::string key = dir + "/key.pem";
+  const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+                          "-subj /CN=nodegate-test -keyout " + key + " -out " + cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  Box box;
+  StatusApi api(box.sources);
+  api.start(conf::ApiConfig{.listen = "127.0.0.1:0", .tls_cert = cert, .tls_key = key});
+  httplib::SSLClient client("127.0.0.1", api.port());
+  client.enable_server_certificate_verification(false);
+  client.set_connection_timeout(5);
+  auto res = client.Get("/v1/vips");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(json::parse(res->body)["vips"].size(), 2u);
+  // Plain HTTP to the TLS port gets no API answer.
+  httplib::Client plain("127.0.0.1", api.port());
+  plain.set_connection_timeout(2);
+  plain.set_read_timeout(2);
+  auto clear = plain.Get("/v1/vips");
+  EXPECT_FALSE(clear && clear->status == 200);
+  api.stop();
+  EXPECT_THROW(StatusApi(box.sources).start(conf::ApiConfig{.listen = "127.0.0.1:0", .tls_cert = key, .tls_key = cert}),
+               std::runtime_error);
+  std::filesystem::remove_all(dir);
+}
+
+// Slow clients (connections that never send a request) hold a pool thread each for at
+// most the read timeout; the other threads keep answering.
+TEST(StatusApi, IdleConnectionsDoNotStallOtherClients) {
+  Box box;
+  StatusApi api(box.sources);
+  api.start(conf::ApiConfig{.listen = "127.0.0.1:0"});
+  std::vector<int> idle;
+  for (int i = 0; i < 10; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(api.port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ::send(fd, "GET /v1/vi", 10, MSG_NOSIGNAL);  // a request that never completes
+    idle.push_back(fd);
+  }
+  httplib::Client client("127.0.0.1", api.port());
+  client.set_connection_timeout(3);
+  client.set_read_timeout(3);  // well under the server's 5 s read timeout
+  auto res = client.Get("/healthz");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  for (int fd : idle) ::close(fd);
   api.stop();
 }
 
