@@ -768,8 +768,8 @@ void readHealth(const Cursor& root, HealthConfig& health) {
   }
 }
 
-// A pool CIDR names a block of VIPs, so its host bits must be zero.
-std::optional<Ipv4Prefix> readPoolCidr(const Cursor& c) {
+// A pool CIDR or a source range names a block of addresses, so its host bits must be zero.
+std::optional<Ipv4Prefix> readNetwork(const Cursor& c) {
   auto prefix = c.asPrefix();
   if (prefix && (prefix->address & ~prefixMask(prefix->length)) != 0) {
     const Ipv4Prefix network{.address = prefix->address & prefixMask(prefix->length),
@@ -789,7 +789,7 @@ void readPools(const Cursor& root, std::vector<PoolConfig>& pools) {
     if (!item.expectGroup({"name", "cidrs"})) return;
     PoolConfig pool;
     item.requiredString("name", pool.name);
-    item.readEach("cidrs", Need::kRequired, pool.cidrs, readPoolCidr);
+    item.readEach("cidrs", Need::kRequired, pool.cidrs, readNetwork);
     if (item.failed()) return;
     if (pool.cidrs.empty()) {
       item.member("cidrs", Need::kOptional)->fail("at least one CIDR is required");
@@ -890,6 +890,34 @@ void readServiceNodes(const Cursor& service, const std::vector<NodeConfig>& node
   }
 }
 
+// loadBalancerSourceRanges. Kubernetes allows IPv6 CIDRs there; the data plane is IPv4
+// only so far, so they are refused by name rather than misread.
+void readSourceRanges(const Cursor& service, std::vector<Ipv4Prefix>& ranges) {
+  auto items = service.elements("source_ranges", Need::kOptional);
+  if (!items) return;
+  for (const Cursor& item : *items) {
+    auto text = item.asString();
+    if (!text) return;
+    if (text->find(':') != std::string::npos) {
+      item.fail(quoted(*text) + " is an IPv6 prefix; IPv6 source ranges are not supported yet "
+                "(the data plane forwards IPv4 only)");
+      return;
+    }
+    auto prefix = readNetwork(item);
+    if (!prefix) return;
+    if (std::ranges::find(ranges, *prefix) != ranges.end()) {
+      item.fail("source range " + formatPrefix(*prefix) + " is listed twice");
+      return;
+    }
+    ranges.push_back(*prefix);
+  }
+}
+
+std::optional<SessionAffinity> readSessionAffinity(const Cursor& c) {
+  return c.asChoice<SessionAffinity>(
+      {{"None", SessionAffinity::kNone}, {"ClientIP", SessionAffinity::kClientIp}});
+}
+
 void readServices(const Cursor& root, Config& config, const OwnedAddresses& owned) {
   auto items = root.elements("services", Need::kOptional);
   if (!items) return;
@@ -898,7 +926,8 @@ void readServices(const Cursor& root, Config& config, const OwnedAddresses& owne
   std::map<std::tuple<uint32_t, Protocol, uint16_t>, std::string> frontends;
   for (const Cursor& item : *items) {
     if (!item.expectGroup({"namespace", "name", "vip", "ports", "external_traffic_policy",
-                           "health_check_node_port", "mode", "nodes"})) {
+                           "health_check_node_port", "mode", "nodes", "source_ranges",
+                           "session_affinity", "session_affinity_timeout"})) {
       return;
     }
     ServiceConfig service;
@@ -918,7 +947,19 @@ void readServices(const Cursor& root, Config& config, const OwnedAddresses& owne
     }
     item.read("mode", Need::kOptional, service.mode, readMode);
     readServiceNodes(item, config.nodes, service.node_names);
+    readSourceRanges(item, service.source_ranges);
+    item.read("session_affinity", Need::kOptional, service.session_affinity, readSessionAffinity);
+    item.optionalUint("session_affinity_timeout", service.session_affinity_timeout, 1u,
+                      kMaxSessionAffinityTimeout);
     if (item.failed()) return;
+    // Like Kubernetes, which rejects sessionAffinityConfig when sessionAffinity is None:
+    // a timeout without affinity is a mistake, not a setting to ignore.
+    if (service.session_affinity == SessionAffinity::kNone) {
+      if (auto timeout = item.member("session_affinity_timeout", Need::kOptional)) {
+        timeout->fail("applies only with session_affinity = \"ClientIP\" (session_affinity is \"None\")");
+        return;
+      }
+    }
 
     const std::string id = service.namespace_name + "/" + service.name;
     if (auto [it, fresh] = ids.try_emplace(id, item.path()); !fresh) {

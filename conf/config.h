@@ -27,6 +27,8 @@ enum class TrafficPolicy { kCluster, kLocal };
 enum class ClusterProbe { kKubeProxy, kTcp, kNone };
 // What a Service port does when none of its nodes passes its health check.
 enum class AllDownPolicy { kFailOpen, kDrop };
+// Kubernetes sessionAffinity: None, or ClientIP (same client address -> same node).
+enum class SessionAffinity { kNone, kClientIp };
 
 using Mac = std::array<uint8_t, 6>;
 
@@ -112,6 +114,9 @@ struct NodeConfig {
   std::optional<Mac> mac;
 };
 
+inline constexpr uint32_t kDefaultSessionAffinityTimeout = 10800;  // seconds (Kubernetes')
+inline constexpr uint32_t kMaxSessionAffinityTimeout = 86400;
+
 struct ServicePortConfig {
   std::string name;
   Protocol protocol = Protocol::kTcp;
@@ -128,6 +133,12 @@ struct ServiceConfig {
   uint16_t health_check_node_port = 0;  // required with Local: GET node:port/healthz
   std::optional<Mode> mode;  // default: dataplane.mode
   std::vector<std::string> node_names;  // setting "nodes"; empty = every node
+  // loadBalancerSourceRanges: clients allowed to open flows; empty = every source. IPv4
+  // networks (host bits zero), each listed once.
+  std::vector<Ipv4Prefix> source_ranges;
+  SessionAffinity session_affinity = SessionAffinity::kNone;
+  // sessionAffinityConfig.clientIP.timeoutSeconds: 1..86400; settable only with ClientIP.
+  uint32_t session_affinity_timeout = kDefaultSessionAffinityTimeout;
 };
 
 struct Config {

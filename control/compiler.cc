@@ -94,6 +94,16 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
     sp.vip = set.vip;
     sp.port = set.port;
     sp.proto = set.protocol == conf::Protocol::kTcp ? IPPROTO_TCP : IPPROTO_UDP;
+    // Source ranges become merged address intervals, so a worker answers "allowed?" with
+    // one binary search whatever overlaps the list has.
+    std::vector<fwd::SourceRange> ranges;
+    for (const conf::Ipv4Prefix& prefix : set.source_ranges) {
+      ranges.push_back(fwd::prefixRange(prefix.address, prefix.length));
+    }
+    sp.source_ranges = fwd::mergeSourceRanges(std::move(ranges));
+    if (set.session_affinity == conf::SessionAffinity::kClientIp) {
+      sp.affinity_timeout_ms = set.session_affinity_timeout * 1000;  // <= 86,400,000
+    }
     PortView port_view{.name = set.port_name, .port = set.port, .protocol = set.protocol,
                        .node_port = set.backends.empty() ? uint16_t{0} : set.backends.front().node_port,
                        .policy = set.policy, .all_down = set.all_down, .backends = {}};

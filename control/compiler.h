@@ -8,6 +8,9 @@
 // Services that span the same nodes share one table, and a table whose node set did not
 // change since the previous generation is reused, not rebuilt.
 //
+// Per service port the snapshot also carries the Service's loadBalancerSourceRanges as
+// merged address intervals (fwd::mergeSourceRanges) and its ClientIP affinity timeout.
+//
 // Backend stats ids: every (VIP:port/protocol, node:nodePort) keeps its id while it
 // stays a candidate, whatever its health, so its counters continue across generations.
 // A released id is reused only after every never-used id is gone, oldest first: flows

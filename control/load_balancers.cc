@@ -437,6 +437,9 @@ conf::Config LoadBalancerRegistry::merged(const conf::Config& base) const {
     if (svc.ports.empty()) continue;
     svc.external_traffic_policy = e.spec.policy;
     svc.health_check_node_port = e.spec.health_check_node_port;
+    svc.source_ranges = e.spec.source_ranges;
+    svc.session_affinity = e.spec.client_ip_affinity ? conf::SessionAffinity::kClientIp : conf::SessionAffinity::kNone;
+    svc.session_affinity_timeout = e.spec.affinity_timeout_seconds;
     for (const LbNode& n : e.spec.nodes) svc.node_names.push_back(n.name);
     out.services.push_back(std::move(svc));
   }

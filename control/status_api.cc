@@ -225,6 +225,8 @@ json statsJson(const StatusModel& model) {
       {"arp_requests", &WorkerCounters::arp_requests},
       {"icmp_echo_replies", &WorkerCounters::icmp_echo_replies},
       {"busy_polls", &WorkerCounters::busy_polls},   {"idle_polls", &WorkerCounters::idle_polls},
+      {"affinity_hits", &WorkerCounters::affinity_hits},
+      {"affinity_overflows", &WorkerCounters::affinity_overflows},
   };
   json counters = json::object();
   for (const Field& f : kFields) counters[f.name] = sumWorkers(model, f.member);
@@ -482,6 +484,10 @@ std::string metricsText(const StatusSources& sources) {
       {"nodegate_arp_replies_total", "ARP requests answered.", &fwd::WorkerCounters::arp_replies},
       {"nodegate_arp_requests_total", "ARP requests sent to resolve next hops.", &fwd::WorkerCounters::arp_requests},
       {"nodegate_icmp_echo_replies_total", "ICMP echo requests answered.", &fwd::WorkerCounters::icmp_echo_replies},
+      {"nodegate_affinity_hits_total", "New flows placed on the node a client's session affinity remembered.",
+       &fwd::WorkerCounters::affinity_hits},
+      {"nodegate_affinity_overflows_total", "New flows whose session affinity could not be remembered (table full).",
+       &fwd::WorkerCounters::affinity_overflows},
   };
   for (const Field& f : kWorkerCounters) {
     w.family(f.name, "counter", f.help);

@@ -54,7 +54,10 @@ std::vector<ServicePortBackends> backendSets(const conf::Config& config, const H
                               .policy = svc.external_traffic_policy,
                               .mode = svc.mode.value_or(config.dataplane.mode),
                               .backends = {},
-                              .all_down = false};
+                              .all_down = false,
+                              .source_ranges = svc.source_ranges,
+                              .session_affinity = svc.session_affinity,
+                              .session_affinity_timeout = svc.session_affinity_timeout};
       bool any_serving = false;
       for (const conf::NodeConfig* node : nodes) {
         NodeBackend b{.node = node->name, .address = node->address, .node_port = port.node_port,

@@ -76,6 +76,11 @@ struct ServicePortBackends {
   conf::Mode mode = conf::Mode::kFullNat;
   std::vector<NodeBackend> backends;  // every candidate, sorted by node address
   bool all_down = false;   // no candidate passed its health check
+  // The Service's loadBalancerSourceRanges (empty = every source) and session affinity,
+  // carried to the data plane unchanged.
+  std::vector<conf::Ipv4Prefix> source_ranges;
+  conf::SessionAffinity session_affinity = conf::SessionAffinity::kNone;
+  uint32_t session_affinity_timeout = conf::kDefaultSessionAffinityTimeout;  // seconds
 };
 
 // `health` may be null: every node serves (no probing at all).

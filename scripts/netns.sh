@@ -4,7 +4,8 @@
 #   ${P}client                ${P}lb (the box)               ${P}sw               ${P}n1..n3
 #   eth0 10.100.0.2/24 ── veth ── ext0   int0 ── veth ── p-lb ┐                  eth0 10.200.0.1x/24
 #   default via 10.100.0.1        (no IPv4, no IPv6:          br0 ─ p-n1..p-n3 ── veth ── (HTTP :30080,
-#                                  NodeGate owns them)         │                   health :10256, :32000)
+#                                  NodeGate owns them)         │                   UDP :30053, health
+#                                                              │                   :10256, :32000)
 #                                 mgmt0 10.200.0.2/24 ── veth ─ p-mgmt ┘
 #
 # ext0 and int0 carry no kernel address and have IPv6 disabled, so the kernel of the box
@@ -18,7 +19,8 @@
 # Offloads are off on every veth end, because the LB reads frames with AF_PACKET, where
 # partial checksums and 64 KiB GSO/GRO super-frames would otherwise break forwarding.
 # Every node runs a real HTTP server on :30080 serving `whoami` (its name) and `big.bin`
-# (50 MiB of deterministic bytes, one file hard-linked into every node's directory).
+# (50 MiB of deterministic bytes, one file hard-linked into every node's directory), and
+# a UDP echo server on :30053 that answers each datagram with "NAME " + the datagram.
 #
 # Interfaces are created directly inside their namespaces, so their names never meet in
 # the root namespace and two topologies with different prefixes coexist.
@@ -56,6 +58,7 @@ NG_HCNP=32000
 NG_NODE_NAMES=(n1 n2 n3)
 NG_NODE_ADDRS=(10.200.0.11 10.200.0.12 10.200.0.13)
 NG_NODE_PORT=30080
+NG_UDP_NODE_PORT=30053
 NG_API=http://127.0.0.1:9080
 NG_BIG_BYTES=$((50 * 1024 * 1024))
 
@@ -132,6 +135,30 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 handler = functools.partial(Handler, directory=root)
 print(f"{name}: serving {root} on 0.0.0.0:{port}", file=sys.stderr, flush=True)
 Server(("0.0.0.0", port), handler).serve_forever()
+'
+
+# The node's UDP echo server on 0.0.0.0:PORT: every datagram is answered, to its sender,
+# with "NAME " followed by the datagram itself, so a client sees which node answered what.
+_NG_UDP_PY='
+import socket, sys
+name, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", port))
+print(f"{name}: UDP echo on 0.0.0.0:{port}", file=sys.stderr, flush=True)
+prefix = name.encode() + b" "
+while True:
+    data, peer = s.recvfrom(65535)
+    s.sendto(prefix + data, peer)
+'
+
+# Asks a UDP echo server at HOST:PORT once (1 s); prints its answer, fails without one.
+_NG_UDP_ASK_PY='
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+s.sendto(b"ready?", (sys.argv[1], int(sys.argv[2])))
+print(s.recvfrom(65535)[0].decode())
 '
 
 # The node's health endpoints (kube-proxy stand-in): :10256/healthz like kube-proxy's
@@ -276,6 +303,11 @@ _ng_netns_up_body() {
     ip netns exec "${p}${n}" python3 -c "$_NG_SERVER_PY" "$n" "$w/www/$n" "$NG_NODE_PORT" \
       </dev/null >>"$w/$n.log" 2>&1 &
   done
+  step "UDP echo servers on :$NG_UDP_NODE_PORT in ${NG_NODE_NAMES[*]}"
+  for n in "${NG_NODE_NAMES[@]}"; do
+    ip netns exec "${p}${n}" python3 -c "$_NG_UDP_PY" "$n" "$NG_UDP_NODE_PORT" \
+      </dev/null >>"$w/$n.udp.log" 2>&1 &
+  done
   step "health servers on :$NG_KUBE_PROXY_PORT and :$NG_HCNP in ${NG_NODE_NAMES[*]}"
   for n in "${NG_NODE_NAMES[@]}"; do
     ip netns exec "${p}${n}" python3 -c "$_NG_HEALTH_PY" "$n" "$w/health/$n" "$NG_KUBE_PROXY_PORT" "$NG_HCNP" \
@@ -288,10 +320,12 @@ _ng_netns_up_body() {
         && [[ "$got" == "$n" ]] \
         && ip netns exec "${p}${n}" curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$NG_KUBE_PROXY_PORT/healthz" \
         && ip netns exec "${p}${n}" curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$NG_HCNP/healthz" \
+        && [[ "$(ip netns exec "${p}${n}" python3 -c "$_NG_UDP_ASK_PY" 127.0.0.1 "$NG_UDP_NODE_PORT" 2>/dev/null)" \
+              == "$n ready?" ]] \
         && ip netns exec "$lb" curl -sf --max-time 1 -o /dev/null "http://${NG_NODE_ADDRS[$i]}:$NG_KUBE_PROXY_PORT/healthz"; do
       if ((SECONDS >= deadline)); then
-        echo "[netns] error: HTTP server in ${p}${n} did not answer; its log:" >&2
-        cat "$w/$n.log" "$w/$n.health.log" >&2 || true
+        echo "[netns] error: HTTP or UDP server in ${p}${n} did not answer; its log:" >&2
+        cat "$w/$n.log" "$w/$n.udp.log" "$w/$n.health.log" >&2 || true
         return 1
       fi
       sleep 0.1

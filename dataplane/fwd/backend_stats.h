@@ -10,6 +10,8 @@
 // by the control plane. Active flows are new_flows - closed_flows, summed over workers:
 // a flow may be created on one burst and expire on another, but always on one worker.
 
+#include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <memory>
 
@@ -27,24 +29,25 @@ struct alignas(64) BackendCounters {
 };
 static_assert(sizeof(BackendCounters) == 64, "one cache line per backend");
 
-// Ids the control plane may hand out: 1 .. kBackendStatsCapacity - 1.
+// Ids the control plane hands out: 1 .. kBackendStatsCapacity - 1.
 inline constexpr uint32_t kBackendStatsCapacity = 65536;
-static_assert((kBackendStatsCapacity & (kBackendStatsCapacity - 1)) == 0, "masked indexing");
 
 class BackendStats {
  public:
-  BackendStats() : counters_(std::make_unique<BackendCounters[]>(kBackendStatsCapacity)) {}
+  // `capacity` is rounded up to a power of two (>= 2). The default, 4 MiB per worker,
+  // matches the compiler's id space; tests and the fuzzer, which build many contexts and
+  // never hand out that many ids, use a few entries.
+  explicit BackendStats(uint32_t capacity = kBackendStatsCapacity)
+      : mask_(std::bit_ceil(std::max<uint32_t>(capacity, 2)) - 1),
+        counters_(std::make_unique<BackendCounters[]>(size_t{mask_} + 1)) {}
 
   // Any id is safe: out-of-range ids wrap instead of writing out of bounds.
-  [[nodiscard]] BackendCounters& at(uint32_t id) noexcept {
-    return counters_[id & (kBackendStatsCapacity - 1)];
-  }
-  [[nodiscard]] const BackendCounters& at(uint32_t id) const noexcept {
-    return counters_[id & (kBackendStatsCapacity - 1)];
-  }
+  [[nodiscard]] BackendCounters& at(uint32_t id) noexcept { return counters_[id & mask_]; }
+  [[nodiscard]] const BackendCounters& at(uint32_t id) const noexcept { return counters_[id & mask_]; }
 
  private:
-  std::unique_ptr<BackendCounters[]> counters_;  // 4 MiB, allocated at boot
+  uint32_t mask_;
+  std::unique_ptr<BackendCounters[]> counters_;  // allocated at boot
 };
 
 }  // namespace ng::fwd

@@ -20,6 +20,7 @@ const char* dropReasonName(DropReason reason) noexcept {
     case DropReason::kUnsupportedProtocol: return "unsupported_protocol";
     case DropReason::kIcmpUnsupported: return "icmp_unsupported";
     case DropReason::kNoService: return "no_service";
+    case DropReason::kSourceDenied: return "source_denied";
     case DropReason::kNoBackend: return "no_backend";
     case DropReason::kNoFlow: return "no_flow";
     case DropReason::kFlowTableFull: return "flow_table_full";

@@ -39,6 +39,7 @@ enum class DropReason : uint8_t {
   kUnsupportedProtocol, // IP protocol other than TCP, UDP, ICMP
   kIcmpUnsupported,     // ICMP other than echo request to a VIP or box address
   kNoService,           // VIP but no service on this port/protocol
+  kSourceDenied,        // source outside the service's loadBalancerSourceRanges (new flows)
   kNoBackend,           // service has no usable backend
   kNoFlow,              // TCP non-SYN to a VIP, or a reply to a SNAT address, with no flow
   kFlowTableFull,
@@ -66,6 +67,11 @@ struct alignas(64) WorkerCounters {
   Counter arp_replies;
   Counter arp_requests;    // requests we sent
   Counter icmp_echo_replies;
+  // sessionAffinity ClientIP: new flows sent to the node remembered for their client, and
+  // new flows whose client could not be remembered (its affinity-table bucket was full
+  // of live entries; the flow still got the client-IP Maglev choice).
+  Counter affinity_hits;
+  Counter affinity_overflows;
   Counter busy_polls;      // polls that received at least one frame
   Counter idle_polls;
   Counter busy_cycles;     // TSC cycles spent in polls that received frames

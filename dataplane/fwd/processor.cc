@@ -13,8 +13,9 @@ namespace {
 using pkt::ParsedFrame;
 using pkt::ParseStatus;
 
-// Seed of the 5-tuple hash that picks a Maglev slot. Fixed, so every box behind ECMP
-// picks the same node for the same flow.
+// Seed of the hash that picks a Maglev slot (of the 5-tuple, or of the client address
+// alone with session affinity). Fixed, so every box behind ECMP picks the same node for
+// the same flow or client.
 constexpr uint64_t kMaglevSeed = 0x4e4f444547415445ULL;  // "NODEGATE"
 
 constexpr Action forwardTo(uint8_t port) noexcept { return {.kind = Action::Kind::kForward, .out_port = port}; }
@@ -169,12 +170,55 @@ Action existingToClient(WorkerContext& ctx, std::span<std::byte> frame, ParsedFr
               flow.client.src_port);
 }
 
+lb::AffinityKey affinityKeyOf(const lb::FlowKey& client) noexcept {
+  return lb::AffinityKey{.client_ip = client.src_ip, .vip = client.dst_ip, .port = client.dst_port,
+                         .proto = client.proto};
+}
+
+// A flow leaves the table (expiry or a reopened tuple): close it in its backend's
+// counters and let go of its client's affinity entry, whose idle timeout then runs from
+// this flow's last packet.
+void endFlow(WorkerContext& ctx, const lb::Flow& flow) noexcept {
+  ctx.backend_stats.at(flow.stats_id).closed_flows.add();
+  if (flow.flags & lb::kFlowHoldsAffinity) ctx.affinity.release(affinityKeyOf(flow.client), flow.last_seen_ms);
+}
+
+// The node for a new flow of `sp`. Without affinity: Maglev on the 5-tuple. With
+// sessionAffinity ClientIP: the node remembered for this client while it still serves
+// the port, else Maglev on the client address alone (so every worker and every box
+// behind ECMP makes the same first choice). nullptr: no backend.
+const Backend* chooseBackend(WorkerContext& ctx, const ServicePort& sp, const lb::FlowKey& key,
+                             uint32_t now_ms) noexcept {
+  uint64_t hash = 0;
+  if (sp.affinity_timeout_ms != 0) {
+    if (const lb::AffinityEntry* e = ctx.affinity.find(affinityKeyOf(key), now_ms, sp.affinity_timeout_ms)) {
+      if (const Backend* b = sp.servingBackend(e->node_ip, e->node_port)) {
+        ctx.counters.affinity_hits.add();
+        return b;
+      }
+    }
+    hash = lb::hashFlowKey(lb::FlowKey{.src_ip = key.src_ip}, kMaglevSeed);
+  } else {
+    hash = lb::hashFlowKey(key, kMaglevSeed);
+  }
+  const uint16_t slot = sp.maglev->lookup(hash);
+  if (slot == lb::MaglevTable::kNoBackend || slot >= sp.backends.size()) return nullptr;
+  return &sp.backends[slot];
+}
+
 // Client -> VIP:port without a flow: choose a node by Maglev and create the flow.
 Action newFlowToNode(WorkerContext& ctx, const ForwardingSnapshot& snap, std::span<std::byte> frame,
                      ParsedFrame& p, uint32_t now_ms) noexcept {
   const bool is_tcp = p.proto == pkt::kProtoTcp;
   const ServicePort* sp = snap.find(p.dst_ip, p.dst_port, p.proto);
   if (sp == nullptr) return drop(ctx, DropReason::kNoService);
+  // loadBalancerSourceRanges: before anything else is looked at or created (no flow, no
+  // SNAT port, no affinity entry, no ARP request), so a denied source costs a binary
+  // search. Checked on new flows only, like kube-proxy's and cloud load balancers'
+  // firewall rules (conntrack accepts what is established): a flow whose source a reload
+  // denies continues until it ends or idles out, its client's next connection is refused,
+  // and the established-flow fast path stays free of the check.
+  if (!sp->allowsSource(p.src_ip)) return drop(ctx, DropReason::kSourceDenied);
   // Full-NAT state is created only by a connection's first segment; anything else
   // without a flow (mid-stream after a restart, stray ACK/RST floods) is dropped.
   if (is_tcp && (p.tcp_flags & (pkt::tcp::kSyn | pkt::tcp::kAckFlag | pkt::tcp::kRst)) != pkt::tcp::kSyn) {
@@ -182,11 +226,9 @@ Action newFlowToNode(WorkerContext& ctx, const ForwardingSnapshot& snap, std::sp
   }
   if (!sp->maglev || sp->backends.empty()) return drop(ctx, DropReason::kNoBackend);
   const lb::FlowKey key = keyOf(p);
-  const uint16_t slot = sp->maglev->lookup(lb::hashFlowKey(key, kMaglevSeed));
-  if (slot == lb::MaglevTable::kNoBackend || slot >= sp->backends.size()) {
-    return drop(ctx, DropReason::kNoBackend);
-  }
-  const Backend& backend = sp->backends[slot];
+  const Backend* chosen = chooseBackend(ctx, *sp, key, now_ms);
+  if (chosen == nullptr) return drop(ctx, DropReason::kNoBackend);
+  const Backend& backend = *chosen;
   const uint8_t out = ctx.internal_port;
   // Resolve before creating state: an undeliverable SYN must not take a port.
   const Mac* mac = nextHopMac(ctx, out, backend.node_ip, now_ms);
@@ -200,6 +242,16 @@ Action newFlowToNode(WorkerContext& ctx, const ForwardingSnapshot& snap, std::sp
                                     now_ms);
   if (flow == nullptr) return drop(ctx, DropReason::kFlowTableFull);
   flow->stats_id = backend.stats_id;
+  if (sp->affinity_timeout_ms != 0) {
+    // Remembered only once the flow exists: a dropped SYN leaves no promise behind. A
+    // full bucket is no error: this client simply keeps the client-IP Maglev choice.
+    if (ctx.affinity.remember(affinityKeyOf(key), backend.node_ip, backend.node_port, now_ms,
+                              sp->affinity_timeout_ms)) {
+      flow->flags |= lb::kFlowHoldsAffinity;
+    } else {
+      ctx.counters.affinity_overflows.add();
+    }
+  }
   ctx.counters.new_flows.add();
   ctx.counters.to_nodes.add();
   BackendCounters& stats = ctx.backend_stats.at(backend.stats_id);
@@ -237,7 +289,7 @@ Action decide(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_por
       // treats it, with a fresh backend choice from today's table - the old node may be
       // draining or gone. The old record (and its SNAT port's quarantine) ends here; the
       // new flow takes another SNAT port.
-      ctx.backend_stats.at(hit.flow->stats_id).closed_flows.add();
+      endFlow(ctx, *hit.flow);
       ctx.flows.erase(hit.flow);
     } else if (from_client || from_node) {
       if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
@@ -268,8 +320,17 @@ Action decide(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_por
 
 }  // namespace
 
-WorkerContext::WorkerContext(unsigned worker_id, std::vector<PortInfo> port_infos, uint32_t flow_capacity)
-    : id(worker_id), ports(std::move(port_infos)), flows(flow_capacity) {
+uint32_t WorkerContext::defaultAffinityCapacity(uint32_t flow_capacity) noexcept {
+  return std::max<uint32_t>(1024, flow_capacity / 4);
+}
+
+WorkerContext::WorkerContext(unsigned worker_id, std::vector<PortInfo> port_infos, uint32_t flow_capacity,
+                             uint32_t affinity_capacity, uint32_t backend_stats_capacity)
+    : id(worker_id),
+      ports(std::move(port_infos)),
+      flows(flow_capacity),
+      backend_stats(backend_stats_capacity),
+      affinity(affinity_capacity != 0 ? affinity_capacity : defaultAffinityCapacity(flow_capacity)) {
   for (size_t i = 0; i < ports.size(); ++i) {
     if (ports[i].role == PortRole::kExternal) external_port = static_cast<uint8_t>(i);
     if (ports[i].role == PortRole::kInternal) internal_port = static_cast<uint8_t>(i);
@@ -321,22 +382,26 @@ void onSnapshot(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now
 
 namespace {
 
-// Closes expired flows in their backend's counters (active = new - closed).
-class CloseCounter final : public lb::ExpiryObserver {
+// Ends expired flows: closed in their backend's counters (active = new - closed) and
+// released from their client's affinity entry.
+class FlowEnder final : public lb::ExpiryObserver {
  public:
-  explicit CloseCounter(BackendStats& stats) : stats_(stats) {}
-  void onExpired(const lb::Flow& flow) noexcept override { stats_.at(flow.stats_id).closed_flows.add(); }
+  explicit FlowEnder(WorkerContext& ctx) : ctx_(ctx) {}
+  void onExpired(const lb::Flow& flow) noexcept override { endFlow(ctx_, flow); }
 
  private:
-  BackendStats& stats_;
+  WorkerContext& ctx_;
 };
 
 }  // namespace
 
 size_t slowTick(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms,
                 uint32_t expiry_budget, std::span<ArpRequest> requests) noexcept {
-  CloseCounter closed(ctx.backend_stats);
-  ctx.counters.expired_flows.add(ctx.flows.expire(now_ms, expiry_budget, snap.timeouts, &closed));
+  FlowEnder ender(ctx);
+  ctx.counters.expired_flows.add(ctx.flows.expire(now_ms, expiry_budget, snap.timeouts, &ender));
+  // Affinity entries at the same pace (in buckets of kWays entries), after the flows
+  // that just ended released theirs.
+  (void)ctx.affinity.expire(now_ms, (expiry_budget + lb::AffinityTable::kWays - 1) / lb::AffinityTable::kWays);
   ctx.counters.active_flows.set(ctx.flows.size());
 
   size_t n = 0;

@@ -17,6 +17,7 @@
 #include "dataplane/fwd/counters.h"
 #include "dataplane/fwd/neighbor.h"
 #include "dataplane/fwd/snapshot.h"
+#include "dataplane/lb/affinity_table.h"
 #include "dataplane/lb/flow_table.h"
 #include "dataplane/lb/snat.h"
 
@@ -49,7 +50,14 @@ struct ArpRequest {
 };
 
 struct alignas(64) WorkerContext {
-  WorkerContext(unsigned worker_id, std::vector<PortInfo> port_infos, uint32_t flow_capacity);
+  // `affinity_capacity`: entries of the session-affinity table; 0 = derived from the flow
+  // capacity (defaultAffinityCapacity). `backend_stats_capacity`: BackendStats entries.
+  WorkerContext(unsigned worker_id, std::vector<PortInfo> port_infos, uint32_t flow_capacity,
+                uint32_t affinity_capacity = 0, uint32_t backend_stats_capacity = kBackendStatsCapacity);
+
+  // A quarter of the flow capacity, at least 1024: entries outlive flows, but a client
+  // with affinity usually has several flows at a time (8 MiB per worker at 1M flows).
+  [[nodiscard]] static uint32_t defaultAffinityCapacity(uint32_t flow_capacity) noexcept;
 
   unsigned id;
   std::vector<PortInfo> ports;
@@ -69,6 +77,10 @@ struct alignas(64) WorkerContext {
   std::array<ArpRequest, kArpQueueSize> arp_queue{};
   uint8_t arp_queue_len = 0;
   uint32_t last_neighbor_scan_ms = 0;
+
+  // sessionAffinity ClientIP: client -> node remembered per service port (new-flow path
+  // and flow ends only; lb/affinity_table.h explains the design).
+  lb::AffinityTable affinity;
 };
 
 struct Action {
@@ -99,9 +111,10 @@ void processBurst(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in
 // loaded snapshot's generation differs from ctx.applied_generation, before processing.
 void onSnapshot(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms) noexcept;
 
-// Periodic work between bursts: expires up to `expiry_budget` flow records and collects
-// ARP requests that are due (resolve targets of the snapshot and addresses a packet
-// wanted). Returns the number of requests written to `requests`.
+// Periodic work between bursts: expires up to `expiry_budget` flow records, sweeps as
+// many session-affinity entries, and collects ARP requests that are due (resolve targets
+// of the snapshot and addresses a packet wanted). Returns the number of requests written
+// to `requests`.
 size_t slowTick(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms,
                 uint32_t expiry_budget, std::span<ArpRequest> requests) noexcept;
 

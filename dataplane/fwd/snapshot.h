@@ -27,14 +27,41 @@ struct Backend {
   uint32_t stats_id = 0;  // BackendStats slot, stable across generations (0 = none)
 };
 
+// An inclusive range of IPv4 addresses (host byte order): one or more merged prefixes.
+struct SourceRange {
+  uint32_t first = 0;
+  uint32_t last = 0;
+  friend bool operator==(const SourceRange&, const SourceRange&) = default;
+};
+
+// The range a prefix covers (`length` 0..32; host bits of `address` are ignored).
+[[nodiscard]] SourceRange prefixRange(uint32_t address, uint8_t length) noexcept;
+// Sorts and merges overlapping and adjacent ranges: the form ServicePort::source_ranges
+// needs (control thread).
+[[nodiscard]] std::vector<SourceRange> mergeSourceRanges(std::vector<SourceRange> ranges);
+
 // One VIP:port/protocol and where its new flows go.
 struct ServicePort {
   uint32_t vip = 0;
   uint16_t port = 0;
   uint8_t proto = 0;                    // IPPROTO_TCP / IPPROTO_UDP
   uint32_t id = 0;                      // index in ForwardingSnapshot::service_ports
-  std::vector<Backend> backends;        // Maglev slot values index this vector
+  // Maglev slot values index this vector. The compiler emits it sorted by node_ip, one
+  // entry per node (finalize() notes whether that holds, for backendFor()).
+  std::vector<Backend> backends;
   std::shared_ptr<const lb::MaglevTable> maglev;  // shared between ports with equal node sets
+  // loadBalancerSourceRanges, compiled: sorted, disjoint, non-adjacent (mergeSourceRanges).
+  // Empty = every source is allowed. Checked for new flows only.
+  std::vector<SourceRange> source_ranges;
+  // sessionAffinity ClientIP idle timeout; 0 = no affinity (Maglev on the 5-tuple).
+  uint32_t affinity_timeout_ms = 0;
+  bool backends_sorted = false;         // set by ForwardingSnapshot::finalize()
+
+  // True when `src` may open a flow to this port: binary search, O(log ranges).
+  [[nodiscard]] bool allowsSource(uint32_t src) const noexcept;
+  // The backend node_ip:node_port with a Maglev weight > 0 (still given new flows), or
+  // nullptr. O(log n) when backends_sorted, else a scan.
+  [[nodiscard]] const Backend* servingBackend(uint32_t node_ip, uint16_t node_port) const noexcept;
 };
 
 // Static neighbour entry from config (node with a fixed MAC).
@@ -53,7 +80,8 @@ class ForwardingSnapshot {
   std::vector<StaticNeighbor> static_neighbors;
   lb::FlowTimeouts timeouts;
 
-  // Builds the VIP:port index; call once after filling service_ports (control thread).
+  // Builds the VIP:port index and notes which ports' backends are sorted; call once
+  // after filling service_ports (control thread).
   void finalize();
 
   [[nodiscard]] const ServicePort* find(uint32_t vip, uint16_t port, uint8_t proto) const noexcept;

@@ -41,7 +41,12 @@ struct Flow {
   // flow keeps counting to its backend after the tables change.
   uint32_t stats_id = 0;
   FlowState state = FlowState::kTcpSynSent;
+  uint8_t flags = 0;  // kFlowHoldsAffinity
 };
+
+// Flow::flags: the flow was counted in the worker's AffinityTable entry of its client key
+// (sessionAffinity ClientIP) and must be released from it when it ends.
+inline constexpr uint8_t kFlowHoldsAffinity = 0x01;
 
 // Told about every flow that expire() removes, before its record can be reused.
 class ExpiryObserver {

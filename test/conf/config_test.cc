@@ -133,6 +133,13 @@ TEST(ConfigTest, AnnotatedExampleLoads) {
   EXPECT_EQ(config->nodes[2].mac, (Mac{0x02, 0x00, 0x0a, 0x14, 0x01, 0x03}));
   ASSERT_EQ(config->services.size(), 2u);
   EXPECT_EQ(config->services[0].ports.size(), 2u);
+  EXPECT_EQ(config->services[0].source_ranges,
+            (std::vector<Ipv4Prefix>{{.address = ip("198.51.100.0"), .length = 24},
+                                     {.address = ip("203.0.113.0"), .length = 25}}));
+  EXPECT_EQ(config->services[0].session_affinity, SessionAffinity::kClientIp);
+  EXPECT_EQ(config->services[0].session_affinity_timeout, 3600u);
+  EXPECT_TRUE(config->services[1].source_ranges.empty());
+  EXPECT_EQ(config->services[1].session_affinity, SessionAffinity::kNone);
   const ServiceConfig& dns = config->services[1];
   EXPECT_EQ(dns.ports[0].protocol, Protocol::kUdp);
   EXPECT_EQ(dns.mode, Mode::kFullNat);
@@ -178,6 +185,44 @@ TEST(ConfigTest, DefaultsApplyToAMinimalConfig) {
   EXPECT_EQ(service.external_traffic_policy, TrafficPolicy::kCluster);
   EXPECT_FALSE(service.mode.has_value());
   EXPECT_TRUE(service.node_names.empty());
+  EXPECT_TRUE(service.source_ranges.empty());
+  EXPECT_EQ(service.session_affinity, SessionAffinity::kNone);
+  EXPECT_EQ(service.session_affinity_timeout, 10800u);
+}
+
+TEST(ConfigTest, SourceRangesAndClientIpAffinity) {
+  const auto config = parseConfig(
+      withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                  R"(source_ranges = [ "198.51.100.0/24", "0.0.0.0/0", "203.0.113.7/32", "10.0.0.0/8" ]; )"
+                  R"(session_affinity = "ClientIP"; session_affinity_timeout = 86400;)"),
+      "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  const ServiceConfig& web = config->services[0];
+  EXPECT_EQ(web.source_ranges, (std::vector<Ipv4Prefix>{{.address = ip("198.51.100.0"), .length = 24},
+                                                         {.address = 0, .length = 0},
+                                                         {.address = ip("203.0.113.7"), .length = 32},
+                                                         {.address = ip("10.0.0.0"), .length = 8}}))
+      << "kept as written; the compiler merges them";
+  EXPECT_EQ(web.session_affinity, SessionAffinity::kClientIp);
+  EXPECT_EQ(web.session_affinity_timeout, 86400u);
+}
+
+TEST(ConfigTest, ClientIpAffinityDefaultsToKubernetesTimeoutAndEmptyRangesAllowAll) {
+  const auto config = parseConfig(
+      withService("10.100.0.100", R"(protocol = "UDP"; port = 53; node_port = 30053;)",
+                  R"(source_ranges = [ ]; session_affinity = "ClientIP";)"),
+      "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_TRUE(config->services[0].source_ranges.empty());
+  EXPECT_EQ(config->services[0].session_affinity, SessionAffinity::kClientIp);
+  EXPECT_EQ(config->services[0].session_affinity_timeout, 10800u);
+  const auto none = parseConfig(
+      withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                  R"(session_affinity = "None"; source_ranges = ( "10.0.0.1/32" );)"),
+      "t.conf");
+  ASSERT_TRUE(none.has_value()) << none.error().message;
+  EXPECT_EQ(none->services[0].session_affinity, SessionAffinity::kNone);
+  EXPECT_EQ(none->services[0].source_ranges.size(), 1u);
 }
 
 TEST(ConfigTest, EmptySnatListFallsBackToInternalAddress) {
@@ -452,6 +497,60 @@ const BadCase kBadCases[] = {
     {"LowercaseProtocol",
      withService("10.100.0.100", R"(protocol = "tcp"; port = 80; node_port = 30080;)"), 11,
      "services.[0].ports.[0].protocol", "protocol 'tcp' is not supported"},
+    // --- source ranges and session affinity (line 12 holds the setting)
+    {"SourceRangeHostBits",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 R"(source_ranges = [ "10.0.0.0/8", "198.51.100.1/24" ];)"),
+     12, "services.[0].source_ranges.[1]",
+     "'198.51.100.1/24' has host bits set (did you mean 198.51.100.0/24?)"},
+    {"SourceRangeWithoutLength",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 R"(source_ranges = [ "198.51.100.7" ];)"),
+     12, "services.[0].source_ranges.[0]", "'198.51.100.7' is not an IPv4 prefix (a.b.c.d/len)"},
+    {"SourceRangeLengthTooLong",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 R"(source_ranges = [ "198.51.100.0/33" ];)"),
+     12, "services.[0].source_ranges.[0]", "'198.51.100.0/33' is not an IPv4 prefix (a.b.c.d/len)"},
+    {"SourceRangeIpv6",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 R"(source_ranges = [ "198.51.100.0/24", "2001:db8::/32" ];)"),
+     12, "services.[0].source_ranges.[1]",
+     "'2001:db8::/32' is an IPv6 prefix; IPv6 source ranges are not supported yet (the data plane "
+     "forwards IPv4 only)"},
+    {"SourceRangeListedTwice",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 R"(source_ranges = [ "198.51.100.0/24", "10.0.0.0/8", "198.51.100.0/24" ];)"),
+     12, "services.[0].source_ranges.[2]", "source range 198.51.100.0/24 is listed twice"},
+    {"SourceRangesNotAList",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 R"(source_ranges = "198.51.100.0/24";)"),
+     12, "services.[0].source_ranges", "expected a list ( ... ) or an array [ ... ], got a string"},
+    {"SourceRangeNotAString",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 R"(source_ranges = [ 24 ];)"),
+     12, "services.[0].source_ranges.[0]", "expected a string, got an integer"},
+    {"BadSessionAffinity",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 R"(session_affinity = "clientip";)"),
+     12, "services.[0].session_affinity", "'clientip' is not one of None, ClientIP"},
+    {"SessionAffinityTimeoutZero",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 R"(session_affinity = "ClientIP"; session_affinity_timeout = 0;)"),
+     12, "services.[0].session_affinity_timeout", "0 is outside 1..86400"},
+    {"SessionAffinityTimeoutTooLong",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 R"(session_affinity = "ClientIP"; session_affinity_timeout = 86401;)"),
+     12, "services.[0].session_affinity_timeout", "86401 is outside 1..86400"},
+    {"SessionAffinityTimeoutWithoutClientIp",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 R"(session_affinity_timeout = 600;)"),
+     12, "services.[0].session_affinity_timeout",
+     "applies only with session_affinity = \"ClientIP\" (session_affinity is \"None\")"},
+    {"SessionAffinityTimeoutWithNone",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 "session_affinity = \"None\";\n  session_affinity_timeout = 600;"),
+     13, "services.[0].session_affinity_timeout",
+     "applies only with session_affinity = \"ClientIP\" (session_affinity is \"None\")"},
     {"BadTrafficPolicy",
      withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
                  R"(external_traffic_policy = "local";)"),
@@ -558,7 +657,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadFile{"tunnel_mode.conf", 12, "services.[0].mode: mode 'tunnel' is not supported"},
         BadFile{"syntax_error.conf", 5, "syntax error"},
         BadFile{"wrapped_integer.conf", 9,
-                "dataplane.flows.capacity: 4294967297 is outside 1..268435456"}),
+                "dataplane.flows.capacity: 4294967297 is outside 1..268435456"},
+        BadFile{"ipv6_source_range.conf", 12,
+                "services.[0].source_ranges.[1]: '2001:db8::/32' is an IPv6 prefix; IPv6 source ranges "
+                "are not supported yet (the data plane forwards IPv4 only)"},
+        BadFile{"source_range_host_bits.conf", 12,
+                "services.[0].source_ranges.[0]: '198.51.100.7/24' has host bits set (did you mean "
+                "198.51.100.0/24?)"}),
     [](const testing::TestParamInfo<BadFile>& info) {
       std::string name = info.param.file.substr(0, info.param.file.find('.'));
       std::erase(name, '_');

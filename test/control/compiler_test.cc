@@ -116,6 +116,55 @@ TEST(Compiler, MaglevSizeGrowsPastOneHundredSlotsPerBackend) {
   EXPECT_EQ(maglevSizeFor(251, 3), 307u) << "smallest prime >= 300";
 }
 
+TEST(Compiler, SourceRangesAreMergedIntoEveryPortOfTheirService) {
+  conf::Config cfg = baseConfig();
+  auto prefix = [](const char* text) { return conf::parseIpv4Prefix(text).value(); };
+  cfg.services[0].source_ranges = {prefix("192.168.1.0/24"), prefix("10.0.0.0/8"), prefix("10.1.0.0/16"),
+                                   prefix("192.168.0.0/24"), prefix("203.0.113.9/32")};
+  cfg.services[1].source_ranges = {prefix("0.0.0.0/0")};
+  SnapshotCompiler compiler(1009);
+  auto snap = compiler.compile(cfg, 1);
+  auto ip = [](const char* text) { return conf::parseIpv4(text).value(); };
+  const std::vector<fwd::SourceRange> web = {{.first = ip("10.0.0.0"), .last = ip("10.255.255.255")},
+                                             {.first = ip("192.168.0.0"), .last = ip("192.168.1.255")},
+                                             {.first = ip("203.0.113.9"), .last = ip("203.0.113.9")}};
+  for (uint16_t port : {80, 53}) {
+    const fwd::ServicePort* sp = snap->find(ip("10.100.0.100"), port, port == 80 ? IPPROTO_TCP : IPPROTO_UDP);
+    ASSERT_NE(sp, nullptr);
+    EXPECT_EQ(sp->source_ranges, web) << port;
+    EXPECT_TRUE(sp->allowsSource(ip("192.168.1.200")));
+    EXPECT_FALSE(sp->allowsSource(ip("192.168.2.0")));
+  }
+  const fwd::ServicePort* api = snap->find(ip("10.100.0.101"), 443, IPPROTO_TCP);
+  ASSERT_NE(api, nullptr);
+  EXPECT_EQ(api->source_ranges, (std::vector<fwd::SourceRange>{{.first = 0, .last = 0xffffffffu}}));
+  const fwd::ServicePort* two = snap->find(ip("10.100.0.102"), 8080, IPPROTO_TCP);
+  ASSERT_NE(two, nullptr);
+  EXPECT_TRUE(two->source_ranges.empty()) << "no ranges: every source";
+
+  // A reload that changes only the ranges reuses the Maglev tables.
+  cfg.services[0].source_ranges.clear();
+  auto next = compiler.compile(cfg, 2);
+  EXPECT_EQ(compiler.lastStats().maglev_built, 0u);
+  EXPECT_TRUE(next->find(ip("10.100.0.100"), 80, IPPROTO_TCP)->source_ranges.empty());
+}
+
+TEST(Compiler, ClientIpAffinityBecomesAPerPortTimeoutInMilliseconds) {
+  conf::Config cfg = baseConfig();
+  cfg.services[0].session_affinity = conf::SessionAffinity::kClientIp;
+  cfg.services[0].session_affinity_timeout = 86400;
+  cfg.services[2].session_affinity = conf::SessionAffinity::kClientIp;  // default timeout
+  SnapshotCompiler compiler(1009);
+  auto snap = compiler.compile(cfg, 1);
+  auto ip = [](const char* text) { return conf::parseIpv4(text).value(); };
+  EXPECT_EQ(snap->find(ip("10.100.0.100"), 80, IPPROTO_TCP)->affinity_timeout_ms, 86'400'000u);
+  EXPECT_EQ(snap->find(ip("10.100.0.100"), 53, IPPROTO_UDP)->affinity_timeout_ms, 86'400'000u);
+  EXPECT_EQ(snap->find(ip("10.100.0.101"), 443, IPPROTO_TCP)->affinity_timeout_ms, 0u) << "None";
+  EXPECT_EQ(snap->find(ip("10.100.0.102"), 8080, IPPROTO_TCP)->affinity_timeout_ms, 10'800'000u);
+  // The affinity lookup binary-searches the backends: the compiler emits them sorted.
+  for (const fwd::ServicePort& sp : snap->service_ports) EXPECT_TRUE(sp.backends_sorted) << sp.port;
+}
+
 TEST(Compiler, SameConfigGivesTheSameTablesInAnotherCompiler) {
   SnapshotCompiler a(1009);
   SnapshotCompiler b(1009);

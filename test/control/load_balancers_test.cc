@@ -269,6 +269,27 @@ TEST(LoadBalancerRegistry, NodesOnlyUpdateKeepsTheRest) {
   EXPECT_EQ(r.body["ingress"][0]["ip"], "10.100.0.101");
 }
 
+TEST(LoadBalancerRegistry, MergedServiceCarriesPolicyRangesAndAffinity) {
+  TempDir dir;
+  LoadBalancerRegistry reg(dir.file("lb.json"));
+  ASSERT_TRUE(reg.load(boxConfig()).has_value());
+  ASSERT_EQ(reg.ensure(web(R"({"externalTrafficPolicy": "Local", "healthCheckNodePort": 32000,
+                               "sessionAffinity": "ClientIP", "sessionAffinityTimeoutSeconds": 60,
+                               "loadBalancerSourceRanges": ["198.51.100.0/24"]})"),
+                       "shop", "web").status,
+            200);
+  const conf::Config merged = reg.merged(boxConfig());
+  ASSERT_EQ(merged.services.size(), 2u);
+  const conf::ServiceConfig& svc = merged.services[1];
+  EXPECT_EQ(svc.external_traffic_policy, conf::TrafficPolicy::kLocal);
+  EXPECT_EQ(svc.health_check_node_port, 32000);
+  EXPECT_EQ(svc.session_affinity, conf::SessionAffinity::kClientIp);
+  EXPECT_EQ(svc.session_affinity_timeout, 60u);
+  ASSERT_EQ(svc.source_ranges.size(), 1u);
+  EXPECT_EQ(svc.source_ranges[0], (conf::Ipv4Prefix{.address = ip("198.51.100.0"), .length = 24}));
+  EXPECT_EQ(svc.node_names, (std::vector<std::string>{"n1", "n2"}));
+}
+
 TEST(LoadBalancerRegistry, CorruptStateStopsTheStartWithTheReason) {
   TempDir dir;
   std::ofstream(dir.file("lb.json")) << R"({"format": "nodegate-state/1", "sha256": "00", "data": {}})";

@@ -75,9 +75,12 @@ uint32_t dtMs(uint8_t dt) { return dt < 128 ? dt : (dt - 127u) * 1000u; }
 
 struct Topology {
   std::vector<fwd::PortInfo> ports;
-  // 0: the fixtures' snapshot. 1: node .11 removed from both services (established flows
-  // keep it). 2: a second SNAT address, the UDP service without backends, TCP weights
-  // 2/1/0, and a second VIP whose node has no static MAC (ARP resolution paths).
+  // 0: the fixtures' snapshot (with their source-range and ClientIP-affinity ports).
+  // 1: node .11 removed from every service port (established flows keep it; remembered
+  // clients are chosen again). 2: a second SNAT address, the UDP ports without backends,
+  // TCP weights 2/1/0 (a remembered node may be draining), the source-range ports'
+  // ranges swapped (established flows of a now-denied source continue), and a second VIP
+  // whose node has no static MAC (ARP resolution paths).
   std::array<std::unique_ptr<fwd::ForwardingSnapshot>, 3> variants;
   std::set<std::pair<uint32_t, pkt::Mac>> static_macs;  // of every variant
 };
@@ -113,6 +116,11 @@ Topology makeTopology() {
       for (size_t i = 0; i < sp.backends.size(); ++i) sp.backends[i].weight = static_cast<uint16_t>(2 - i);
       sp.maglev = maglevOf(sp.backends);
     }
+    if (sp.port == test::SvcPorts::kOnlyClient) {
+      sp.source_ranges = {fwd::prefixRange(test::ip("203.0.113.0"), 24)};
+    } else if (sp.port == test::SvcPorts::kDocNets) {
+      sp.source_ranges = {fwd::prefixRange(Topo::clientIp(), 32)};
+    }
   }
   fwd::ServicePort https{.vip = test::ip("10.100.0.101"), .port = 443, .proto = pkt::kProtoTcp};
   https.backends = {fwd::Backend{.node_ip = test::ip("10.200.0.14"), .node_port = 30443, .weight = 1}};
@@ -135,9 +143,15 @@ bool isAnyVip(uint32_t a) { return a == Topo::vip() || a == test::ip("10.100.0.1
 
 // --- Harness state ----------------------------------------------------------------------
 
+constexpr uint32_t kBackendStats = 64;
+
 struct World {
   explicit World(const Topology& t)
-      : primary(0, t.ports, kFlowCapacity), shadow(0, t.ports, kFlowCapacity), snap(t.variants[0].get()) {
+      // A small backend-stats arena: contexts are rebuilt on every world reset, and
+      // zeroing the production-size 4 MiB one each time cut executions 15-fold.
+      : primary(0, t.ports, kFlowCapacity, 0, kBackendStats),
+        shadow(0, t.ports, kFlowCapacity, 0, kBackendStats),
+        snap(t.variants[0].get()) {
     for (WorkerContext* ctx : {&primary, &shadow}) {
       fwd::onSnapshot(*ctx, *snap, now);
       ctx->neighbors.learn(Topo::clientIp(), Topo::clientMac(), now);  // as the fixture tests do
@@ -410,8 +424,9 @@ void checkParsed(std::span<const std::byte> f, const pkt::ParseResult& r) {
 
 // --- Invariants of one frame's verdict (on the shadow, which decides frame by frame) ----
 
+// `had_flow`: the flow table held the frame's key before the frame was processed.
 void checkForward(const World& w, uint8_t in_port, std::span<const std::byte> in, const ParsedFrame& p,
-                  std::span<const std::byte> out, uint8_t out_port) {
+                  std::span<const std::byte> out, uint8_t out_port, bool had_flow) {
   const WorkerContext& ctx = w.shadow;
   require(out_port < ctx.ports.size(), "forward: out_port is not a port slot");
   require(out.size() == in.size(), "forward: frame length changed");
@@ -464,6 +479,11 @@ void checkForward(const World& w, uint8_t in_port, std::span<const std::byte> in
   if (out_port == ctx.internal_port) {
     require(isAnySnatAddress(q.src_ip) && q.src_port >= lb::SnatAllocator::kPortMin && isAnyNode(q.dst_ip),
             "NAT to a node: source must be a SNAT address:port, destination a node");
+    if (!had_flow) {
+      const fwd::ServicePort* sp = w.snap->find(p.dst_ip, p.dst_port, p.proto);
+      require(sp != nullptr && sp->allowsSource(p.src_ip),
+              "NAT to a node: a new flow from a source outside the service port's source ranges");
+    }
   } else {
     require(isAnyVip(q.src_ip) && isAnyNode(p.src_ip), "NAT to a client: must come from a node and leave as a VIP");
   }
@@ -477,7 +497,7 @@ void checkForward(const World& w, uint8_t in_port, std::span<const std::byte> in
 }
 
 void checkVerdict(const World& w, uint8_t in_port, std::span<const std::byte> in,
-                  std::span<const std::byte> out, Action a) {
+                  std::span<const std::byte> out, Action a, bool had_flow) {
   const pkt::ParseResult r = pkt::parseFrame(in);
   checkParsed(in, r);
   switch (a.kind) {
@@ -491,7 +511,7 @@ void checkVerdict(const World& w, uint8_t in_port, std::span<const std::byte> in
       return;
     case Action::Kind::kForward:
       require(r.status == ParseStatus::kOk, "forward: the input frame did not parse");
-      checkForward(w, in_port, in, r.frame, out, a.out_port);
+      checkForward(w, in_port, in, r.frame, out, a.out_port, had_flow);
       return;
   }
   fail("verdict is not drop, forward or consumed");
@@ -542,6 +562,18 @@ Current currentOf(const Buf& in, const Buf& out, uint8_t port, Action a) {
                  .out_port = a.kind == Action::Kind::kForward ? a.out_port : -1};
 }
 
+// Whether `ctx`'s flow table holds the key of frame `f` (a TCP/UDP IPv4 frame).
+bool hadFlow(const WorkerContext& ctx, std::span<const std::byte> f) {
+  const pkt::ParseResult r = pkt::parseFrame(f);
+  if (r.status != ParseStatus::kOk || r.frame.l3 != L3::kIpv4 || !r.frame.first_fragment ||
+      (r.frame.proto != pkt::kProtoTcp && r.frame.proto != pkt::kProtoUdp)) {
+    return false;
+  }
+  const ParsedFrame& p = r.frame;
+  return ctx.flows.contains(lb::FlowKey{.src_ip = p.src_ip, .dst_ip = p.dst_ip, .src_port = p.src_port,
+                                        .dst_port = p.dst_port, .proto = p.proto});
+}
+
 void runUnit(World& w, std::vector<Item>& items, uint8_t port, bool burst) {
   if (items.empty()) return;
   std::array<Action, fwd::kMaxBurst> shadow_actions;
@@ -551,6 +583,7 @@ void runUnit(World& w, std::vector<Item>& items, uint8_t port, bool burst) {
       w.announced.insert({port, r.frame.arp_spa, r.frame.arp_sha});
     }
     const uint64_t before = dropTotal(w.shadow);
+    const bool had_flow = hadFlow(w.shadow, items[i].in.span());
     const Action a = fwd::processFrame(w.shadow, *w.snap, port, items[i].shadow.span(), w.now);
     const bool dropped = a.kind == Action::Kind::kDrop;
     ++w.frames;
@@ -560,7 +593,7 @@ void runUnit(World& w, std::vector<Item>& items, uint8_t port, bool burst) {
     current = currentOf(items[i].in, items[i].shadow, port, a);
     require(dropTotal(w.shadow) == before + (dropped ? 1 : 0),
             "exactly one drop reason per dropped frame, none for a handled one");
-    checkVerdict(w, port, items[i].in.span(), items[i].shadow.span(), a);
+    checkVerdict(w, port, items[i].in.span(), items[i].shadow.span(), a, had_flow);
     shadow_actions[i] = a;
   }
 

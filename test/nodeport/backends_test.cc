@@ -32,6 +32,22 @@ TEST(Backends, OneSetPerServicePortWithEveryNodeOnItsNodePort) {
   for (const auto& b : sets[1].backends) EXPECT_EQ(b.node_port, 30053);
 }
 
+TEST(Backends, SourceRangesAndAffinityAreCarriedToEveryPortOfTheService) {
+  conf::Config c = config();
+  c.services[0].source_ranges = {{.address = 0xc6336400, .length = 24}, {.address = 0, .length = 0}};
+  c.services[0].session_affinity = conf::SessionAffinity::kClientIp;
+  c.services[0].session_affinity_timeout = 600;
+  const auto sets = backendSets(c);
+  ASSERT_EQ(sets.size(), 3u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(sets[i].source_ranges, c.services[0].source_ranges) << i;
+    EXPECT_EQ(sets[i].session_affinity, conf::SessionAffinity::kClientIp) << i;
+    EXPECT_EQ(sets[i].session_affinity_timeout, 600u) << i;
+  }
+  EXPECT_TRUE(sets[2].source_ranges.empty());
+  EXPECT_EQ(sets[2].session_affinity, conf::SessionAffinity::kNone);
+}
+
 TEST(Backends, SortedByAddressWhateverTheConfigOrder) {
   const auto sets = backendSets(config());
   EXPECT_EQ(sets[0].backends[0].node, "a");

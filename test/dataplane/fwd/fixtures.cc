@@ -17,7 +17,9 @@ constexpr Mac kBroadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 std::vector<uint32_t> nodeIps() { return {ip("10.200.0.11"), ip("10.200.0.12"), ip("10.200.0.13")}; }
 
-fwd::ServicePort servicePort(uint16_t port, uint8_t proto, uint16_t node_port) {
+}  // namespace
+
+fwd::ServicePort fixtureServicePort(uint16_t port, uint8_t proto, uint16_t node_port) {
   fwd::ServicePort sp{.vip = Topo::vip(), .port = port, .proto = proto};
   std::vector<lb::MaglevBackend> ids;
   for (uint32_t node : nodeIps()) {
@@ -29,6 +31,8 @@ fwd::ServicePort servicePort(uint16_t port, uint8_t proto, uint16_t node_port) {
   sp.maglev = std::make_shared<const lb::MaglevTable>(lb::MaglevTable::build(ids, 251));
   return sp;
 }
+
+namespace {
 
 PacketBuilder fromClient() { return PacketBuilder().eth(Topo::clientMac(), Topo::extMac()); }
 
@@ -71,6 +75,51 @@ std::function<Bytes(const Observed&)> natSyn(uint8_t flags, size_t payload = 0) 
   };
 }
 
+// The client's segment to VIP:`port` as it leaves for the chosen node's nodePort.
+std::function<Bytes(const Observed&)> natTcpTo(uint16_t port, uint8_t flags) {
+  return [=](const Observed& o) {
+    return PacketBuilder()
+        .eth(Topo::intMac(), Topo::nodeMac(o.node_ip))
+        .ipv4(Topo::intIp(), o.node_ip, 63)
+        .tcp(o.snat_port, SvcPorts::nodePortOf(port), flags)
+        .build();
+  };
+}
+
+std::function<Bytes(const Observed&)> natUdpTo(uint16_t port, size_t payload) {
+  return [=](const Observed& o) {
+    return PacketBuilder()
+        .eth(Topo::intMac(), Topo::nodeMac(o.node_ip))
+        .ipv4(Topo::intIp(), o.node_ip, 63)
+        .udp(o.snat_port, SvcPorts::nodePortOf(port))
+        .payload(payload)
+        .build();
+  };
+}
+
+Bytes tcpFrom(uint32_t src, uint16_t src_port, uint16_t port, uint8_t flags) {
+  return fromClient().ipv4(src, Topo::vip()).tcp(src_port, port, flags).build();
+}
+
+// A flow from `src` to VIP:`port` that must be allowed: forwarded to a node, one flow more.
+Step allowedStep(uint32_t src, uint16_t port, uint32_t flows_after) {
+  Step s = toNodeStep(tcpFrom(src, kClientPort, port, tcp::kSyn), natTcpTo(port, tcp::kSyn));
+  s.flows_after = flows_after;
+  return s;
+}
+
+// A frame from `src` to VIP:`port` refused by the source ranges: no flow is created.
+Step deniedStep(uint32_t src, uint16_t port, uint8_t flags, uint32_t flows_after) {
+  Step s = dropStep(kExt, tcpFrom(src, kClientPort, port, flags), DropReason::kSourceDenied);
+  s.flows_after = flows_after;
+  return s;
+}
+
+Step sameNodeStep(Step s) {
+  s.same_node = true;
+  return s;
+}
+
 std::function<Bytes(const Observed&)> restored(uint8_t flags, size_t payload = 0) {
   return [=](const Observed&) {
     return PacketBuilder()
@@ -98,8 +147,23 @@ Env makeEnv() {
   };
   auto snap = std::make_unique<fwd::ForwardingSnapshot>();
   snap->generation = 1;
-  snap->service_ports.push_back(servicePort(80, kProtoTcp, 30080));
-  snap->service_ports.push_back(servicePort(53, kProtoUdp, 30053));
+  snap->service_ports.push_back(fixtureServicePort(80, kProtoTcp, 30080));
+  snap->service_ports.push_back(fixtureServicePort(53, kProtoUdp, 30053));
+  auto ranged = [&](uint16_t port, std::vector<std::pair<const char*, uint8_t>> prefixes) {
+    fwd::ServicePort sp = fixtureServicePort(port, kProtoTcp, SvcPorts::nodePortOf(port));
+    std::vector<fwd::SourceRange> ranges;
+    for (const auto& [address, length] : prefixes) ranges.push_back(fwd::prefixRange(ip(address), length));
+    sp.source_ranges = fwd::mergeSourceRanges(std::move(ranges));
+    snap->service_ports.push_back(std::move(sp));
+  };
+  ranged(SvcPorts::kOnlyClient, {{"10.100.0.2", 32}});
+  ranged(SvcPorts::kDocNets, {{"203.0.113.0", 24}, {"198.51.100.0", 24}});
+  ranged(SvcPorts::kAnySource, {{"0.0.0.0", 0}});
+  for (const auto& [port, proto] : {std::pair{SvcPorts::kAffinityTcp, kProtoTcp}, std::pair{SvcPorts::kAffinityUdp, kProtoUdp}}) {
+    fwd::ServicePort sp = fixtureServicePort(port, proto, SvcPorts::nodePortOf(port));
+    sp.affinity_timeout_ms = SvcPorts::kAffinityTimeoutMs;
+    snap->service_ports.push_back(std::move(sp));
+  }
   snap->snat_addresses = {Topo::intIp()};
   for (uint32_t node : nodeIps()) {
     snap->resolve_targets.push_back(node);
@@ -335,6 +399,74 @@ std::vector<Fixture> standardFixtures() {
                                     .ipv4(ip("10.200.0.11"), Topo::vip()).tcp(1234, 80, tcp::kSyn).build(),
                          DropReason::kWrongPort)}});
   f.push_back({"runt frame", {dropStep(kExt, Bytes(10, std::byte{0}), DropReason::kTruncated)}});
+
+  // --- Source ranges (loadBalancerSourceRanges) ------------------------------------------
+  const uint16_t only = SvcPorts::kOnlyClient;
+  const uint16_t docs = SvcPorts::kDocNets;
+  const uint16_t any = SvcPorts::kAnySource;
+  f.push_back({"source range /32 admits exactly that address",
+               {allowedStep(Topo::clientIp(), only, 1),
+                deniedStep(ip("10.100.0.3"), only, tcp::kSyn, 1),
+                deniedStep(ip("10.100.1.2"), only, tcp::kSyn, 1)}});
+  f.push_back({"a source outside every range is dropped before any state, whatever the segment",
+               {deniedStep(Topo::clientIp(), docs, tcp::kSyn, 0),
+                deniedStep(Topo::clientIp(), docs, tcp::kAckFlag, 0),
+                deniedStep(Topo::clientIp(), docs, tcp::kRst, 0),
+                dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).udp(5353, docs).build(),
+                         DropReason::kNoService)}});
+  f.push_back({"range edges: first and last address in, the neighbours outside out",
+               {allowedStep(ip("203.0.113.0"), docs, 1),
+                allowedStep(ip("203.0.113.255"), docs, 2),
+                deniedStep(ip("203.0.112.255"), docs, tcp::kSyn, 2),
+                deniedStep(ip("203.0.114.0"), docs, tcp::kSyn, 2),
+                allowedStep(ip("198.51.100.77"), docs, 3),
+                deniedStep(ip("198.51.101.0"), docs, tcp::kSyn, 3)}});
+  f.push_back({"source range /0 admits every unicast source",
+               {allowedStep(Topo::clientIp(), any, 1),
+                allowedStep(ip("1.0.0.1"), any, 2),
+                allowedStep(ip("223.255.255.254"), any, 3)}});
+  f.push_back({"martians stay martians under /0 (checked before the source ranges)",
+               {dropStep(kExt, tcpFrom(ip("255.255.255.255"), kClientPort, any, tcp::kSyn), DropReason::kMartian),
+                dropStep(kExt, tcpFrom(ip("127.0.0.1"), kClientPort, any, tcp::kSyn), DropReason::kMartian)}});
+  f.push_back({"an admitted connection runs both ways",
+               {toNodeStep(tcpFrom(Topo::clientIp(), kClientPort, only, tcp::kSyn), natTcpTo(only, tcp::kSyn)),
+                toClientStep([](const Observed& o) {
+                               return PacketBuilder()
+                                   .eth(Topo::nodeMac(o.node_ip), Topo::intMac())
+                                   .ipv4(o.node_ip, Topo::intIp())
+                                   .tcp(SvcPorts::nodePortOf(SvcPorts::kOnlyClient), o.snat_port, tcp::kSyn | tcp::kAckFlag)
+                                   .build();
+                             },
+                             [](const Observed&) {
+                               return PacketBuilder()
+                                   .eth(Topo::extMac(), Topo::clientMac())
+                                   .ipv4(Topo::vip(), Topo::clientIp(), 63)
+                                   .tcp(SvcPorts::kOnlyClient, kClientPort, tcp::kSyn | tcp::kAckFlag)
+                                   .build();
+                             })},
+               client_known});
+
+  // --- Session affinity ClientIP ----------------------------------------------------------
+  {
+    const uint16_t aff = SvcPorts::kAffinityTcp;
+    std::vector<Step> steps{toNodeStep(tcpFrom(Topo::clientIp(), 41000, aff, tcp::kSyn), natTcpTo(aff, tcp::kSyn))};
+    for (uint16_t port = 41001; port < 41008; ++port) {
+      steps.push_back(sameNodeStep(toNodeStep(tcpFrom(Topo::clientIp(), port, aff, tcp::kSyn), natTcpTo(aff, tcp::kSyn))));
+    }
+    steps.back().flows_after = 8;
+    f.push_back({"ClientIP affinity: every new connection of a client goes to one node", std::move(steps)});
+  }
+  {
+    const uint16_t aff = SvcPorts::kAffinityUdp;
+    std::vector<Step> steps;
+    for (uint16_t port = 6000; port < 6006; ++port) {
+      Step s = toNodeStep(fromClient().ipv4(Topo::clientIp(), Topo::vip()).udp(port, aff).payload(12).build(),
+                          natUdpTo(aff, 12));
+      s.same_node = port != 6000;
+      steps.push_back(std::move(s));
+    }
+    f.push_back({"ClientIP affinity over UDP: datagrams from several client ports go to one node", std::move(steps)});
+  }
   return f;
 }
 

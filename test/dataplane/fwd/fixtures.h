@@ -5,7 +5,8 @@
 //
 // Topology of every fixture (the demo's): external port slot 0, 10.100.0.1/24, client
 // 10.100.0.2; internal port slot 1, 10.200.0.1/24; VIP 10.100.0.100 TCP 80 and UDP 53
-// -> nodes 10.200.0.11..13 on nodePorts 30080 / 30053, nodes with static MACs.
+// -> nodes 10.200.0.11..13 on nodePorts 30080 / 30053, nodes with static MACs. The same
+// VIP has service ports with source ranges and session affinity (SvcPorts below).
 
 #include <functional>
 #include <memory>
@@ -39,6 +40,23 @@ struct Topo {
   static uint32_t vip() { return ip("10.100.0.100"); }
 };
 
+// The fixture VIP's service ports (port -> nodePort): what each one exercises.
+struct SvcPorts {
+  static constexpr uint16_t kOnlyClient = 8001;   // -> 30001, source_ranges 10.100.0.2/32
+  static constexpr uint16_t kDocNets = 8002;      // -> 30002, 198.51.100.0/24 + 203.0.113.0/24
+  static constexpr uint16_t kAnySource = 8003;    // -> 30003, source_ranges 0.0.0.0/0
+  static constexpr uint16_t kAffinityTcp = 8004;  // -> 30004, ClientIP, timeout 60 s
+  static constexpr uint16_t kAffinityUdp = 5301;  // -> 30005, ClientIP, timeout 60 s
+  static constexpr uint32_t kAffinityTimeoutMs = 60'000;
+  static constexpr uint16_t nodePortOf(uint16_t port) {
+    return port == kAffinityUdp ? 30005 : static_cast<uint16_t>(30000 + port - 8000);
+  }
+};
+
+// A service port over nodes 10.200.0.11..13 (weight 1, Maglev size 251, stats ids as the
+// compiler would give them).
+[[nodiscard]] fwd::ServicePort fixtureServicePort(uint16_t port, uint8_t proto, uint16_t node_port);
+
 // What a step's output told us, for later steps of the same fixture.
 struct Observed {
   uint32_t node_ip = 0;
@@ -58,6 +76,10 @@ struct Step {
   std::function<Bytes(const Observed&)> output;
   // When true, this step's output defines Observed (a client -> node forward).
   bool observe = false;
+  // With observe: the node must be the one the previous observed step went to.
+  bool same_node = false;
+  // Flows in the worker's table after this step (e.g. a denied SYN created none).
+  std::optional<uint32_t> flows_after = std::nullopt;
 };
 
 struct Fixture {

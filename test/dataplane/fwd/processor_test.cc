@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "dataplane/pkt/checksum.h"
 #include "dataplane/pkt/headers.h"
@@ -64,11 +66,13 @@ TEST_P(FixtureTest, Runs) {
     } else {
       EXPECT_EQ(totalDrops(ctx.counters), drops_before) << "no drop counted for a handled frame";
     }
+    if (step.flows_after) EXPECT_EQ(ctx.flows.size(), *step.flows_after) << "flows in the table after the step";
     if (a.kind != Action::Kind::kForward) continue;
     EXPECT_EQ(a.out_port, step.out_port);
     if (step.observe) {
       const ParseResult out = parseFrame(frame);
       ASSERT_EQ(out.status, ParseStatus::kOk);
+      if (step.same_node) EXPECT_EQ(out.frame.dst_ip, seen.node_ip) << "must go to the previous step's node";
       seen.node_ip = out.frame.dst_ip;
       seen.snat_port = out.frame.src_port;
       EXPECT_GE(seen.snat_port, lb::SnatAllocator::kPortMin);
@@ -135,9 +139,11 @@ TEST(Processor, BurstDecidesLikeFrameByFrame) {
     EXPECT_EQ(one.ctx.counters.drops[r].get(), burst.ctx.counters.drops[r].get())
         << fwd::dropReasonName(static_cast<DropReason>(r));
   }
-  // 40 SYNs here + the fixtures' SYNs that open a flow: 2 on fresh tuples, 2 on tuples whose
-  // flow had closed (a reopen).
-  EXPECT_EQ(one.ctx.counters.new_flows.get(), 40u + 4u);
+  // 40 SYNs here + the fixtures' frames that open a flow: 2 SYNs on fresh tuples and 2 on
+  // tuples whose flow had closed (a reopen); 7 from admitted sources (the source-range
+  // fixtures; their "runs both ways" SYN repeats the /32 fixture's tuple); 8 SYNs and 6
+  // UDP datagrams of the affinity fixtures.
+  EXPECT_EQ(one.ctx.counters.new_flows.get(), 40u + 4u + 7u + 14u);
   EXPECT_EQ(burst.ctx.counters.new_flows.get(), one.ctx.counters.new_flows.get());
 }
 
@@ -418,6 +424,337 @@ TEST(Processor, SlowTickResolvesNodesWithoutStaticMacs) {
   EXPECT_EQ(fwd::slowTick(ctx, *env.snapshot, 1050, 16, reqs), 0u) << "scan runs every 100 ms";
   EXPECT_EQ(fwd::slowTick(ctx, *env.snapshot, 1500, 16, reqs), 0u) << "retry after one second";
   EXPECT_EQ(fwd::slowTick(ctx, *env.snapshot, 2100, 16, reqs), 3u);
+}
+
+// --- Source ranges and session affinity (beyond the fixture table) ----------------------
+
+size_t dropsOf(const fwd::WorkerContext& ctx, DropReason reason) {
+  return ctx.counters.drops[static_cast<size_t>(reason)].get();
+}
+
+Bytes synFrom(uint32_t src, uint16_t src_port, uint16_t port) {
+  return PacketBuilder().eth(Topo::clientMac(), Topo::extMac()).ipv4(src, Topo::vip()).tcp(src_port, port, tcp::kSyn).build();
+}
+
+// The node a forwarded client frame went to (0 when it was not forwarded).
+uint32_t sentTo(fwd::WorkerContext& ctx, const fwd::ForwardingSnapshot& snap, Bytes frame, uint32_t now) {
+  if (fwd::processFrame(ctx, snap, kExt, frame, now).kind != Action::Kind::kForward) return 0;
+  return parseFrame(frame).frame.dst_ip;
+}
+
+// A copy of `base` whose TCP service port `port` has these (node, weight) backends.
+std::unique_ptr<fwd::ForwardingSnapshot> withNodes(const fwd::ForwardingSnapshot& base, uint16_t port,
+                                                   std::vector<std::pair<uint32_t, uint16_t>> nodes, uint64_t generation) {
+  auto next = std::make_unique<fwd::ForwardingSnapshot>(base);
+  next->generation = generation;
+  for (fwd::ServicePort& sp : next->service_ports) {
+    if (sp.port != port || sp.proto != kProtoTcp) continue;
+    const fwd::Backend model = sp.backends.front();
+    sp.backends.clear();
+    std::vector<lb::MaglevBackend> ids;
+    for (const auto& [node, weight] : nodes) {
+      fwd::Backend b = model;
+      b.node_ip = node;
+      b.weight = weight;
+      b.stats_id = node & 0xff;
+      sp.backends.push_back(b);
+      ids.push_back({.id = node, .weight = weight});
+    }
+    sp.maglev = std::make_shared<const lb::MaglevTable>(lb::MaglevTable::build(ids, 251));
+  }
+  next->finalize();
+  return next;
+}
+
+const uint32_t kN1 = ip("10.200.0.11");
+const uint32_t kN2 = ip("10.200.0.12");
+const uint32_t kN3 = ip("10.200.0.13");
+constexpr uint16_t kAff = SvcPorts::kAffinityTcp;
+
+// A client address on the external side for client number i (never a martian).
+uint32_t clientNo(uint32_t i) { return ip("100.64.0.0") + i; }
+
+// The first choice for a client under one snapshot: a worker that has only ever seen
+// that snapshot (what it remembers for a client is its first choice there).
+class FirstChoice {
+ public:
+  explicit FirstChoice(const fwd::ForwardingSnapshot& snap) : snap_(snap) { fwd::onSnapshot(ctx_, snap_, 0); }
+  uint32_t of(uint32_t client) {
+    return sentTo(ctx_, snap_, synFrom(client, static_cast<uint16_t>(1024 + (next_++ & 0x7fff)), kAff), 1);
+  }
+
+ private:
+  const fwd::ForwardingSnapshot& snap_;
+  Env env_ = makeEnv();
+  fwd::WorkerContext ctx_{0, env_.ports, 1u << 16};
+  uint32_t next_ = 0;
+};
+
+TEST(SourceRanges, ADeniedSourceCostsNoStateNotEvenAnArpRequest) {
+  Env env = makeEnv();
+  env.snapshot->static_neighbors.clear();  // nodes unresolved: a new flow would ask ARP
+  fwd::WorkerContext ctx(0, env.ports, 64);
+  fwd::onSnapshot(ctx, *env.snapshot, 0);
+  Bytes denied = synFrom(Topo::clientIp(), 40000, SvcPorts::kDocNets);
+  const Bytes before = denied;
+  EXPECT_EQ(fwd::processFrame(ctx, *env.snapshot, kExt, denied, 10).kind, Action::Kind::kDrop);
+  EXPECT_EQ(dropsOf(ctx, DropReason::kSourceDenied), 1u);
+  EXPECT_EQ(denied, before) << "a dropped frame is not rewritten";
+  EXPECT_EQ(ctx.flows.size(), 0u);
+  EXPECT_EQ(ctx.arp_queue_len, 0u) << "no neighbour work for a denied source";
+  EXPECT_EQ(ctx.counters.new_flows.get(), 0u);
+  // The same client on a port that admits it gets as far as the neighbour lookup.
+  Bytes allowed = synFrom(Topo::clientIp(), 40000, SvcPorts::kOnlyClient);
+  EXPECT_EQ(fwd::processFrame(ctx, *env.snapshot, kExt, allowed, 11).kind, Action::Kind::kDrop);
+  EXPECT_EQ(dropsOf(ctx, DropReason::kNeighborUnresolved), 1u);
+  EXPECT_EQ(ctx.arp_queue_len, 1u);
+  EXPECT_EQ(dropsOf(ctx, DropReason::kSourceDenied), 1u);
+}
+
+// A reload that takes a source out of the ranges refuses its new connections only; the
+// decision is documented at the check in processor.cc.
+TEST(SourceRanges, AReloadThatDeniesASourceKeepsItsEstablishedFlows) {
+  Harness h;
+  Bytes syn = synFrom(Topo::clientIp(), 40000, SvcPorts::kOnlyClient);
+  ASSERT_EQ(h.run(kExt, syn, 0).kind, Action::Kind::kForward);
+  const ParsedFrame first = parseFrame(syn).frame;
+
+  auto next = std::make_unique<fwd::ForwardingSnapshot>(*h.env.snapshot);
+  next->generation = 2;
+  for (fwd::ServicePort& sp : next->service_ports) {
+    if (sp.port == SvcPorts::kOnlyClient) sp.source_ranges = {fwd::prefixRange(ip("203.0.113.0"), 24)};
+  }
+  next->finalize();
+  fwd::onSnapshot(h.ctx, *next, 5);
+
+  auto nodeSegment = [&](uint8_t flags) {
+    return PacketBuilder().eth(Topo::nodeMac(first.dst_ip), Topo::intMac()).ipv4(first.dst_ip, Topo::intIp())
+        .tcp(SvcPorts::nodePortOf(SvcPorts::kOnlyClient), first.src_port, flags).build();
+  };
+  Bytes synack = nodeSegment(tcp::kSyn | tcp::kAckFlag);
+  EXPECT_EQ(fwd::processFrame(h.ctx, *next, kInt, synack, 10).kind, Action::Kind::kForward);
+  Bytes ack = PacketBuilder().eth(Topo::clientMac(), Topo::extMac()).ipv4(Topo::clientIp(), Topo::vip())
+                  .tcp(40000, SvcPorts::kOnlyClient, tcp::kAckFlag).payload(20).build();
+  ASSERT_EQ(fwd::processFrame(h.ctx, *next, kExt, ack, 20).kind, Action::Kind::kForward);
+  EXPECT_EQ(parseFrame(ack).frame.dst_ip, first.dst_ip) << "the established flow keeps flowing";
+  EXPECT_EQ(dropsOf(h.ctx, DropReason::kSourceDenied), 0u);
+
+  Bytes another = synFrom(Topo::clientIp(), 40001, SvcPorts::kOnlyClient);
+  EXPECT_EQ(fwd::processFrame(h.ctx, *next, kExt, another, 30).kind, Action::Kind::kDrop);
+  EXPECT_EQ(dropsOf(h.ctx, DropReason::kSourceDenied), 1u) << "a new connection is refused";
+
+  // Closing and reopening the old tuple is a new connection: refused too.
+  Bytes fin = nodeSegment(tcp::kFin | tcp::kAckFlag);
+  ASSERT_EQ(fwd::processFrame(h.ctx, *next, kInt, fin, 40).kind, Action::Kind::kForward);
+  Bytes reopen = synFrom(Topo::clientIp(), 40000, SvcPorts::kOnlyClient);
+  EXPECT_EQ(fwd::processFrame(h.ctx, *next, kExt, reopen, 50).kind, Action::Kind::kDrop);
+  EXPECT_EQ(dropsOf(h.ctx, DropReason::kSourceDenied), 2u);
+  EXPECT_EQ(h.ctx.flows.size(), 0u) << "the closed flow ended, no new one began";
+}
+
+TEST(SessionAffinity, TheFirstChoiceDependsOnTheClientAddressOnlyOnEveryWorker) {
+  Harness a;
+  Harness b;
+  for (uint32_t i = 0; i < 50; ++i) {
+    const uint32_t client = clientNo(i);
+    const uint32_t on_a = sentTo(a.ctx, *a.env.snapshot, synFrom(client, static_cast<uint16_t>(1000 + i), kAff), 1);
+    const uint32_t on_b = sentTo(b.ctx, *b.env.snapshot, synFrom(client, static_cast<uint16_t>(5000 + 3 * i), kAff), 1);
+    ASSERT_NE(on_a, 0u);
+    EXPECT_EQ(on_a, on_b) << "client " << i << ": another worker or box must agree without shared state";
+  }
+}
+
+TEST(SessionAffinity, ClientsStillSpreadOverAllNodes) {
+  Harness h;
+  std::map<uint32_t, int> per_node;
+  for (uint32_t i = 0; i < 600; ++i) ++per_node[sentTo(h.ctx, *h.env.snapshot, synFrom(clientNo(i), 1000, kAff), 1)];
+  ASSERT_EQ(per_node.size(), 3u);
+  for (const auto& [node, n] : per_node) EXPECT_GT(n, 120) << node;
+}
+
+TEST(SessionAffinity, ClientsKeepTheirNodeWhenANodeIsAdded) {
+  Harness h;
+  auto two = withNodes(*h.env.snapshot, kAff, {{kN1, 1}, {kN2, 1}}, 2);
+  auto three = withNodes(*h.env.snapshot, kAff, {{kN1, 1}, {kN2, 1}, {kN3, 1}}, 3);
+  fwd::onSnapshot(h.ctx, *two, 0);
+  constexpr uint32_t kClients = 300;
+  std::vector<uint32_t> before(kClients);
+  for (uint32_t i = 0; i < kClients; ++i) {
+    before[i] = sentTo(h.ctx, *two, synFrom(clientNo(i), 1000, kAff), 10);
+    ASSERT_NE(before[i], 0u);
+  }
+  fwd::onSnapshot(h.ctx, *three, 20);
+  FirstChoice fresh(*three);
+  uint32_t moved_without_memory = 0;
+  for (uint32_t i = 0; i < kClients; ++i) {
+    EXPECT_EQ(sentTo(h.ctx, *three, synFrom(clientNo(i), 2000, kAff), 30), before[i]) << "client " << i;
+    moved_without_memory += fresh.of(clientNo(i)) != before[i] ? 1 : 0;
+  }
+  // Maglev alone moves about a third of the clients to the new node; the table kept them.
+  EXPECT_GT(moved_without_memory, kClients / 6);
+  EXPECT_EQ(h.ctx.counters.affinity_hits.get(), kClients);
+  EXPECT_EQ(h.ctx.counters.affinity_overflows.get(), 0u);
+}
+
+// A client whose first choice differs between `a` and `b` (the table has to make it stick).
+uint32_t clientThatMoves(const fwd::ForwardingSnapshot& a, const fwd::ForwardingSnapshot& b) {
+  FirstChoice on_a(a);
+  FirstChoice on_b(b);
+  for (uint32_t i = 0; i < 1000; ++i) {
+    if (on_a.of(clientNo(i)) != on_b.of(clientNo(i))) return clientNo(i);
+  }
+  ADD_FAILURE() << "no client moves between the two tables";
+  return 0;
+}
+
+TEST(SessionAffinity, TheTimeoutRunsFromTheLastPacketOfTheClientsLastFlow) {
+  Harness h;
+  constexpr uint32_t kTimeout = 100'000;
+  auto setTimeout = [&](fwd::ForwardingSnapshot& snap) {
+    for (fwd::ServicePort& sp : snap.service_ports) {
+      if (sp.port == kAff) sp.affinity_timeout_ms = kTimeout;
+    }
+  };
+  auto two = withNodes(*h.env.snapshot, kAff, {{kN1, 1}, {kN2, 1}}, 2);
+  auto three = withNodes(*h.env.snapshot, kAff, {{kN1, 1}, {kN2, 1}, {kN3, 1}}, 3);
+  setTimeout(*two);
+  setTimeout(*three);
+  const uint32_t client = clientThatMoves(*two, *three);
+  const lb::AffinityKey key{.client_ip = client, .vip = Topo::vip(), .port = kAff, .proto = kProtoTcp};
+  std::array<fwd::ArpRequest, 8> reqs{};
+  auto tick = [&](uint32_t now) { (void)fwd::slowTick(h.ctx, *three, now, h.ctx.flows.capacity(), reqs); };
+
+  fwd::onSnapshot(h.ctx, *two, 0);
+  const uint32_t node = sentTo(h.ctx, *two, synFrom(client, 1, kAff), 0);
+  ASSERT_NE(node, 0u);
+  fwd::onSnapshot(h.ctx, *three, 1000);
+  EXPECT_EQ(sentTo(h.ctx, *three, synFrom(client, 2, kAff), 30'000), node);
+  ASSERT_NE(h.ctx.affinity.find(key, 30'000, kTimeout), nullptr);
+  EXPECT_EQ(h.ctx.affinity.find(key, 30'000, kTimeout)->flows, 2u);
+
+  // Both SYN-sent flows expire (transitory timeout 60 s): the entry is released with the
+  // newest last packet, 30 s, and lives until 130 s.
+  tick(95'000);
+  ASSERT_EQ(h.ctx.flows.size(), 0u);
+  ASSERT_NE(h.ctx.affinity.find(key, 95'000, kTimeout), nullptr);
+  EXPECT_EQ(h.ctx.affinity.find(key, 95'000, kTimeout)->flows, 0u);
+  EXPECT_NE(h.ctx.affinity.find(key, 130'000, kTimeout), nullptr);
+  EXPECT_EQ(h.ctx.affinity.find(key, 130'001, kTimeout), nullptr);
+
+  // Within the timeout: still the remembered node, although today's table says otherwise.
+  EXPECT_EQ(sentTo(h.ctx, *three, synFrom(client, 3, kAff), 129'900), node);
+  tick(190'000);  // that flow ends too; last packet at 129.9 s
+  ASSERT_EQ(h.ctx.flows.size(), 0u);
+  // 100.1 s later without traffic: a fresh choice, which is then remembered.
+  const uint32_t fresh = FirstChoice(*three).of(client);
+  EXPECT_NE(fresh, node);
+  EXPECT_EQ(sentTo(h.ctx, *three, synFrom(client, 4, kAff), 230'001), fresh);
+  EXPECT_EQ(sentTo(h.ctx, *three, synFrom(client, 5, kAff), 230'002), fresh);
+}
+
+TEST(SessionAffinity, LiveFlowsHoldTheirEntryAndSlowTickSweepsIdleOnes) {
+  Harness h;
+  auto snap = std::make_unique<fwd::ForwardingSnapshot>(*h.env.snapshot);
+  for (fwd::ServicePort& sp : snap->service_ports) {
+    if (sp.port == kAff) sp.affinity_timeout_ms = 10'000;  // shorter than a SYN-sent flow's 60 s
+  }
+  snap->finalize();
+  for (uint32_t i = 0; i < 20; ++i) ASSERT_NE(sentTo(h.ctx, *snap, synFrom(clientNo(i), 1000, kAff), 0), 0u);
+  EXPECT_EQ(h.ctx.affinity.size(), 20u);
+  std::array<fwd::ArpRequest, 8> reqs{};
+  (void)fwd::slowTick(h.ctx, *snap, 30'000, h.ctx.flows.capacity(), reqs);
+  EXPECT_EQ(h.ctx.flows.size(), 20u);
+  EXPECT_EQ(h.ctx.affinity.size(), 20u) << "idle 30 s > 10 s, but their flows are alive";
+  EXPECT_EQ(sentTo(h.ctx, *snap, synFrom(clientNo(3), 1001, kAff), 30'000),
+            sentTo(h.ctx, *snap, synFrom(clientNo(3), 1002, kAff), 30'000));
+  EXPECT_EQ(h.ctx.counters.affinity_hits.get(), 2u);
+  (void)fwd::slowTick(h.ctx, *snap, 60'001, h.ctx.flows.capacity(), reqs);
+  EXPECT_EQ(h.ctx.flows.size(), 2u) << "the SYN-sent flows of 0 s expired";
+  EXPECT_EQ(h.ctx.affinity.size(), 1u) << "and their clients' entries, idle since 0 s, with them";
+  (void)fwd::slowTick(h.ctx, *snap, 90'001, h.ctx.flows.capacity(), reqs);
+  EXPECT_EQ(h.ctx.flows.size(), 0u);
+  EXPECT_EQ(h.ctx.affinity.size(), 0u) << "the last client's flows ended, last packet 60 s ago";
+}
+
+TEST(SessionAffinity, ANodeThatStopsServingIsChosenAgainAndTheNewChoiceSticks) {
+  Harness h;
+  const uint32_t client = clientNo(7);
+  const uint32_t node = sentTo(h.ctx, *h.env.snapshot, synFrom(client, 1, kAff), 0);
+  ASSERT_NE(node, 0u);
+  std::vector<std::pair<uint32_t, uint16_t>> others;
+  for (uint32_t n : {kN1, kN2, kN3}) {
+    if (n != node) others.emplace_back(n, 1);
+  }
+  // Drained (weight 0, still listed): not serving, so not kept.
+  std::vector<std::pair<uint32_t, uint16_t>> drained = {{kN1, 1}, {kN2, 1}, {kN3, 1}};
+  for (auto& [n, w] : drained) w = n == node ? 0 : 1;
+  auto drain = withNodes(*h.env.snapshot, kAff, drained, 2);
+  fwd::onSnapshot(h.ctx, *drain, 10);
+  const uint32_t second = sentTo(h.ctx, *drain, synFrom(client, 2, kAff), 10);
+  ASSERT_NE(second, 0u);
+  EXPECT_NE(second, node);
+  // Gone from the port altogether: the same.
+  auto gone = withNodes(*h.env.snapshot, kAff, others, 3);
+  fwd::onSnapshot(h.ctx, *gone, 20);
+  EXPECT_EQ(sentTo(h.ctx, *gone, synFrom(client, 3, kAff), 20), second);
+  // The old node serves again: the client stays where it was sent last.
+  fwd::onSnapshot(h.ctx, *h.env.snapshot, 30);
+  EXPECT_EQ(sentTo(h.ctx, *h.env.snapshot, synFrom(client, 4, kAff), 30), second);
+  EXPECT_EQ(h.ctx.counters.affinity_hits.get(), 2u);
+}
+
+TEST(SessionAffinity, AFullTableNeverBlocksANewFlow) {
+  Env env = makeEnv();
+  fwd::WorkerContext ctx(0, env.ports, 1024, /*affinity_capacity=*/4);  // one bucket of 4
+  fwd::onSnapshot(ctx, *env.snapshot, 0);
+  ASSERT_EQ(ctx.affinity.capacity(), 4u);
+  for (uint32_t i = 0; i < 4; ++i) ASSERT_NE(sentTo(ctx, *env.snapshot, synFrom(clientNo(i), 1, kAff), 0), 0u);
+  EXPECT_EQ(ctx.affinity.size(), 4u);
+  FirstChoice fresh(*env.snapshot);
+  for (uint32_t i = 4; i < 12; ++i) {
+    const uint32_t node = sentTo(ctx, *env.snapshot, synFrom(clientNo(i), 1, kAff), 0);
+    EXPECT_EQ(node, fresh.of(clientNo(i))) << "the client-IP Maglev choice, unremembered";
+  }
+  EXPECT_EQ(ctx.counters.affinity_overflows.get(), 8u);
+  EXPECT_EQ(totalDrops(ctx.counters), 0u);
+  EXPECT_EQ(ctx.flows.size(), 12u);
+  // A remembered client is still remembered; one that could not be stays unremembered.
+  EXPECT_NE(sentTo(ctx, *env.snapshot, synFrom(clientNo(0), 2, kAff), 1), 0u);
+  EXPECT_EQ(ctx.counters.affinity_hits.get(), 1u);
+  // Once those flows have ended and their clients idled past the timeout, ways free up.
+  std::array<fwd::ArpRequest, 8> reqs{};
+  (void)fwd::slowTick(ctx, *env.snapshot, 200'000, 1024, reqs);
+  EXPECT_EQ(ctx.flows.size(), 0u);
+  EXPECT_EQ(ctx.affinity.size(), 0u);
+  EXPECT_NE(sentTo(ctx, *env.snapshot, synFrom(clientNo(11), 3, kAff), 200'001), 0u);
+  EXPECT_EQ(ctx.affinity.size(), 1u);
+  EXPECT_EQ(ctx.counters.affinity_overflows.get(), 8u);
+}
+
+TEST(SessionAffinity, AReopenedTupleReleasesTheOldFlowAndCountsTheNewOne) {
+  Harness h;
+  const uint32_t client = Topo::clientIp();
+  const lb::AffinityKey key{.client_ip = client, .vip = Topo::vip(), .port = kAff, .proto = kProtoTcp};
+  Bytes syn = synFrom(client, 40000, kAff);
+  ASSERT_EQ(h.run(kExt, syn, 0).kind, Action::Kind::kForward);
+  const ParsedFrame first = parseFrame(syn).frame;
+  Bytes fin = PacketBuilder().eth(Topo::nodeMac(first.dst_ip), Topo::intMac()).ipv4(first.dst_ip, Topo::intIp())
+                  .tcp(SvcPorts::nodePortOf(kAff), first.src_port, tcp::kFin | tcp::kAckFlag).build();
+  ASSERT_EQ(h.run(kInt, fin, 10).kind, Action::Kind::kForward);
+  ASSERT_EQ(h.ctx.affinity.find(key, 10, SvcPorts::kAffinityTimeoutMs)->flows, 1u);
+  Bytes again = synFrom(client, 40000, kAff);
+  ASSERT_EQ(h.run(kExt, again, 5000).kind, Action::Kind::kForward);
+  EXPECT_EQ(parseFrame(again).frame.dst_ip, first.dst_ip);
+  EXPECT_EQ(h.ctx.affinity.find(key, 5000, SvcPorts::kAffinityTimeoutMs)->flows, 1u) << "one flow, counted once";
+  EXPECT_EQ(h.ctx.flows.size(), 1u);
+}
+
+TEST(SessionAffinity, PortsWithoutAffinityStillHashTheFiveTuple) {
+  Harness h;
+  std::set<uint32_t> nodes;
+  for (uint16_t port = 1000; port < 1100; ++port) nodes.insert(sentTo(h.ctx, *h.env.snapshot, synFrom(Topo::clientIp(), port, 80), 1));
+  EXPECT_EQ(nodes.size(), 3u) << "one client's connections spread without affinity";
+  EXPECT_EQ(h.ctx.affinity.size(), 0u);
 }
 
 }  // namespace
