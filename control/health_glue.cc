@@ -24,6 +24,14 @@ std::vector<health::TargetSpec> healthTargets(const conf::Config& config) {
 }
 
 HealthDetail healthDetail(const health::TargetStatus& s) {
+  std::vector<HealthChange> history;
+  for (const health::Transition& t : s.history) {
+    history.push_back(HealthChange{.unix_ms = t.unix_ms,
+                                   .from = health::healthStateName(t.from),
+                                   .to = health::healthStateName(t.to),
+                                   .reason = t.reason == health::FailReason::kNone ? "" : health::failReasonName(t.reason),
+                                   .detail = t.detail});
+  }
   return HealthDetail{.state = health::healthStateName(s.state),
                       .reason = s.last_reason == health::FailReason::kNone ? "" : health::failReasonName(s.last_reason),
                       .detail = s.last_detail,
@@ -31,7 +39,8 @@ HealthDetail healthDetail(const health::TargetStatus& s) {
                       .transitions = s.transitions,
                       .probes = s.probes,
                       .failures = s.failures,
-                      .weight = s.weight};
+                      .weight = s.weight,
+                      .history = std::move(history)};
 }
 
 HealthSnapshot::HealthSnapshot(const std::vector<health::TargetStatus>& statuses) {

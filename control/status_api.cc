@@ -280,7 +280,20 @@ json nodesJson(const StatusSources& sources) {
       }
     }
     json checks = json::array();
-    for (const auto& probe : probes) checks.push_back(healthJson(sources, probe));
+    for (const auto& probe : probes) {
+      json check = healthJson(sources, probe);
+      if (auto h = healthOf(sources, probe)) {
+        json history = json::array();
+        for (const HealthChange& c : h->history) {
+          history.push_back(json{{"time", formatTime(c.unix_ms)}, {"from", c.from}, {"to", c.to},
+                                 {"reason", c.reason}, {"detail", c.detail}});
+        }
+        check["probes"] = h->probes;
+        check["failures"] = h->failures;
+        check["history"] = std::move(history);
+      }
+      checks.push_back(std::move(check));
+    }
     nodes.push_back(json{{"name", node.name},
                          {"address", conf::formatIpv4(node.address)},
                          {"services", services},

@@ -31,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -44,6 +45,15 @@ class Server;
 
 namespace ng::control {
 
+// One state change of a probe target.
+struct HealthChange {
+  int64_t unix_ms = 0;
+  std::string from;
+  std::string to;
+  std::string reason;
+  std::string detail;
+};
+
 // One probe target's health as the API shows it.
 struct HealthDetail {
   std::string state;       // "up", "draining", "down"
@@ -54,6 +64,7 @@ struct HealthDetail {
   uint64_t probes = 0;
   uint64_t failures = 0;
   uint32_t weight = 1;
+  std::vector<HealthChange> history;  // the last transitions, oldest first
 };
 
 struct ReloadResult {

@@ -162,6 +162,26 @@ TEST(StatusApi, HealthDetailShownPerBackendWithProbeUrl) {
   EXPECT_FALSE(vipJson(box.sources, conf::parseIpv4("10.100.0.199").value()).has_value());
 }
 
+TEST(StatusApi, NodesShowEachProbesHistory) {
+  Box box;
+  box.health["http://10.200.0.12:10256/healthz"] = HealthDetail{
+      .state = "up", .transitions = 2, .probes = 40, .failures = 3,
+      .history = {{.unix_ms = 1'795'000'000'000, .from = "up", .to = "down", .reason = "refused",
+                   .detail = "connection refused"},
+                  {.unix_ms = 1'795'000'004'000, .from = "down", .to = "up", .reason = "", .detail = "HTTP 200"}}};
+  const json nodes = nodesJson(box.sources);
+  const json& n2 = nodes["nodes"][1];
+  EXPECT_EQ(n2["name"], "n2");
+  ASSERT_EQ(n2["health"].size(), 2u) << "kube-proxy (Cluster) and the Local service's health port";
+  const json& kp = n2["health"][0]["probe"] == "http://10.200.0.12:10256/healthz" ? n2["health"][0] : n2["health"][1];
+  EXPECT_EQ(kp["probes"], 40);
+  EXPECT_EQ(kp["failures"], 3);
+  ASSERT_EQ(kp["history"].size(), 2u);
+  EXPECT_EQ(kp["history"][0]["to"], "down");
+  EXPECT_EQ(kp["history"][0]["reason"], "refused");
+  EXPECT_EQ(kp["history"][1]["time"], "2026-11-18T11:06:44Z");
+}
+
 TEST(StatusApi, ReusedStatsIdStartsFromZeroForItsNewOwner) {
   Box box;
   // Give the compiler a tiny id space so that ids are reused at once.
