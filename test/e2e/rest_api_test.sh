@@ -11,6 +11,9 @@
 #   (c) a bad request is refused with 400 naming the field;
 #   (d) after a restart the load balancer is still there with the same address, and
 #       serves traffic;
+#   (f) while 200 long-lived TCP connections run through it, its node set changes (n3
+#       leaves, PUT .../nodes): no connection is reset - those on n1/n2 and even those on
+#       n3 keep their node (the flow table holds it) - and new connections avoid n3;
 #   (e) `ngctl delete` removes it: GET 404, and the address no longer answers.
 # Needs root (exit 77 = skipped otherwise). Bounded: NG_E2E_TIMEOUT seconds (default 480).
 # shellcheck source-path=SCRIPTDIR/../.. disable=SC2016  # bash -c '...'
@@ -101,12 +104,87 @@ checkpoint
 [[ "$ng_rc" == 0 ]] || fail "(d) nodegate exit status $ng_rc on SIGTERM"
 e2e_start "$work/nodegate.conf" || exit 1
 ip="$(api /v1/loadbalancers/shop/web | python3 -c 'import json, sys; print(json.load(sys.stdin)["ingress"][0]["ip"])' 2>/dev/null)"
+# The restarted box knows no neighbours yet; the client, whose ARP cache still holds the
+# VIP, sends it nothing that would teach the box its MAC until the box asks: the first
+# SYN-ACK waits for that ARP and the client's SYN retransmission (about 1 s).
+for ((t = 0; t < 10; t++)); do
+  ip netns exec "$client" curl -s --max-time 3 --fail -o /dev/null "http://$LB_VIP/whoami" && break
+done
 answers="$(served 10)"
 if [[ "$ip" == "$LB_VIP" ]] && (($(grep -cxE 'n[123]' <<<"$answers") == 10)) &&
    grep -q "1 load balancers restored" "$work/nodegate.log"; then
   pass "(d) after a restart: shop/web still at $ip and serving (10/10)"
 else
   fail "(d) after a restart: ip '$ip', answers: $(tr '\n' ' ' <<<"$answers")"
+fi
+
+# (f) node set change under 200 long-lived connections.
+# hold.py VIP N SECONDS: N connections each GET /big.bin and read it slowly (16 KiB every
+# 0.5 s) for SECONDS; prints one JSON line: per node, connections, resets, other errors.
+cat >"$work/hold.py" <<'PY'
+import json, selectors, socket, sys, time
+vip, n, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+conns, result = [], {}
+for i in range(n):
+    s = socket.create_connection((vip, 80), timeout=5)
+    s.sendall(b"GET /big.bin HTTP/1.0\r\nHost: vip\r\n\r\n")
+    conns.append({"sock": s, "head": b"", "node": None, "bytes": 0, "error": None})
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    for c in conns:
+        if c["error"]:
+            continue
+        try:
+            c["sock"].settimeout(0.05)
+            data = c["sock"].recv(16384)
+            if not data:
+                c["error"] = "eof"
+                continue
+            c["bytes"] += len(data)
+            if c["node"] is None:
+                c["head"] += data
+                for line in c["head"].split(b"\r\n"):
+                    if line.lower().startswith(b"x-node:"):
+                        c["node"] = line.split(b":", 1)[1].strip().decode()
+        except socket.timeout:
+            pass
+        except ConnectionResetError:
+            c["error"] = "reset"
+        except OSError as e:
+            c["error"] = type(e).__name__
+    time.sleep(0.5)
+for c in conns:
+    r = result.setdefault(c["node"] or "?", {"conns": 0, "resets": 0, "errors": 0, "min_bytes": None})
+    r["conns"] += 1
+    r["resets"] += c["error"] == "reset"
+    r["errors"] += c["error"] not in (None, "reset")
+    r["min_bytes"] = c["bytes"] if r["min_bytes"] is None else min(r["min_bytes"], c["bytes"])
+    c["sock"].close()
+print(json.dumps(result, sort_keys=True))
+PY
+ip netns exec "$client" python3 "$work/hold.py" "$LB_VIP" 200 10 >"$work/hold.json" 2>"$work/hold.err" &
+hold_pid=$!
+sleep 4
+nodes_body="{\"nodes\": [{\"name\": \"n1\", \"address\": \"${NG_NODE_ADDRS[0]}\"}, {\"name\": \"n2\", \"address\": \"${NG_NODE_ADDRS[1]}\"}]}"
+put_code="$(ip netns exec "$lb" curl -s -o "$work/nodes.out" -w '%{http_code}' -X PUT \
+  -H "Authorization: Bearer $(cat "$work/token")" -d "$nodes_body" "$NG_API/v1/loadbalancers/shop/web/nodes")"
+waiting=1; wait "$hold_pid"; hold_rc=$?; waiting=0
+checkpoint
+answers="$(served 30)"
+if verdict="$(python3 - "$work/hold.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+total = sum(v["conns"] for v in r.values())
+bad = {k: v for k, v in r.items() if v["resets"] or v["errors"] or not v["min_bytes"] or k == "?"}
+print(f"{total} connections: " + ", ".join(f"{k} {v['conns']} (resets {v['resets']}, errors {v['errors']}, "
+                                           f"min {v['min_bytes']} B read)" for k, v in sorted(r.items())))
+sys.exit(1 if bad or total != 200 else 0)
+PY
+)" && ((hold_rc == 0)) && [[ "$put_code" == 200 ]] && (($(grep -cx n3 <<<"$answers") == 0)) &&
+   (($(grep -cxE 'n[12]' <<<"$answers") == 30)); then
+  pass "(f) nodes n1,n2,n3 -> n1,n2 under load: $verdict; 30 new requests all on n1/n2"
+else
+  fail "(f) node set change: PUT $put_code, hold exit $hold_rc ($(head -c 300 "$work/hold.err")), $verdict; new: $(sort <<<"$answers" | uniq -c | tr '\n' ' ')"
 fi
 
 # (e) delete.
