@@ -47,22 +47,42 @@ std::shared_ptr<const lb::MaglevTable> SnapshotCompiler::tableFor(const NodeSet&
   return entry.table;
 }
 
-uint32_t SnapshotCompiler::statsIdFor(const BackendKey& key, std::map<BackendKey, uint32_t>& next) {
-  if (auto it = next.find(key); it != next.end()) return it->second;
-  uint32_t id = 0;
-  if (auto old = stats_ids_.find(key); old != stats_ids_.end()) {
-    id = old->second;
-    stats_ids_.erase(old);  // what remains in stats_ids_ afterwards was released
-  } else if (next_fresh_id_ < stats_capacity_) {
-    id = next_fresh_id_++;
-  } else if (!free_ids_.empty()) {
-    id = free_ids_.front();
-    free_ids_.pop_front();
-  } else {
-    ++stats_.backends_unattributed;
-  }
-  next.emplace(key, id);
+uint32_t SnapshotCompiler::takeFreeId() {
+  if (next_fresh_id_ < stats_capacity_) return next_fresh_id_++;
+  if (free_ids_.empty()) return 0;
+  const uint32_t id = free_ids_.front();
+  free_ids_.pop_front();
   return id;
+}
+
+void SnapshotCompiler::assignStatsIds(uint64_t port_key, const std::vector<nodeport::NodeBackend>& backends,
+                                      std::vector<uint32_t>& ids) {
+  PortIds& port = stats_ids_[port_key];
+  std::vector<PortIds::Entry> next;
+  next.reserve(backends.size());
+  ids.clear();
+  auto old = port.entries.begin();
+  for (const nodeport::NodeBackend& b : backends) {
+    // Entries of nodes that left (sorted before this backend) are released.
+    while (old != port.entries.end() && std::pair(old->node, old->node_port) < std::pair(b.address, b.node_port)) {
+      if (old->id != 0) released_.push_back(old->id);
+      ++old;
+    }
+    uint32_t id = 0;
+    if (old != port.entries.end() && old->node == b.address && old->node_port == b.node_port) {
+      id = old->id;
+      ++old;
+    }
+    if (id == 0) id = takeFreeId();  // new, or unattributed last time: try again
+    if (id == 0) ++stats_.backends_unattributed;
+    next.push_back(PortIds::Entry{.node = b.address, .node_port = b.node_port, .id = id});
+    ids.push_back(id);
+  }
+  for (; old != port.entries.end(); ++old) {
+    if (old->id != 0) released_.push_back(old->id);
+  }
+  port.entries = std::move(next);
+  port.pass = pass_;
 }
 
 std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::Config& config,
@@ -70,6 +90,7 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
                                                                    const nodeport::HealthView* health) {
   const auto started = std::chrono::steady_clock::now();
   stats_ = CompileStats{};
+  ++pass_;
   auto snap = std::make_unique<fwd::ForwardingSnapshot>();
   auto view = std::make_shared<StatusView>();
   snap->generation = generation;
@@ -87,8 +108,8 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
 
   std::map<NodeSet, CachedTable> next_tables;
   std::map<std::tuple<uint32_t, uint16_t, uint8_t>, NodeSet> next_sets;
-  std::map<BackendKey, uint32_t> next_ids;
   std::map<uint32_t, VipView> vips;
+  std::vector<uint32_t> stats_ids;
   for (nodeport::ServicePortBackends& set : nodeport::backendSets(config, health)) {
     fwd::ServicePort sp;
     sp.vip = set.vip;
@@ -108,8 +129,10 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
                        .node_port = set.backends.empty() ? uint16_t{0} : set.backends.front().node_port,
                        .policy = set.policy, .all_down = set.all_down, .backends = {}};
     NodeSet nodes;
-    for (nodeport::NodeBackend& b : set.backends) {  // sorted by address
-      const uint32_t stats_id = statsIdFor(BackendKey{sp.vip, sp.port, sp.proto, b.address, b.node_port}, next_ids);
+    assignStatsIds(uint64_t{sp.vip} << 32 | uint64_t{sp.port} << 8 | sp.proto, set.backends, stats_ids);
+    for (size_t i = 0; i < set.backends.size(); ++i) {  // sorted by address
+      nodeport::NodeBackend& b = set.backends[i];
+      const uint32_t stats_id = stats_ids[i];
       if (b.serving) {
         sp.backends.push_back(fwd::Backend{.node_ip = b.address, .node_port = b.node_port,
                                            .weight = static_cast<uint16_t>(b.weight), .stats_id = stats_id});
@@ -147,11 +170,16 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
   }
   snap->finalize();
 
-  // Ids left over were not used this generation: released, reusable oldest first.
-  for (const auto& [key, id] : stats_ids_) {
-    if (id != 0) free_ids_.push_back(id);
-  }
-  stats_ids_ = std::move(next_ids);
+  // Ids this generation did not use are released, reusable (oldest first) from the next.
+  std::erase_if(stats_ids_, [this](const auto& entry) {
+    if (entry.second.pass == pass_) return false;
+    for (const PortIds::Entry& e : entry.second.entries) {
+      if (e.id != 0) released_.push_back(e.id);
+    }
+    return true;
+  });
+  free_ids_.insert(free_ids_.end(), released_.begin(), released_.end());
+  released_.clear();
   stats_.service_ports = static_cast<uint32_t>(snap->service_ports.size());
   stats_.maglev_tables = static_cast<uint32_t>(next_tables.size());
   tables_ = std::move(next_tables);

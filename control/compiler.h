@@ -13,14 +13,17 @@
 //
 // Backend stats ids: every (VIP:port/protocol, node:nodePort) keeps its id while it
 // stays a candidate, whatever its health, so its counters continue across generations.
-// A released id is reused only after every never-used id is gone, oldest first: flows
-// still counting to it by then (they hold the id) are rare, and are misattributed.
+// A released id is reused only after every never-used id is gone, oldest first, and from
+// the generation after its release: flows still counting to it by then (they hold the
+// id) are rare, and are misattributed. A backend that found no free id counts as
+// unattributed (id 0) and tries again in every later generation.
 
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -55,19 +58,34 @@ class SnapshotCompiler {
     std::shared_ptr<const lb::MaglevTable> table;
     std::vector<lb::MaglevBackend> backends;
   };
-  // (vip, port, protocol, node address, nodePort)
-  using BackendKey = std::tuple<uint32_t, uint16_t, uint8_t, uint32_t, uint16_t>;
-
+  // Stats ids of one VIP:port/protocol's backends, sorted by (node address, nodePort) -
+  // the order nodeport gives backends in - so a compile matches them with one merge walk
+  // instead of a hash lookup per backend (10,000 Services x 300 nodes is 3M backends).
+  struct PortIds {
+    struct Entry {
+      uint32_t node = 0;
+      uint16_t node_port = 0;
+      uint32_t id = 0;  // 0 = unattributed (no id was free)
+    };
+    std::vector<Entry> entries;
+    uint64_t pass = 0;  // the compile that last used them
+  };
   std::shared_ptr<const lb::MaglevTable> tableFor(const NodeSet& nodes,
                                                   std::map<NodeSet, CachedTable>& next);
-  uint32_t statsIdFor(const BackendKey& key, std::map<BackendKey, uint32_t>& next);
+  // Ids for `backends` (sorted by address) of the port `port_key`, in their order.
+  void assignStatsIds(uint64_t port_key, const std::vector<nodeport::NodeBackend>& backends,
+                      std::vector<uint32_t>& ids);
+  uint32_t takeFreeId();
 
   uint32_t maglev_size_;
   uint32_t stats_capacity_;
   std::map<NodeSet, CachedTable> tables_;  // previous generation's tables
   // Per VIP:port/protocol, the node set it used last generation (for churn reporting).
   std::map<std::tuple<uint32_t, uint16_t, uint8_t>, NodeSet> previous_sets_;
-  std::map<BackendKey, uint32_t> stats_ids_;  // previous generation's ids
+  // By VIP << 32 | port << 8 | protocol. Ports a compile did not see are released after it.
+  std::unordered_map<uint64_t, PortIds> stats_ids_;
+  std::vector<uint32_t> released_;  // released by the current compile, freed after it
+  uint64_t pass_ = 0;
   std::deque<uint32_t> free_ids_;             // released, oldest first
   uint32_t next_fresh_id_ = 1;                // 0 = unattributed
   CompileStats stats_;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
+#include <set>
+
 #include "conf/config.h"
 
 namespace ng::control {
@@ -176,6 +178,60 @@ TEST(Compiler, SameConfigGivesTheSameTablesInAnotherCompiler) {
   for (size_t i = 0; i < x->service_ports.size(); ++i) {
     EXPECT_EQ(*x->service_ports[i].maglev, *y->service_ports[i].maglev) << "ECMP peers must agree";
   }
+}
+
+}  // namespace
+}  // namespace ng::control
+
+namespace ng::control {
+namespace {
+
+// stats id of node `node_ip` on VIP:port in the compiler's last status view (0 if absent).
+uint32_t statsId(const SnapshotCompiler& c, uint16_t port, uint32_t node_ip) {
+  for (const VipView& v : c.lastStatus()->vips) {
+    for (const PortView& p : v.ports) {
+      for (const BackendView& b : p.backends) {
+        if (p.port == port && b.address == node_ip) return b.stats_id;
+      }
+    }
+  }
+  return 0;
+}
+
+TEST(CompilerStatsIds, StableWhileTheBackendStaysThenReusedOldestFirst) {
+  conf::Config cfg = baseConfig();
+  const uint32_t n1 = conf::parseIpv4("10.200.0.11").value();
+  const uint32_t n3 = conf::parseIpv4("10.200.0.13").value();
+  SnapshotCompiler compiler(1009, 10);  // ids 1..9 for 11 backends: 2 unattributed
+  (void)compiler.compile(cfg, 1);
+  EXPECT_EQ(compiler.lastStats().backends_unattributed, 2u);
+  const uint32_t http_n1 = statsId(compiler, 80, n1);
+  ASSERT_NE(http_n1, 0u);
+  (void)compiler.compile(cfg, 2);
+  EXPECT_EQ(statsId(compiler, 80, n1), http_n1) << "same backend, same id";
+
+  // c/two (8080, compiled last) had no ids. b/api (443, 3 backends) leaves: its ids are
+  // released after that generation, and c/two's backends get them in the next one;
+  // a/web keeps its own throughout.
+  EXPECT_EQ(statsId(compiler, 8080, n1), 0u);
+  std::set<uint32_t> api_ids;
+  for (uint32_t node = n1; node <= n3; ++node) api_ids.insert(statsId(compiler, 443, node));
+  cfg.services.erase(cfg.services.begin() + 1);
+  (void)compiler.compile(cfg, 3);
+  EXPECT_EQ(compiler.lastStats().backends_unattributed, 2u) << "released ids are free from the next generation";
+  (void)compiler.compile(cfg, 4);
+  EXPECT_EQ(compiler.lastStats().backends_unattributed, 0u);
+  EXPECT_EQ(statsId(compiler, 80, n1), http_n1);
+  std::set<uint32_t> ids;
+  for (uint16_t port : {80, 53}) {
+    for (uint32_t node = n1; node <= n3; ++node) ids.insert(statsId(compiler, port, node));
+  }
+  ids.insert(statsId(compiler, 8080, n1));
+  ids.insert(statsId(compiler, 8080, n3));
+  EXPECT_EQ(ids.size(), 8u) << "8 backends, 8 distinct ids";
+  EXPECT_FALSE(ids.contains(0));
+  EXPECT_TRUE(api_ids.contains(statsId(compiler, 8080, n1))) << "ids come back from the released ones";
+  EXPECT_TRUE(api_ids.contains(statsId(compiler, 8080, n3)));
 }
 
 }  // namespace
