@@ -1,32 +1,43 @@
 // Health prober at scale: N distinct HTTP targets probed every second by one HealthEngine
-// (one asio loop, one thread) against responders in a forked child process.
-//   health_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+// (one asio loop, one thread) against responders in forked child processes.
+//   health_bench --benchmark_repetitions=3
 // The argued-about number (DESIGN.md section 6, "health probes per second") is the
 // prober's CPU as % of one core at 10,000 targets / 1 s interval; the goal is < 10 %.
 //
-// Setup (not measured): a child process listens on 127.1.x.y : 4 ports (every target is
-// a distinct ProbeSpec, each address:port its own listener) and answers like a
-// kube-proxy healthCheckNodePort: 200, X-Load-Balancing-Endpoint-Weight, a JSON body,
-// then FIN. After a warm-up, one window is measured (counters, all plain numbers):
+// Setup (not measured): child processes listen on 127.1.x.y : 4 ports (every target is
+// a distinct ProbeSpec, each address:port its own listener; at most 5,000 targets per
+// child, see kTargetsPerResponder) and answer like kube-proxy's healthCheckNodePort
+// server (Go net/http): 200, X-Load-Balancing-Endpoint-Weight, a JSON body; the
+// connection stays open for the next request unless the request said Connection: close
+// (then the answer says so too, then FIN). After a warm-up, one window is measured
+// (counters, all plain numbers):
 //   cpu_pct            user+sys CPU of the measured client as % of one core; the
-//                      responder child is not included (BM_HealthProber: the whole
+//                      responder children are not included (BM_HealthProber: the whole
 //                      process, i.e. the engine thread, the main thread only sleeps;
 //                      BM_BlockingClientBaseline: the client thread)
 //   user_cpu_pct       the user-space part of cpu_pct (the rest is the kernel's)
 //   probes_per_s       probes completed per second of wall time
 //   cpu_us_per_probe   CPU per completed probe
 //   failures           non-OK results in the window (should be 0; engine only)
-//   responder_cpu_pct  the child's CPU, for scale (engine only)
+//   connects_per_s     TCP connections the responders accepted (engine only)
+//   responder_cpu_pct  the children's CPU, for scale (engine only)
 //   targets_serving    targets serving at the end (should equal targets; engine only)
 // BM_BlockingClientBaseline: the same exchange by a minimal blocking client, same run.
 //
-// Arguments: /targets/window_seconds. Default 10000 targets, 10 s window, 3 s warm-up.
+// Arguments: /targets/window_seconds/reuse. reuse:1 = one kept-alive connection per
+// target (the engine's default), reuse:0 = a new connection with Connection: close per
+// probe. Default 10000 targets, 10 s window, 3 s warm-up, both reuse values.
 // NG_HEALTH_BENCH_QUICK=1 (set for the ctest smoke run) uses 200 targets, a 1 s window
 // and a 1.5 s warm-up so the whole run stays within a few seconds.
+// NG_HEALTH_BENCH_NETNS=1 or =rps: the responder in a network namespace of its own
+// behind a veth pair (see netnsMode()); needs root.
 
 #include <benchmark/benchmark.h>
 
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -35,6 +46,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <asio.hpp>
 #include <chrono>
 #include <cstdio>
@@ -43,7 +55,9 @@
 #include <map>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -61,8 +75,49 @@ bool quickMode() {
   return q != nullptr && q[0] != '\0' && q[0] != '0';
 }
 
-std::string loopbackAddress(int i) {  // 127.1.0.1, 127.1.0.2, ... 250 per /24
-  return "127.1." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+// NG_HEALTH_BENCH_NETNS=1: the responder runs in a network namespace of its own behind a
+// veth pair, and this process in another one (see main()). A veth hands a packet to the
+// receiving side's stack in the sender's context, as loopback does. NG_HEALTH_BENCH_NETNS
+// =rps in addition pins this process to CPU 0 and the responder to CPU 1 and steers
+// each side's received packets to its own CPU (RPS), so that the responder's receive
+// processing runs on CPU 1 instead of inside the prober's send().
+bool netnsMode() {
+  const char* n = std::getenv("NG_HEALTH_BENCH_NETNS");
+  return n != nullptr && n[0] != '\0' && n[0] != '0';
+}
+bool rpsMode() {
+  const char* n = std::getenv("NG_HEALTH_BENCH_NETNS");
+  return n != nullptr && std::string_view(n) == "rps";
+}
+
+// Target addresses, 250 per /24: 127.1.0.1, 127.1.0.2, ... on loopback; 10.99.0.1, ...
+// (all local to the responder's namespace, routed over the veth pair) with NETNS.
+std::string targetAddress(int i) {
+  return (netnsMode() ? "10.99." : "127.1.") + std::to_string(i / 250) + "." +
+         std::to_string(i % 250 + 1);
+}
+
+// Setup commands (ip, sysfs writes) for the namespace mode; not measured.
+bool run(const std::string& command) {
+  if (std::system(command.c_str()) == 0) return true;
+  std::fprintf(stderr, "health_bench: failed: %s\n", command.c_str());
+  return false;
+}
+
+bool pinTo(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+// A network namespace (and mount namespace, for a /sys that shows its devices) of the
+// calling process's own. Both vanish with the last process in them: nothing to clean up,
+// and nothing of the host's network is touched.
+bool enterPrivateNetwork() {
+  return unshare(CLONE_NEWNET | CLONE_NEWNS) == 0 &&
+         mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+         mount("sysfs", "/sys", "sysfs", 0, nullptr) == 0 && run("ip link set lo up");
 }
 
 // 10,000 listeners plus the connections in flight on both sides: ask for 64k file
@@ -79,11 +134,21 @@ void raiseFileLimit() {
 
 const std::string kBody =
     R"({"service":{"namespace":"bench","name":"web"},"localEndpoints":1,"serviceProxyHealthy":true})";
-const std::string kResponse =
-    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
-    "X-Load-Balancing-Endpoint-Weight: 1\r\nContent-Length: " +
-    std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+std::string response(bool close) {
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
+         "X-Load-Balancing-Endpoint-Weight: 1\r\nContent-Length: " +
+         std::to_string(kBody.size()) + (close ? "\r\nConnection: close" : "") + "\r\n\r\n" + kBody;
+}
+const std::string kResponse = response(false);      // to a keep-alive request
+const std::string kResponseClose = response(true);  // to "Connection: close"
 
+// Connections the responder accepted, in memory shared with the parent (set up before
+// the fork): shows how many probes paid for a TCP handshake.
+std::atomic<uint64_t>* g_accepts = nullptr;
+
+// One accepted connection, served like Go's net/http (kube-proxy): every request is
+// answered; after a "Connection: close" request the answer says so and the connection
+// ends, otherwise the connection waits for the next request.
 struct Conn : std::enable_shared_from_this<Conn> {
   explicit Conn(tcp::socket s) : socket(std::move(s)) {}
   tcp::socket socket;
@@ -94,15 +159,24 @@ struct Conn : std::enable_shared_from_this<Conn> {
     socket.async_read_some(asio::buffer(buf), [self = shared_from_this()](std::error_code ec, size_t n) {
       if (ec) return;
       self->request.append(self->buf.data(), n);
-      if (self->request.find("\r\n\r\n") == std::string::npos) return self->readRequest();
-      asio::async_write(self->socket, asio::buffer(kResponse), [self](std::error_code ec, size_t) {
-        if (ec) return;
-        // Like Go's net/http (kube-proxy) answering "Connection: close": FIN right after
-        // the response, then wait for the client to close before letting go.
-        self->socket.shutdown(tcp::socket::shutdown_send, ec);
-        self->awaitClose();
-      });
+      self->answer();
     });
+  }
+  void answer() {
+    const size_t end = request.find("\r\n\r\n");
+    if (end == std::string::npos) return readRequest();
+    // Our clients write the header exactly so; a real server would parse it.
+    const bool close = request.substr(0, end + 2).find("\r\nConnection: close\r\n") != std::string::npos;
+    request.erase(0, end + 4);
+    asio::async_write(socket, asio::buffer(close ? kResponseClose : kResponse),
+                      [self = shared_from_this(), close](std::error_code ec, size_t) {
+                        if (ec) return;
+                        if (!close) return self->answer();
+                        // FIN right after the response, then wait for the client to close
+                        // before letting go.
+                        self->socket.shutdown(tcp::socket::shutdown_send, ec);
+                        self->awaitClose();
+                      });
   }
   void awaitClose() {
     socket.async_read_some(asio::buffer(buf), [self = shared_from_this()](std::error_code ec, size_t) {
@@ -113,21 +187,45 @@ struct Conn : std::enable_shared_from_this<Conn> {
 
 void acceptLoop(tcp::acceptor& acceptor) {
   acceptor.async_accept([&acceptor](std::error_code ec, tcp::socket s) {
-    if (!ec) std::make_shared<Conn>(std::move(s))->readRequest();
+    if (!ec) {
+      g_accepts->fetch_add(1, std::memory_order_relaxed);
+      std::make_shared<Conn>(std::move(s))->readRequest();
+    }
     if (ec != asio::error::operation_aborted) acceptLoop(acceptor);
   });
 }
 
-[[noreturn]] void responderMain(int addresses, int out_fd) {
+// Namespace mode: the addresses of both ends of the veth pair and the device names.
+constexpr const char* kProberSide = "10.98.0.1";
+constexpr const char* kResponderSide = "10.98.0.2";
+
+// `ns_fds`: namespace mode only, {read end of "veth is there", write end of "my
+// namespace exists"}; -1 otherwise.
+[[noreturn]] void responderMain(int first_address, int addresses, int out_fd,
+                                std::array<int, 2> ns_fds, const std::string& veth) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the benchmark
   raiseFileLimit();
   std::string report;
   try {
+    if (ns_fds[0] >= 0) {
+      if ((rpsMode() && !pinTo(1)) || !enterPrivateNetwork()) throw std::runtime_error("namespace setup");
+      char c = 'n';
+      (void)!write(ns_fds[1], &c, 1);
+      if (read(ns_fds[0], &c, 1) != 1) throw std::runtime_error("no veth");
+      if (!run("ip addr add " + std::string(kResponderSide) + "/30 dev " + veth + " && ip link set " +
+               veth + " up && ip route add local 10.99.0.0/16 dev lo" +
+               (rpsMode() ? " && echo 2 > /sys/class/net/" + veth + "/queues/rx-0/rps_cpus" : "")))
+        throw std::runtime_error("veth setup");
+    }
     asio::io_context io(1);
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::vector<uint16_t> ports;
+    // In its own namespace every 10.99.x.y is local: one wildcard listener per port
+    // serves them all (and keeps the descriptors for the connections).
+    if (ns_fds[0] >= 0) addresses = 1;
     for (int a = 0; a < addresses; ++a) {
-      const auto address = asio::ip::make_address(loopbackAddress(a));
+      const auto address = ns_fds[0] >= 0 ? asio::ip::address(asio::ip::address_v4::any())
+                                          : asio::ip::make_address(targetAddress(first_address + a));
       for (int p = 0; p < kPorts; ++p) {
         auto acc = std::make_unique<tcp::acceptor>(io);
         // The first address picks free ports; the other addresses reuse them (nothing
@@ -154,22 +252,59 @@ void acceptLoop(tcp::acceptor& acceptor) {
 }
 
 struct Responder {
+  std::atomic<uint64_t>* accepts_ = nullptr;
+  std::string veth_;  // namespace mode: our end of the pair
   pid_t pid = -1;
   std::vector<uint16_t> ports;
   std::string error;
 
-  explicit Responder(int addresses) {
+  // Serves targetAddress(first_address ...) for `addresses` addresses, kPorts each.
+  Responder(int first_address, int addresses) {
+    static int made = 0;
+    const int n = made++;
+    // Before the fork, so that parent and child share it.
+    void* shared = mmap(nullptr, sizeof(std::atomic<uint64_t>), PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED) {
+      error = "mmap failed";
+      return;
+    }
+    accepts_ = new (shared) std::atomic<uint64_t>(0);
+    g_accepts = accepts_;
     int fds[2];
-    if (pipe(fds) != 0) {
+    int to_child[2] = {-1, -1};
+    int from_child[2] = {-1, -1};
+    if (pipe(fds) != 0 || (netnsMode() && (pipe(to_child) != 0 || pipe(from_child) != 0))) {
       error = "pipe failed";
       return;
     }
+    // Fresh names each time: a previous pair may still be going away.
+    veth_ = "nghp" + std::to_string(n);
+    const std::string peer = "nghr" + std::to_string(n);
     pid = fork();
     if (pid == 0) {
       close(fds[0]);
-      responderMain(addresses, fds[1]);
+      responderMain(first_address, addresses, fds[1], {to_child[0], from_child[1]}, peer);
     }
     close(fds[1]);
+    if (netnsMode()) {
+      close(to_child[0]);
+      close(from_child[1]);
+      char c;
+      const bool ok =
+          read(from_child[0], &c, 1) == 1 &&
+          run("ip link add " + veth_ + " type veth peer name " + peer + " netns " + std::to_string(pid) +
+              " && ip addr add " + kProberSide + "/30 dev " + veth_ + " && ip link set " + veth_ +
+              " up && ip route add 10.99.0.0/16 via " + kResponderSide + " dev " + veth_ +
+              (rpsMode() ? " && echo 1 > /sys/class/net/" + veth_ + "/queues/rx-0/rps_cpus" : ""));
+      if (ok) (void)!write(to_child[1], &c, 1);
+      close(to_child[1]);
+      close(from_child[0]);
+      if (!ok) {
+        error = "responder: veth setup failed";
+        return;
+      }
+    }
     std::string line;
     char c;
     while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
@@ -186,11 +321,15 @@ struct Responder {
     }
   }
   ~Responder() {
+    if (netnsMode() && pid > 0) run("ip link del " + veth_ + " 2>/dev/null || true");
     if (pid > 0) {
       kill(pid, SIGKILL);
       waitpid(pid, nullptr, 0);
     }
+    if (accepts_ != nullptr) munmap(accepts_, sizeof *accepts_);
   }
+  // Connections the responder accepted so far.
+  [[nodiscard]] uint64_t accepts() const { return accepts_->load(std::memory_order_relaxed); }
   // utime + stime of the child from /proc (clock ticks), in seconds.
   [[nodiscard]] double cpuSeconds() const {
     std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
@@ -222,32 +361,58 @@ Cpu cpuOf(int who) {  // RUSAGE_SELF or RUSAGE_THREAD
   return {s(ru.ru_utime), s(ru.ru_stime)};
 }
 
+// File descriptors are capped at 20,000 per process here (the hard limit, which only
+// CAP_SYS_RESOURCE could raise): a responder child serves at most this many targets, one
+// listener each plus, with keep-alive, one kept connection each.
+constexpr int kTargetsPerResponder = 5000;
+
 struct Setup {
   int targets;
   std::chrono::seconds window;
   std::chrono::milliseconds warmup;
-  Responder responder;
+  std::vector<std::unique_ptr<Responder>> responders;
+  std::string error;
   std::vector<ng::health::ProbeSpec> probes;
 
   explicit Setup(const benchmark::State& state)
       : targets(static_cast<int>(state.range(0))),
         window(state.range(1)),
-        warmup(quickMode() ? 1500 : 3000),
-        responder((raiseFileLimit(), (targets + kPorts - 1) / kPorts)) {
-    if (!responder.error.empty()) return;
-    for (int i = 0; i < targets; ++i) {
-      probes.push_back({.kind = ng::health::ProbeKind::kHttp,
-                        .address = loopbackAddress(i / kPorts),
-                        .port = responder.ports[i % kPorts]});
+        warmup(quickMode() ? 1500 : 3000) {
+    raiseFileLimit();
+    const int addresses = (targets + kPorts - 1) / kPorts;
+    // Namespace mode: one child, wildcard listeners (see responderMain()).
+    const int per_child = netnsMode() ? addresses : kTargetsPerResponder / kPorts;
+    for (int first = 0; first < addresses && error.empty(); first += per_child) {
+      responders.push_back(std::make_unique<Responder>(first, std::min(per_child, addresses - first)));
+      error = responders.back()->error;
     }
+    if (!error.empty()) return;
+    for (int i = 0; i < targets; ++i) {
+      const int address = i / kPorts;
+      probes.push_back({.kind = ng::health::ProbeKind::kHttp,
+                        .address = targetAddress(address),
+                        .port = responders[address / per_child]->ports[i % kPorts]});
+    }
+  }
+  [[nodiscard]] double responderCpuSeconds() const {
+    double sum = 0;
+    for (const auto& r : responders) sum += r->cpuSeconds();
+    return sum;
+  }
+  [[nodiscard]] uint64_t accepts() const {
+    uint64_t sum = 0;
+    for (const auto& r : responders) sum += r->accepts();
+    return sum;
   }
 };
 
-// The engine: every target once a second, the whole machinery under test.
+// The engine: every target once a second, the whole machinery under test. Third
+// argument: 1 = kept-alive connections (the default Options), 0 = a new connection with
+// "Connection: close" per probe.
 void BM_HealthProber(benchmark::State& state) {
   Setup setup(state);
-  if (!setup.responder.error.empty()) {
-    state.SkipWithError(setup.responder.error.c_str());
+  if (!setup.error.empty()) {
+    state.SkipWithError(setup.error.c_str());
     return;
   }
   std::vector<ng::health::TargetSpec> specs;
@@ -255,25 +420,28 @@ void BM_HealthProber(benchmark::State& state) {
     specs.push_back({.probe = p,
                      .timing = {.interval_ms = 1000, .timeout_ms = 1000, .rise = 2, .fall = 3}});
   }
-  ng::health::HealthEngine engine(ng::health::HealthEngine::Options{}, nullptr);
+  ng::health::HealthEngine engine(
+      ng::health::HealthEngine::Options{.reuse_connections = state.range(2) != 0}, nullptr);
   engine.setTargets(std::move(specs));
   engine.start();
   std::this_thread::sleep_for(setup.warmup);
 
   Cpu cpu;
   double wall = 0, child_cpu = 0;
-  uint64_t probes = 0, failures = 0;
+  uint64_t probes = 0, failures = 0, accepts = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     const Cpu cpu0 = cpuOf(RUSAGE_SELF);  // the engine thread; main only sleeps
-    const double child0 = setup.responder.cpuSeconds();
+    const double child0 = setup.responderCpuSeconds();
     const uint64_t done0 = engine.probesCompleted();
     const uint64_t fail0 = engine.probeFailures();
+    const uint64_t accepts0 = setup.accepts();
     std::this_thread::sleep_for(setup.window);
     probes = engine.probesCompleted() - done0;
     failures = engine.probeFailures() - fail0;
     cpu = cpuOf(RUSAGE_SELF) - cpu0;
-    child_cpu = setup.responder.cpuSeconds() - child0;
+    child_cpu = setup.responderCpuSeconds() - child0;
+    accepts = setup.accepts() - accepts0;
     wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   engine.stop();
@@ -294,44 +462,61 @@ void BM_HealthProber(benchmark::State& state) {
   state.counters["cpu_us_per_probe"] = probes ? cpu.total() * 1e6 / static_cast<double>(probes) : 0;
   state.counters["failures"] = static_cast<double>(failures);
   state.counters["responder_cpu_pct"] = 100.0 * child_cpu / wall;
+  state.counters["connects_per_s"] = static_cast<double>(accepts) / wall;
   state.counters["targets_serving"] = serving;
 }
 
 // The baseline, measured in the same run against the same responder: the same exchange
-// (socket, SO_LINGER 0, connect, GET, read the answer, close) done by the simplest
-// blocking client, paced like the engine (a batch every 5 ms, targets per second in
-// all). On loopback the kernel runs the TCP work of both ends in the sender's context
-// (the responder's SYN handling, accept queue, wake-ups), so this is what any prober
-// pays here before its own code; compare cpu_us_per_probe and user_cpu_pct.
+// done by the simplest blocking client, paced like the engine (a batch every 5 ms,
+// targets per second in all). Third argument 0: socket, SO_LINGER 0, connect, GET with
+// "Connection: close", read the answer, close. 1: one kept connection per target, GET
+// with "Connection: keep-alive", read the answer. On loopback the kernel runs the TCP
+// work of both ends in the sender's context (the responder's SYN handling, accept queue,
+// wake-ups), so this is what any prober pays here before its own code; compare
+// cpu_us_per_probe and user_cpu_pct.
 void BM_BlockingClientBaseline(benchmark::State& state) {
   Setup setup(state);
-  if (!setup.responder.error.empty()) {
-    state.SkipWithError(setup.responder.error.c_str());
+  if (!setup.error.empty()) {
+    state.SkipWithError(setup.error.c_str());
     return;
   }
+  const bool keep_alive = state.range(2) != 0;
   std::vector<asio::ip::tcp::endpoint> endpoints;
   for (const auto& p : setup.probes)
     endpoints.emplace_back(asio::ip::make_address(p.address), p.port);
   const std::string request =
-      "GET /healthz HTTP/1.1\r\nHost: x\r\nUser-Agent: baseline\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+      std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nUser-Agent: baseline\r\nAccept: */*\r\n") +
+      (keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
+  const size_t answer = keep_alive ? kResponse.size() : kResponseClose.size();
+  std::vector<int> kept(endpoints.size(), -1);
   size_t next = 0;
   uint64_t failures = 0;
   auto probeOne = [&] {
-    const auto& ep = endpoints[next++ % endpoints.size()];
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const linger l{1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-    bool ok = ::connect(fd, ep.data(), ep.size()) == 0 &&
-              ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-                  static_cast<ssize_t>(request.size());
+    const size_t i = next++ % endpoints.size();
+    const auto& ep = endpoints[i];
+    int fd = kept[i];
+    bool ok = true;
+    if (fd < 0) {
+      fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      const linger l{1, 0};
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+      ok = ::connect(fd, ep.data(), ep.size()) == 0;
+    }
+    ok = ok && ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+                   static_cast<ssize_t>(request.size());
     size_t got = 0;
     char buf[1024];
-    while (ok && got < kResponse.size()) {
+    while (ok && got < answer) {
       const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
       if (n <= 0) ok = false;
       else got += static_cast<size_t>(n);
     }
-    ::close(fd);
+    if (keep_alive && ok) {
+      kept[i] = fd;
+    } else {
+      ::close(fd);
+      kept[i] = -1;
+    }
     failures += !ok;
   };
   const auto batch_every = 5ms;
@@ -366,18 +551,31 @@ void BM_BlockingClientBaseline(benchmark::State& state) {
   state.counters["user_cpu_pct"] = 100.0 * cpu.user / wall;
   state.counters["probes_per_s"] = static_cast<double>(probes) / wall;
   state.counters["cpu_us_per_probe"] = probes ? cpu.total() * 1e6 / static_cast<double>(probes) : 0;
+  for (int fd : kept) {
+    if (fd >= 0) ::close(fd);
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (netnsMode()) {
+    // Before any thread exists, so that every thread (the engine's) inherits both.
+    if ((rpsMode() && !pinTo(0)) || !enterPrivateNetwork()) {
+      std::fprintf(stderr, "health_bench: NG_HEALTH_BENCH_NETNS needs root (unshare, mount, ip)\n");
+      return 1;
+    }
+  }
   benchmark::Initialize(&argc, argv);
   for (auto* b : {benchmark::RegisterBenchmark("BM_HealthProber", BM_HealthProber),
                   benchmark::RegisterBenchmark("BM_BlockingClientBaseline", BM_BlockingClientBaseline)}) {
-    if (quickMode()) {
-      b->Args({200, 1});
-    } else {
-      b->Args({10000, 10});
+    b->ArgNames({"targets", "window_s", "reuse"});
+    for (int reuse : {1, 0}) {
+      if (quickMode()) {
+        b->Args({200, 1, reuse});
+      } else {
+        b->Args({10000, 10, reuse});
+      }
     }
     // One iteration is one measured window; min_time does not apply.
     b->Iterations(1)->UseRealTime()->Unit(benchmark::kSecond);

@@ -57,7 +57,7 @@ struct Due {
 struct HealthEngine::Impl {
   Impl(ProberFactory make_prober, std::function<void()> changed)
       : on_change(std::move(changed)), rng(std::random_device{}()) {
-    prober = make_prober(*io);  // after io exists; destroyed after it (see ~Impl)
+    prober = make_prober(*io);  // after io exists; destroyed before it (see ~Impl)
   }
 
   ~Impl() {
@@ -67,11 +67,12 @@ struct HealthEngine::Impl {
       targets.clear();
     }
     due = {};
-    // Handlers still queued hold probe sessions: destroy them with the io_context (the
-    // wake timer first, it refers to it), while the prober they may use still exists.
+    // The prober first, while the io_context exists: it closes the connections it keeps
+    // between probes (Prober contract). Handlers still queued own the probes in flight
+    // and go with the io_context (the wake timer before it, it refers to it).
+    prober.reset();
     wake.reset();
     io.reset();
-    prober.reset();
   }
 
   void start() {
@@ -157,7 +158,10 @@ struct HealthEngine::Impl {
       while (!due.empty() && due.top().at <= now) {
         auto t = due.top().target;
         due.pop();
-        if (t->removed.load(std::memory_order_relaxed)) continue;
+        if (t->removed.load(std::memory_order_relaxed)) {
+          forget(*t);
+          continue;
+        }
         try {
           launch(t);
         } catch (const std::exception& e) {
@@ -185,10 +189,24 @@ struct HealthEngine::Impl {
     probes_started.fetch_add(1, std::memory_order_relaxed);  // probe() did not throw
   }
 
+  // A removed target leaves the engine thread's hands here (exactly once: it is either
+  // scheduled or in flight): the prober lets go of what it keeps for it (a kept-alive
+  // connection), unless the same spec was added back meanwhile as a new target.
+  void forget(const Target& t) {
+    {
+      std::lock_guard lock(mu);
+      if (targets.contains(t.probe)) return;
+    }
+    prober->forget(t.probe);
+  }
+
   void complete(const std::shared_ptr<Target>& t, ProbeOutcome outcome) {
     probes_completed.fetch_add(1, std::memory_order_relaxed);
     if (outcome.result != ProbeOutcome::kOk) probe_failures.fetch_add(1, std::memory_order_relaxed);
-    if (t->removed.load(std::memory_order_relaxed)) return;
+    if (t->removed.load(std::memory_order_relaxed)) {
+      forget(*t);
+      return;
+    }
     TargetState::Change change;
     HealthState from;
     HealthState to;
@@ -257,7 +275,8 @@ HealthEngine::HealthEngine(Options options, std::function<void()> on_change)
     : HealthEngine(
           [options = std::move(options)](asio::io_context& io) -> std::unique_ptr<Prober> {
             return std::make_unique<AsioProber>(
-                io, AsioProber::Options{.source_address = options.source_address});
+                io, AsioProber::Options{.source_address = options.source_address,
+                                        .reuse_connections = options.reuse_connections});
           },
           std::move(on_change)) {}
 

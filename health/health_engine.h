@@ -47,6 +47,9 @@ class HealthEngine {
  public:
   struct Options {
     std::string source_address;  // bind probes to this local address when set (same family)
+    // Keep one HTTP(S) connection per target alive between probes (AsioProber::Options;
+    // false: a new connection with "Connection: close" per probe, as TCP probes always are).
+    bool reuse_connections = true;
   };
   using ProberFactory = std::function<std::unique_ptr<Prober>(asio::io_context&)>;
 

@@ -53,43 +53,136 @@ bool plausibleStatusPrefix(std::string_view s) noexcept {
 
 enum class Chunked { kNeedMore, kBad, kDone };
 
-// Decodes a chunked body (RFC 9112 section 7.1); extensions and trailers are skipped.
-Chunked dechunk(std::string_view in, std::string& out) {
-  out.clear();
+// Walks a chunked body (RFC 9112 section 7.1); extensions and trailers are skipped. On
+// kDone, `*end` is the offset just past the trailer section's empty line and `out` (when
+// given) holds the decoded data.
+Chunked dechunk(std::string_view in, std::string* out, size_t* end) {
+  size_t pos = 0;
   for (;;) {
-    const size_t eol = in.find('\n');
+    const size_t eol = in.find('\n', pos);
     if (eol == std::string_view::npos) return Chunked::kNeedMore;
-    std::string_view line = in.substr(0, eol);
+    std::string_view line = in.substr(pos, eol - pos);
     line = line.substr(0, line.find(';'));
     uint64_t size = 0;
     const std::string_view digits = trim(line);
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), size, 16);
-    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size())
+    auto [last, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), size, 16);
+    if (digits.empty() || ec != std::errc{} || last != digits.data() + digits.size())
       return Chunked::kBad;
-    in.remove_prefix(eol + 1);
+    pos = eol + 1;
     if (size == 0) {
       // Trailer section up to an empty line; the body itself is complete already.
       for (;;) {
-        const size_t next = in.find('\n');
+        const size_t next = in.find('\n', pos);
         if (next == std::string_view::npos) return Chunked::kNeedMore;
-        if (trim(in.substr(0, next)).empty()) return Chunked::kDone;
-        in.remove_prefix(next + 1);
+        const bool empty = trim(in.substr(pos, next - pos)).empty();
+        pos = next + 1;
+        if (empty) {
+          *end = pos;
+          return Chunked::kDone;
+        }
       }
     }
-    if (size > in.size()) return Chunked::kNeedMore;
-    out.append(in.substr(0, size));
-    in.remove_prefix(size);
+    if (size > in.size() - pos) return Chunked::kNeedMore;
+    if (out != nullptr) out->append(in.substr(pos, size));
+    pos += size;
     // The CRLF that ends the chunk's data (a bare LF is tolerated).
-    if (in.starts_with('\n')) {
-      in.remove_prefix(1);
-    } else if (in.starts_with("\r\n")) {
-      in.remove_prefix(2);
-    } else if (in.empty() || in == "\r") {
+    const std::string_view rest = in.substr(pos);
+    if (rest.starts_with('\n')) {
+      pos += 1;
+    } else if (rest.starts_with("\r\n")) {
+      pos += 2;
+    } else if (rest.empty() || rest == "\r") {
       return Chunked::kNeedMore;
     } else {
       return Chunked::kBad;
     }
   }
+}
+
+// Whether a comma-separated header value (Connection) lists `token`.
+bool hasToken(std::string_view value, std::string_view token) noexcept {
+  while (!value.empty()) {
+    const size_t comma = value.find(',');
+    if (iequals(trim(value.substr(0, comma)), token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// The status line and the headers both the verdict and the framing need.
+struct Head {
+  size_t size = 0;  // of the header section, its empty line included
+  int status = 0;
+  bool http10 = false;  // "HTTP/1.0": persistent only when asked for (RFC 9112 section 9.3)
+  std::optional<uint64_t> content_length;
+  bool transfer_encoding = false;
+  bool chunked = false;  // the final transfer coding is chunked
+  bool close = false;       // Connection: close
+  bool keep_alive = false;  // Connection: keep-alive
+  std::optional<uint32_t> weight;  // a valid X-Load-Balancing-Endpoint-Weight
+  std::string_view error;          // kBad: why
+};
+
+enum class HeadParse { kNeedMore, kBad, kDone };
+
+HeadParse parseHead(std::string_view bytes, Head& head) noexcept {
+  // Header section: lines up to the first empty one (CRLF, tolerating bare LF).
+  size_t header_end = std::string_view::npos;
+  for (size_t pos = 0;;) {
+    const size_t eol = bytes.find('\n', pos);
+    if (eol == std::string_view::npos) break;
+    if (eol == pos || (eol == pos + 1 && bytes[pos] == '\r')) {
+      header_end = eol + 1;
+      break;
+    }
+    pos = eol + 1;
+  }
+  if (header_end == std::string_view::npos) return HeadParse::kNeedMore;
+  head.size = header_end;
+
+  const std::string_view text = bytes.substr(0, header_end);
+  const size_t first_eol = text.find('\n');
+  const std::string_view status_line = trim(text.substr(0, first_eol));
+  if (status_line.size() < 12 || !plausibleStatusPrefix(status_line) ||
+      (status_line.size() > 12 && status_line[12] != ' ')) {
+    head.error = "not an HTTP status line";
+    return HeadParse::kBad;
+  }
+  head.status = (status_line[9] - '0') * 100 + (status_line[10] - '0') * 10 +
+                (status_line[11] - '0');
+  head.http10 = status_line.starts_with("HTTP/1.0") || status_line.starts_with("HTTP/0.");
+
+  for (size_t pos = first_eol + 1; pos < header_end;) {
+    const size_t eol = text.find('\n', pos);
+    const std::string_view line = trim(text.substr(pos, eol - pos));
+    pos = eol + 1;
+    if (line.empty()) break;
+    const size_t colon = line.find(':');
+    if (colon == 0 || colon == std::string_view::npos ||
+        line.substr(0, colon).find_first_of(" \t") != std::string_view::npos) {
+      head.error = "malformed header line";
+      return HeadParse::kBad;
+    }
+    const std::string_view name = line.substr(0, colon);
+    const std::string_view value = trim(line.substr(colon + 1));
+    if (iequals(name, "content-length")) {
+      head.content_length = parseUnsigned<uint64_t>(value);
+      if (!head.content_length) {
+        head.error = "invalid Content-Length";
+        return HeadParse::kBad;
+      }
+    } else if (iequals(name, "transfer-encoding")) {
+      head.transfer_encoding = true;
+      head.chunked = value.size() >= 7 && iequals(value.substr(value.size() - 7), "chunked");
+    } else if (iequals(name, "connection")) {
+      head.close = head.close || hasToken(value, "close");
+      head.keep_alive = head.keep_alive || hasToken(value, "keep-alive");
+    } else if (iequals(name, kWeightHeader)) {
+      head.weight = parseUnsigned<uint32_t>(value);  // invalid: fall back to the body
+    }
+  }
+  return HeadParse::kDone;
 }
 
 std::optional<uint32_t> localEndpoints(std::string_view body) {
@@ -120,67 +213,29 @@ std::optional<ProbeOutcome> judgeHttpResponse(std::string_view bytes, bool eof, 
   const auto too_big_why = [limit] { return "larger than " + std::to_string(limit) + " bytes"; };
   if (too_big) bytes = bytes.substr(0, limit);  // judge only what fits; the rest is noise
 
-  // Header section: lines up to the first empty one (CRLF, tolerating bare LF).
-  size_t header_end = std::string_view::npos;
-  for (size_t pos = 0;;) {
-    const size_t eol = bytes.find('\n', pos);
-    if (eol == std::string_view::npos) break;
-    if (eol == pos || (eol == pos + 1 && bytes[pos] == '\r')) {
-      header_end = eol + 1;
-      break;
-    }
-    pos = eol + 1;
-  }
-  if (header_end == std::string_view::npos) {
-    if (too_big) return bad("headers " + too_big_why());
-    if (eof) return bad("truncated headers");
-    return std::nullopt;
-  }
-
-  const std::string_view head = bytes.substr(0, header_end);
-  const size_t first_eol = head.find('\n');
-  const std::string_view status_line = trim(head.substr(0, first_eol));
-  if (status_line.size() < 12 || !plausibleStatusPrefix(status_line) ||
-      (status_line.size() > 12 && status_line[12] != ' '))
-    return bad("not an HTTP status line");
-  const int status = (status_line[9] - '0') * 100 + (status_line[10] - '0') * 10 +
-                     (status_line[11] - '0');
-
-  std::optional<uint64_t> content_length;
-  bool chunked = false;
-  std::optional<uint32_t> header_weight;
-  for (size_t pos = first_eol + 1; pos < header_end;) {
-    const size_t eol = head.find('\n', pos);
-    const std::string_view line = trim(head.substr(pos, eol - pos));
-    pos = eol + 1;
-    if (line.empty()) break;
-    const size_t colon = line.find(':');
-    if (colon == 0 || colon == std::string_view::npos ||
-        line.substr(0, colon).find_first_of(" \t") != std::string_view::npos)
-      return bad("malformed header line");
-    const std::string_view name = line.substr(0, colon);
-    const std::string_view value = trim(line.substr(colon + 1));
-    if (iequals(name, "content-length")) {
-      content_length = parseUnsigned<uint64_t>(value);
-      if (!content_length) return bad("invalid Content-Length");
-    } else if (iequals(name, "transfer-encoding")) {
-      chunked = value.size() >= 7 && iequals(value.substr(value.size() - 7), "chunked");
-    } else if (iequals(name, kWeightHeader)) {
-      header_weight = parseUnsigned<uint32_t>(value);  // invalid: fall back to the body
-    }
+  Head head;
+  switch (parseHead(bytes, head)) {
+    case HeadParse::kNeedMore:
+      if (too_big) return bad("headers " + too_big_why());
+      if (eof) return bad("truncated headers");
+      return std::nullopt;
+    case HeadParse::kBad: return bad(std::string(head.error));
+    case HeadParse::kDone: break;
   }
 
   // The status decides; the body only matters for a 200 without a usable weight header.
+  const int status = head.status;
   if (status == 503) return ProbeOutcome::drain("HTTP 503", 503);
   if (status != 200)
     return ProbeOutcome::fail(FailReason::kHttpStatus, "HTTP " + std::to_string(status), status);
-  if (header_weight) return ok200(header_weight);
+  if (head.weight) return ok200(head.weight);
 
-  const std::string_view raw_body = bytes.substr(header_end);
+  const std::string_view raw_body = bytes.substr(head.size);
   std::string decoded;
   std::string_view body;
-  if (chunked) {
-    switch (dechunk(raw_body, decoded)) {
+  if (head.chunked) {
+    size_t end = 0;
+    switch (dechunk(raw_body, &decoded, &end)) {
       case Chunked::kBad: return bad("invalid chunked body");
       case Chunked::kNeedMore:
         if (too_big) return bad(too_big_why());
@@ -188,15 +243,15 @@ std::optional<ProbeOutcome> judgeHttpResponse(std::string_view bytes, bool eof, 
         return std::nullopt;
       case Chunked::kDone: body = decoded; break;
     }
-  } else if (content_length) {
-    if (raw_body.size() < *content_length) {
+  } else if (head.content_length) {
+    if (raw_body.size() < *head.content_length) {
       if (too_big) return bad(too_big_why());
       if (eof) return bad("truncated body");
       return std::nullopt;
     }
-    body = raw_body.substr(0, *content_length);
+    body = raw_body.substr(0, *head.content_length);
   } else {
-    // No length: the body runs to the end of the connection (we sent Connection: close).
+    // No length: the body runs to the end of the connection (RFC 9112 section 6.3).
     if (too_big) return bad(too_big_why());
     if (!eof) return std::nullopt;
     body = raw_body;
@@ -204,7 +259,36 @@ std::optional<ProbeOutcome> judgeHttpResponse(std::string_view bytes, bool eof, 
   return ok200(localEndpoints(body));
 }
 
-std::string httpRequest(std::string_view path, std::string_view host) {
+HttpResponseEnd findHttpResponseEnd(std::string_view bytes) noexcept {
+  if (!bytes.empty() && !plausibleStatusPrefix(bytes)) return {.kind = HttpResponseEnd::kInvalid};
+  Head head;
+  switch (parseHead(bytes, head)) {
+    case HeadParse::kNeedMore: return {.kind = HttpResponseEnd::kNeedMore};
+    case HeadParse::kBad: return {.kind = HttpResponseEnd::kInvalid};
+    case HeadParse::kDone: break;
+  }
+  const bool keep_alive = head.http10 ? head.keep_alive && !head.close : !head.close;
+  const auto at = [&](uint64_t body) -> HttpResponseEnd {
+    return {.kind = HttpResponseEnd::kAt, .length = head.size + body, .keep_alive = keep_alive};
+  };
+  const int status = head.status;
+  if (status < 200 || status == 204 || status == 304) return at(0);  // never a body
+  const std::string_view body = bytes.substr(head.size);
+  if (head.chunked) {
+    size_t end = 0;
+    switch (dechunk(body, nullptr, &end)) {
+      case Chunked::kNeedMore: return {.kind = HttpResponseEnd::kNeedMore};
+      case Chunked::kBad: return {.kind = HttpResponseEnd::kInvalid};
+      case Chunked::kDone: return at(end);
+    }
+  }
+  // A transfer coding other than chunked has no length of its own (section 6.3, rule 4).
+  if (head.transfer_encoding || !head.content_length) return {.kind = HttpResponseEnd::kAtClose};
+  if (body.size() < *head.content_length) return {.kind = HttpResponseEnd::kNeedMore};
+  return at(*head.content_length);
+}
+
+std::string httpRequest(std::string_view path, std::string_view host, HttpConnection connection) {
   std::string req;
   req.reserve(96 + path.size() + host.size());
   req += "GET ";
@@ -212,7 +296,9 @@ std::string httpRequest(std::string_view path, std::string_view host) {
   req += path;
   req += " HTTP/1.1\r\nHost: ";
   req += host;
-  req += "\r\nUser-Agent: nodegate-health/1\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+  req += "\r\nUser-Agent: nodegate-health/1\r\nAccept: */*\r\nConnection: ";
+  req += connection == HttpConnection::kKeepAlive ? "keep-alive" : "close";
+  req += "\r\n\r\n";
   return req;
 }
 

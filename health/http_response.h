@@ -9,6 +9,7 @@
 //   any other status -> kFail / kHttpStatus;  not HTTP, truncated, too big -> kBadResponse
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,7 +27,35 @@ inline constexpr size_t kMaxHttpResponseBytes = 16 * 1024;
 [[nodiscard]] std::optional<ProbeOutcome> judgeHttpResponse(std::string_view bytes, bool eof,
                                                             size_t limit = kMaxHttpResponseBytes);
 
-// The request a probe sends (HTTP/1.1, Connection: close). `host` is "addr:port".
-[[nodiscard]] std::string httpRequest(std::string_view path, std::string_view host);
+// Where a response ends on the connection (RFC 9112 section 6.3), so that a kept-alive
+// connection can carry the next probe. Independent of the verdict: judgeHttpResponse()
+// may decide from the head alone, this says whether the rest has arrived too.
+struct HttpResponseEnd {
+  enum Kind : uint8_t {
+    kNeedMore,  // the head, or the body its Content-Length / chunks announce, is incomplete
+    kAt,        // the response is exactly `length` bytes (head + body)
+    kAtClose,   // no length (or a transfer coding other than chunked): ends when the
+                // server closes, so the connection cannot carry another request
+    kInvalid,   // not a well-formed HTTP/1.x head or chunked body
+  };
+  Kind kind = kNeedMore;
+  size_t length = 0;        // kAt only
+  bool keep_alive = false;  // kAt only: HTTP/1.1 without "Connection: close", or HTTP/1.0
+                            // with "Connection: keep-alive" (RFC 9112 section 9.3)
+};
+
+// `bytes`: everything received since the request was sent. 1xx, 204 and 304 responses
+// have no body; a chunked body ends after its trailer section.
+[[nodiscard]] HttpResponseEnd findHttpResponseEnd(std::string_view bytes) noexcept;
+
+enum class HttpConnection : uint8_t {
+  kClose,      // one request per connection (the server closes after answering)
+  kKeepAlive,  // ask the server to keep the connection for the next probe
+};
+
+// The request a probe sends: an HTTP/1.1 GET with "Connection: close" or
+// "Connection: keep-alive". `host` is "addr:port".
+[[nodiscard]] std::string httpRequest(std::string_view path, std::string_view host,
+                                      HttpConnection connection = HttpConnection::kClose);
 
 }  // namespace ng::health

@@ -23,10 +23,18 @@ class Prober {
   // Contract: `done` is called exactly once, on that thread, never from inside probe()
   // itself, and within about `timeout` (the prober enforces it, e.g. with a timer). The
   // engine may have many probes of different specs in flight at once, never two of the
-  // same spec. Whatever an in-flight probe needs it must own (handlers hold it): the
-  // engine destroys the io_context, and with it unfinished handlers, before the prober.
+  // same spec. Destruction: the engine destroys the prober first, while the io_context
+  // still exists (so that a prober can close sockets it keeps between probes), then the
+  // io_context and with it unfinished handlers, which are never run after the prober is
+  // gone. Whatever an in-flight probe needs it must own (handlers hold it).
   virtual void probe(const ProbeSpec& spec, std::chrono::milliseconds timeout,
                      std::function<void(ProbeOutcome)> done) = 0;
+
+  // The engine no longer probes `spec` (it left the target set): let go of whatever is
+  // kept for it between probes, such as a kept-alive connection. A probe of it still in
+  // flight completes as usual and keeps nothing. Engine thread only; by default nothing
+  // is kept, so there is nothing to do.
+  virtual void forget(const ProbeSpec& spec) { (void)spec; }
 };
 
 }  // namespace ng::health

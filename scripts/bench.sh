@@ -4,13 +4,16 @@
 #   scripts/bench.sh [--quick] [--build DIR] [--filter REGEX] [--seconds N] [--no-pin]
 #
 #   (default)  Google Benchmark binaries (build/bench/maglev_bench, flow_table_bench,
-#              pkt_bench) with 5 repetitions, aggregates only (mean/median/stddev/cv), then
-#              scripts/bench-dataplane.sh (nodegate vs dpdk-testpmd, needs root + hugepages).
-#   --quick    CI smoke run: each benchmark once with --benchmark_min_time=0.01, no data-plane
-#              run. Proves the binaries build and run; the numbers mean nothing.
+#              pkt_bench, health_bench) with 5 repetitions, aggregates only
+#              (mean/median/stddev/cv), then scripts/bench-dataplane.sh (nodegate vs
+#              dpdk-testpmd, needs root + hugepages). health_bench is never pinned (its
+#              engine and responder processes need a core each) and takes ~6 minutes.
+#   --quick    CI smoke run: each benchmark once with --benchmark_min_time=0.01 (health_bench:
+#              NG_HEALTH_BENCH_QUICK=1, 200 targets for 1 s), no data-plane run. Proves the
+#              binaries build and run; the numbers mean nothing.
 #   --filter   passed as --benchmark_filter to every binary.
 #   --seconds  per side of the data-plane run (default 10).
-#   --no-pin   do not pin the micro-benchmarks to CPU 1 with taskset.
+#   --no-pin   do not pin the micro-benchmarks to CPU 1 with taskset (health_bench never is).
 #
 # A benchmark binary whose CMake target does not exist yet is skipped with a note. JSON
 # results go to BUILD/bench-results/NAME.json. Exits non-zero if a build or a run fails.
@@ -22,7 +25,7 @@ QUICK=0
 FILTER=""
 DP_SECONDS=10
 PIN=1
-BENCHES=(maglev_bench flow_table_bench pkt_bench)
+BENCHES=(maglev_bench flow_table_bench pkt_bench health_bench)
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "bench: $*" >&2; exit 1; }
@@ -87,9 +90,15 @@ for b in "${BENCHES[@]}"; do
     echo "note: $b skipped: target exists but $bin was not built"
     continue
   fi
+  run=("${PIN_CMD[@]}" "$bin")
+  if [[ $b == health_bench ]]; then
+    # Engine and responder processes that each need a core: not pinned. Its
+    # smoke size is chosen by the environment (one iteration is one measured window).
+    run=(env "NG_HEALTH_BENCH_QUICK=$QUICK" "$bin")
+  fi
   echo
   echo "== $b ${GB_ARGS[*]}"
-  if ! "${PIN_CMD[@]}" "$bin" "${GB_ARGS[@]}" \
+  if ! "${run[@]}" "${GB_ARGS[@]}" \
       --benchmark_out="$RESULTS/$b.json" --benchmark_out_format=json; then
     FAILED+=("$b")
   fi

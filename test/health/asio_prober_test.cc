@@ -30,6 +30,11 @@ ProbeOutcome probeOnce(const ProbeSpec& spec, std::chrono::milliseconds timeout 
     out = std::move(o);
   });
   EXPECT_FALSE(out.has_value()) << "done must not run inside probe()";
+  while (!out && io.run_one_for(timeout + 5s) != 0) {
+  }
+  // A kept-alive connection would keep the loop busy: let it go, then run the loop dry
+  // so that a second call of `done` would show.
+  prober.forget(spec);
   io.run_for(timeout + 5s);
   EXPECT_EQ(calls, 1);
   return out.value_or(ProbeOutcome::fail(FailReason::kError, "no result"));
@@ -118,7 +123,7 @@ TEST_F(AsioProberHttp, OtherStatusesFail) {
 
 TEST(AsioProber, SendsAClosingHttp11GetWithTheHostHeader) {
   TestResponder r;
-  const auto o = probeOnce(http(r.port(), "/x/y"));
+  const auto o = probeOnce(http(r.port(), "/x/y"), 2000ms, {.reuse_connections = false});
   EXPECT_EQ(o.result, ProbeOutcome::kOk) << o.detail;
   EXPECT_EQ(r.lastRequest(), "GET /x/y HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(r.port()) +
                                  "\r\nUser-Agent: nodegate-health/1\r\nAccept: */*\r\n"
@@ -250,6 +255,232 @@ TEST(AsioProber, ManyProbesInFlightOnOneLoop) {
   EXPECT_EQ(ok, 200);
 }
 
+// ---- keep-alive: one connection per target across probes ----------------------------
+
+// One prober on one loop across several probes, the way the engine uses it.
+class ProbeLoop {
+ public:
+  explicit ProbeLoop(AsioProber::Options options = {}) : prober_(io_, std::move(options)) {}
+
+  ProbeOutcome probe(const ProbeSpec& spec, std::chrono::milliseconds timeout = 2000ms) {
+    std::optional<ProbeOutcome> out;
+    prober_.probe(spec, timeout, [&](ProbeOutcome o) { out = std::move(o); });
+    EXPECT_FALSE(out.has_value()) << "done must not run inside probe()";
+    io_.restart();
+    // Kept connections keep the loop busy forever: run until this probe is done.
+    while (!out && io_.run_one_for(timeout + 5s) != 0) {
+    }
+    return out.value_or(ProbeOutcome::fail(FailReason::kError, "no result"));
+  }
+  // Lets the loop handle whatever arrives meanwhile (a server closing an idle connection).
+  void runFor(std::chrono::milliseconds d) {
+    io_.restart();
+    io_.run_for(d);
+  }
+  AsioProber& prober() { return prober_; }
+
+ private:
+  asio::io_context io_;  // destroyed after the prober, closing the kept connections
+  AsioProber prober_;
+};
+
+TEST(AsioProberKeepAlive, SendsAKeepAliveGetAndReusesOneConnection) {
+  TestResponder r;
+  r.keepAlive(true);
+  r.respond(TestResponder::http(200, "X-Load-Balancing-Endpoint-Weight: 2\r\n", "{}", /*close=*/false));
+  ProbeLoop loop;
+  for (int i = 0; i < 5; ++i) {
+    const auto o = loop.probe(http(r.port(), "/x"));
+    EXPECT_EQ(o.result, ProbeOutcome::kOk) << o.detail;
+    EXPECT_EQ(o.weight, 2u);
+  }
+  EXPECT_EQ(r.accepted(), 1);
+  EXPECT_EQ(r.requests(), 5);
+  EXPECT_EQ(r.lastRequest(), "GET /x HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(r.port()) +
+                                 "\r\nUser-Agent: nodegate-health/1\r\nAccept: */*\r\n"
+                                 "Connection: keep-alive\r\n\r\n");
+}
+
+TEST(AsioProberKeepAlive, EveryStatusKeepsTheConnectionAndTheBodyIsConsumed) {
+  // A 503 is judged from its head alone; the body must still be read off the
+  // connection, or the next probe would take it for the start of its answer.
+  TestResponder r;
+  r.keepAlive(true);
+  ProbeLoop loop;
+  r.respond(TestResponder::http(503, "", R"({"localEndpoints":0})", false));
+  EXPECT_EQ(loop.probe(http(r.port())).result, ProbeOutcome::kDrain);
+  r.respond(TestResponder::http(500, "", "oops", false));
+  EXPECT_EQ(loop.probe(http(r.port())).detail, "HTTP 500");
+  r.respond(TestResponder::http(200, "X-Load-Balancing-Endpoint-Weight: 5\r\n", std::string(3000, 'x'), false));
+  EXPECT_EQ(loop.probe(http(r.port())).weight, 5u);
+  r.respond("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "14\r\n{\"localEndpoints\":7}\r\n0\r\n\r\n");
+  EXPECT_EQ(loop.probe(http(r.port())).weight, 7u);
+  r.respond(TestResponder::http(200, "", "ok", false));
+  const auto o = loop.probe(http(r.port()));
+  EXPECT_EQ(o.result, ProbeOutcome::kOk) << o.detail;
+  EXPECT_EQ(r.accepted(), 1);
+  EXPECT_EQ(r.requests(), 5);
+}
+
+TEST(AsioProberKeepAlive, ConnectionCloseFromTheServerMeansANewConnectionPerProbe) {
+  TestResponder r;  // answers "Connection: close", then closes
+  ProbeLoop loop;
+  for (int i = 0; i < 3; ++i) {
+    const auto o = loop.probe(http(r.port()));
+    EXPECT_EQ(o.result, ProbeOutcome::kOk) << o.detail;
+  }
+  EXPECT_EQ(r.accepted(), 3);
+  EXPECT_EQ(r.openConnections(), 0);
+}
+
+TEST(AsioProberKeepAlive, AResponseWithoutLengthIsReadToTheEndThenTheNextProbeReconnects) {
+  TestResponder r;  // closes after answering, here without saying so in a header
+  r.respond("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"localEndpoints\":3}");
+  ProbeLoop loop;
+  for (int i = 0; i < 3; ++i) {
+    const auto o = loop.probe(http(r.port()));
+    EXPECT_EQ(o.result, ProbeOutcome::kOk) << o.detail;
+    EXPECT_EQ(o.weight, 3u);
+  }
+  EXPECT_EQ(r.accepted(), 3);
+}
+
+TEST(AsioProberKeepAlive, BytesAfterTheResponseAreNotKeptForTheNextProbe) {
+  TestResponder r;
+  r.keepAlive(true);
+  r.respond(TestResponder::http(200, "", "ok", false) + "HTTP/1.1 200 OK\r\n");
+  ProbeLoop loop;
+  EXPECT_EQ(loop.probe(http(r.port())).result, ProbeOutcome::kOk);
+  EXPECT_EQ(loop.probe(http(r.port())).result, ProbeOutcome::kOk);
+  EXPECT_EQ(r.accepted(), 2);
+}
+
+TEST(AsioProberKeepAlive, AStaleConnectionIsRetriedOnceOnAFreshOne) {
+  TestResponder r;
+  r.keepAlive(true);
+  r.respond(TestResponder::http(200, "", "ok", false));
+  r.resetReusedConnections(true);  // every kept connection dies as our next request arrives
+  ProbeLoop loop;
+  for (int i = 0; i < 4; ++i) {
+    const auto o = loop.probe(http(r.port()));
+    EXPECT_EQ(o.result, ProbeOutcome::kOk) << i << ": " << o.detail;
+  }
+  // Probes 2-4 each found their connection reset, then succeeded on a new one.
+  EXPECT_EQ(r.accepted(), 4);
+  EXPECT_EQ(r.requests(), 7);
+}
+
+TEST(AsioProberKeepAlive, AConnectionTheServerClosedWhileIdleIsNotAFailure) {
+  TestResponder r;
+  r.keepAlive(true);
+  r.respond(TestResponder::http(200, "", "ok", false));
+  ProbeLoop loop;
+  EXPECT_EQ(loop.probe(http(r.port())).result, ProbeOutcome::kOk);
+  // Closed while the loop is not running: the next probe meets the dead socket itself.
+  r.closeConnections();
+  auto o = loop.probe(http(r.port()));
+  EXPECT_EQ(o.result, ProbeOutcome::kOk) << o.detail;
+  // Closed while the loop runs: the idle connection is dropped before the next probe.
+  r.closeConnections();
+  loop.runFor(100ms);
+  o = loop.probe(http(r.port()));
+  EXPECT_EQ(o.result, ProbeOutcome::kOk) << o.detail;
+  EXPECT_EQ(r.accepted(), 3);
+}
+
+TEST(AsioProberKeepAlive, AServerThatDiesIsRefusedAndWhenItComesBackItIsUp) {
+  TestResponder r;
+  r.keepAlive(true);
+  r.respond(TestResponder::http(200, "", "ok", false));
+  ProbeLoop loop;
+  EXPECT_EQ(loop.probe(http(r.port())).result, ProbeOutcome::kOk);
+  r.closeListener();
+  r.closeConnections();
+  for (int i = 0; i < 2; ++i) {  // the stale connection's retry, then a plain connect
+    const auto o = loop.probe(http(r.port()));
+    EXPECT_EQ(o.result, ProbeOutcome::kFail);
+    EXPECT_EQ(o.reason, FailReason::kRefused) << o.detail;
+    EXPECT_EQ(o.detail, "connection refused");
+  }
+  r.reopenListener();
+  for (int i = 0; i < 3; ++i) {
+    const auto o = loop.probe(http(r.port()));
+    EXPECT_EQ(o.result, ProbeOutcome::kOk) << o.detail;
+  }
+  EXPECT_EQ(r.accepted(), 2);
+}
+
+TEST(AsioProberKeepAlive, ATimeoutOnAKeptConnectionFailsClosesItAndIsNotRetried) {
+  TestResponder r;
+  r.keepAlive(true);
+  r.respond(TestResponder::http(200, "", "ok", false));
+  ProbeLoop loop;
+  EXPECT_EQ(loop.probe(http(r.port())).result, ProbeOutcome::kOk);
+  r.beSilent();  // the node hangs: it takes the request and never answers
+  auto o = loop.probe(http(r.port()), 300ms);
+  EXPECT_EQ(o.result, ProbeOutcome::kFail);
+  EXPECT_EQ(o.reason, FailReason::kTimeout);
+  EXPECT_EQ(o.detail, "timeout after 300 ms (waiting for response)");
+  EXPECT_EQ(r.accepted(), 1);  // no second attempt
+  r.respond(TestResponder::http(200, "", "ok", false));
+  o = loop.probe(http(r.port()));
+  EXPECT_EQ(o.result, ProbeOutcome::kOk) << o.detail;
+  EXPECT_EQ(r.accepted(), 2);  // the timed-out connection was not used again
+}
+
+TEST(AsioProberKeepAlive, HttpsReusesTheConnectionAndItsTlsSession) {
+  TestResponder r("127.0.0.1", /*tls=*/true);
+  r.keepAlive(true);
+  r.respond(TestResponder::http(200, "X-Load-Balancing-Endpoint-Weight: 4\r\n", "{}", false));
+  ProbeLoop loop;
+  const ProbeSpec spec{.kind = ProbeKind::kHttps, .address = "127.0.0.1", .port = r.port()};
+  for (int i = 0; i < 3; ++i) {
+    const auto o = loop.probe(spec);
+    EXPECT_EQ(o.result, ProbeOutcome::kOk) << o.detail;
+    EXPECT_EQ(o.weight, 4u);
+  }
+  EXPECT_EQ(r.accepted(), 1);
+  EXPECT_EQ(r.requests(), 3);
+}
+
+TEST(AsioProberKeepAlive, TcpProbesConnectEveryTime) {
+  TestResponder r;
+  r.keepAlive(true);
+  ProbeLoop loop;
+  const ProbeSpec spec{.kind = ProbeKind::kTcp, .address = "127.0.0.1", .port = r.port()};
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(loop.probe(spec).result, ProbeOutcome::kOk);
+  // The handshake completes in the kernel before the responder's accept() counts it.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (r.accepted() < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(r.accepted(), 3);
+}
+
+TEST(AsioProberKeepAlive, WithReuseOffEveryProbeIsItsOwnClosingConnection) {
+  TestResponder r;
+  r.keepAlive(true);  // the server would keep it; the prober asks it not to
+  r.respond(TestResponder::http(200, "", "ok", false));
+  ProbeLoop loop({.reuse_connections = false});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(loop.probe(http(r.port())).result, ProbeOutcome::kOk);
+  EXPECT_EQ(r.accepted(), 3);
+  EXPECT_NE(r.lastRequest().find("Connection: close\r\n"), std::string::npos);
+}
+
+TEST(AsioProberKeepAlive, ForgetClosesTheKeptConnection) {
+  TestResponder r;
+  r.keepAlive(true);
+  r.respond(TestResponder::http(200, "", "ok", false));
+  ProbeLoop loop;
+  const ProbeSpec spec = http(r.port());
+  EXPECT_EQ(loop.probe(spec).result, ProbeOutcome::kOk);
+  EXPECT_EQ(loop.probe(spec).result, ProbeOutcome::kOk);
+  EXPECT_EQ(r.accepted(), 1);
+  loop.prober().forget(spec);
+  EXPECT_EQ(loop.probe(spec).result, ProbeOutcome::kOk);
+  EXPECT_EQ(r.accepted(), 2);
+}
+
 // The engine over real sockets: a node that answers 200, then 503, then goes away, then
 // comes back. Every state change shows in the status and its history, once each.
 TEST(HealthEngineEndToEnd, FollowsANodeThroughDrainDownAndBackUp) {
@@ -299,6 +530,28 @@ TEST(HealthEngineEndToEnd, FollowsANodeThroughDrainDownAndBackUp) {
   EXPECT_EQ(changes.load(), 2);  // serving off at the drain, on again at the end
   EXPECT_GT(s.last_probe_unix_ms, 0);
   EXPECT_EQ(s.last_change_unix_ms, s.history[2].unix_ms);
+}
+
+// Kept-alive connections through the engine: one per target, closed when the target goes.
+TEST(HealthEngineEndToEnd, KeepsOneConnectionPerTargetAndClosesItWhenTheTargetIsRemoved) {
+  TestResponder r;
+  r.keepAlive(true);
+  r.respond(TestResponder::http(200, "", "ok", false));
+  HealthEngine engine(HealthEngine::Options{}, nullptr);
+  const ProbeSpec probe = http(r.port());
+  engine.setTargets({{probe, {.interval_ms = 20, .timeout_ms = 1000, .rise = 1, .fall = 1}}});
+  engine.start();
+  auto eventually = [](auto pred) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!pred() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+    return pred();
+  };
+  ASSERT_TRUE(eventually([&] { return engine.status(probe)->probes >= 5; }));
+  EXPECT_EQ(engine.status(probe)->failures, 0u);
+  EXPECT_EQ(r.accepted(), 1);
+  engine.setTargets({});
+  EXPECT_TRUE(eventually([&] { return r.openConnections() == 0; }));
+  engine.stop();
 }
 
 }  // namespace

@@ -23,6 +23,7 @@ struct Script {
   std::map<ProbeSpec, std::deque<ProbeOutcome>> queued;  // served first, in order
   std::map<ProbeSpec, ProbeOutcome> steady;              // then this, forever
   std::map<ProbeSpec, std::vector<std::chrono::steady_clock::time_point>> calls;
+  std::map<ProbeSpec, int> forgotten;  // Prober::forget() calls
   int throw_next = 0;  // probe() throws this many times first (a prober out of sockets)
 
   void setSteady(const ProbeSpec& p, ProbeOutcome o) {
@@ -40,6 +41,10 @@ struct Script {
   std::vector<std::chrono::steady_clock::time_point> callTimes(const ProbeSpec& p) {
     std::lock_guard lock(mu);
     return calls[p];
+  }
+  int forgetCount(const ProbeSpec& p) {
+    std::lock_guard lock(mu);
+    return forgotten[p];
   }
 };
 
@@ -68,6 +73,11 @@ class ScriptedProber final : public Prober {
     }
     // Like a real prober: the result arrives later, on the loop, never inside probe().
     asio::post(io_, [done = std::move(done), outcome = std::move(outcome)] { done(outcome); });
+  }
+
+  void forget(const ProbeSpec& spec) override {
+    std::lock_guard lock(script_->mu);
+    ++script_->forgotten[spec];
   }
 
  private:
@@ -274,6 +284,34 @@ TEST_F(HealthEngineTest, RemovedTargetsStopBeingProbed) {
   const size_t other = script_->callCount(spec(2));
   ASSERT_TRUE(eventually([&] { return script_->callCount(spec(2)) >= other + 10; }));
   EXPECT_LE(script_->callCount(spec(1)), calls + 1);
+}
+
+TEST_F(HealthEngineTest, TheProberForgetsARemovedTargetOnce) {
+  engine_.setTargets({{spec(1), kFast}, {spec(2), kFast}});
+  engine_.start();
+  ASSERT_TRUE(eventually([&] { return script_->callCount(spec(1)) >= 3; }));
+  EXPECT_EQ(script_->forgetCount(spec(1)), 0);
+  engine_.setTargets({{spec(2), kFast}});
+  ASSERT_TRUE(eventually([&] { return script_->forgetCount(spec(1)) == 1; }));
+  const size_t other = script_->callCount(spec(2));
+  ASSERT_TRUE(eventually([&] { return script_->callCount(spec(2)) >= other + 10; }));
+  EXPECT_EQ(script_->forgetCount(spec(1)), 1);
+  EXPECT_EQ(script_->forgetCount(spec(2)), 0);
+}
+
+TEST_F(HealthEngineTest, ATargetRemovedAndAddedBackIsNotForgotten) {
+  // The old target is still scheduled or in flight when the new one (same spec) arrives:
+  // what the prober keeps for the spec now belongs to the new one.
+  engine_.setTargets({{spec(1), kFast}});
+  engine_.start();
+  ASSERT_TRUE(eventually([&] { return script_->callCount(spec(1)) >= 3; }));
+  engine_.stop();  // so that nothing runs between the two updates
+  engine_.setTargets({});
+  engine_.setTargets({{spec(1), kFast}});
+  const size_t calls = script_->callCount(spec(1));
+  engine_.start();
+  ASSERT_TRUE(eventually([&] { return script_->callCount(spec(1)) >= calls + 5; }));
+  EXPECT_EQ(script_->forgetCount(spec(1)), 0);
 }
 
 TEST_F(HealthEngineTest, DuplicateSpecsCollapseIntoOneTargetWithTheFirstTiming) {

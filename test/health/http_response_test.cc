@@ -128,5 +128,73 @@ TEST(HttpRequest, IsAClosingHttp11Get) {
   EXPECT_TRUE(httpRequest("x", "[::1]:80").starts_with("GET /x HTTP/1.1\r\nHost: [::1]:80\r\n"));
 }
 
+TEST(HttpRequest, CanAskToKeepTheConnection) {
+  EXPECT_EQ(httpRequest("/healthz", "10.0.0.1:10256", HttpConnection::kKeepAlive),
+            "GET /healthz HTTP/1.1\r\nHost: 10.0.0.1:10256\r\nUser-Agent: nodegate-health/1\r\n"
+            "Accept: */*\r\nConnection: keep-alive\r\n\r\n");
+}
+
+struct EndCase {
+  const char* description;
+  std::string bytes;
+  HttpResponseEnd::Kind kind;
+  size_t length;  // kAt only
+  bool keep_alive;
+};
+
+class JudgeResponseEndTable : public testing::TestWithParam<EndCase> {};
+
+TEST_P(JudgeResponseEndTable, FindsTheEnd) {
+  const EndCase& c = GetParam();
+  const HttpResponseEnd end = findHttpResponseEnd(c.bytes);
+  EXPECT_EQ(end.kind, c.kind) << c.description;
+  if (c.kind == HttpResponseEnd::kAt) {
+    EXPECT_EQ(end.length, c.length) << c.description;
+    EXPECT_EQ(end.keep_alive, c.keep_alive) << c.description;
+  }
+}
+
+const std::string kHead = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";  // 38 bytes
+const std::string kChunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";  // 47
+
+using E = HttpResponseEnd;
+INSTANTIATE_TEST_SUITE_P(
+    Rfc9112, JudgeResponseEndTable,
+    testing::Values(
+        EndCase{"content length", kHead + "ok", E::kAt, 40, true},
+        EndCase{"bytes past the end are not part of it", kHead + "okHTTP/1.1", E::kAt, 40, true},
+        EndCase{"body not complete", kHead + "o", E::kNeedMore, 0, false},
+        EndCase{"head not complete", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", E::kNeedMore, 0, false},
+        EndCase{"nothing yet", "", E::kNeedMore, 0, false},
+        EndCase{"connection close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", E::kAt, 57, false},
+        EndCase{"close among other tokens", "HTTP/1.1 200 OK\r\nconnection: Upgrade, CLOSE\r\ncontent-length: 0\r\n\r\n", E::kAt, 66, false},
+        EndCase{"HTTP/1.0 closes by default", "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", E::kAt, 38, false},
+        EndCase{"HTTP/1.0 keep-alive", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", E::kAt, 62, true},
+        EndCase{"no length runs to close", "HTTP/1.1 200 OK\r\n\r\n{}", E::kAtClose, 0, false},
+        EndCase{"unknown transfer coding runs to close", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx", E::kAtClose, 0, false},
+        EndCase{"chunked", kChunked + "2\r\nok\r\n0\r\n\r\n", E::kAt, 47 + 12, true},
+        EndCase{"chunked wins over content length", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", E::kAt, 73, true},
+        EndCase{"chunked with trailers", kChunked + "2;x=y\r\nok\r\n0\r\nX-T: 1\r\n\r\n", E::kAt, 47 + 24, true},
+        EndCase{"chunked, last chunk not complete", kChunked + "2\r\nok\r\n0\r\n", E::kNeedMore, 0, false},
+        EndCase{"chunked, bad size", kChunked + "zz\r\n", E::kInvalid, 0, false},
+        EndCase{"204 has no body", "HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n", E::kAt, 46, true},
+        EndCase{"304 has no body", "HTTP/1.1 304 Not Modified\r\n\r\n", E::kAt, 29, true},
+        EndCase{"503 with a body", "HTTP/1.1 503 X\r\nContent-Length: 4\r\n\r\nbusy", E::kAt, 41, true},
+        EndCase{"garbage", "SSH-2.0-OpenSSH_9.2\r\n", E::kInvalid, 0, false},
+        EndCase{"malformed header", "HTTP/1.1 200 OK\r\nno colon\r\n\r\n", E::kInvalid, 0, false}));
+
+TEST(JudgeResponseEnd, EveryPrefixNeedsMoreAndTheWholeEndsExactly) {
+  for (const std::string& full :
+       {response("HTTP/1.1 200 OK", "Content-Type: application/json\r\n", kJsonBody),
+        kChunked + "5\r\n{\"loc\r\n13;ext=1\r\nalEndpoints\":4}    \r\n0\r\n\r\n"}) {
+    for (size_t n = 0; n < full.size(); ++n)
+      EXPECT_EQ(findHttpResponseEnd(std::string_view(full).substr(0, n)).kind, E::kNeedMore) << n;
+    const HttpResponseEnd end = findHttpResponseEnd(full + "HTTP/1.1 200 OK\r\n");
+    EXPECT_EQ(end.kind, E::kAt);
+    EXPECT_EQ(end.length, full.size());
+    EXPECT_TRUE(end.keep_alive);
+  }
+}
+
 }  // namespace
 }  // namespace ng::health

@@ -1,7 +1,9 @@
 #pragma once
 // A scriptable TCP/HTTP(S) responder for the prober tests, on its own thread and asio
 // loop: reads a request head, then answers with canned bytes, stays silent, or (with the
-// listener closed) lets connections be refused. Test support only.
+// listener closed) lets connections be refused. After answering it closes the connection,
+// or with keepAlive(true) reads the next request on it, like an HTTP/1.1 server keeping
+// connections alive. Test support only.
 
 #include <asio.hpp>
 #include <asio/ssl.hpp>
@@ -16,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace ng::health::testing {
 
@@ -91,6 +94,31 @@ class TestResponder {
     std::lock_guard lock(mu_);
     silent_ = true;
   }
+  // After answering, keep the connection and serve the next request on it.
+  void keepAlive(bool on) {
+    std::lock_guard lock(mu_);
+    keep_alive_ = on;
+  }
+  // A second request on a kept connection is answered with a reset instead, as when the
+  // server's idle timeout closed it just as the request came in.
+  void resetReusedConnections(bool on) {
+    std::lock_guard lock(mu_);
+    reset_reused_ = on;
+  }
+  // Closes every connection this side has open (a restarted server), listener untouched.
+  void closeConnections() {
+    onLoop([this] {
+      std::lock_guard lock(mu_);
+      held_.clear();
+      for (auto& weak : open_) {
+        if (auto socket = weak.lock()) {
+          std::error_code ignored;
+          socket->close(ignored);
+        }
+      }
+      open_.clear();
+    });
+  }
   // Closing the listener makes connects refused; reopening takes the same port.
   void closeListener() {
     onLoop([this] { acceptor_.close(); });
@@ -108,10 +136,20 @@ class TestResponder {
     return last_peer_;
   }
   [[nodiscard]] int accepted() const { return accepted_.load(); }
+  [[nodiscard]] int requests() const { return requests_.load(); }  // request heads read
+  // Connections this side still has open (closed once the client closes them).
+  [[nodiscard]] int openConnections() {
+    std::lock_guard lock(mu_);
+    int n = 0;
+    for (auto& weak : open_) n += !weak.expired();
+    return n;
+  }
 
-  static std::string http(int status, const std::string& headers, const std::string& body) {
-    return "HTTP/1.1 " + std::to_string(status) + " X\r\n" + headers +
-           "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  // A response with Content-Length; "Connection: close" unless `close` is false.
+  static std::string http(int status, const std::string& headers, const std::string& body,
+                          bool close = true) {
+    return "HTTP/1.1 " + std::to_string(status) + " X\r\n" + headers + "Content-Length: " +
+           std::to_string(body.size()) + (close ? "\r\nConnection: close" : "") + "\r\n\r\n" + body;
   }
 
  private:
@@ -146,38 +184,61 @@ class TestResponder {
       }
       if (tls_) {
         auto stream = std::make_shared<asio::ssl::stream<Tcp::socket>>(std::move(socket), *tls_);
+        track(std::shared_ptr<Tcp::socket>(stream, &stream->next_layer()));
         stream->async_handshake(asio::ssl::stream_base::server,
                                 [this, stream](std::error_code ec) {
-                                  if (!ec) serve(stream, *stream);
+                                  if (!ec) serve(stream, *stream, std::make_shared<std::string>(), 0);
                                 });
       } else {
         auto s = std::make_shared<Tcp::socket>(std::move(socket));
-        serve(s, *s);
+        track(s);
+        serve(s, *s, std::make_shared<std::string>(), 0);
       }
       accept();
     });
   }
 
-  // Reads the request head, then answers (or not). `keep` owns the stream.
+  void track(const std::shared_ptr<Tcp::socket>& socket) {
+    std::lock_guard lock(mu_);
+    std::erase_if(open_, [](const auto& weak) { return weak.expired(); });
+    open_.push_back(socket);
+  }
+
+  // Reads a request head, then answers (or not); with keep-alive, then the next one.
+  // `keep` owns the stream; `buf` holds what was read past the last head; `served` is how
+  // many requests this connection answered.
   template <class Keep, class Stream>
-  void serve(std::shared_ptr<Keep> keep, Stream& stream) {
-    auto buf = std::make_shared<std::string>();
+  void serve(std::shared_ptr<Keep> keep, Stream& stream, std::shared_ptr<std::string> buf,
+             int served) {
     asio::async_read_until(stream, asio::dynamic_buffer(*buf), "\r\n\r\n",
-                           [this, keep, buf, &stream](std::error_code ec, size_t) {
+                           [this, keep, buf, &stream, served](std::error_code ec, size_t head) {
                              if (ec) return;
+                             requests_.fetch_add(1);
                              std::string response;
+                             bool keep_alive;
                              {
                                std::lock_guard lock(mu_);
-                               last_request_ = *buf;
+                               last_request_ = buf->substr(0, head);
+                               if (served > 0 && reset_reused_) {
+                                 auto& socket = stream.lowest_layer();
+                                 socket.set_option(Tcp::socket::linger(true, 0), ec);
+                                 socket.close(ec);
+                                 return;
+                               }
                                if (silent_) {
                                  held_.push_back(keep);  // keep it open, say nothing
                                  return;
                                }
                                response = response_;
+                               keep_alive = keep_alive_;
                              }
+                             buf->erase(0, head);
                              auto out = std::make_shared<std::string>(std::move(response));
-                             asio::async_write(stream, asio::buffer(*out),
-                                               [keep, out](std::error_code, size_t) {});
+                             asio::async_write(
+                                 stream, asio::buffer(*out),
+                                 [this, keep, out, buf, &stream, served, keep_alive](std::error_code ec, size_t) {
+                                   if (!ec && keep_alive) serve(keep, stream, buf, served + 1);
+                                 });
                            });
   }
 
@@ -190,10 +251,14 @@ class TestResponder {
   std::mutex mu_;
   std::string response_ = http(200, "", "ok");
   bool silent_ = false;
+  bool keep_alive_ = false;
+  bool reset_reused_ = false;
   std::string last_request_;
   std::string last_peer_;
   std::list<std::shared_ptr<void>> held_;
+  std::vector<std::weak_ptr<Tcp::socket>> open_;  // every connection accepted, while open
   std::atomic<int> accepted_{0};
+  std::atomic<int> requests_{0};
 };
 
 }  // namespace ng::health::testing
