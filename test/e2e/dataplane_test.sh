@@ -26,26 +26,13 @@
 # shellcheck source-path=SCRIPTDIR/../.. disable=SC2016  # bash -c '...'
 set -uo pipefail
 
-if (($# != 2)); then
-  echo "usage: $0 <nodegate-binary> <repo-root>" >&2
-  exit 2
-fi
-nodegate="$(realpath -- "$1")"
-repo="$(realpath -- "$2")"
-if ((EUID != 0)); then
-  echo "SKIP: e2e_dataplane needs root (network namespaces)"
-  exit 77
-fi
-# shellcheck source=scripts/netns.sh
-source "$repo/scripts/netns.sh"
 # shellcheck source=test/e2e/lib.sh
-source "$repo/test/e2e/lib.sh"
-e2e_begin e2e_dataplane "ngd$$-"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_main e2e_dataplane "ngd$$-" "$@"
 
 readonly OPEN_VIP=$NG_VIP CLOSED_VIP=10.100.0.101 STICKY_VIP=10.100.0.102 DNS_VIP=10.100.0.103
 readonly REQUESTS=30
 
-[[ -x "$nodegate" ]] || { fail "nodegate binary $nodegate is not executable"; exit 1; }
 e2e_up || exit 1
 e2e_demo_conf "$work/nodegate.conf"
 # write_services STICKY_NODES: the demo config with this test's Services; STICKY_NODES is

@@ -17,28 +17,13 @@
 # shellcheck source-path=SCRIPTDIR/../.. disable=SC2317,SC2016  # trap-invoked functions; bash -c '...'
 set -uo pipefail
 
-if (($# != 2)); then
-  echo "usage: $0 <nodegate-binary> <repo-root>" >&2
-  exit 2
-fi
-nodegate="$(realpath -- "$1")"
-repo="$(realpath -- "$2")"
-
-if ((EUID != 0)); then
-  echo "SKIP: e2e_fullnat needs root (network namespaces)"
-  exit 77
-fi
-
-# shellcheck source=scripts/netns.sh
-source "$repo/scripts/netns.sh"
+# shellcheck source=test/e2e/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_main e2e_fullnat "nge2e$$-" "$@"
 
 readonly REQUESTS=300
 readonly MIN_SHARE=$((REQUESTS / 5))
-# shellcheck source=test/e2e/lib.sh
-source "$repo/test/e2e/lib.sh"
-e2e_begin e2e_fullnat "nge2e$$-"
 
-[[ -x "$nodegate" ]] || { fail "nodegate binary $nodegate is not executable"; exit 1; }
 e2e_up || exit 1
 e2e_demo_conf "$work/nodegate.conf"
 e2e_start "$work/nodegate.conf" || exit 1

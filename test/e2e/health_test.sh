@@ -21,27 +21,14 @@
 # shellcheck source-path=SCRIPTDIR/../.. disable=SC2016  # bash -c '...'
 set -uo pipefail
 
-if (($# != 2)); then
-  echo "usage: $0 <nodegate-binary> <repo-root>" >&2
-  exit 2
-fi
-nodegate="$(realpath -- "$1")"
-repo="$(realpath -- "$2")"
-if ((EUID != 0)); then
-  echo "SKIP: e2e_health needs root (network namespaces)"
-  exit 77
-fi
-# shellcheck source=scripts/netns.sh
-source "$repo/scripts/netns.sh"
 # shellcheck source=test/e2e/lib.sh
-source "$repo/test/e2e/lib.sh"
-e2e_begin e2e_health "ngh$$-"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_main e2e_health "ngh$$-" "$@"
 
 readonly LOCAL_VIP=10.100.0.101
 readonly INTERVAL_MS=1000 TIMEOUT_MS=500 RISE=2 FALL=2
 readonly RATE=4M  # per download: 50 MiB take about 12.5 s
 
-[[ -x "$nodegate" ]] || { fail "nodegate binary $nodegate is not executable"; exit 1; }
 e2e_up || exit 1
 e2e_demo_conf "$work/nodegate.conf"
 python3 - "$work/nodegate.conf" <<PY

@@ -3,14 +3,17 @@
 # box's namespace, PASS/FAIL lines, a watchdog bounding the whole run, and a teardown
 # that always runs and checks that no namespace or process of the run is left.
 #
-#   source "$repo/test/e2e/lib.sh"
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#   e2e_main NAME PREFIX [ngctl] "$@"
+#                                arguments (<nodegate> [<ngctl>] <repo>), root check (skip:
+#                                exit 77), scripts/netns.sh, then e2e_begin
 #   e2e_begin NAME PREFIX        traps, watchdog, $work; sets P, client, lb
 #   e2e_up || exit 1             the topology
 #   e2e_start CONFIG || exit 1   nodegate --config CONFIG, waits for /readyz
 #   step CMD...                  a long command, interruptible by the watchdog
 #   pass/fail MESSAGE; api PATH; api_code PATH; stop_nodegate (exit status in ng_rc)
 #   exit 0                       the EXIT trap tears down and prints "NAME: N passed, M failed"
-# Needs $nodegate and $repo set, and scripts/netns.sh sourced.
+# e2e_main sets $nodegate, $ngctl (when asked for) and $repo, and sources scripts/netns.sh.
 # shellcheck disable=SC2317,SC2034  # trap-invoked functions; variables used by the tests
 
 ng_pid=""
@@ -214,4 +217,32 @@ e2e_start() {
     return 1
   fi
   pass "nodegate ready: /readyz 200 after $((SECONDS - started)) s"
+}
+
+# e2e_main NAME PREFIX [ngctl] ARGS...: the common start of every e2e test script.
+e2e_main() {
+  local name="$1" prefix="$2" want_ngctl=0
+  shift 2
+  if [[ "${1:-}" == ngctl ]]; then
+    want_ngctl=1
+    shift
+  fi
+  if (($# != 2 + want_ngctl)); then
+    echo "usage: $0 <nodegate-binary>$( ((want_ngctl)) && echo ' <ngctl-binary>') <repo-root>" >&2
+    exit 2
+  fi
+  nodegate="$(realpath -- "$1")"
+  ((want_ngctl)) && ngctl="$(realpath -- "$2")"
+  repo="$(realpath -- "${@: -1}")"
+  if ((EUID != 0)); then
+    echo "SKIP: $name needs root (network namespaces)"
+    exit 77
+  fi
+  # shellcheck source=scripts/netns.sh
+  source "$repo/scripts/netns.sh"
+  e2e_begin "$name" "$prefix"
+  [[ -x "$nodegate" ]] || { fail "nodegate binary $nodegate is not executable"; exit 1; }
+  if ((want_ngctl)); then
+    [[ -x "$ngctl" ]] || { fail "ngctl binary $ngctl is not executable"; exit 1; }
+  fi
 }

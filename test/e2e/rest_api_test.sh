@@ -19,25 +19,11 @@
 # shellcheck source-path=SCRIPTDIR/../.. disable=SC2016  # bash -c '...'
 set -uo pipefail
 
-if (($# != 3)); then
-  echo "usage: $0 <nodegate-binary> <ngctl-binary> <repo-root>" >&2
-  exit 2
-fi
-nodegate="$(realpath -- "$1")"
-ngctl="$(realpath -- "$2")"
-repo="$(realpath -- "$3")"
-if ((EUID != 0)); then
-  echo "SKIP: e2e_rest_api needs root (network namespaces)"
-  exit 77
-fi
-# shellcheck source=scripts/netns.sh
-source "$repo/scripts/netns.sh"
 # shellcheck source=test/e2e/lib.sh
-source "$repo/test/e2e/lib.sh"
-e2e_begin e2e_rest_api "ngr$$-"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_main e2e_rest_api "ngr$$-" ngctl "$@"
 
 readonly LB_VIP=10.100.0.120
-[[ -x "$nodegate" && -x "$ngctl" ]] || { fail "binaries not executable: $nodegate $ngctl"; exit 1; }
 e2e_up || exit 1
 e2e_demo_conf "$work/nodegate.conf"
 printf 'tok-%s\n' "$RANDOM$RANDOM" >"$work/token"
