@@ -13,12 +13,15 @@ constexpr uint64_t kCursorSeed = 0x736e61742d637572;  // "snat-cur"
 
 // First port of an address's rotation. Derived from the address rather than port_min so
 // that several SNAT addresses (and boxes sharing addresses after a failover) do not all
-// start on the same ports; deterministic so restarts are reproducible.
-uint16_t startPort(uint32_t address, uint16_t port_min, uint16_t port_max) noexcept {
+// start on the same ports, and from a per-boot seed so that a restarted box does not hand
+// out the very ports its previous run just used: the nodes still hold those connections
+// in TIME_WAIT and would stall the new SYNs (DESIGN.md sec. 2). Seed 0 (tests) is
+// deterministic.
+uint16_t startPort(uint32_t address, uint64_t seed, uint16_t port_min, uint16_t port_max) noexcept {
   std::array<std::byte, 4> bytes;
   for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::byte>(address >> (8 * i));
   const uint32_t range = uint32_t{port_max} - port_min + 1;
-  return static_cast<uint16_t>(port_min + hashBytes(bytes, kCursorSeed) % range);
+  return static_cast<uint16_t>(port_min + hashBytes(bytes, kCursorSeed ^ seed) % range);
 }
 
 }  // namespace
@@ -30,6 +33,13 @@ SnatAllocator::SnatAllocator(std::span<const uint32_t> addresses, uint16_t port_
   setAddresses(addresses);
 }
 
+void SnatAllocator::reseed(uint64_t seed) noexcept {
+  start_seed_ = seed;
+  for (uint32_t i = 0; i < count_; ++i) {
+    cursors_[i].next_port = startPort(cursors_[i].address, seed, port_min_, port_max_);
+  }
+}
+
 void SnatAllocator::setAddresses(std::span<const uint32_t> addresses) noexcept {
   std::array<Cursor, kMaxAddresses> next{};
   uint32_t n = 0;
@@ -38,7 +48,7 @@ void SnatAllocator::setAddresses(std::span<const uint32_t> addresses) noexcept {
     bool duplicate = false;
     for (uint32_t i = 0; i < n; ++i) duplicate = duplicate || next[i].address == a;
     if (duplicate) continue;  // one rotation per address, however often it is listed
-    Cursor cursor{.address = a, .next_port = startPort(a, port_min_, port_max_)};
+    Cursor cursor{.address = a, .next_port = startPort(a, start_seed_, port_min_, port_max_)};
     // A kept address continues its rotation, so ports released just before the update
     // are not handed out again right away.
     for (uint32_t i = 0; i < count_; ++i) {

@@ -42,6 +42,11 @@ class SnatAllocator {
   // Allocates nothing: safe on a worker.
   void setAddresses(std::span<const uint32_t> addresses) noexcept;
 
+  // Seeds where each address's rotation starts (control thread, before traffic): a box
+  // passes a new seed every boot so a restart does not replay the ports its previous run
+  // used, which nodes may still hold in TIME_WAIT. Default 0: deterministic (tests).
+  void reseed(uint64_t seed) noexcept;
+
   // Picks an endpoint toward node_ip:node_port for protocol `proto` that is free in
   // `flows`, or nullopt after kMaxProbes collisions per address (counted by the caller).
   [[nodiscard]] std::optional<SnatEndpoint> allocate(const FlowTable& flows, uint32_t node_ip,
@@ -57,6 +62,7 @@ class SnatAllocator {
   uint32_t next_address_ = 0;  // rotates across addresses
   uint16_t port_min_ = kPortMin;
   uint16_t port_max_ = kPortMax;
+  uint64_t start_seed_ = 0;
 };
 
 }  // namespace ng::lb

@@ -214,3 +214,25 @@ TEST(SnatTest, SetAddressesKeepsCursorsOfKeptAddresses) {
 
 }  // namespace
 }  // namespace ng::lb
+
+namespace ng::lb {
+namespace {
+
+TEST(SnatReseed, ANewSeedStartsTheRotationElsewhereAndTheSameSeedRepeats) {
+  const std::array<uint32_t, 1> addresses{0x0ac80001};
+  FlowTable flows(64);
+  SnatAllocator a(addresses);
+  SnatAllocator b(addresses);
+  SnatAllocator c(addresses);
+  b.reseed(0x1234);
+  c.reseed(0x1234);
+  const auto pa = a.allocate(flows, 0x0ac8000b, 30080, 6);
+  const auto pb = b.allocate(flows, 0x0ac8000b, 30080, 6);
+  const auto pc = c.allocate(flows, 0x0ac8000b, 30080, 6);
+  ASSERT_TRUE(pa && pb && pc);
+  EXPECT_NE(pa->port, pb->port) << "a restarted box (new seed) must not replay the old run's ports";
+  EXPECT_EQ(pb->port, pc->port) << "deterministic for a given seed";
+}
+
+}  // namespace
+}  // namespace ng::lb
