@@ -705,10 +705,11 @@ void readFlows(const Cursor& dataplane, FlowConfig& flows) {
 
 void readDataplane(const Cursor& root, DataplaneConfig& out, OwnedAddresses& owned) {
   auto dataplane = root.group("dataplane", Need::kRequired,
-                              {"eal", "workers", "ports", "mode", "snat", "flows", "mbufs"});
+                              {"eal", "workers", "ports", "mode", "snat", "flows", "mbufs", "idle_sleep_us"});
   if (!dataplane) return;
   dataplane->readEach("eal", Need::kOptional, out.eal, &Cursor::asString);
   dataplane->optionalUint("mbufs", out.mbufs, 0u, kMaxMbufs);
+  dataplane->optionalUint("idle_sleep_us", out.idle_sleep_us, 0u, 10'000u);
   readWorkers(*dataplane, out.workers);
   readPorts(*dataplane, out.ports);
   dataplane->read("mode", Need::kOptional, out.mode, readMode);

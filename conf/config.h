@@ -72,6 +72,9 @@ struct DataplaneConfig {
   // for devices that hold buffers of their own (net_pcap with infinite_rx keeps a copy
   // of the whole capture). 0..16777216.
   uint32_t mbufs = 0;
+  // Idle back-off: the longest a worker sleeps between empty polls, microseconds
+  // (0..10000); 0 = busy-poll always (dedicated cores). Boot-only.
+  uint32_t idle_sleep_us = 100;
 };
 
 struct ApiConfig {

@@ -8,7 +8,8 @@ namespace ng::control {
 
 bool bootSettingsEqual(const conf::Config& a, const conf::Config& b) {
   if (a.dataplane.eal != b.dataplane.eal || a.dataplane.workers != b.dataplane.workers ||
-      a.dataplane.mbufs != b.dataplane.mbufs || a.dataplane.ports.size() != b.dataplane.ports.size() ||
+      a.dataplane.mbufs != b.dataplane.mbufs || a.dataplane.idle_sleep_us != b.dataplane.idle_sleep_us ||
+      a.dataplane.ports.size() != b.dataplane.ports.size() ||
       a.dataplane.flows.capacity != b.dataplane.flows.capacity || a.api.listen != b.api.listen ||
       a.api.tls_cert != b.api.tls_cert || a.api.tls_key != b.api.tls_key) {
     return false;
@@ -30,6 +31,7 @@ void keepBootSettings(const conf::Config& running, conf::Config& next) {
   next.dataplane.ports = running.dataplane.ports;
   next.dataplane.flows.capacity = running.dataplane.flows.capacity;
   next.dataplane.mbufs = running.dataplane.mbufs;
+  next.dataplane.idle_sleep_us = running.dataplane.idle_sleep_us;
   next.api.listen = running.api.listen;
   next.api.tls_cert = running.api.tls_cert;
   next.api.tls_key = running.api.tls_key;
@@ -112,7 +114,8 @@ ReloadResult ControlPlane::reload(const char* trigger) {
   auto next = conf::loadConfig(config_path_);
   if (!next) return fail(next.error().message);
   if (!bootSettingsEqual(config_, *next)) {
-    spdlog::warn("reload: boot-only settings (dataplane eal/workers/ports/mbufs/flows.capacity, api.listen/tls) "
+    spdlog::warn("reload: boot-only settings (dataplane eal/workers/ports/mbufs/idle_sleep_us/flows.capacity, "
+                 "api.listen/tls) "
                  "changed; they take effect after a restart");
   }
   keepBootSettings(config_, *next);

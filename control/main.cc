@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -111,11 +112,15 @@ int run(const std::string& config_path) {
   std::vector<std::unique_ptr<ng::fwd::WorkerContext>> contexts;
   std::vector<std::unique_ptr<dp::Worker>> workers;
   std::vector<ng::control::WorkerSource> worker_sources;
+  const uint64_t boot_seed = std::random_device{}() * 0x9e3779b97f4a7c15ULL ^
+                             static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   for (uint16_t i = 0; i < n; ++i) {
     contexts.push_back(std::make_unique<ng::fwd::WorkerContext>(i, infos, cfg.dataplane.flows.capacity));
+    contexts.back()->snat.reseed(boot_seed + i);  // a restart must not replay the last run's SNAT ports
     std::vector<dp::QueueRef> queues;
     for (const dp::Port& port : ports) queues.push_back({.port_id = port.id(), .queue_id = i});
-    workers.push_back(std::make_unique<dp::Worker>(*contexts[i], std::move(queues), publisher, i, stop, pool.get()));
+    workers.push_back(std::make_unique<dp::Worker>(*contexts[i], std::move(queues), publisher, i, stop, pool.get(),
+                                                   dp::WorkerOptions{.idle_sleep_max_us = cfg.dataplane.idle_sleep_us}));
     worker_sources.push_back(ng::control::WorkerSource{.id = i,
                                                        .lcore = cfg.dataplane.workers[i],
                                                        .counters = &contexts[i]->counters,

@@ -225,6 +225,7 @@ json statsJson(const StatusModel& model) {
       {"arp_requests", &WorkerCounters::arp_requests},
       {"icmp_echo_replies", &WorkerCounters::icmp_echo_replies},
       {"busy_polls", &WorkerCounters::busy_polls},   {"idle_polls", &WorkerCounters::idle_polls},
+      {"idle_sleeps", &WorkerCounters::idle_sleeps},
       {"affinity_hits", &WorkerCounters::affinity_hits},
       {"affinity_overflows", &WorkerCounters::affinity_overflows},
   };
@@ -497,6 +498,8 @@ std::string metricsText(const StatusSources& sources) {
       {"nodegate_arp_replies_total", "ARP requests answered.", &fwd::WorkerCounters::arp_replies},
       {"nodegate_arp_requests_total", "ARP requests sent to resolve next hops.", &fwd::WorkerCounters::arp_requests},
       {"nodegate_icmp_echo_replies_total", "ICMP echo requests answered.", &fwd::WorkerCounters::icmp_echo_replies},
+      {"nodegate_worker_idle_sleeps_total", "Back-off sleeps of a worker after runs of empty polls.",
+       &fwd::WorkerCounters::idle_sleeps},
       {"nodegate_affinity_hits_total", "New flows placed on the node a client's session affinity remembered.",
        &fwd::WorkerCounters::affinity_hits},
       {"nodegate_affinity_overflows_total", "New flows whose session affinity could not be remembered (table full).",

@@ -90,10 +90,11 @@ int Worker::run() noexcept {
   online();
   last_tick_tsc_ = rte_get_tsc_cycles();
   while (!stop_.load(std::memory_order_acquire)) {
-    pollOnce();  // RX, process, TX buffers, TSC drain, quiescent state
+    const bool busy = pollOnce();  // RX, process, TX buffers, TSC drain, quiescent state
     if (last_poll_tsc_ - last_tick_tsc_ >= tick_cycles_) {
       slowTick();  // flow expiry, ARP requests, gauges, quiescent state
     }
+    idleBackoff(busy);  // sleeps only after a run of empty polls
   }
   flushTx();
   offline();
@@ -112,7 +113,23 @@ const fwd::ForwardingSnapshot* Worker::acquireSnapshot(uint32_t now_ms) noexcept
   return snap;
 }
 
-void Worker::pollOnce() noexcept {
+void Worker::idleBackoff(bool busy) noexcept {
+  if (options_.idle_sleep_max_us == 0) return;
+  if (busy) {
+    idle_streak_ = 0;
+    sleep_us_ = 0;
+    return;
+  }
+  if (++idle_streak_ < options_.idle_polls_before_sleep) return;
+  // Nothing may wait in a TX buffer while we sleep; the quiescent state was reported by
+  // the poll, so a sleeping worker never holds up a grace period by more than one sleep.
+  flushTx();
+  sleep_us_ = sleep_us_ == 0 ? 1 : std::min(sleep_us_ * 2, options_.idle_sleep_max_us);
+  ctx_.counters.idle_sleeps.add();
+  rte_delay_us_sleep(sleep_us_);
+}
+
+bool Worker::pollOnce() noexcept {
   const uint64_t tsc = rte_get_tsc_cycles();
   last_poll_tsc_ = tsc;
   const uint32_t now_ms = nowMs(tsc);
@@ -121,7 +138,7 @@ void Worker::pollOnce() noexcept {
     // Nothing to forward with yet: leave frames in the RX rings (the device drops and
     // counts them when full) rather than dropping them uncounted here.
     rte_rcu_qsbr_quiescent(qsbr_, rcu_thread_id_);
-    return;
+    return false;
   }
 
   bool busy = false;
@@ -137,6 +154,7 @@ void Worker::pollOnce() noexcept {
 
   // Last: from here on this worker holds no pointer into `snap`.
   rte_rcu_qsbr_quiescent(qsbr_, rcu_thread_id_);
+  return busy;
 }
 
 bool Worker::receive(uint8_t slot, const fwd::ForwardingSnapshot& snap, uint64_t tsc,

@@ -15,6 +15,9 @@
 //     slowTick()      every slow_tick_us by TSC: fwd::slowTick() (flow expiry with a
 //                     budget, due ARP requests) -> ARP requests sent from fresh mbufs;
 //                     active_flows gauge; quiescent state.
+//     idleBackoff()   after idle_polls_before_sleep empty polls in a row: send the TX
+//                     buffers, sleep 1, 2, 4 ... up to idle_sleep_max_us microseconds
+//                     per empty poll (0 = always busy-poll); the first frame resets it.
 //   send what is still buffered; rcu offline
 //
 // Hot path (pollOnce/slowTick): no locks, no allocation except mbufs, no exceptions, no
@@ -79,6 +82,11 @@ struct WorkerOptions {
   uint32_t drain_us = 100;        // max time a forwarded frame waits for a full burst
   uint32_t slow_tick_us = 1000;   // slowTick() period in run()
   uint32_t expiry_budget = 1024;  // flow slots examined per slowTick()
+  // Idle back-off (shared or virtual machines): the longest sleep between empty polls;
+  // 0 = busy-poll always (a dedicated core). The first packet after a quiet spell waits
+  // up to this long; under traffic polls are never empty long enough to sleep.
+  uint32_t idle_sleep_max_us = 0;
+  uint32_t idle_polls_before_sleep = 256;
 };
 
 class alignas(64) Worker {
@@ -111,8 +119,12 @@ class alignas(64) Worker {
   // their own thread. pollOnce()/slowTick() need the calling thread online.
   void online() noexcept;
   void offline() noexcept;
-  void pollOnce() noexcept;
+  // Returns true when the poll received at least one frame.
+  bool pollOnce() noexcept;
   void slowTick() noexcept;
+  // Sleeps when polls have been empty long enough (see the header comment); `busy` is
+  // what the last pollOnce() returned.
+  void idleBackoff(bool busy) noexcept;
   // Sends every TX buffer now (frames the device refuses are freed, counted kTxFull).
   void flushTx() noexcept;
 
@@ -148,6 +160,8 @@ class alignas(64) Worker {
   uint64_t tick_cycles_;
   uint64_t last_poll_tsc_ = 0;
   uint64_t last_tick_tsc_ = 0;
+  uint32_t idle_streak_ = 0;  // empty polls in a row
+  uint32_t sleep_us_ = 0;     // the next back-off sleep
   Options options_;
   std::vector<Slot> slots_;  // one per port slot, fixed at construction
 

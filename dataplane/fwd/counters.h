@@ -75,6 +75,7 @@ struct alignas(64) WorkerCounters {
   Counter busy_polls;      // polls that received at least one frame
   Counter idle_polls;
   Counter busy_cycles;     // TSC cycles spent in polls that received frames
+  Counter idle_sleeps;     // back-off sleeps after runs of empty polls
   std::array<Counter, kDropReasonCount> drops;
 
   void drop(DropReason reason) noexcept { drops[static_cast<size_t>(reason)].add(); }

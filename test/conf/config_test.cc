@@ -428,6 +428,8 @@ const BadCase kBadCases[] = {
      "10.200.0.1/24 overlaps port 'ext' (10.200.0.0/16); the external and internal segments must be different subnets"},
     {"MbufsTooMany", withBase("", "mbufs = 16777217;"), 6, "dataplane.mbufs",
      "16777217 is outside 0..16777216"},
+    {"IdleSleepTooLong", withBase("", "idle_sleep_us = 10001;"), 6, "dataplane.idle_sleep_us",
+     "10001 is outside 0..10000"},
     {"CapacityZero", withBase("", "flows = { capacity = 0; };"), 6, "dataplane.flows.capacity",
      "0 is outside 1..268435456"},
     {"CapacityTooLarge", withBase("", "flows = { capacity = 268435457; };"), 6,

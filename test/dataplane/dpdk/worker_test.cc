@@ -701,3 +701,39 @@ TEST_F(WorkerTest, PublishesWhileWorkerRunsOnItsLcore) {
 
 }  // namespace
 }  // namespace ng::dpdk
+
+namespace ng::dpdk {
+namespace {
+
+// 5. Idle back-off: a worker with idle_sleep_max_us sleeps between empty polls instead of
+// spinning, and still forwards the first frame that comes after the quiet spell.
+TEST_F(WorkerTest, IdleWorkerSleepsAndWakesForTraffic) {
+  ASSERT_GE(rte_lcore_count(), 2u);
+  worker_.reset();
+  worker_ = std::make_unique<Worker>(
+      *ctx_, std::vector<QueueRef>{{ports_[0].port->id(), 0}, {ports_[1].port->id(), 0}}, *publisher_, 0, stop_,
+      pool_->get(), WorkerOptions{.idle_sleep_max_us = 200, .idle_polls_before_sleep = 16});
+  worker_->launchOn(1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const uint64_t sleeps = ctx_->counters.idle_sleeps.get();
+  const uint64_t polls = ctx_->counters.idle_polls.get();
+  // Busy-polling for 200 ms would be millions of polls; sleeping up to 200 us each, a
+  // few thousand at most.
+  EXPECT_GT(sleeps, 100u);
+  EXPECT_LT(polls, 200'000u) << "the worker spun instead of sleeping";
+
+  inject(kExt, clientSyn(extMac()));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  std::vector<Bytes> out;
+  while (out.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    out = sent(kInt);
+  }
+  stop_.store(true);
+  EXPECT_EQ(worker_->join(), 0);
+  ASSERT_EQ(out.size(), 1u) << "the SYN after the quiet spell was not forwarded";
+  EXPECT_EQ(ctx_->counters.new_flows.get(), 1u);
+}
+
+}  // namespace
+}  // namespace ng::dpdk
