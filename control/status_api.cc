@@ -7,6 +7,7 @@
 #include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -110,6 +111,20 @@ json dropsJson(const StatusModel& model) {
 }
 
 json errorJson(std::string_view message) { return json{{"error", message}}; }
+
+// Every distinct probe target of a view's backends.
+std::set<nodeport::ProbeTarget> probesOf(const StatusView* view) {
+  std::set<nodeport::ProbeTarget> probes;
+  if (view == nullptr) return probes;
+  for (const VipView& vip : view->vips) {
+    for (const PortView& port : vip.ports) {
+      for (const BackendView& b : port.backends) {
+        if (b.probe) probes.insert(*b.probe);
+      }
+    }
+  }
+  return probes;
+}
 
 void reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
@@ -266,22 +281,28 @@ json nodesJson(const StatusSources& sources) {
   const auto view = sources.model->view();
   json nodes = json::array();
   if (!view) return json{{"generation", 0}, {"nodes", nodes}};
-  for (const NodeView& node : view->nodes) {
+  // One pass over every backend, gathered per node address (not a pass per node: the
+  // view can hold Services x nodes backends).
+  struct NodeUse {
     std::set<nodeport::ProbeTarget> probes;
     std::set<std::string> services;
-    bool serving_anywhere = false;
-    for (const VipView& vip : view->vips) {
-      for (const PortView& port : vip.ports) {
-        for (const BackendView& b : port.backends) {
-          if (b.address != node.address) continue;
-          services.insert(vip.owner);
-          serving_anywhere = serving_anywhere || b.serving;
-          if (b.probe) probes.insert(*b.probe);
-        }
+    bool serving = false;
+  };
+  std::map<uint32_t, NodeUse> uses;
+  for (const VipView& vip : view->vips) {
+    for (const PortView& port : vip.ports) {
+      for (const BackendView& b : port.backends) {
+        NodeUse& use = uses[b.address];
+        use.services.insert(vip.owner);
+        use.serving = use.serving || b.serving;
+        if (b.probe) use.probes.insert(*b.probe);
       }
     }
+  }
+  for (const NodeView& node : view->nodes) {
+    const NodeUse& use = uses[node.address];
     json checks = json::array();
-    for (const auto& probe : probes) {
+    for (const auto& probe : use.probes) {
       json check = healthJson(sources, probe);
       if (auto h = healthOf(sources, probe)) {
         json history = json::array();
@@ -297,8 +318,8 @@ json nodesJson(const StatusSources& sources) {
     }
     nodes.push_back(json{{"name", node.name},
                          {"address", conf::formatIpv4(node.address)},
-                         {"services", services},
-                         {"serving", serving_anywhere},
+                         {"services", use.services},
+                         {"serving", use.serving},
                          {"health", std::move(checks)}});
   }
   return json{{"generation", view->generation}, {"nodes", std::move(nodes)}};
@@ -319,16 +340,7 @@ json statusJson(const StatusSources& sources) {
                            {"flow_capacity", w.flow_capacity}});
   }
   size_t up = 0, draining = 0, down = 0, unknown = 0;
-  std::set<nodeport::ProbeTarget> probes;
-  if (view) {
-    for (const VipView& vip : view->vips) {
-      for (const PortView& port : vip.ports) {
-        for (const BackendView& b : port.backends) {
-          if (b.probe) probes.insert(*b.probe);
-        }
-      }
-    }
-  }
+  const std::set<nodeport::ProbeTarget> probes = probesOf(view.get());
   for (const auto& probe : probes) {
     const auto h = healthOf(sources, probe);
     if (!h) ++unknown;
@@ -443,16 +455,7 @@ std::string metricsText(const StatusSources& sources) {
   for (const auto& r : backends) w.sample("nodegate_backend_weight", r.labels, r.weight);
 
   // Health, per distinct probe target.
-  std::set<nodeport::ProbeTarget> probes;
-  if (view) {
-    for (const VipView& vip : view->vips) {
-      for (const PortView& port : vip.ports) {
-        for (const BackendView& b : port.backends) {
-          if (b.probe) probes.insert(*b.probe);
-        }
-      }
-    }
-  }
+  const std::set<nodeport::ProbeTarget> probes = probesOf(view.get());
   std::vector<std::pair<std::string, HealthDetail>> health;
   for (const auto& probe : probes) {
     if (auto h = healthOf(sources, probe)) health.emplace_back(probe.url(), std::move(*h));
@@ -533,6 +536,13 @@ bool StatusApi::authorized(std::string_view authorization) const {
   return token_.empty() || bearerMatches(token_, authorization);
 }
 
+bool StatusApi::admit(const httplib::Request& req, httplib::Response& res) const {
+  if (authorized(req.get_header_value("Authorization"))) return true;
+  res.set_header("WWW-Authenticate", "Bearer");
+  reply(res, 401, errorJson("this call needs 'Authorization: Bearer <token>' (api.token_file)"));
+  return false;
+}
+
 void StatusApi::start(const conf::ApiConfig& api) {
   const std::string& listen = api.listen;
   const auto colon = listen.rfind(':');
@@ -604,10 +614,7 @@ void StatusApi::start(const conf::ApiConfig& api) {
     res.set_content(metricsText(sources_), "text/plain; version=0.0.4; charset=utf-8");
   });
   server_->Post("/v1/reload", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req.get_header_value("Authorization"))) {
-      res.set_header("WWW-Authenticate", "Bearer");
-      return reply(res, 401, errorJson("this call needs 'Authorization: Bearer <token>' (api.token_file)"));
-    }
+    if (!admit(req, res)) return;
     if (!sources_.reload) return reply(res, 501, errorJson("reload is not available"));
     const ReloadResult result = sources_.reload();
     if (!result.ok) return reply(res, 400, errorJson(result.message));
@@ -616,10 +623,7 @@ void StatusApi::start(const conf::ApiConfig& api) {
 
   // The cloud-provider API. Reads need no token; every change does.
   auto lb_call = [this](LoadBalancerCall::Op op, bool mutating, const httplib::Request& req, httplib::Response& res) {
-    if (mutating && !authorized(req.get_header_value("Authorization"))) {
-      res.set_header("WWW-Authenticate", "Bearer");
-      return reply(res, 401, errorJson("this call needs 'Authorization: Bearer <token>' (api.token_file)"));
-    }
+    if (mutating && !admit(req, res)) return;
     if (!sources_.load_balancers) return reply(res, 501, errorJson("load balancer API is not available"));
     LoadBalancerCall call{.op = op};
     if (req.matches.size() >= 3) {

@@ -41,6 +41,8 @@
 
 namespace httplib {
 class Server;
+struct Request;
+struct Response;
 }
 
 namespace ng::control {
@@ -127,6 +129,8 @@ class StatusApi {
 
  private:
   [[nodiscard]] bool authorized(std::string_view authorization) const;
+  // For a mutating call: true when authorized, else answers 401 and returns false.
+  [[nodiscard]] bool admit(const httplib::Request& req, httplib::Response& res) const;
 
   StatusSources sources_;
   mutable std::mutex token_mutex_;
