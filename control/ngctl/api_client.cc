@@ -98,6 +98,8 @@ ApiClient::ApiClient(ClientOptions options) : options_(std::move(options)) {
   http_->set_write_timeout(sec, usec);
   http_->set_keep_alive(false);
   if (!options_.token.empty()) http_->set_bearer_token_auth(options_.token);
+  if (!options_.ca_file.empty()) http_->set_ca_cert_path(options_.ca_file.c_str());
+  if (options_.insecure) http_->enable_server_certificate_verification(false);
 }
 
 ApiClient::~ApiClient() = default;

@@ -34,6 +34,10 @@ struct ClientOptions {
   ApiUrl url;
   std::string token;  // sent as "Authorization: Bearer TOKEN" when not empty
   std::chrono::milliseconds timeout{5000};
+  // https only: verify the box's certificate against this PEM bundle instead of the
+  // system's; or, with `insecure`, not at all (a self-signed box on a trusted path).
+  std::string ca_file;
+  bool insecure = false;
 };
 
 struct Reply {

@@ -311,6 +311,11 @@ int runNgctl(const std::vector<std::string>& args, std::ostream& out, std::ostre
   app.add_option("--token-file", tokenFile,
                  "file holding the bearer token for mutating calls (env NGCTL_TOKEN_FILE)")
       ->type_name("FILE");
+  std::string caFile;
+  bool insecure = false;
+  app.add_option("--ca-file", caFile, "https: verify the box's certificate against this PEM file")
+      ->type_name("FILE");
+  app.add_flag("--insecure", insecure, "https: do not verify the box's certificate");
   app.add_option("--timeout", timeout, "seconds to wait for connect and for the answer")
       ->type_name("SECONDS")
       ->check(CLI::Range(0.001, 3600.0))
@@ -372,6 +377,8 @@ int runNgctl(const std::vector<std::string>& args, std::ostream& out, std::ostre
       .url = *url,
       .token = token,
       .timeout = std::chrono::milliseconds(std::max<int64_t>(1, static_cast<int64_t>(timeout * 1000))),
+      .ca_file = caFile,
+      .insecure = insecure,
   });
   Session session{.out = out, .err = err, .client = client, .api = api, .tokenFile = tokenFile};
 

@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -440,6 +442,46 @@ TEST(NgctlCli, ApiUrlWithBasePathPrefixesEveryRequest) {
   EXPECT_EQ(r.code, 0) << r.err;
   ASSERT_EQ(box.requests().size(), 1u);
   EXPECT_EQ(box.requests()[0].path, "/nodegate/v1/vips");
+}
+
+}  // namespace
+}  // namespace ng::ngctl
+
+namespace ng::ngctl {
+namespace {
+
+// A box serving its API over HTTPS with a self-signed certificate for 127.0.0.1 (openssl
+// CLI): ngctl refuses it by default, accepts it with --ca-file or --insecure.
+TEST(NgctlCli, HttpsNeedsTheCaFileOrInsecure) {
+  const std::string dir = ::testing::TempDir() + "ngctl_tls_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string cert = dir + "/cert.pem";
+  const std::string key = dir + "/key.pem";
+  const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+                          "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " +
+                          cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  httplib::SSLServer server(cert.c_str(), key.c_str());
+  ASSERT_TRUE(server.is_valid());
+  server.Get("/v1/stats", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"generation": 3, "workers": 1, "counters": {"rx_packets": 5}, "drops": {}})", "application/json");
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread thread([&server] { server.listen_after_bind(); });
+  while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const std::string url = "https://127.0.0.1:" + std::to_string(port);
+
+  const Outcome strict = ngctl({"--api", url, "stats"});
+  EXPECT_EQ(strict.code, 2) << strict.out << strict.err;
+  const Outcome with_ca = ngctl({"--api", url, "--ca-file", cert, "stats"});
+  EXPECT_EQ(with_ca.code, 0) << with_ca.err;
+  EXPECT_NE(with_ca.out.find("rx_packets"), std::string::npos) << with_ca.out;
+  const Outcome insecure = ngctl({"--api", url, "--insecure", "stats"});
+  EXPECT_EQ(insecure.code, 0) << insecure.err;
+
+  server.stop();
+  thread.join();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
