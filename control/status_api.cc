@@ -38,11 +38,11 @@ std::optional<HealthDetail> healthOf(const StatusSources& sources, const std::op
   return sources.health(*probe);
 }
 
-json healthJson(const StatusSources& sources, const std::optional<nodeport::ProbeTarget>& probe) {
+// `h` is healthOf(probe), looked up once by the caller.
+json healthJson(const std::optional<nodeport::ProbeTarget>& probe, const std::optional<HealthDetail>& h) {
   if (!probe) {
     return json{{"state", "unchecked"}, {"reason", ""}, {"detail", ""}, {"since", ""}, {"probe", ""}};
   }
-  const auto h = healthOf(sources, probe);
   if (!h) {
     return json{{"state", "unknown"}, {"reason", ""}, {"detail", "no probe result yet"}, {"since", ""},
                 {"probe", probe->url()}};
@@ -72,7 +72,7 @@ json vipObject(const StatusSources& sources, const VipView& vip) {
                               {"node_port", b.node_port},
                               {"weight", b.weight},
                               {"serving", b.serving},
-                              {"health", healthJson(sources, b.probe)},
+                              {"health", healthJson(b.probe, healthOf(sources, b.probe))},
                               {"counters", countersJson(totals)},
                               {"rates", ratesJson(rates)}});
     }
@@ -303,8 +303,9 @@ json nodesJson(const StatusSources& sources) {
     const NodeUse& use = uses[node.address];
     json checks = json::array();
     for (const auto& probe : use.probes) {
-      json check = healthJson(sources, probe);
-      if (auto h = healthOf(sources, probe)) {
+      const auto h = healthOf(sources, probe);
+      json check = healthJson(probe, h);
+      if (h) {
         json history = json::array();
         for (const HealthChange& c : h->history) {
           history.push_back(json{{"time", formatTime(c.unix_ms)}, {"from", c.from}, {"to", c.to},
