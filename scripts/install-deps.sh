@@ -8,7 +8,8 @@ set -euo pipefail
 # Build toolchain and libraries, test/bench frameworks, DPDK (with the virtual-device
 # PMDs the tests and the demo load at run time: af_packet, ring, pcap, tap, and the
 # ring mempool driver), the tools the namespace tests use, promtool (prometheus) for
-# the /metrics format check and chromium for the headless status-page test. Each name was checked
+# the /metrics format check, chromium for the headless status-page test, yaml-cpp for
+# kubeconfig files, and python3-kubernetes (a real client pointed at the fake API server). Each name was checked
 # with `apt-cache policy` on Debian 12.
 readonly PACKAGES=(
   build-essential cmake pkg-config g++ clang clang-14 libclang-rt-14-dev
@@ -17,7 +18,7 @@ readonly PACKAGES=(
   libconfig++-dev libspdlog-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libasio-dev libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev libpcap-dev
   iproute2 ethtool iputils-ping curl python3 procps psmisc
-  prometheus chromium openssl
+  prometheus chromium openssl libyaml-cpp-dev python3-kubernetes
 )
 
 export DEBIAN_FRONTEND=noninteractive
@@ -59,7 +60,10 @@ run "apt-get update" apt-get update -q
 # Drop names this archive does not have (e.g. a renamed package on a derivative).
 to_install=()
 for p in "${missing[@]}"; do
-  if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [^(]'; then
+  # Capture first: `grep -q` exits at the first match, and under pipefail the SIGPIPE
+  # it gives apt-cache would read as "no candidate".
+  policy="$(apt-cache policy "$p" 2>/dev/null || true)"
+  if grep -q 'Candidate: [^(]' <<<"$policy"; then
     to_install+=("$p")
   else
     log "warning: no package '$p' in the configured archives; skipping"
