@@ -806,11 +806,36 @@ void readPools(const Cursor& root, std::vector<PoolConfig>& pools) {
 }
 
 void readKubernetes(const Cursor& root, KubernetesConfig& kubernetes) {
-  auto group = root.group("kubernetes", Need::kOptional, {"enabled", "kubeconfig", "class"});
+  auto group = root.group("kubernetes", Need::kOptional,
+                          {"enabled", "kubeconfig", "context", "server", "ca_file", "token_file", "class",
+                           "node_address"});
   if (!group) return;
   group->read("enabled", Need::kOptional, kubernetes.enabled, &Cursor::asBool);
   group->optionalString("kubeconfig", kubernetes.kubeconfig);
-  group->read("class", Need::kOptional, kubernetes.class_name, &Cursor::asNonEmptyString);
+  group->optionalString("context", kubernetes.context);
+  group->optionalString("server", kubernetes.server);
+  group->optionalString("ca_file", kubernetes.ca_file);
+  group->optionalString("token_file", kubernetes.token_file);
+  group->read("class", Need::kOptional, kubernetes.class_name, &Cursor::asString);
+  group->read("node_address", Need::kOptional, kubernetes.node_address, [](const Cursor& c) {
+    return c.asChoice<NodeAddressType>(
+        {{"InternalIP", NodeAddressType::kInternalIp}, {"ExternalIP", NodeAddressType::kExternalIp}});
+  });
+  if (group->failed()) return;
+  if (!kubernetes.server.empty()) {
+    auto at = group->member("server", Need::kOptional);
+    if (!kubernetes.kubeconfig.empty()) {
+      at->fail("set either kubeconfig or server, not both");
+    } else if (!kubernetes.server.starts_with("https://")) {
+      // A bearer token must never travel in clear text (KUBERNETES.md).
+      at->fail(quoted(kubernetes.server) + " is not an https:// URL");
+    } else if (kubernetes.ca_file.empty()) {
+      group->member("server", Need::kOptional)->fail("needs ca_file: the server's certificate is always verified");
+    }
+  } else if (!kubernetes.ca_file.empty() || !kubernetes.token_file.empty()) {
+    auto at = group->member(kubernetes.ca_file.empty() ? "token_file" : "ca_file", Need::kOptional);
+    at->fail("needs server (with a kubeconfig or in cluster, the CA and token come from there)");
+  }
 }
 
 void readNodes(const Cursor& root, std::vector<NodeConfig>& nodes, const OwnedAddresses& owned) {

@@ -103,10 +103,24 @@ struct PoolConfig {
   std::vector<Ipv4Prefix> cidrs;
 };
 
+enum class NodeAddressType { kInternalIp, kExternalIp };
+
+// The Kubernetes controller (KUBERNETES.md). Where the API server is: `kubeconfig`, or
+// `server` + `ca_file` + `token_file`, or (all three empty) the in-cluster service account.
 struct KubernetesConfig {
   bool enabled = false;
   std::string kubeconfig;
+  std::string context;     // kubeconfig context; "" = its current-context
+  std::string server;      // "https://host:port"
+  std::string ca_file;
+  std::string token_file;
+  // The loadBalancerClass handled; "" = act as the cluster's default load balancer and
+  // handle only Services without a class.
   std::string class_name = "nodegate.io/lb";  // setting "class"
+  // Which node address NodePort traffic goes to; the other type is the fallback.
+  NodeAddressType node_address = NodeAddressType::kInternalIp;
+
+  bool operator==(const KubernetesConfig&) const = default;
 };
 
 struct NodeConfig {

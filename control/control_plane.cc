@@ -11,7 +11,7 @@ bool bootSettingsEqual(const conf::Config& a, const conf::Config& b) {
       a.dataplane.mbufs != b.dataplane.mbufs || a.dataplane.idle_sleep_us != b.dataplane.idle_sleep_us ||
       a.dataplane.ports.size() != b.dataplane.ports.size() ||
       a.dataplane.flows.capacity != b.dataplane.flows.capacity || a.api.listen != b.api.listen ||
-      a.api.tls_cert != b.api.tls_cert || a.api.tls_key != b.api.tls_key) {
+      a.api.tls_cert != b.api.tls_cert || a.api.tls_key != b.api.tls_key || a.kubernetes != b.kubernetes) {
     return false;
   }
   for (size_t i = 0; i < a.dataplane.ports.size(); ++i) {
@@ -35,6 +35,7 @@ void keepBootSettings(const conf::Config& running, conf::Config& next) {
   next.api.listen = running.api.listen;
   next.api.tls_cert = running.api.tls_cert;
   next.api.tls_key = running.api.tls_key;
+  next.kubernetes = running.kubernetes;
 }
 
 ControlPlane::ControlPlane(std::string config_path, conf::Config config, fwd::SnapshotPublisher& publisher,
@@ -80,7 +81,7 @@ void ControlPlane::publish(std::unique_ptr<fwd::ForwardingSnapshot> snapshot) {
   publisher_.publish(std::move(snapshot));
   auto view = std::make_shared<StatusView>(*compiler_.lastStatus());
   for (VipView& vip : view->vips) {
-    if (registry_.contains(vip.owner)) vip.source = "api";
+    if (auto source = registry_.sourceOf(vip.owner)) vip.source = *source == LbSource::kApi ? "api" : "kubernetes";
   }
   model_->publish(std::move(view));
 }
@@ -115,7 +116,7 @@ ReloadResult ControlPlane::reload(const char* trigger) {
   if (!next) return fail(next.error().message);
   if (!bootSettingsEqual(config_, *next)) {
     spdlog::warn("reload: boot-only settings (dataplane eal/workers/ports/mbufs/idle_sleep_us/flows.capacity, "
-                 "api.listen/tls) "
+                 "api.listen/tls, kubernetes) "
                  "changed; they take effect after a restart");
   }
   keepBootSettings(config_, *next);
@@ -169,8 +170,11 @@ void ControlPlane::loadBalancers(const LoadBalancerCall& call, std::function<voi
   if (reply.changed) {
     spdlog::info("load balancer {}/{}: {}", call.namespace_name, call.name,
                  call.op == Op::kDelete ? "deleted" : "ensured");
-    pending_.push_back(Pending{.answer = {.status = reply.status}, .body = std::move(reply.body),
-                               .respond = std::move(respond)});
+    pending_.push_back([status = reply.status, body = std::move(reply.body),
+                        respond = std::move(respond)](uint64_t generation) mutable {
+      body["generation"] = generation;
+      respond(LoadBalancerAnswer{.status = status, .body = body.dump(2)});
+    });
     return;
   }
   if (reply.status == 200 && call.op != Op::kList) reply.body["generation"] = generation_;
@@ -181,12 +185,35 @@ void ControlPlane::flush(std::chrono::steady_clock::time_point now) {
   if (pending_.empty() || now - last_flush_ < kCoalesceGap) return;
   last_flush_ = now;
   const uint64_t generation = republish(pending_.size() == 1 ? "load balancer change" : "load balancer changes");
-  for (Pending& p : pending_) {
-    p.body["generation"] = generation;
-    p.answer.body = p.body.dump(2);
-    p.respond(std::move(p.answer));
-  }
+  auto pending = std::move(pending_);
   pending_.clear();
+  for (auto& tell : pending) tell(generation);
+}
+
+void ControlPlane::kubernetes(std::vector<KubeChange> changes,
+                              std::function<void(std::vector<KubeOutcome>, uint64_t)> done) {
+  std::vector<KubeOutcome> outcomes;
+  outcomes.reserve(changes.size());
+  bool changed = false;
+  for (KubeChange& c : changes) {
+    const std::string id = c.spec.id();
+    auto reply = c.remove ? registry_.removeKubernetes(id) : registry_.ensureKubernetes(std::move(c.spec), c.fallback);
+    changed |= reply.changed;
+    KubeOutcome outcome{.id = id};
+    if (reply.status >= 400) {
+      outcome.error = reply.body.value("error", "refused");
+    } else if (!c.remove) {
+      outcome.address = registry_.addressOf(id);
+    }
+    outcomes.push_back(std::move(outcome));
+  }
+  if (!changed) {
+    done(std::move(outcomes), generation_);
+    return;
+  }
+  pending_.push_back([outcomes = std::move(outcomes), done = std::move(done)](uint64_t generation) mutable {
+    done(std::move(outcomes), generation);
+  });
 }
 
 }  // namespace ng::control

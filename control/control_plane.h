@@ -18,6 +18,7 @@
 #include <expected>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "conf/config.h"
@@ -35,6 +36,18 @@ namespace ng::control {
 [[nodiscard]] bool bootSettingsEqual(const conf::Config& a, const conf::Config& b);
 // Copies the running boot-only settings into `next`: they need a restart to change.
 void keepBootSettings(const conf::Config& running, conf::Config& next);
+
+// One change the Kubernetes controller asks for (control/kube_controller.h).
+struct KubeChange {
+  LoadBalancerSpec spec;   // for a removal only its namespace and name count
+  bool remove = false;
+  bool fallback = false;   // spec.requested_ip is a wish (the old status address)
+};
+struct KubeOutcome {
+  std::string id;          // "namespace/name"
+  std::optional<uint32_t> address;  // programmed at this address; nullopt: removed or refused
+  std::string error;       // why it was refused ("" = fine)
+};
 
 class ControlPlane {
  public:
@@ -58,6 +71,12 @@ class ControlPlane {
   // at most once per kCoalesceGap however many arrive (a burst of 100 updates to one
   // Service costs a few generations, not 100), and answers their callers.
   void flush(std::chrono::steady_clock::time_point now);
+  // The Kubernetes controller's changes, applied in one go. `done` gets every change's
+  // outcome and the generation that carries them: at once when nothing changed, else
+  // from flush(), once that generation is published (so a removed VIP has left the data
+  // plane before the controller drops the Service's finalizer).
+  void kubernetes(std::vector<KubeChange> changes,
+                  std::function<void(std::vector<KubeOutcome>, uint64_t generation)> done);
   static constexpr auto kCoalesceGap = std::chrono::milliseconds(100);
   // The health engine said a verdict changed: a new generation if it matters.
   void onHealthChange();
@@ -82,12 +101,8 @@ class ControlPlane {
   SnapshotCompiler compiler_;
   std::map<health::ProbeSpec, nodeport::TargetHealth> last_verdicts_;
   uint64_t generation_ = 0;
-  struct Pending {
-    LoadBalancerAnswer answer;  // body without the generation yet
-    nlohmann::json body;
-    std::function<void(LoadBalancerAnswer)> respond;
-  };
-  std::vector<Pending> pending_;  // accepted changes not published yet
+  // Accepted changes not published yet: each is told the generation that carries it.
+  std::vector<std::function<void(uint64_t generation)>> pending_;
   std::chrono::steady_clock::time_point last_flush_{};
 };
 

@@ -300,12 +300,12 @@ json LoadBalancerRegistry::statusJson(const Entry& e) const {
   return body;
 }
 
-std::string LoadBalancerRegistry::conflicts(const LoadBalancerSpec& spec) const {
+std::string LoadBalancerRegistry::conflicts(const LoadBalancerSpec& spec, bool api_only) const {
   // A node name means one address everywhere: in the config file and in every load balancer.
   std::map<std::string, uint32_t> known;
   for (const conf::NodeConfig& n : config_.nodes) known.emplace(n.name, n.address);
   for (const auto& [id, e] : balancers_) {
-    if (id == spec.id()) continue;
+    if (id == spec.id() || (api_only && e.source != LbSource::kApi)) continue;
     for (const LbNode& n : e.spec.nodes) known.emplace(n.name, n.address);
   }
   std::set<uint32_t> own;
@@ -325,7 +325,9 @@ std::string LoadBalancerRegistry::conflicts(const LoadBalancerSpec& spec) const 
 
 std::expected<void, std::string> LoadBalancerRegistry::commit(std::map<std::string, Entry> next) {
   json list = json::array();
-  for (const auto& [id, e] : next) list.push_back(json{{"spec", specJson(e.spec)}, {"ip", conf::formatIpv4(e.address)}});
+  for (const auto& [id, e] : next) {
+    if (e.source == LbSource::kApi) list.push_back(json{{"spec", specJson(e.spec)}, {"ip", conf::formatIpv4(e.address)}});
+  }
   if (auto written = file_.write(json{{"load_balancers", std::move(list)}}); !written) {
     return std::unexpected(written.error());
   }
@@ -333,7 +335,19 @@ std::expected<void, std::string> LoadBalancerRegistry::commit(std::map<std::stri
   return {};
 }
 
+std::optional<LoadBalancerRegistry::Reply> LoadBalancerRegistry::ownedByOther(const std::string& id,
+                                                                            LbSource source) const {
+  auto it = balancers_.find(id);
+  if (it == balancers_.end() || it->second.source == source) return std::nullopt;
+  return Reply{409,
+               json{{"error", id + (it->second.source == LbSource::kApi
+                                         ? " is a load balancer declared through the REST API"
+                                         : " is managed by the Kubernetes controller; change the Service instead")}},
+               false};
+}
+
 LoadBalancerRegistry::Reply LoadBalancerRegistry::store(LoadBalancerSpec spec) {
+  if (auto other = ownedByOther(spec.id(), LbSource::kApi)) return *other;
   if (std::string why = conflicts(spec); !why.empty()) return {409, json{{"error", why}}, false};
   const std::string id = spec.id();
   const Ipam before = ipam_;
@@ -367,6 +381,7 @@ LoadBalancerRegistry::Reply LoadBalancerRegistry::updateNodes(const json& body, 
   if (it == balancers_.end()) {
     return {404, json{{"error", "no load balancer " + namespace_name + "/" + name}}, false};
   }
+  if (auto other = ownedByOther(it->first, LbSource::kApi)) return *other;
   if (!body.is_object() || !body.contains("nodes") || body.size() != 1) {
     return {400, json{{"error", "body: expected {\"nodes\": [...]} only"}}, false};
   }
@@ -390,6 +405,7 @@ LoadBalancerRegistry::Reply LoadBalancerRegistry::remove(const std::string& name
   if (!balancers_.contains(id)) {
     return {200, json{{"namespace", namespace_name}, {"name", name}, {"deleted", false}}, false};
   }
+  if (auto other = ownedByOther(id, LbSource::kApi)) return *other;
   auto next = balancers_;
   next.erase(id);
   if (auto done = commit(std::move(next)); !done) {
@@ -403,6 +419,55 @@ LoadBalancerRegistry::Reply LoadBalancerRegistry::list() const {
   json items = json::array();
   for (const auto& [id, e] : balancers_) items.push_back(statusJson(e));
   return {200, json{{"load_balancers", std::move(items)}}, false};
+}
+
+LoadBalancerRegistry::Reply LoadBalancerRegistry::ensureKubernetes(LoadBalancerSpec spec, bool fallback) {
+  const std::string id = spec.id();
+  if (auto other = ownedByOther(id, LbSource::kKubernetes)) return *other;
+  if (std::string why = conflicts(spec, /*api_only=*/true); !why.empty()) return {409, json{{"error", why}}, false};
+  auto address = ipam_.allocate(allocationFor(spec));
+  if (!address && fallback && spec.requested_ip) {
+    spec.requested_ip.reset();
+    address = ipam_.allocate(allocationFor(spec));
+  }
+  if (!address) {
+    return {409, json{{"error", (spec.requested_ip ? "loadBalancerIP: " : "address: ") + address.error()}}, false};
+  }
+  // No copy of the whole set and no file: a cold start ensures thousands of these.
+  auto [it, fresh] = balancers_.try_emplace(id);
+  Entry& e = it->second;
+  const bool same = !fresh && e.address == *address && e.spec == spec;
+  e = Entry{.spec = std::move(spec), .address = *address, .source = LbSource::kKubernetes};
+  return {200, statusJson(e), !same};
+}
+
+LoadBalancerRegistry::Reply LoadBalancerRegistry::removeKubernetes(const std::string& id) {
+  auto it = balancers_.find(id);
+  if (it == balancers_.end()) return {200, json{{"id", id}, {"deleted", false}}, false};
+  if (auto other = ownedByOther(id, LbSource::kKubernetes)) return *other;
+  balancers_.erase(it);
+  ipam_.release(id);
+  return {200, json{{"id", id}, {"deleted", true}}, true};
+}
+
+std::vector<std::string> LoadBalancerRegistry::kubernetesIds() const {
+  std::vector<std::string> ids;
+  for (const auto& [id, e] : balancers_) {
+    if (e.source == LbSource::kKubernetes) ids.push_back(id);
+  }
+  return ids;
+}
+
+std::optional<uint32_t> LoadBalancerRegistry::addressOf(const std::string& id) const {
+  auto it = balancers_.find(id);
+  if (it == balancers_.end()) return std::nullopt;
+  return it->second.address;
+}
+
+std::optional<LbSource> LoadBalancerRegistry::sourceOf(const std::string& id) const {
+  auto it = balancers_.find(id);
+  if (it == balancers_.end()) return std::nullopt;
+  return it->second.source;
 }
 
 std::string LoadBalancerRegistry::conflictsWith(const conf::Config& config) const {

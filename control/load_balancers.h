@@ -3,6 +3,9 @@
 // a cloud-controller integration): PUT (EnsureLoadBalancer), GET (GetLoadBalancer),
 // DELETE (EnsureLoadBalancerDeleted) of /v1/loadbalancers/{namespace}/{name}, and
 // PUT .../nodes (UpdateLoadBalancer: the node set only). docs/api.md has the JSON.
+// The Kubernetes controller (control/kube_controller.h) keeps its load balancers here
+// too, so both sources share the pools; those are not persisted (the Services' status
+// is their source of truth) and the REST API cannot change them.
 //
 // The registry validates a request (errors name the field), allocates the ingress
 // address from the VIP pools (control/ipam.h), persists the whole set atomically
@@ -31,12 +34,17 @@ struct LbPort {
   uint16_t port = 0;
   uint16_t node_port = 0; // 0: allocateLoadBalancerNodePorts false (reported, not served)
   [[nodiscard]] std::optional<std::string> error() const;  // why the port is not served
+  friend bool operator==(const LbPort&, const LbPort&) = default;
 };
 
 struct LbNode {
   std::string name;
   uint32_t address = 0;
+  friend bool operator==(const LbNode&, const LbNode&) = default;
 };
+
+// Who declared a load balancer.
+enum class LbSource { kApi, kKubernetes };
 
 struct LoadBalancerSpec {
   std::string namespace_name;
@@ -52,6 +60,7 @@ struct LoadBalancerSpec {
   std::string sharing_key;
 
   [[nodiscard]] std::string id() const { return namespace_name + "/" + name; }
+  friend bool operator==(const LoadBalancerSpec&, const LoadBalancerSpec&) = default;
 };
 
 // Parses a request body for namespace/name (from the path). Errors name the field:
@@ -87,19 +96,35 @@ class LoadBalancerRegistry {
   [[nodiscard]] Reply remove(const std::string& namespace_name, const std::string& name);
   [[nodiscard]] Reply list() const;
 
+  // The Kubernetes controller's load balancers: like ensure() and remove(), for a spec
+  // it built itself, without persisting. When `spec` asks for an address
+  // (requested_ip) that cannot be had and `fallback` is set, an automatic one is taken
+  // instead (re-adopting a Service's old status address is a wish, not a demand).
+  // 409: the id belongs to a REST-declared load balancer, or the address is refused.
+  [[nodiscard]] Reply ensureKubernetes(LoadBalancerSpec spec, bool fallback);
+  [[nodiscard]] Reply removeKubernetes(const std::string& id);
+  [[nodiscard]] std::vector<std::string> kubernetesIds() const;
+  [[nodiscard]] std::optional<uint32_t> addressOf(const std::string& id) const;
+
   // `base` plus the declared load balancers (Services and their nodes).
   [[nodiscard]] conf::Config merged(const conf::Config& base) const;
   [[nodiscard]] size_t size() const noexcept { return balancers_.size(); }
   [[nodiscard]] bool contains(const std::string& id) const { return balancers_.contains(id); }
+  [[nodiscard]] std::optional<LbSource> sourceOf(const std::string& id) const;
 
  private:
   struct Entry {
     LoadBalancerSpec spec;
     uint32_t address = 0;
+    LbSource source = LbSource::kApi;
   };
+  // 409 when `id` is held by the other source.
+  [[nodiscard]] std::optional<Reply> ownedByOther(const std::string& id, LbSource source) const;
   [[nodiscard]] nlohmann::json statusJson(const Entry& entry) const;
   // Checks `spec` against the config file and the other load balancers ("" = fine).
-  [[nodiscard]] std::string conflicts(const LoadBalancerSpec& spec) const;
+  // With `api_only`, against the REST-declared ones only (the Kubernetes controller's
+  // specs agree among themselves by construction: one node cache).
+  [[nodiscard]] std::string conflicts(const LoadBalancerSpec& spec, bool api_only = false) const;
   // Persists `next` (the whole set); on success it becomes the state.
   [[nodiscard]] std::expected<void, std::string> commit(std::map<std::string, Entry> next);
   [[nodiscard]] Reply store(LoadBalancerSpec spec);

@@ -238,6 +238,52 @@ TEST(LoadBalancerRegistry, EnsureGetDeleteAndSurviveARestart) {
   EXPECT_EQ(third.load(cfg).value(), 1u);
 }
 
+TEST(LoadBalancerRegistry, KubernetesLoadBalancersShareThePoolsButAreNotPersisted) {
+  TempDir dir;
+  const conf::Config cfg = boxConfig();
+  LoadBalancerRegistry reg(dir.file("lb.json"));
+  ASSERT_EQ(reg.load(cfg).value(), 0u);
+  ASSERT_EQ(reg.ensure(web(), "shop", "api").status, 200);  // takes 10.100.0.101
+
+  LoadBalancerSpec spec{.namespace_name = "shop", .name = "kube",
+                        .ports = {{.name = "http", .protocol = "TCP", .port = 80, .node_port = 31080}},
+                        .nodes = {{.name = "n1", .address = ip("10.200.0.11")}}};
+  auto r = reg.ensureKubernetes(spec, false);
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_TRUE(r.changed);
+  EXPECT_EQ(reg.addressOf("shop/kube"), ip("10.100.0.102"));
+  EXPECT_EQ(reg.sourceOf("shop/kube"), LbSource::kKubernetes);
+  EXPECT_FALSE(reg.ensureKubernetes(spec, false).changed) << "same spec, nothing to publish";
+  EXPECT_EQ(reg.kubernetesIds(), std::vector<std::string>{"shop/kube"});
+
+  // Each source keeps its hands off the other's load balancers.
+  EXPECT_EQ(reg.ensure(web(), "shop", "kube").status, 409);
+  EXPECT_EQ(reg.remove("shop", "kube").status, 409);
+  EXPECT_EQ(reg.ensureKubernetes(LoadBalancerSpec{.namespace_name = "shop", .name = "api", .ports = spec.ports}, false)
+                .status,
+            409);
+
+  // An old status address that is taken is only a wish: with fallback another one is used.
+  LoadBalancerSpec wish = spec;
+  wish.name = "wish";
+  wish.requested_ip = ip("10.100.0.101");  // held by shop/api
+  EXPECT_EQ(reg.ensureKubernetes(wish, false).status, 409);
+  auto fell_back = reg.ensureKubernetes(wish, true);
+  ASSERT_EQ(fell_back.status, 200) << fell_back.body.dump();
+  EXPECT_EQ(reg.addressOf("shop/wish"), ip("10.100.0.103"));
+
+  // Not in the state file: a restart sees only the REST-declared one.
+  LoadBalancerRegistry restarted(dir.file("lb.json"));
+  EXPECT_EQ(restarted.load(cfg).value(), 1u);
+  EXPECT_FALSE(restarted.contains("shop/kube"));
+
+  auto gone = reg.removeKubernetes("shop/kube");
+  EXPECT_TRUE(gone.changed);
+  EXPECT_FALSE(reg.removeKubernetes("shop/kube").changed) << "idempotent";
+  EXPECT_EQ(reg.removeKubernetes("shop/api").status, 409);
+  EXPECT_EQ(reg.merged(cfg).services.size(), 3u) << "config static + api + wish";
+}
+
 TEST(LoadBalancerRegistry, RefusesConflictsAndChangesNothing) {
   TempDir dir;
   LoadBalancerRegistry reg(dir.file("lb.json"));
