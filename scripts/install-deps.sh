@@ -18,7 +18,7 @@ readonly PACKAGES=(
   libconfig++-dev libspdlog-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libasio-dev libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev libpcap-dev
   iproute2 ethtool iputils-ping curl python3 procps psmisc
-  prometheus chromium openssl libyaml-cpp-dev python3-kubernetes
+  prometheus chromium openssl libyaml-cpp-dev python3-kubernetes jq
 )
 
 export DEBIAN_FRONTEND=noninteractive
