@@ -26,6 +26,7 @@
 #include "control/command_queue.h"
 #include "control/control_plane.h"
 #include "control/health_glue.h"
+#include "control/kube_source.h"
 #include "control/status_model.h"
 #include "control/status_api.h"
 #include "dataplane/dpdk/eal.h"
@@ -81,6 +82,9 @@ int run(const std::string& config_path) {
   sigemptyset(&signals);
   for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A peer that closes its end (an API client, the Kubernetes API server, a TLS
+  // connection) must cost an EPIPE, not the process.
+  std::signal(SIGPIPE, SIG_IGN);
 
   std::vector<std::string> devices;
   for (const auto& p : cfg.dataplane.ports) devices.push_back(p.device);
@@ -171,12 +175,40 @@ int run(const std::string& config_path) {
     }
     return answer.get();
   };
+  std::unique_ptr<ng::control::KubeSource> kube;  // made once `control` exists
+  if (cfg.kubernetes.enabled) {
+    sources.kubernetes = [&kube] { return kube ? kube->status() : nlohmann::json{{"synced", false}}; };
+  }
   ng::control::StatusApi api(sources);
   control = std::make_unique<ng::control::ControlPlane>(config_path, cfg, publisher, model, health,
                                                         [&api](std::string token) { api.setToken(std::move(token)); });
   if (auto started = control->start(); !started) {
     spdlog::error("{}: {}", config_path, started.error());
     return 2;
+  }
+  // The Kubernetes source: its controller hands changes to the control thread and waits
+  // (off the control thread) until the generation carrying them is published.
+  if (cfg.kubernetes.enabled) {
+    auto apply = [&commands, &control](std::vector<ng::control::KubeChange> changes,
+                                       std::stop_token stop) -> std::optional<ng::control::KubeController::Applied> {
+      auto promise = std::make_shared<std::promise<ng::control::KubeController::Applied>>();
+      auto applied = promise->get_future();
+      commands.post([&control, changes = std::move(changes), promise]() mutable {
+        control->kubernetes(std::move(changes), [promise](std::vector<ng::control::KubeOutcome> o, uint64_t g) {
+          promise->set_value({std::move(o), g});
+        });
+      });
+      for (int i = 0; i < 300 && !stop.stop_requested(); ++i) {  // 30 s
+        if (applied.wait_for(std::chrono::milliseconds(100)) == std::future_status::ready) return applied.get();
+      }
+      return std::nullopt;
+    };
+    auto made = ng::control::KubeSource::create(cfg.kubernetes, cfg.dataplane.mode, std::move(apply));
+    if (!made) {
+      spdlog::error("{}: {}", config_path, made.error());
+      return 2;
+    }
+    kube = std::move(*made);
   }
   health.start();
   api.start(cfg.api);
@@ -186,6 +218,7 @@ int run(const std::string& config_path) {
 
   for (uint16_t i = 0; i < n; ++i) workers[i]->launchOn(cfg.dataplane.workers[i]);
   spdlog::info("nodegate running: {} worker(s), mode fullnat", n);
+  if (kube) kube->start();
 
   const timespec tick{.tv_sec = 0, .tv_nsec = 20'000'000};  // commands wait at most this long
   auto next_sample = std::chrono::steady_clock::now();
@@ -211,6 +244,7 @@ int run(const std::string& config_path) {
     }
   }
 
+  if (kube) kube->stop();  // before the control thread stops answering it
   health.stop();
   stop.store(true);
   for (auto& w : workers) w->join();

@@ -326,6 +326,14 @@ json nodesJson(const StatusSources& sources) {
   return json{{"generation", view->generation}, {"nodes", std::move(nodes)}};
 }
 
+// The Kubernetes source's state; {"enabled": false} without one.
+json kubernetesJson(const StatusSources& sources) {
+  if (!sources.kubernetes) return json{{"enabled", false}};
+  json k = sources.kubernetes();
+  k["enabled"] = true;
+  return k;
+}
+
 json statusJson(const StatusSources& sources) {
   const StatusModel& model = *sources.model;
   const auto view = model.view();
@@ -367,7 +375,7 @@ json statusJson(const StatusSources& sources) {
                                                       {"message", reload.message},
                                                       {"time", formatTime(reload.unix_ms)}}
                                                : json(nullptr)},
-              {"kubernetes", json{{"enabled", false}, {"state", "disabled"}}},
+              {"kubernetes", kubernetesJson(sources)},
               {"health", json{{"targets", probes.size()}, {"up", up}, {"draining", draining},
                               {"down", down}, {"unknown", unknown}}},
               {"workers", std::move(workers)}};

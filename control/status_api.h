@@ -97,6 +97,8 @@ struct StatusSources {
   std::function<ReloadResult()> reload;
   // Runs a load balancer call on the control thread and waits; empty = not offered.
   std::function<LoadBalancerAnswer(LoadBalancerCall)> load_balancers;
+  // The Kubernetes source's state (control/kube_source.h); empty = not enabled.
+  std::function<nlohmann::json()> kubernetes;
 };
 
 // Response builders, public for tests. Times are RFC 3339 UTC strings.
