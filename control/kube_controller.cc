@@ -69,9 +69,8 @@ void KubeEventRecorder::run(std::stop_token stop) {
       e = std::move(queue_.front());
       queue_.pop_front();
     }
-    const json& meta = e.involved.value("metadata", json::object());
-    const std::string ns = meta.value("namespace", "");
-    const std::string name = meta.value("name", "");
+    const std::string ns = stringField(e.involved, {"metadata", "namespace"});
+    const std::string name = stringField(e.involved, {"metadata", "name"});
     if (ns.empty() || name.empty()) continue;
     const std::string now = rfc3339Now();
     // Named like client-go's recorder: the object's name and a unique suffix.
@@ -81,7 +80,8 @@ void KubeEventRecorder::run(std::stop_token stop) {
               {"metadata", {{"name", fmt::format("{}.{:x}", name, unique)}, {"namespace", ns}}},
               {"involvedObject",
                {{"apiVersion", "v1"}, {"kind", "Service"}, {"namespace", ns}, {"name", name},
-                {"uid", meta.value("uid", "")}, {"resourceVersion", meta.value("resourceVersion", "")}}},
+                {"uid", stringField(e.involved, {"metadata", "uid"})},
+                {"resourceVersion", stringField(e.involved, {"metadata", "resourceVersion"})}}},
               {"reason", e.reason},
               {"message", e.message},
               {"type", e.type},
@@ -118,6 +118,13 @@ void KubeController::enqueue(Update update) {
 KubeController::Stats KubeController::stats() const {
   std::lock_guard lock(stats_mutex_);
   return stats_;
+}
+
+std::optional<std::string> KubeController::nodeReady(const std::string& name) const {
+  std::lock_guard lock(stats_mutex_);
+  auto it = node_ready_.find(name);
+  if (it == node_ready_.end()) return std::nullopt;
+  return it->second;
 }
 
 void KubeController::publishStats() {
@@ -210,6 +217,23 @@ void KubeController::refreshNodes() {
   for (const auto& [name, node] : nodes_) {
     if (auto candidate = candidateNode(node, options_.node_address)) next.push_back(std::move(*candidate));
   }
+  {  // The Ready conditions, for operators (they decide nothing here).
+    std::map<std::string, std::string> ready;
+    for (const auto& [name, node] : nodes_) {
+      std::string status = "Unknown";
+      const json* conditions = nullptr;
+      if (auto st = node.find("status"); st != node.end() && st->is_object()) {
+        if (auto c = st->find("conditions"); c != st->end() && c->is_array()) conditions = &*c;
+      }
+      for (const json& c : conditions ? *conditions : json::array()) {
+        if (stringField(c, {"type"}) == "Ready") status = stringField(c, {"status"});
+      }
+      if (status.empty()) status = "Unknown";
+      ready.emplace(name, std::move(status));
+    }
+    std::lock_guard lock(stats_mutex_);
+    node_ready_ = std::move(ready);
+  }
   // nodes_ is a map by name: `next` is sorted already, so equal sets compare equal.
   if (next == candidates_) return;
   spdlog::info("kubernetes: candidate nodes {} -> {}", candidates_.size(), next.size());
@@ -248,8 +272,8 @@ void KubeController::reconcile(std::stop_token stop) {
       // Never touch a Service that was not ours: no finalizer, nothing programmed.
       if (programmed != programmed_.end() || finalized) {
         changes.push_back(KubeChange{.spec = programmed != programmed_.end() ? programmed->second.spec : LoadBalancerSpec{
-                                         .namespace_name = svc->second["metadata"].value("namespace", ""),
-                                         .name = svc->second["metadata"].value("name", "")},
+                                         .namespace_name = stringField(svc->second, {"metadata", "namespace"}),
+                                         .name = stringField(svc->second, {"metadata", "name"})},
                                      .remove = true});
         removing.push_back(id);
         if (present) event(id, "Normal", "DeletingLoadBalancer", "Deleting load balancer");
@@ -395,7 +419,7 @@ bool KubeController::patchFinalizers(const std::string& id, bool add) {
   if (add) finalizers.push_back(options_.finalizer);
   // A merge patch replaces the whole list; the resourceVersion makes it conditional, so
   // a finalizer someone else added meanwhile is never lost (409: retry with the news).
-  json body{{"metadata", {{"finalizers", std::move(finalizers)}, {"resourceVersion", meta.value("resourceVersion", "")}}}};
+  json body{{"metadata", {{"finalizers", std::move(finalizers)}, {"resourceVersion", stringField(svc->second, {"metadata", "resourceVersion"})}}}};
   if (!patchService(id, servicePath(id), body, add ? "finalizer add" : "finalizer removal")) return false;
   std::lock_guard lock(stats_mutex_);
   ++stats_.finalizer_writes;

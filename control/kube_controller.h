@@ -108,6 +108,9 @@ class KubeController {
     std::string last_error;
   };
   [[nodiscard]] Stats stats() const;  // any thread
+  // A node's Ready condition status ("True", "False", "Unknown"); nullopt = no such
+  // node in the cache. Any thread.
+  [[nodiscard]] std::optional<std::string> nodeReady(const std::string& name) const;
 
  private:
   enum class Kind { kService, kNode };
@@ -175,6 +178,7 @@ class KubeController {
 
   mutable std::mutex stats_mutex_;
   Stats stats_;
+  std::map<std::string, std::string> node_ready_;  // under stats_mutex_
 };
 
 }  // namespace ng::control

@@ -69,6 +69,10 @@ std::pair<std::vector<std::string>, std::string> sourceRangesOf(const json& serv
 
 }  // namespace
 
+std::string stringField(const json& object, std::initializer_list<const char*> path) {
+  return stringAt(object, path);
+}
+
 std::string objectKey(const json& object) {
   const std::string name = stringAt(object, {"metadata", "name"});
   if (name.empty()) return "";

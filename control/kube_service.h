@@ -28,6 +28,8 @@ inline constexpr std::string_view kSharingKeyAnnotation = "nodegate.io/allow-sha
 inline constexpr std::string_view kExcludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers";
 inline constexpr std::string_view kAutoscalerTaint = "ToBeDeletedByClusterAutoscaler";
 
+// object[a][b]... when it is a string, else "" (never throws, whatever the JSON holds).
+[[nodiscard]] std::string stringField(const nlohmann::json& object, std::initializer_list<const char*> path);
 // "namespace/name" (or "name" for cluster-scoped objects); "" when the object has no name.
 [[nodiscard]] std::string objectKey(const nlohmann::json& object);
 [[nodiscard]] std::string objectUid(const nlohmann::json& object);

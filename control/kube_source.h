@@ -35,6 +35,10 @@ class KubeSource {
 
   // For /v1/status: synced or not, failing since when and why (fail static), counters.
   [[nodiscard]] nlohmann::json status() const;
+  // A node's Ready condition (KubeController::nodeReady).
+  [[nodiscard]] std::optional<std::string> nodeReady(const std::string& name) const {
+    return controller_->nodeReady(name);
+  }
 
  private:
   KubeSource() = default;

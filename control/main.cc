@@ -178,6 +178,9 @@ int run(const std::string& config_path) {
   std::unique_ptr<ng::control::KubeSource> kube;  // made once `control` exists
   if (cfg.kubernetes.enabled) {
     sources.kubernetes = [&kube] { return kube ? kube->status() : nlohmann::json{{"synced", false}}; };
+    sources.node_ready = [&kube](const std::string& node) -> std::optional<std::string> {
+      return kube ? kube->nodeReady(node) : std::nullopt;
+    };
   }
   ng::control::StatusApi api(sources);
   control = std::make_unique<ng::control::ControlPlane>(config_path, cfg, publisher, model, health,

@@ -317,11 +317,17 @@ json nodesJson(const StatusSources& sources) {
       }
       checks.push_back(std::move(check));
     }
-    nodes.push_back(json{{"name", node.name},
-                         {"address", conf::formatIpv4(node.address)},
-                         {"services", use.services},
-                         {"serving", use.serving},
-                         {"health", std::move(checks)}});
+    json entry{{"name", node.name},
+               {"address", conf::formatIpv4(node.address)},
+               {"services", use.services},
+               {"serving", use.serving},
+               {"health", std::move(checks)}};
+    // For operators only: NotReady does not take a node out (health checks decide).
+    if (sources.node_ready) {
+      const auto ready = sources.node_ready(node.name);
+      entry["kubernetes_ready"] = ready ? json(*ready) : json(nullptr);
+    }
+    nodes.push_back(std::move(entry));
   }
   return json{{"generation", view->generation}, {"nodes", std::move(nodes)}};
 }

@@ -99,6 +99,9 @@ struct StatusSources {
   std::function<LoadBalancerAnswer(LoadBalancerCall)> load_balancers;
   // The Kubernetes source's state (control/kube_source.h); empty = not enabled.
   std::function<nlohmann::json()> kubernetes;
+  // A node's Ready condition as the cluster reports it ("True", "False", "Unknown");
+  // nullopt = not a Kubernetes node. Empty function = no Kubernetes source.
+  std::function<std::optional<std::string>(const std::string& node)> node_ready;
 };
 
 // Response builders, public for tests. Times are RFC 3339 UTC strings.

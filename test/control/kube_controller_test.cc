@@ -314,6 +314,9 @@ TEST_F(KubeControllerTest, NodeChangesReprogramOnlyWhenTheCandidateSetChanges) {
   ASSERT_TRUE(quiet());
   EXPECT_EQ(log_.count("APPLY"), applies) << "NotReady does not remove a node";
 
+  ASSERT_TRUE(eventually([&] { return controller_->nodeReady("n1") == "False"; }));
+  EXPECT_EQ(controller_->nodeReady("nope"), std::nullopt);
+
   // A new node: both Services reprogrammed, in one apply, no status write (same address).
   controller_->nodeSink().upsert(node("n2", "10.200.0.12"));
   ASSERT_TRUE(eventually([&] { return log_.count("APPLY") == applies + 2; }));

@@ -11,7 +11,8 @@
 # another class and shop/plain without a class. nodegate runs with kubernetes.enabled and
 # a pool 10.100.0.100/30, no static Services or nodes. Checks:
 #   (a) both Services of ours get a finalizer and a status address from the pool, with
-#       ipMode Proxy; HTTP and UDP through those addresses reach the nodes;
+#       ipMode Proxy; HTTP and UDP through those addresses reach the nodes; /v1/nodes
+#       shows each node's Ready condition;
 #   (b) the Services of another class or none receive zero mutating requests;
 #   (c) while a request loop runs through shop/web's VIP: a watch cut mid-line, an
 #       in-stream 410, an HTTP 410, a 429 storm and the API server down for a while.
@@ -160,6 +161,13 @@ if (($(grep -cxE 'n[123]' <<<"$answers") == 30)) && [[ "$udp" =~ ^n[123]\ ping$ 
   pass "(a) 30/30 HTTP requests to $web_ip served ($(sort <<<"$answers" | uniq -c | awk '{printf "%s=%s ", $2, $1}')); UDP to $dns_ip:53 answered '$udp'"
 else
   fail "(a) traffic: $(sort <<<"$answers" | uniq -c | tr '\n' ' '); udp '$udp'"
+fi
+
+ready="$(api /v1/nodes | "$PY" -c 'import json,sys; print(" ".join("%s=%s" % (n["name"], n.get("kubernetes_ready")) for n in json.load(sys.stdin)["nodes"]))')"
+if [[ "$ready" == "n1=True n2=True n3=True" ]]; then
+  pass "(a) /v1/nodes shows each node's Ready condition: $ready"
+else
+  fail "(a) /v1/nodes Ready conditions: '$ready'"
 fi
 
 # --- (b) other classes untouched -----------------------------------------------------
