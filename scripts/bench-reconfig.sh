@@ -66,14 +66,6 @@ if [[ "$only" != kube ]]; then
 fi
 
 if [[ "$only" != rest ]]; then
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/ca.key" \
-    -out "$work/ca.crt" -days 1 -subj /CN=bench-ca >/dev/null 2>&1
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/srv.key" \
-    -out "$work/srv.csr" -subj /CN=127.0.0.1 >/dev/null 2>&1
-  printf 'subjectAltName=IP:127.0.0.1\n' >"$work/ext.cnf"
-  openssl x509 -req -in "$work/srv.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
-    -out "$work/srv.crt" -days 1 -extfile "$work/ext.cnf" >/dev/null 2>&1
-  echo "tok-$RANDOM" >"$work/token"
   "$PY" - "$work/state.json" "${NG_NODE_ADDRS[@]}" <<'PY'
 import json, sys
 label = "node.kubernetes.io/exclude-from-external-load-balancers"
@@ -85,16 +77,12 @@ svc = {"metadata": {"name": "udp", "namespace": "bench"},
                 "ports": [{"name": "echo", "protocol": "UDP", "port": 53, "nodePort": 30053}]}}
 json.dump({"nodes": nodes, "services": [svc]}, open(sys.argv[1], "w"))
 PY
-  ip netns exec "$lb" "$PY" "$repo/test/fake_apiserver/fake_apiserver.py" --cert "$work/srv.crt" \
-    --key "$work/srv.key" --token "$(cat "$work/token")" --state "$work/state.json" --port 0 \
-    --port-file "$work/fake.port" </dev/null >"$work/fake.log" 2>&1 &
-  seen_pids+=("$!")
-  for ((i = 0; i < 100; i++)); do [[ -s "$work/fake.port" ]] && break; sleep 0.1; done
-  port="$(cat "$work/fake.port")"
+  e2e_fake_apiserver "$work/state.json" --port 0 || exit 1
+  port="$fake_port"
   base_conf "$work/kube.conf"
   cat >>"$work/kube.conf" <<CONF
 kubernetes = { enabled = true; server = "https://127.0.0.1:$port"; ca_file = "$work/ca.crt";
-               token_file = "$work/token"; };
+               token_file = "$work/kube-token"; };
 CONF
   e2e_start "$work/kube.conf" || exit 1
   for ((i = 0; i < 100; i++)); do

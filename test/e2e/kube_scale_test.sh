@@ -26,15 +26,6 @@ readonly PY=/usr/bin/python3
 readonly SERVICES=2000 NODES=300 CLASS=nodegate.io/lb
 ip netns add "$lb" && ip -n "$lb" link set lo up || { fail "namespace $lb"; exit 1; }
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/ca.key" \
-  -out "$work/ca.crt" -days 1 -subj /CN=e2e-ca >/dev/null 2>&1
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/srv.key" \
-  -out "$work/srv.csr" -subj /CN=127.0.0.1 >/dev/null 2>&1
-printf 'subjectAltName=IP:127.0.0.1\n' >"$work/ext.cnf"
-openssl x509 -req -in "$work/srv.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
-  -out "$work/srv.crt" -days 1 -extfile "$work/ext.cnf" >/dev/null 2>&1
-printf 'tok-%s\n' "$RANDOM$RANDOM" >"$work/kube-token"
-
 # Pool 10.101.0.0/21 (2,048 addresses). Service i is shop/s<i>; the even ones already
 # hold 10.101.<i/256>.<i%256> in their status; the odd ones are new.
 "$PY" - "$work/state.json" "$work/expected" "$SERVICES" "$NODES" "$CLASS" <<'PY'
@@ -58,15 +49,8 @@ json.dump({"nodes": nodes, "services": services}, open(out, "w"))
 open(expected_out, "w").write("\n".join(expected) + "\n")
 PY
 
-ip netns exec "$lb" "$PY" "$repo/test/fake_apiserver/fake_apiserver.py" --cert "$work/srv.crt" --key "$work/srv.key" \
-  --token "$(cat "$work/kube-token")" --state "$work/state.json" --log "$work/requests.log" \
-  --port 0 --port-file "$work/fake.port" --history-size 20000 </dev/null >"$work/fake.log" 2>&1 &
-seen_pids+=("$!")
-for ((i = 0; i < 300; i++)); do [[ -s "$work/fake.port" ]] && break; sleep 0.1; done
-fake_port="$(cat "$work/fake.port" 2>/dev/null)"
-[[ -n "$fake_port" ]] || { fail "fake API server did not start: $(tail -n 5 "$work/fake.log")"; exit 1; }
+e2e_fake_apiserver "$work/state.json" --port 0 --history-size 20000 || exit 1
 fake() { ip netns exec "$lb" curl -sS --max-time 30 --cacert "$work/ca.crt" -X "$1" "https://127.0.0.1:$fake_port/_fake$2"; }
-say "fake API server on 127.0.0.1:$fake_port with $SERVICES Services and $NODES Nodes"
 
 cat >"$work/nodegate.conf" <<CONF
 dataplane = {

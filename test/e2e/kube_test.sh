@@ -38,15 +38,6 @@ readonly CLASS=nodegate.io/lb
 e2e_up || exit 1
 
 # --- the fake API server -------------------------------------------------------------
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/ca.key" \
-  -out "$work/ca.crt" -days 1 -subj /CN=e2e-ca >/dev/null 2>&1
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/srv.key" \
-  -out "$work/srv.csr" -subj /CN=127.0.0.1 >/dev/null 2>&1
-printf 'subjectAltName=IP:127.0.0.1\n' >"$work/ext.cnf"
-openssl x509 -req -in "$work/srv.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
-  -out "$work/srv.crt" -days 1 -extfile "$work/ext.cnf" >/dev/null 2>&1
-printf 'tok-%s\n' "$RANDOM$RANDOM" >"$work/kube-token"
-
 "$PY" - "$work/state.json" "$CLASS" "${NG_NODE_NAMES[@]}" "${NG_NODE_ADDRS[@]}" <<'PY'
 import json, sys
 out, cls, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -66,23 +57,7 @@ json.dump({"nodes": nodes, "services": [svc("web", cls, tcp), svc("dns", cls, ud
           open(out, "w"))
 PY
 
-start_fake() {  # start_fake [--port N]: in the box's namespace; sets fake_port
-  rm -f "$work/fake.port"
-  ip netns exec "$lb" "$PY" "$repo/test/fake_apiserver/fake_apiserver.py" --cert "$work/srv.crt" \
-    --key "$work/srv.key" --token "$(cat "$work/kube-token")" --state "$work/state.json" \
-    --log "$work/requests.log" --bookmark-interval 1 --port-file "$work/fake.port" "$@" \
-    </dev/null >>"$work/fake.log" 2>&1 &
-  seen_pids+=("$!")
-  local i
-  for ((i = 0; i < 100; i++)); do
-    [[ -s "$work/fake.port" ]] && break
-    sleep 0.1
-  done
-  fake_port="$(cat "$work/fake.port" 2>/dev/null)"
-  [[ -n "$fake_port" ]]
-}
-start_fake --port 0 || { fail "fake API server did not start: $(tail -n 5 "$work/fake.log")"; exit 1; }
-say "fake API server on 127.0.0.1:$fake_port"
+e2e_fake_apiserver "$work/state.json" --port 0 --bookmark-interval 1 || exit 1
 
 # fake METHOD PATH [BODY]: the fake's admin API (/_fake/...).
 fake() {

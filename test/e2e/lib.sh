@@ -10,6 +10,7 @@
 #   e2e_begin NAME PREFIX        traps, watchdog, $work; sets P, client, lb
 #   e2e_up || exit 1             the topology
 #   e2e_start CONFIG || exit 1   nodegate --config CONFIG, waits for /readyz
+#   e2e_fake_apiserver STATE     the fake Kubernetes API server in the box (sets fake_port)
 #   step CMD...                  a long command, interruptible by the watchdog
 #   pass/fail MESSAGE; api PATH; api_code PATH; stop_nodegate (exit status in ng_rc)
 #   exit 0                       the EXIT trap tears down and prints "NAME: N passed, M failed"
@@ -196,6 +197,41 @@ e2e_up() {
 # e2e_demo_conf FILE: conf/demo.conf with a state directory of this run's own.
 e2e_demo_conf() {
   sed -E "s|^state_dir *=.*|state_dir = \"$work/state\";|" "$repo/conf/demo.conf" >"$1"
+}
+
+# e2e_fake_apiserver STATE [ARGS...]: the project's fake Kubernetes API server
+# (test/fake_apiserver) in the box's namespace on 127.0.0.1, TLS with a throwaway CA
+# ($work/ca.crt), bearer token $work/kube-token, initial objects from STATE, request log
+# $work/requests.log. Sets fake_port. ARGS go to the server (--bookmark-interval 1, ...).
+e2e_fake_apiserver() {
+  local state="$1" i
+  shift
+  if [[ ! -s "$work/ca.crt" ]]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/ca.key" \
+      -out "$work/ca.crt" -days 1 -subj /CN=e2e-ca >/dev/null 2>&1
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/srv.key" \
+      -out "$work/srv.csr" -subj /CN=127.0.0.1 >/dev/null 2>&1
+    printf 'subjectAltName=IP:127.0.0.1\n' >"$work/ext.cnf"
+    openssl x509 -req -in "$work/srv.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
+      -out "$work/srv.crt" -days 1 -extfile "$work/ext.cnf" >/dev/null 2>&1
+    printf 'tok-%s\n' "$RANDOM$RANDOM" >"$work/kube-token"
+  fi
+  rm -f "$work/fake.port"
+  # Debian's python3: the fake is written for it (the one on PATH may be another).
+  ip netns exec "$lb" /usr/bin/python3 "$repo/test/fake_apiserver/fake_apiserver.py" --cert "$work/srv.crt" \
+    --key "$work/srv.key" --token "$(cat "$work/kube-token")" --state "$state" --log "$work/requests.log" \
+    --port-file "$work/fake.port" "$@" </dev/null >>"$work/fake.log" 2>&1 &
+  seen_pids+=("$!")
+  for ((i = 0; i < 100; i++)); do
+    [[ -s "$work/fake.port" ]] && break
+    sleep 0.1
+  done
+  fake_port="$(cat "$work/fake.port" 2>/dev/null)"
+  if [[ -z "$fake_port" ]]; then
+    fail "fake API server did not start: $(tail -n 5 "$work/fake.log")"
+    return 1
+  fi
+  say "fake API server on 127.0.0.1:$fake_port"
 }
 
 # e2e_start CONFIG: nodegate in the box's namespace, up to 30 s to be ready.
