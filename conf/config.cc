@@ -695,12 +695,14 @@ constexpr uint32_t kMaxMbufs = 16u << 20;
 void readFlows(const Cursor& dataplane, FlowConfig& flows) {
   auto group = dataplane.group("flows", Need::kOptional,
                                {"capacity", "tcp_timeout", "tcp_transitory_timeout",
-                                "udp_timeout"});
+                                "udp_timeout", "tcp_half_open_timeout", "half_open_budget"});
   if (!group) return;
   group->optionalUint("capacity", flows.capacity, 1u, kMaxFlowCapacity);
   group->optionalUint("tcp_timeout", flows.tcp_timeout, 1u, kU32Max);
   group->optionalUint("tcp_transitory_timeout", flows.tcp_transitory_timeout, 1u, kU32Max);
   group->optionalUint("udp_timeout", flows.udp_timeout, 1u, kU32Max);
+  group->optionalUint("tcp_half_open_timeout", flows.tcp_half_open_timeout, 1u, 3600u);
+  group->optionalUint("half_open_budget", flows.half_open_budget, 1u, 100u);
 }
 
 void readDataplane(const Cursor& root, DataplaneConfig& out, OwnedAddresses& owned) {

@@ -50,8 +50,10 @@ struct PortConfig {
 struct FlowConfig {
   uint32_t capacity = 1'048'576;          // flows per worker, 1..2^28
   uint32_t tcp_timeout = 900;             // seconds, established TCP
-  uint32_t tcp_transitory_timeout = 60;   // seconds, SYN-sent and closing TCP
+  uint32_t tcp_transitory_timeout = 60;   // seconds, closing TCP (SNAT port quarantine)
   uint32_t udp_timeout = 120;             // seconds
+  uint32_t tcp_half_open_timeout = 10;    // seconds, SYN-sent TCP (no answer yet), 1..3600
+  uint32_t half_open_budget = 25;         // percent of capacity half-open flows may hold, 1..100
 };
 
 // Each worker keeps one port rotation per SNAT address in a fixed array.

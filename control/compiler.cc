@@ -99,7 +99,9 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
   const conf::FlowConfig& flows = config.dataplane.flows;
   snap->timeouts = lb::FlowTimeouts{.tcp_established_ms = flows.tcp_timeout * 1000,
                                     .tcp_transitory_ms = flows.tcp_transitory_timeout * 1000,
-                                    .udp_ms = flows.udp_timeout * 1000};
+                                    .udp_ms = flows.udp_timeout * 1000,
+                                    .tcp_half_open_ms = flows.tcp_half_open_timeout * 1000};
+  snap->half_open_budget_percent = flows.half_open_budget;
   for (const conf::NodeConfig& node : config.nodes) {
     snap->resolve_targets.push_back(node.address);
     if (node.mac) snap->static_neighbors.push_back(fwd::StaticNeighbor{.ip = node.address, .mac = *node.mac});

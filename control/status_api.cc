@@ -243,6 +243,9 @@ json statsJson(const StatusModel& model) {
       {"idle_sleeps", &WorkerCounters::idle_sleeps},
       {"affinity_hits", &WorkerCounters::affinity_hits},
       {"affinity_overflows", &WorkerCounters::affinity_overflows},
+      {"half_open_flows", &WorkerCounters::half_open_flows},
+      {"half_open_evictions", &WorkerCounters::half_open_evictions},
+      {"fragments_forwarded", &WorkerCounters::fragments_forwarded},
   };
   json counters = json::object();
   for (const Field& f : kFields) counters[f.name] = sumWorkers(model, f.member);
@@ -501,6 +504,10 @@ std::string metricsText(const StatusSources& sources) {
   for (const WorkerSource& ws : model.workers()) {
     w.sample("nodegate_flows_capacity", {{"worker", std::to_string(ws.id)}}, ws.flow_capacity);
   }
+  w.family("nodegate_flows_half_open", "gauge", "Half-open (SYN-sent) flows in a worker's flow table.");
+  for (const WorkerSource& ws : model.workers()) {
+    w.sample("nodegate_flows_half_open", {{"worker", std::to_string(ws.id)}}, ws.counters->half_open_flows.get());
+  }
   struct Field {
     const char* name;
     const char* help;
@@ -522,6 +529,11 @@ std::string metricsText(const StatusSources& sources) {
        &fwd::WorkerCounters::affinity_hits},
       {"nodegate_affinity_overflows_total", "New flows whose session affinity could not be remembered (table full).",
        &fwd::WorkerCounters::affinity_overflows},
+      {"nodegate_flows_half_open_evictions_total",
+       "Half-open flows evicted, oldest first, to make room for a new SYN (half-open budget or table full).",
+       &fwd::WorkerCounters::half_open_evictions},
+      {"nodegate_fragments_forwarded_total", "IPv4 fragments forwarded (first fragments included).",
+       &fwd::WorkerCounters::fragments_forwarded},
   };
   for (const Field& f : kWorkerCounters) {
     w.family(f.name, "counter", f.help);

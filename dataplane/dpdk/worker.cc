@@ -253,6 +253,7 @@ void Worker::slowTick() noexcept {
     sendArpRequests(requests.data(), std::min(n, requests.size()), tsc);
   }
   ctx_.counters.active_flows.set(ctx_.flows.size());
+  ctx_.counters.half_open_flows.set(ctx_.flows.halfOpen());
   drainTx(tsc);
   rte_rcu_qsbr_quiescent(qsbr_, rcu_thread_id_);
 }

@@ -13,6 +13,9 @@ const char* dropReasonName(DropReason reason) noexcept {
     case DropReason::kIpChecksum: return "ip_checksum";
     case DropReason::kBadL4Header: return "bad_l4_header";
     case DropReason::kFragment: return "fragment";
+    case DropReason::kFragmentNoFlow: return "fragment_no_flow";
+    case DropReason::kFragmentMalformed: return "fragment_malformed";
+    case DropReason::kFragmentTableFull: return "fragment_table_full";
     case DropReason::kTtlExceeded: return "ttl_exceeded";
     case DropReason::kMartian: return "martian";
     case DropReason::kNotForUs: return "not_for_us";

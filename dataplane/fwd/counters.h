@@ -31,7 +31,12 @@ enum class DropReason : uint8_t {
   kBadIpHeader,         // version, IHL, total length
   kIpChecksum,
   kBadL4Header,         // TCP data offset or UDP length inconsistent
-  kFragment,            // IPv4 fragments (policy: dropped in this version)
+  kFragment,            // fragment of a datagram we do not balance (ICMP, other protocols)
+  kFragmentNoFlow,      // later fragment whose first fragment has not passed (out of order,
+                        // or aged out): fragment policy in fwd/processor.cc
+  kFragmentMalformed,   // bad fragment header: MF with an empty or non-8-byte-multiple
+                        // payload, past 65535 bytes, or overlapping the first fragment
+  kFragmentTableFull,   // first fragment with no room in the fragment table
   kTtlExceeded,
   kMartian,             // source is broadcast, multicast, loopback, zero or our own
   kNotForUs,            // destination is neither a VIP nor a box address
@@ -64,9 +69,13 @@ struct alignas(64) WorkerCounters {
   Counter new_flows;
   Counter expired_flows;
   Counter active_flows;    // gauge: flow table size
+  Counter half_open_flows; // gauge: flows in the table whose SYN is unanswered (kTcpSynSent)
+  // Half-open flows removed to make room for a new SYN (SYN-flood policy, processor.cc).
+  Counter half_open_evictions;
   Counter arp_replies;
   Counter arp_requests;    // requests we sent
   Counter icmp_echo_replies;
+  Counter fragments_forwarded;  // IPv4 fragments sent on (first ones included)
   // sessionAffinity ClientIP: new flows sent to the node remembered for their client, and
   // new flows whose client could not be remembered (its affinity-table bucket was full
   // of live entries; the flow still got the client-IP Maglev choice).

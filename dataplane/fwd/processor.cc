@@ -127,8 +127,9 @@ lb::FlowKey keyOf(const ParsedFrame& p) noexcept {
 }
 
 // TCP or UDP with ports: the frames the flow table can know.
+// First fragments count: they carry the ports (fragment policy below).
 bool hasFlowKey(const ParsedFrame& p) noexcept {
-  return p.l3 == pkt::L3::kIpv4 && !p.is_fragment && !p.has_vlan &&
+  return p.l3 == pkt::L3::kIpv4 && p.first_fragment && !p.has_vlan &&
          (p.proto == pkt::kProtoTcp || p.proto == pkt::kProtoUdp);
 }
 
@@ -144,7 +145,7 @@ Action existingToNode(WorkerContext& ctx, std::span<std::byte> frame, ParsedFram
   const uint8_t out = ctx.internal_port;
   const Mac* mac = nextHopMac(ctx, out, flow.node.src_ip, now_ms);
   if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
-  if (p.proto == pkt::kProtoTcp) lb::trackTcp(flow, p.tcp_flags, /*from_client=*/true);
+  if (p.proto == pkt::kProtoTcp) ctx.flows.track(flow, p.tcp_flags, /*from_client=*/true);
   flow.last_seen_ms = now_ms;
   ctx.counters.to_nodes.add();
   BackendCounters& stats = ctx.backend_stats.at(flow.stats_id);
@@ -160,7 +161,7 @@ Action existingToClient(WorkerContext& ctx, std::span<std::byte> frame, ParsedFr
   const uint8_t out = ctx.external_port;
   const Mac* mac = nextHopMac(ctx, out, flow.client.src_ip, now_ms);
   if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
-  if (p.proto == pkt::kProtoTcp) lb::trackTcp(flow, p.tcp_flags, /*from_client=*/false);
+  if (p.proto == pkt::kProtoTcp) ctx.flows.track(flow, p.tcp_flags, /*from_client=*/false);
   flow.last_seen_ms = now_ms;
   ctx.counters.to_clients.add();
   BackendCounters& stats = ctx.backend_stats.at(flow.stats_id);
@@ -206,6 +207,26 @@ const Backend* chooseBackend(WorkerContext& ctx, const ServicePort& sp, const lb
   return &sp.backends[slot];
 }
 
+// SYN-flood policy. A new SYN finds the half-open budget used up (or the table full):
+// the oldest half-open flow - created longest ago, its SYN unanswered - gives up its
+// record, and the new SYN proceeds. Never an established, closing or UDP flow: those
+// are what a flood must not touch, and when the table holds nothing else the new flow is
+// dropped (flow_table_full).
+// Why evict rather than drop the new SYN: under a flood of spoofed SYNs the budget stays
+// full, so dropping would refuse every legitimate new connection for as long as the flood
+// lasts. With eviction a half-open entry lives budget / flood-rate seconds (e.g. 262144
+// entries at 10 Mpps: 26 ms), far longer than a node takes to answer a SYN (< 1 ms in a
+// cluster), so real clients still connect while the flood's entries churn among
+// themselves - the same choice as Linux conntrack's early_drop of unassured entries.
+// The cost is bounded: one unlink and erase per new SYN, no scan, nothing allocated.
+void makeHalfOpenRoom(WorkerContext& ctx) noexcept {
+  lb::Flow* victim = ctx.flows.oldestHalfOpen();
+  if (victim == nullptr) return;  // the table is full of flows a flood must not evict
+  endFlow(ctx, *victim);
+  ctx.flows.erase(victim);
+  ctx.counters.half_open_evictions.add();
+}
+
 // Client -> VIP:port without a flow: choose a node by Maglev and create the flow.
 Action newFlowToNode(WorkerContext& ctx, const ForwardingSnapshot& snap, std::span<std::byte> frame,
                      ParsedFrame& p, uint32_t now_ms) noexcept {
@@ -233,6 +254,7 @@ Action newFlowToNode(WorkerContext& ctx, const ForwardingSnapshot& snap, std::sp
   // Resolve before creating state: an undeliverable SYN must not take a port.
   const Mac* mac = nextHopMac(ctx, out, backend.node_ip, now_ms);
   if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
+  if (is_tcp && ctx.flows.halfOpenFull()) makeHalfOpenRoom(ctx);
   if (ctx.flows.size() >= ctx.flows.capacity()) return drop(ctx, DropReason::kFlowTableFull);
   auto snat = ctx.snat.allocate(ctx.flows, backend.node_ip, backend.node_port, p.proto);
   if (!snat) return drop(ctx, DropReason::kSnatExhausted);
@@ -261,19 +283,12 @@ Action newFlowToNode(WorkerContext& ctx, const ForwardingSnapshot& snap, std::sp
   return emit(ctx, frame, p, out, *mac, snat->address, snat->port, backend.node_ip, backend.node_port);
 }
 
-// Everything after parsing. `flow_hash` is FlowTable::hashOf(key) when the caller has
-// it (burst path), else 0 with `have_hash` false.
-Action decide(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
-              std::span<std::byte> frame, ParsedFrame& p, bool have_hash, uint32_t flow_hash,
-              uint32_t now_ms) noexcept {
-  // Ports are configured untagged in this version; a tag means a misconfigured switch.
-  if (p.has_vlan) return drop(ctx, DropReason::kVlan);
-  if (p.l3 == pkt::L3::kArp) return handleArp(ctx, snap, in_port, frame, p, now_ms);
-  // Fragment policy (this version): dropped and counted. Non-first fragments carry no
-  // ports, so they cannot be matched to a flow without a fragment table; forwarding
-  // only first fragments would deliver datagrams that can never be reassembled.
-  if (p.is_fragment) return drop(ctx, DropReason::kFragment);
-
+// An IPv4 datagram (unfragmented, or a first fragment) after the VLAN, ARP and fragment
+// checks. `flow_hash` is FlowTable::hashOf(key) when the caller has it (burst path),
+// else 0 with `have_hash` false.
+Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                      std::span<std::byte> frame, ParsedFrame& p, bool have_hash, uint32_t flow_hash,
+                      uint32_t now_ms) noexcept {
   const PortInfo& port = ctx.ports[in_port];
   const bool l4_balanced = hasFlowKey(p);
   // Fast path: a known flow. Its first packet passed every check below (martians, VIP,
@@ -318,6 +333,130 @@ Action decide(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_por
   return drop(ctx, DropReason::kNotForUs);
 }
 
+// --- Fragment policy ---------------------------------------------------------------------
+// IPv4 fragments of TCP and UDP datagrams are forwarded, every fragment of a datagram to
+// the same place as its first fragment, rewritten like it. Why: the large DPDK and XDP
+// balancers drop fragments, which silently breaks UDP protocols whose datagrams exceed
+// the path MTU (DNS with EDNS0/DNSSEC, SIP, QUIC/IKE handshakes, tunnels) and TCP on
+// paths that ignore DF; a balancer in front of a Kubernetes Service must carry them.
+// The box never reassembles (no buffering, no copies): the node's and the client's
+// kernels do, as they would behind any router.
+//
+// How: only the first fragment (offset 0) carries the ports, so it alone goes through
+// the flow table (existing flow or a new one, both directions). Forwarding it records,
+// under the datagram's identity (source, destination, protocol, IP id), the addresses it
+// was rewritten to and the port it left by (lb::FragmentTable); later fragments get the
+// same address rewrite and the same next hop. The TCP/UDP checksum covers the whole
+// datagram but lives in the first fragment only, so the incremental update of the first
+// fragment (pseudo-header addresses and ports, RFC 1624) is the whole correction; later
+// fragments change only their IPv4 header (and its checksum).
+//
+// Every fragment of a datagram also leaves with a new IP id, one per datagram from a
+// per-worker counter. Why: the receiver reassembles by (source, destination, protocol,
+// id), and full-NAT maps many clients onto one SNAT address toward a node (and many
+// nodes onto one VIP toward a client). Two clients whose ids happen to match would have
+// their fragments mixed in the node's reassembly queue - by accident, or on purpose by a
+// sender that picks the id of someone else's datagram. Ids the box hands out cannot be
+// chosen by a sender and do not repeat until 65536 fragmented datagrams later.
+//
+// Out of order: a later fragment that arrives before its first fragment is dropped and
+// counted (fragment_no_flow); it is not held. Why: holding means keeping mbufs past the
+// burst that received them - a pool any sender could drain with fragments that never get
+// a first one - and releasing them later from a path that emits only the frame in hand.
+// Senders emit a datagram's fragments in order and one path rarely reorders them; when it
+// does, the datagram is lost like any lost packet and the sender's timers (TCP, DNS
+// retries) deal with it. Fragments after the first may come in any order among themselves.
+//
+// Dropped as malformed (fragment_malformed): MF with an empty payload or one that is not a
+// multiple of 8 bytes (RFC 791), a fragment ending past 65535 bytes, and a later fragment
+// that overlaps the first (it could overwrite the ports or checksum the box translated -
+// RFC 1858's overlapping-fragment attack). Fragments of other protocols (ICMP among them)
+// are dropped (fragment): nothing to balance them by. A first fragment whose bucket in
+// the fragment table is full of datagrams under way is dropped (fragment_table_full)
+// rather than evicting one of them, whose other fragments are already in flight.
+// Tunnel mode does not exist yet; the same table will give its later fragments the first
+// fragment's node.
+[[gnu::noinline]] Action handleFragment(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                                        std::span<std::byte> frame, ParsedFrame& p, bool have_hash,
+                                        uint32_t flow_hash, uint32_t now_ms) noexcept {
+  if (p.proto != pkt::kProtoTcp && p.proto != pkt::kProtoUdp) return drop(ctx, DropReason::kFragment);
+  const std::byte* ip = frame.data() + p.l3_offset;
+  const uint16_t frag = pkt::load16(ip + pkt::ipv4::kFragOff);
+  const bool more = (frag & pkt::ipv4::kFlagMf) != 0;
+  const uint32_t offset = uint32_t{static_cast<uint16_t>(frag & pkt::ipv4::kOffsetMask)} * 8;
+  const uint32_t payload = p.l4_len;
+  if ((more && (payload == 0 || payload % 8 != 0)) || offset + payload + p.ip_header_len > 65535) {
+    return drop(ctx, DropReason::kFragmentMalformed);
+  }
+  const lb::FragmentKey key{.src_ip = p.src_ip, .dst_ip = p.dst_ip, .id = pkt::load16(ip + pkt::ipv4::kId),
+                            .proto = p.proto};
+
+  if (p.first_fragment) {
+    lb::FragmentEntry* e = ctx.fragments.insert(key, now_ms);
+    if (e == nullptr) return drop(ctx, DropReason::kFragmentTableFull);
+    const lb::FlowKey flow_key = keyOf(p);  // as received; the rewrite changes `p`
+    const Action a = decideDatagram(ctx, snap, in_port, frame, p, have_hash, flow_hash, now_ms);
+    if (a.kind != Action::Kind::kForward) {
+      ctx.fragments.erase(e);
+      return a;
+    }
+    const lb::FlowTable::Hit hit = ctx.flows.lookup(flow_key);
+    e->new_src_ip = p.src_ip;  // rewritten by now
+    e->new_dst_ip = p.dst_ip;
+    e->stats_id = hit.flow != nullptr ? hit.flow->stats_id : 0;
+    e->received = payload;
+    e->first_len = static_cast<uint16_t>(payload);
+    e->in_port = in_port;
+    e->out_port = a.out_port;
+    e->to_node = hit.flow != nullptr && !hit.by_node_key;
+    e->new_id = ctx.next_fragment_id++;
+    pkt::setIpv4Id(frame, p, e->new_id);
+    ctx.counters.fragments_forwarded.add();
+    return a;
+  }
+
+  lb::FragmentEntry* e = ctx.fragments.find(key, now_ms);
+  if (e == nullptr || e->in_port != in_port) return drop(ctx, DropReason::kFragmentNoFlow);
+  if (offset < e->first_len) return drop(ctx, DropReason::kFragmentMalformed);
+  if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
+  const uint8_t out = e->out_port;
+  const Mac* mac = nextHopMac(ctx, out, e->new_dst_ip, now_ms);
+  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
+  BackendCounters& stats = ctx.backend_stats.at(e->stats_id);
+  if (e->to_node) {
+    ctx.counters.to_nodes.add();
+    stats.packets_in.add();
+    stats.bytes_in.add(frame.size());
+  } else {
+    ctx.counters.to_clients.add();
+    stats.packets_out.add();
+    stats.bytes_out.add(frame.size());
+  }
+  ctx.counters.fragments_forwarded.add();
+  // Ports 0: a later fragment has no L4 header, and the rewrite leaves its payload alone.
+  const Action a = emit(ctx, frame, p, out, *mac, e->new_src_ip, 0, e->new_dst_ip, 0);
+  pkt::setIpv4Id(frame, p, e->new_id);
+  e->received += payload;
+  if (!more) e->total = offset + payload;
+  // Every byte has passed: the entry is free for the next datagram. (Duplicated
+  // fragments can end it early; the rest of such a datagram is dropped as
+  // fragment_no_flow, which a duplicate-free path never sees.)
+  if (e->total != 0 && e->received >= e->total) ctx.fragments.erase(e);
+  return a;
+}
+
+// Everything after parsing. `flow_hash` is FlowTable::hashOf(key) when the caller has
+// it (burst path), else 0 with `have_hash` false.
+Action decide(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+              std::span<std::byte> frame, ParsedFrame& p, bool have_hash, uint32_t flow_hash,
+              uint32_t now_ms) noexcept {
+  // Ports are configured untagged in this version; a tag means a misconfigured switch.
+  if (p.has_vlan) return drop(ctx, DropReason::kVlan);
+  if (p.l3 == pkt::L3::kArp) return handleArp(ctx, snap, in_port, frame, p, now_ms);
+  if (p.is_fragment) [[unlikely]] return handleFragment(ctx, snap, in_port, frame, p, have_hash, flow_hash, now_ms);
+  return decideDatagram(ctx, snap, in_port, frame, p, have_hash, flow_hash, now_ms);
+}
+
 }  // namespace
 
 uint32_t WorkerContext::defaultAffinityCapacity(uint32_t flow_capacity) noexcept {
@@ -330,7 +469,8 @@ WorkerContext::WorkerContext(unsigned worker_id, std::vector<PortInfo> port_info
       ports(std::move(port_infos)),
       flows(flow_capacity),
       backend_stats(backend_stats_capacity),
-      affinity(affinity_capacity != 0 ? affinity_capacity : defaultAffinityCapacity(flow_capacity)) {
+      affinity(affinity_capacity != 0 ? affinity_capacity : defaultAffinityCapacity(flow_capacity)),
+      next_fragment_id(static_cast<uint16_t>(worker_id << 12)) {
   for (size_t i = 0; i < ports.size(); ++i) {
     if (ports[i].role == PortRole::kExternal) external_port = static_cast<uint8_t>(i);
     if (ports[i].role == PortRole::kInternal) internal_port = static_cast<uint8_t>(i);
@@ -374,6 +514,10 @@ void processBurst(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in
 
 void onSnapshot(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms) noexcept {
   ctx.snat.setAddresses(snap.snat_addresses);
+  // A lower budget than the half-open flows already held takes effect as new SYNs
+  // arrive (each evicts the oldest) and as those flows expire: nothing is scanned here.
+  ctx.flows.setHalfOpenLimit(
+      static_cast<uint32_t>(uint64_t{ctx.flows.capacity()} * snap.half_open_budget_percent / 100));
   for (const StaticNeighbor& n : snap.static_neighbors) {
     ctx.neighbors.learn(n.ip, n.mac, now_ms, /*is_static=*/true);
   }
@@ -403,6 +547,8 @@ size_t slowTick(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now
   // that just ended released theirs.
   (void)ctx.affinity.expire(now_ms, (expiry_budget + lb::AffinityTable::kWays - 1) / lb::AffinityTable::kWays);
   ctx.counters.active_flows.set(ctx.flows.size());
+  ctx.counters.half_open_flows.set(ctx.flows.halfOpen());
+  (void)ctx.fragments.sweep(now_ms, (expiry_budget + lb::FragmentTable::kWays - 1) / lb::FragmentTable::kWays);
 
   size_t n = 0;
   for (uint8_t i = 0; i < ctx.arp_queue_len && n < requests.size(); ++i) requests[n++] = ctx.arp_queue[i];

@@ -19,6 +19,7 @@
 #include "dataplane/fwd/snapshot.h"
 #include "dataplane/lb/affinity_table.h"
 #include "dataplane/lb/flow_table.h"
+#include "dataplane/lb/fragment_table.h"
 #include "dataplane/lb/snat.h"
 
 namespace ng::fwd {
@@ -81,6 +82,15 @@ struct alignas(64) WorkerContext {
   // sessionAffinity ClientIP: client -> node remembered per service port (new-flow path
   // and flow ends only; lb/affinity_table.h explains the design).
   lb::AffinityTable affinity;
+
+  // IPv4 fragments: where the rest of each fragmented datagram goes (the policy is in
+  // processor.cc). Fixed size: fragmented datagrams in flight are few, and entries end
+  // when their last byte passes.
+  static constexpr uint32_t kFragmentEntries = 4096;
+  lb::FragmentTable fragments{kFragmentEntries};
+  // IPv4 identification for the next fragmented datagram this worker forwards (fragment
+  // policy in processor.cc). Workers start 4096 apart.
+  uint16_t next_fragment_id = 0;
 };
 
 struct Action {
@@ -112,7 +122,7 @@ void processBurst(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in
 void onSnapshot(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms) noexcept;
 
 // Periodic work between bursts: expires up to `expiry_budget` flow records, sweeps as
-// many session-affinity entries, and collects ARP requests that are due (resolve targets
+// many session-affinity entries and aged fragment-table entries, and collects ARP requests that are due (resolve targets
 // of the snapshot and addresses a packet wanted). Returns the number of requests written
 // to `requests`.
 size_t slowTick(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms,

@@ -79,6 +79,9 @@ class ForwardingSnapshot {
   std::vector<uint32_t> resolve_targets;    // next hops the worker keeps resolved (nodes)
   std::vector<StaticNeighbor> static_neighbors;
   lb::FlowTimeouts timeouts;
+  // Share of each worker's flow table that half-open (SYN-sent) flows may hold, 1..100;
+  // beyond it a new SYN evicts the oldest half-open flow (fwd/processor.cc).
+  uint32_t half_open_budget_percent = 25;
 
   // Builds the VIP:port index and notes which ports' backends are sorted; call once
   // after filling service_ports (control thread).

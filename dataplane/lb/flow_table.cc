@@ -49,6 +49,7 @@ uint32_t timeoutFor(FlowState state, const FlowTimeouts& t) noexcept {
     case FlowState::kUdp:
       return t.udp_ms;
     case FlowState::kTcpSynSent:
+      return t.tcp_half_open_ms;
     case FlowState::kTcpClosing:
       break;
   }
@@ -62,7 +63,8 @@ FlowTable::FlowTable(uint32_t capacity) : capacity_(capacity) {
   // Two keys per record at a load factor of at most 1/2: >= 4 slots per record. Linear
   // probing stays short at 1/2 (about 1.5 probes per hit, 2.5 per miss).
   static_assert(sizeof(Slot) == 8);
-  static_assert(std::is_trivially_destructible_v<Flow> && std::is_trivially_destructible_v<Slot>);
+  static_assert(std::is_trivially_destructible_v<Flow> && std::is_trivially_destructible_v<Slot> &&
+                std::is_trivially_destructible_v<Link>);
   const uint32_t slot_count = std::bit_ceil(capacity * 4);
   slot_mask_ = slot_count - 1;
 
@@ -75,6 +77,55 @@ FlowTable::FlowTable(uint32_t capacity) : capacity_(capacity) {
   // Pop order 0, 1, 2, ...: a young table keeps its records dense.
   for (uint32_t i = 0; i < capacity; ++i) free_list_[i] = capacity - 1 - i;
   free_top_ = capacity;
+  half_open_links_ = HugeArray<Link>(capacity);
+  for (uint32_t i = 0; i < capacity; ++i) half_open_links_[i] = Link{.prev = kUnlinked, .next = kNil};
+  setHalfOpenLimit(capacity / 4);
+}
+
+void FlowTable::setHalfOpenLimit(uint32_t limit) noexcept {
+  half_open_limit_ = limit == 0 ? 1 : (limit > capacity_ ? capacity_ : limit);
+}
+
+void FlowTable::linkHalfOpen(uint32_t idx) noexcept {
+  Link& l = half_open_links_[idx];
+  if (l.prev != kUnlinked) return;
+  l.prev = half_open_tail_;
+  l.next = kNil;
+  if (half_open_tail_ == kNil) {
+    half_open_head_ = idx;
+  } else {
+    half_open_links_[half_open_tail_].next = idx;
+  }
+  half_open_tail_ = idx;
+  ++half_open_;
+}
+
+void FlowTable::unlinkHalfOpen(uint32_t idx) noexcept {
+  Link& l = half_open_links_[idx];
+  if (l.prev == kUnlinked) return;
+  if (l.prev == kNil) {
+    half_open_head_ = l.next;
+  } else {
+    half_open_links_[l.prev].next = l.next;
+  }
+  if (l.next == kNil) {
+    half_open_tail_ = l.prev;
+  } else {
+    half_open_links_[l.next].prev = l.prev;
+  }
+  l = Link{.prev = kUnlinked, .next = kNil};
+  --half_open_;
+}
+
+void FlowTable::stateChanged(Flow& flow, FlowState before) noexcept {
+  if (&flow < records_.data() || &flow >= records_.data() + capacity_) return;
+  const auto idx = static_cast<uint32_t>(&flow - records_.data());
+  if (!live_[idx]) return;
+  if (flow.state == FlowState::kTcpSynSent) {
+    linkHalfOpen(idx);  // e.g. a closing flow whose client sent a fresh SYN
+  } else if (before == FlowState::kTcpSynSent) {
+    unlinkHalfOpen(idx);  // promoted (SYN-ACK / ACK) or closed (RST)
+  }
 }
 
 FlowTable::~FlowTable() = default;
@@ -125,6 +176,7 @@ Flow* FlowTable::insert(const FlowKey& client, const FlowKey& node, FlowState st
   f = Flow{.client = client, .node = node, .last_seen_ms = now_ms, .state = state};
   live_[idx] = 1;
   ++size_;
+  if (state == FlowState::kTcpSynSent) linkHalfOpen(idx);
   slots_[client_pos] = Slot{.tag = client_tag, .ref = idx << 1};
   slots_[node_pos] = Slot{.tag = node_tag, .ref = idx << 1 | 1};
   return &f;
@@ -157,6 +209,7 @@ void FlowTable::erase(Flow* flow) noexcept {
   if (!live_[idx]) return;
   eraseRef(flow->client, idx << 1);
   eraseRef(flow->node, idx << 1 | 1);
+  unlinkHalfOpen(idx);
   live_[idx] = 0;
   free_list_[free_top_++] = idx;
   --size_;
@@ -183,7 +236,7 @@ uint32_t FlowTable::expire(uint32_t now_ms, uint32_t budget, const FlowTimeouts&
 }
 
 size_t FlowTable::bytesPerFlow() const noexcept {
-  const size_t bytes = size_t{capacity_} * (sizeof(Flow) + sizeof(uint32_t) + sizeof(uint8_t)) +
+  const size_t bytes = size_t{capacity_} * (sizeof(Flow) + sizeof(uint32_t) + sizeof(uint8_t) + sizeof(Link)) +
                        (size_t{slot_mask_} + 1) * sizeof(Slot);
   return bytes / capacity_;
 }

@@ -19,7 +19,7 @@
 namespace ng::lb {
 
 enum class FlowState : uint8_t {
-  kTcpSynSent,      // SYN seen from the client, nothing back yet          (transitory)
+  kTcpSynSent,      // SYN seen from the client, nothing back yet          (half-open)
   kTcpEstablished,  // data or SYN-ACK seen from the node                  (established)
   kTcpClosing,      // FIN or RST seen in either direction; also holds the SNAT
                     // port in quarantine while the node sits in TIME_WAIT  (transitory)
@@ -28,8 +28,11 @@ enum class FlowState : uint8_t {
 
 struct FlowTimeouts {
   uint32_t tcp_established_ms = 900'000;
-  uint32_t tcp_transitory_ms = 60'000;
+  uint32_t tcp_transitory_ms = 60'000;  // kTcpClosing (the SNAT port's quarantine)
   uint32_t udp_ms = 120'000;
+  // kTcpSynSent: short, so a SYN flood's entries leave quickly; long enough to cover the
+  // client's first SYN retransmissions (1 s, 3 s, 7 s after the first on Linux).
+  uint32_t tcp_half_open_ms = 10'000;
 };
 
 struct Flow {
@@ -118,6 +121,37 @@ class FlowTable {
                              uint32_t now_ms) noexcept;
   void erase(Flow* flow) noexcept;
 
+  // --- Half-open (kTcpSynSent) accounting: SYN-flood resistance -------------------------
+  // Every record in kTcpSynSent is on a FIFO list in creation order, so the table always
+  // knows how many half-open flows it holds and which is the oldest. The list links live
+  // in their own array: established lookups never touch them.
+  //
+  // State changes of a live record must go through track() so the list
+  // follows the state; writing flow.state directly is only for records outside a table.
+  //
+  // TCP tracking of a live record (trackTcp + list upkeep). Inline: the established path
+  // pays one compare.
+  void track(Flow& flow, uint8_t tcp_flags, bool from_client) noexcept {
+    const FlowState before = flow.state;
+    trackTcp(flow, tcp_flags, from_client);
+    if (flow.state != before) [[unlikely]] stateChanged(flow, before);
+  }
+  // Half-open records in the table now (<= size()).
+  [[nodiscard]] uint32_t halfOpen() const noexcept { return half_open_; }
+  // How many half-open records the owner allows (the policy lives with the caller, see
+  // fwd/processor.cc); default capacity / 4, at least 1. Clamped to [1, capacity].
+  void setHalfOpenLimit(uint32_t limit) noexcept;
+  [[nodiscard]] uint32_t halfOpenLimit() const noexcept { return half_open_limit_; }
+  // True when a new half-open flow needs room first: the half-open budget is used up or
+  // the table is full.
+  [[nodiscard]] bool halfOpenFull() const noexcept {
+    return half_open_ >= half_open_limit_ || free_top_ == 0;
+  }
+  // The half-open record created longest ago, or nullptr when there is none.
+  [[nodiscard]] Flow* oldestHalfOpen() noexcept {
+    return half_open_head_ == kNil ? nullptr : &records_[half_open_head_];
+  }
+
   // Incremental expiry: examines at most `budget` record slots from a rotating cursor
   // and removes flows idle for longer than their state's timeout (wrap-safe uint32 ms
   // arithmetic). Returns the number of flows removed; `observer`, when given, sees each.
@@ -167,6 +201,18 @@ class FlowTable {
   }
   // Removes the index entry `ref` (record index << 1 | is_node_key) reached by `key`.
   void eraseRef(const FlowKey& key, uint32_t ref) noexcept;
+  void stateChanged(Flow& flow, FlowState before) noexcept;
+  void linkHalfOpen(uint32_t idx) noexcept;    // append at the tail (newest)
+  void unlinkHalfOpen(uint32_t idx) noexcept;  // no-op when not linked
+
+  // Doubly linked FIFO of half-open records, by record index. prev == kUnlinked marks a
+  // record that is not on the list.
+  struct Link {
+    uint32_t prev;
+    uint32_t next;
+  };
+  static constexpr uint32_t kNil = ~uint32_t{0};
+  static constexpr uint32_t kUnlinked = ~uint32_t{0} - 1;
   uint32_t capacity_ = 0;
   uint32_t size_ = 0;
   HugeArray<Flow> records_;
@@ -176,6 +222,11 @@ class FlowTable {
   HugeArray<Slot> slots_;
   uint32_t slot_mask_ = 0;
   uint32_t expire_cursor_ = 0;
+  HugeArray<Link> half_open_links_;
+  uint32_t half_open_head_ = kNil;
+  uint32_t half_open_tail_ = kNil;
+  uint32_t half_open_ = 0;
+  uint32_t half_open_limit_ = 1;
 };
 
 }  // namespace ng::lb

@@ -57,7 +57,9 @@ ParseStatus parseL4(std::span<const std::byte> f, ParsedFrame& out) noexcept {
     case kProtoUdp: {
       if (out.l4_len < kUdpLen) return ParseStatus::kTruncated;
       const uint16_t len = load16(l4 + udp::kLength);
-      if (len < kUdpLen || len > out.l4_len) return ParseStatus::kBadL4Header;
+      // The UDP length covers the whole datagram: a first fragment carries only part of
+      // it, so there the length can only be checked against the header itself.
+      if (len < kUdpLen || (len > out.l4_len && !out.is_fragment)) return ParseStatus::kBadL4Header;
       out.src_port = load16(l4 + udp::kSrcPort);
       out.dst_port = load16(l4 + udp::kDstPort);
       return ParseStatus::kOk;

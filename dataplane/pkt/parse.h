@@ -20,6 +20,7 @@ enum class ParseStatus : uint8_t {
   kBadIpHeader,           // version != 4, IHL < 5, total length < IHL or > frame
   kIpChecksum,            // IPv4 header checksum does not verify
   kBadL4Header,           // TCP data offset < 5 or past the segment, UDP length wrong
+                          // (< 8, or past the datagram when it is not fragmented)
 };
 
 enum class L3 : uint8_t { kNone, kArp, kIpv4 };

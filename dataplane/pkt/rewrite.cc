@@ -117,6 +117,13 @@ void forwardNat(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uin
   natRewrite(frame, p, src_ip, src_port, dst_ip, dst_port, /*decrement_ttl=*/true);
 }
 
+void setIpv4Id(std::span<std::byte> frame, const ParsedFrame& p, uint16_t id) noexcept {
+  std::byte* ip = frame.data() + p.l3_offset;
+  const uint16_t before = load16(ip + ipv4::kId);
+  store16(ip + ipv4::kChecksum, checksumUpdate16(load16(ip + ipv4::kChecksum), before, id));
+  store16(ip + ipv4::kId, id);
+}
+
 void arpRequestToReply(std::span<std::byte> frame, const ParsedFrame& p, const Mac& our_mac) noexcept {
   std::byte* a = frame.data() + p.l3_offset;
   store16(a + arp::kOper, arp::kReply);

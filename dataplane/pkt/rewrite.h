@@ -27,6 +27,10 @@ void rewriteIpv4Tuple(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_i
 void forwardNat(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uint16_t src_port,
                 uint32_t dst_ip, uint16_t dst_port) noexcept;
 
+// Sets the IPv4 identification to `id` (host order), fixing the header checksum
+// incrementally. For fragments the box renumbers (fwd/processor.cc, fragment policy).
+void setIpv4Id(std::span<std::byte> frame, const ParsedFrame& p, uint16_t id) noexcept;
+
 // Turns an ARP request into our reply: "`p.arp_tpa` is at `our_mac`", addressed to the
 // requester at L2 and in the ARP body.
 void arpRequestToReply(std::span<std::byte> frame, const ParsedFrame& p, const Mac& our_mac) noexcept;

@@ -241,9 +241,19 @@ TEST(ConfigTest, AcceptsInt64HexAndListSpellings) {
   EXPECT_EQ(config->dataplane.flows.capacity, 268435456u);
   EXPECT_EQ(config->dataplane.mbufs, 131071u);
   EXPECT_EQ(config->dataplane.flows.udp_timeout, 30u);
+  EXPECT_EQ(config->dataplane.flows.tcp_half_open_timeout, 10u) << "default";
+  EXPECT_EQ(config->dataplane.flows.half_open_budget, 25u) << "default";
   EXPECT_EQ(config->dataplane.workers, (std::vector<unsigned>{3, 2}));
   EXPECT_EQ(config->health.interval_ms, 5000u);
   EXPECT_EQ(config->health.rise, 3u);
+}
+
+TEST(ConfigTest, HalfOpenSettings) {
+  const auto config =
+      parseConfig(withBase("", "flows = { tcp_half_open_timeout = 5; half_open_budget = 10; };"), "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->dataplane.flows.tcp_half_open_timeout, 5u);
+  EXPECT_EQ(config->dataplane.flows.half_open_budget, 10u);
 }
 
 // The pass that widens >32-bit integer literals must not touch strings, comments or
@@ -458,6 +468,12 @@ const BadCase kBadCases[] = {
      "dataplane.flows.tcp_timeout", "0 is outside 1..4294967295"},
     {"TransitoryTimeoutZero", withBase("", "flows = { tcp_transitory_timeout = 0; };"), 6,
      "dataplane.flows.tcp_transitory_timeout", "0 is outside 1.."},
+    {"HalfOpenTimeoutTooLong", withBase("", "flows = { tcp_half_open_timeout = 3601; };"), 6,
+     "dataplane.flows.tcp_half_open_timeout", "3601 is outside 1..3600"},
+    {"HalfOpenBudgetZero", withBase("", "flows = { half_open_budget = 0; };"), 6,
+     "dataplane.flows.half_open_budget", "0 is outside 1..100"},
+    {"HalfOpenBudgetAboveAll", withBase("", "flows = { half_open_budget = 101; };"), 6,
+     "dataplane.flows.half_open_budget", "101 is outside 1..100"},
     {"HealthIntervalZero", withBase("health = { interval_ms = 0; };\n"), 9,
      "health.interval_ms", "0 is outside 100..3600000"},
     {"HealthTimeoutNotBelowInterval", withBase("health = { interval_ms = 1000; timeout_ms = 1000; };\n"), 9,

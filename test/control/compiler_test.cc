@@ -58,6 +58,8 @@ TEST(Compiler, CompilesServicePortsBackendsAndSettings) {
   EXPECT_EQ(snap->timeouts.tcp_established_ms, 300'000u);
   EXPECT_EQ(snap->timeouts.tcp_transitory_ms, 30'000u);
   EXPECT_EQ(snap->timeouts.udp_ms, 60'000u);
+  EXPECT_EQ(snap->timeouts.tcp_half_open_ms, 10'000u) << "flows.tcp_half_open_timeout default";
+  EXPECT_EQ(snap->half_open_budget_percent, 25u);
   EXPECT_EQ(snap->snat_addresses, std::vector<uint32_t>{conf::parseIpv4("10.200.0.1").value()});
   EXPECT_EQ(snap->resolve_targets.size(), 3u);
   ASSERT_EQ(snap->static_neighbors.size(), 1u);

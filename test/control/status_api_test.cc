@@ -95,12 +95,16 @@ TEST(StatusApi, StatsSumOverWorkersAndNameEveryDropReason) {
   box.counters[1].drop(fwd::DropReason::kNoService);
   box.counters[1].drop(fwd::DropReason::kNoService);
   box.counters[0].active_flows.set(7);
+  box.counters[0].half_open_flows.set(3);
+  box.counters[1].half_open_evictions.add(4);
   const json j = statsJson(*box.model);
   EXPECT_EQ(j["generation"], 1);
   EXPECT_EQ(j["workers"], 2);
   EXPECT_EQ(j["counters"]["rx_packets"], 15);
   EXPECT_EQ(j["counters"]["new_flows"], 2);
   EXPECT_EQ(j["counters"]["active_flows"], 7);
+  EXPECT_EQ(j["counters"]["half_open_flows"], 3);
+  EXPECT_EQ(j["counters"]["half_open_evictions"], 4);
   EXPECT_EQ(j["drops"]["no_service"], 2);
   EXPECT_EQ(j["drops"].size(), fwd::kDropReasonCount);
   for (const auto& [name, value] : j["drops"].items()) EXPECT_NE(name, "unknown");
@@ -231,6 +235,9 @@ TEST(StatusApi, MetricsHaveTypesAndLabelsForEveryFamily) {
             std::string::npos);
   EXPECT_NE(text.find("nodegate_drops_total{reason=\"no_backend\"} 0"), std::string::npos);
   EXPECT_NE(text.find("nodegate_worker_busy_ratio{worker=\"1\"}"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE nodegate_flows_half_open gauge"), std::string::npos);
+  EXPECT_NE(text.find("nodegate_flows_half_open_evictions_total{worker=\"0\"} 0"), std::string::npos);
+  EXPECT_NE(text.find("nodegate_drops_total{reason=\"fragment_no_flow\"} 0"), std::string::npos);
 }
 
 TEST(StatusApi, BearerTokenComparison) {

@@ -355,9 +355,10 @@ NG_FUZZ_UNTRACED void fixL4Checksum(std::span<std::byte> f) {
 }
 
 // Whether the L4 checksum of a parsed IPv4 frame verifies; nullopt when it has none
-// (not a first fragment, another protocol, or UDP without a checksum).
+// (a fragment, another protocol, or UDP without a checksum).
 NG_FUZZ_UNTRACED std::optional<bool> l4ChecksumOk(std::span<const std::byte> f, const ParsedFrame& p) {
-  if (p.l3 != L3::kIpv4 || !p.first_fragment) return std::nullopt;
+  // A fragment's checksum covers the whole datagram, not this fragment: unknowable here.
+  if (p.l3 != L3::kIpv4 || p.is_fragment) return std::nullopt;
   const auto l4 = f.subspan(p.l4_offset, p.l4_len);
   switch (p.proto) {
     case pkt::kProtoTcp:
@@ -382,6 +383,8 @@ NG_FUZZ_UNTRACED bool rewritable(const ParsedFrame& p, size_t i) {
   const size_t l3 = p.l3_offset;
   if (p.l3 == L3::kArp) return i >= l3 + arp::kOper && i < l3 + pkt::kArpLen;
   if (i == l3 + ipv4::kTtl || (i >= l3 + ipv4::kChecksum && i < l3 + ipv4::kDst + 4)) return true;
+  if (p.is_fragment && (i == l3 + ipv4::kId || i == l3 + ipv4::kId + 1)) return true;  // renumbered
+  if (!p.first_fragment) return false;  // a later fragment's payload is never touched
   const size_t l4 = p.l4_offset;
   switch (p.proto) {
     case pkt::kProtoIcmp: return i == l4 + icmp::kType || i == l4 + icmp::kChecksum || i == l4 + icmp::kChecksum + 1;
@@ -469,6 +472,17 @@ void checkForward(const World& w, uint8_t in_port, std::span<const std::byte> in
   require(p.proto == pkt::kProtoTcp || p.proto == pkt::kProtoUdp, "forward: protocol is not TCP/UDP/ICMP");
   require(out_port != in_port, "NAT: forwarded out of the port it came in on");
   require(p.ttl >= 2 && q.ttl == p.ttl - 1, "NAT: TTL not decremented by one (or forwarded at TTL <= 1)");
+  if (!p.first_fragment) {
+    // A later fragment: no ports, so no flow key; it must look like its first fragment
+    // did (fragment policy, fwd/processor.cc).
+    if (out_port == ctx.internal_port) {
+      require(isAnySnatAddress(q.src_ip) && isAnyNode(q.dst_ip),
+              "fragment to a node: source must be a SNAT address, destination a node");
+    } else {
+      require(isAnyVip(q.src_ip) && isAnyNode(p.src_ip), "fragment to a client: must come from a node and leave as a VIP");
+    }
+    return;
+  }
   auto key = [&](uint32_t s, uint32_t d, uint16_t sp, uint16_t dp) {
     return lb::FlowKey{.src_ip = s, .dst_ip = d, .src_port = sp, .dst_port = dp, .proto = p.proto};
   };
@@ -539,8 +553,16 @@ NG_FUZZ_UNTRACED void checkWorkers(const World& w) {
   const auto& cb = b.counters;
   require(ca.new_flows.get() == cb.new_flows.get() && ca.to_nodes.get() == cb.to_nodes.get() &&
               ca.to_clients.get() == cb.to_clients.get() && ca.arp_replies.get() == cb.arp_replies.get() &&
-              ca.icmp_echo_replies.get() == cb.icmp_echo_replies.get() && ca.expired_flows.get() == cb.expired_flows.get(),
+              ca.icmp_echo_replies.get() == cb.icmp_echo_replies.get() && ca.expired_flows.get() == cb.expired_flows.get() &&
+              ca.fragments_forwarded.get() == cb.fragments_forwarded.get() &&
+              ca.half_open_evictions.get() == cb.half_open_evictions.get(),
           "burst vs frame: counters differ");
+  require(a.fragments.size() == b.fragments.size() && a.flows.halfOpen() == b.flows.halfOpen(),
+          "burst vs frame: fragment table size or half-open flows differ");
+  for (const WorkerContext* ctx : {&a, &b}) {
+    require(ctx->flows.halfOpen() <= ctx->flows.size(), "more half-open flows than flows");
+    require(ctx->fragments.size() <= ctx->fragments.capacity(), "fragment table above its capacity");
+  }
   require(a.flows.size() == b.flows.size() && a.arp_queue_len == b.arp_queue_len,
           "burst vs frame: flow table size or ARP queue differ");
   require(dropTotal(b) == w.drops, "a drop verdict without exactly one drop reason (or a reason without a drop)");

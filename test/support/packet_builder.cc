@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -196,6 +198,31 @@ Bytes PacketBuilder::build() const {
   }
   while (f.size() < kMinFrameLen) put8(0);
   return f;
+}
+
+std::vector<Bytes> fragmentIpv4(const Bytes& frame, size_t fragment_payload) {
+  const size_t l3 = kEthHeaderLen;
+  const size_t ihl = (std::to_integer<size_t>(frame[l3]) & 0x0f) * 4;
+  const size_t total = load16(frame.data() + l3 + ipv4::kTotalLen);
+  const size_t payload = total - ihl;
+  const size_t step = std::max<size_t>(8, fragment_payload / 8 * 8);
+  if (payload <= step) return {frame};
+  std::vector<Bytes> out;
+  for (size_t off = 0; off < payload; off += step) {
+    const size_t n = std::min(step, payload - off);
+    Bytes f(frame.begin(), frame.begin() + static_cast<ptrdiff_t>(l3 + ihl));
+    f.insert(f.end(), frame.begin() + static_cast<ptrdiff_t>(l3 + ihl + off),
+             frame.begin() + static_cast<ptrdiff_t>(l3 + ihl + off + n));
+    std::byte* ip = f.data() + l3;
+    store16(ip + ipv4::kTotalLen, static_cast<uint16_t>(ihl + n));
+    const bool more = off + n < payload;
+    store16(ip + ipv4::kFragOff, static_cast<uint16_t>((more ? ipv4::kFlagMf : 0) | (off / 8)));
+    store16(ip + ipv4::kChecksum, 0);
+    store16(ip + ipv4::kChecksum, internetChecksum(std::span<const std::byte>(ip, ihl)));
+    while (f.size() < kMinFrameLen) f.push_back(std::byte{0});
+    out.push_back(std::move(f));
+  }
+  return out;
 }
 
 }  // namespace ng::test

@@ -81,4 +81,12 @@ class PacketBuilder {
   uint8_t payload_fill_ = 0;
 };
 
+// Splits an untagged Ethernet + IPv4 frame into IPv4 fragments of at most
+// `fragment_payload` IP payload bytes each (rounded down to a multiple of 8, at least 8),
+// the way a router or the sender's kernel does: same header (options copied to every
+// fragment), total length, MF and offset set, header checksum recomputed. The L4 header
+// and checksum stay in the first fragment, computed over the whole datagram. A frame
+// whose payload fits is returned alone, unchanged.
+[[nodiscard]] std::vector<Bytes> fragmentIpv4(const Bytes& frame, size_t fragment_payload);
+
 }  // namespace ng::test

@@ -131,6 +131,56 @@ std::function<Bytes(const Observed&)> restored(uint8_t flags, size_t payload = 0
   };
 }
 
+// --- Fragments ------------------------------------------------------------------------
+
+// The client's UDP datagram to VIP:53 (IP id `id`), whole, as its kernel builds it.
+Bytes clientUdpDatagram(size_t payload, uint16_t id) {
+  return fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipId(id).udp(5353, 53).payload(payload).build();
+}
+
+// Fragment `k` of that datagram as translated toward the chosen node's nodePort, leaving
+// with IP id `id`.
+std::function<Bytes(const Observed&)> natUdpFragment(size_t payload, uint16_t id, size_t k) {
+  return [=](const Observed& o) {
+    return fragmentIpv4(PacketBuilder()
+                            .eth(Topo::intMac(), Topo::nodeMac(o.node_ip))
+                            .ipv4(Topo::intIp(), o.node_ip, 63)
+                            .ipId(id)
+                            .udp(o.snat_port, 30053)
+                            .payload(payload)
+                            .build(),
+                        1480)[k];
+  };
+}
+
+// The node's answer to the SNAT address:port, whole.
+Bytes nodeUdpDatagram(const Observed& o, size_t payload, uint16_t id) {
+  return PacketBuilder()
+      .eth(Topo::nodeMac(o.node_ip), Topo::intMac())
+      .ipv4(o.node_ip, Topo::intIp())
+      .ipId(id)
+      .udp(30053, o.snat_port)
+      .payload(payload)
+      .build();
+}
+
+// That answer as the client must get it: from VIP:53.
+Bytes restoredUdpDatagram(size_t payload, uint16_t id) {
+  return PacketBuilder()
+      .eth(Topo::extMac(), Topo::clientMac())
+      .ipv4(Topo::vip(), Topo::clientIp(), 63)
+      .ipId(id)
+      .udp(53, 5353)
+      .payload(payload)
+      .build();
+}
+
+// A later fragment (no ports to observe) forwarded to the node.
+Step laterToNode(Bytes input, std::function<Bytes(const Observed&)> expected) {
+  return Step{.in_port = kExt, .input = std::move(input), .verdict = Action::Kind::kForward,
+              .out_port = kInt, .output = std::move(expected)};
+}
+
 }  // namespace
 
 Mac Topo::nodeMac(uint32_t node_ip) {
@@ -348,11 +398,90 @@ std::vector<Fixture> standardFixtures() {
                          DropReason::kIcmpUnsupported)}});
 
   // --- Policy and malformed input ------------------------------------------------------
-  f.push_back({"IPv4 fragments are dropped (fragment policy of this version)",
-               {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipFrag(ipv4::kFlagMf).udp(5353, 53).payload(100).build(),
-                         DropReason::kFragment),
-                dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipFrag(100).ipProto(kProtoUdp).payload(100).build(),
-                         DropReason::kFragment)}});
+  // --- IPv4 fragments (policy: fwd/processor.cc, handleFragment) ---------------------------
+  {
+    // A 3000-byte UDP datagram in three fragments (1480 + 1480 + 48 bytes of IP payload),
+    // then the node's 3000-byte answer, fragmented by the node. Expected outputs are the
+    // translated whole datagram fragmented the same way, so the first fragment's L4
+    // checksum is checked against the reassembled datagram's. Each fragmented datagram
+    // leaves with the worker's next IP id: 0 for the first one a fresh worker forwards,
+    // then 1.
+    constexpr size_t kBig = 3000;
+    constexpr uint16_t kId = 0x4242;
+    const std::vector<Bytes> out = fragmentIpv4(clientUdpDatagram(kBig, kId), 1480);
+    std::vector<Step> steps{toNodeStep(out[0], natUdpFragment(kBig, 0, 0))};
+    for (size_t k = 1; k < out.size(); ++k) steps.push_back(laterToNode(out[k], natUdpFragment(kBig, 0, k)));
+    for (size_t k = 0; k < 3; ++k) {
+      steps.push_back(toClientStep(
+          [=](const Observed& o) { return fragmentIpv4(nodeUdpDatagram(o, kBig, 0x5151), 1480)[k]; },
+          [=](const Observed&) { return fragmentIpv4(restoredUdpDatagram(kBig, 1), 1480)[k]; }));
+    }
+    f.push_back({"UDP fragments follow the first fragment to its node and back, rewritten like it", std::move(steps),
+                 client_known});
+  }
+  {
+    constexpr size_t kBig = 3000;
+    constexpr uint16_t kId = 0x4343;
+    const std::vector<Bytes> out = fragmentIpv4(clientUdpDatagram(kBig, kId), 1480);
+    f.push_back({"a fragment that arrives before its first fragment is dropped, later ones pass",
+                 {dropStep(kExt, out[1], DropReason::kFragmentNoFlow),
+                  toNodeStep(out[0], natUdpFragment(kBig, 0, 0)),
+                  laterToNode(out[2], natUdpFragment(kBig, 0, 2))}});
+    f.push_back({"fragments after the first pass in any order; the entry ends with the last byte",
+                 {toNodeStep(out[0], natUdpFragment(kBig, 0, 0)),
+                  laterToNode(out[2], natUdpFragment(kBig, 0, 2)),
+                  laterToNode(out[1], natUdpFragment(kBig, 0, 1)),
+                  dropStep(kExt, out[1], DropReason::kFragmentNoFlow)}});
+  }
+  {
+    // A TCP segment of 2000 bytes fragmented after the handshake: same node, same SNAT
+    // port, the TCP checksum corrected in the first fragment only.
+    constexpr uint16_t kId = 0x4444;
+    const Bytes segment = fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipId(kId)
+                              .tcp(kClientPort, 80, kPshAck).payload(2000).build();
+    const std::vector<Bytes> out = fragmentIpv4(segment, 1480);
+    auto nat = [=](size_t k) {
+      return [=](const Observed& o) {
+        return fragmentIpv4(PacketBuilder()
+                                .eth(Topo::intMac(), Topo::nodeMac(o.node_ip))
+                                .ipv4(Topo::intIp(), o.node_ip, 63)
+                                .ipId(0)  // renumbered: the worker's first fragmented datagram
+                                .tcp(o.snat_port, 30080, kPshAck)
+                                .payload(2000)
+                                .build(),
+                            1480)[k];
+      };
+    };
+    f.push_back({"a fragmented TCP segment follows its connection",
+                 {toNodeStep(clientTcp(kClientPort, tcp::kSyn), natSyn(tcp::kSyn)),
+                  toClientStep(nodeReply(kSynAck), restored(kSynAck)),
+                  sameNodeStep(toNodeStep(out[0], nat(0))),
+                  laterToNode(out[1], nat(1))},
+                 client_known});
+  }
+  {
+    constexpr uint16_t kId = 0x4545;
+    const std::vector<Bytes> out = fragmentIpv4(clientUdpDatagram(3000, kId), 1480);
+    auto frag = [](uint16_t field, size_t payload) {
+      return fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipId(kId).ipFrag(field).ipProto(kProtoUdp)
+          .payload(payload).build();
+    };
+    f.push_back({"malformed fragments are dropped",
+                 {dropStep(kExt, frag(ipv4::kFlagMf | 185, 0), DropReason::kFragmentMalformed),    // MF, empty
+                  dropStep(kExt, frag(ipv4::kFlagMf | 185, 13), DropReason::kFragmentMalformed),   // MF, not 8k bytes
+                  dropStep(kExt, frag(ipv4::kOffsetMask, 100), DropReason::kFragmentMalformed),    // ends past 65535
+                  toNodeStep(out[0], natUdpFragment(3000, 0, 0)),
+                  dropStep(kExt, frag(ipv4::kFlagMf | 1, 8), DropReason::kFragmentMalformed),      // overlaps the first
+                  dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipFrag(ipv4::kFlagMf)
+                                     .ipProto(kProtoTcp).payload(16).build(),
+                           DropReason::kTruncated),  // first fragment too short for the TCP header
+                  dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipFrag(ipv4::kFlagMf)
+                                     .icmpEcho(icmp::kEchoRequest, 7, 1).payload(1472).build(),
+                           DropReason::kFragment),   // ICMP: nothing to balance it by
+                  dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipFrag(185)
+                                     .ipProto(kProtoIcmp).payload(100).build(),
+                           DropReason::kFragment)}});
+  }
   f.push_back({"source = VIP is a martian",
                {dropStep(kExt, fromClient().ipv4(Topo::vip(), Topo::vip()).tcp(kClientPort, 80, tcp::kSyn).build(),
                          DropReason::kMartian)}});

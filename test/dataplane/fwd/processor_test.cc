@@ -326,6 +326,8 @@ TEST(Processor, FullTableDropsNewFlowsAndKeepsOldOnes) {
   for (uint16_t port = 1; port <= 4; ++port) {
     Bytes s = clientTcp(port, tcp::kSyn);
     ASSERT_EQ(fwd::processFrame(ctx, *env.snapshot, kExt, s, 1).kind, Action::Kind::kForward);
+    Bytes a = clientTcp(port, tcp::kAckFlag);  // established: no SYN may take its place
+    ASSERT_EQ(fwd::processFrame(ctx, *env.snapshot, kExt, a, 1).kind, Action::Kind::kForward);
   }
   Bytes fifth = clientTcp(5, tcp::kSyn);
   EXPECT_EQ(fwd::processFrame(ctx, *env.snapshot, kExt, fifth, 1).kind, Action::Kind::kDrop);
@@ -340,9 +342,9 @@ TEST(Processor, IdleFlowsExpireAndFreeTheirSnatPort) {
   ASSERT_EQ(h.run(kExt, syn, 0).kind, Action::Kind::kForward);
   EXPECT_EQ(h.ctx.flows.size(), 1u);
   std::array<fwd::ArpRequest, 8> reqs{};
-  (void)fwd::slowTick(h.ctx, *h.env.snapshot, 59'000, h.ctx.flows.capacity(), reqs);
-  EXPECT_EQ(h.ctx.flows.size(), 1u) << "SYN-sent flow lives for the transitory timeout";
-  (void)fwd::slowTick(h.ctx, *h.env.snapshot, 61'000, h.ctx.flows.capacity(), reqs);
+  (void)fwd::slowTick(h.ctx, *h.env.snapshot, 9'000, h.ctx.flows.capacity(), reqs);
+  EXPECT_EQ(h.ctx.flows.size(), 1u) << "SYN-sent flow lives for the half-open timeout";
+  (void)fwd::slowTick(h.ctx, *h.env.snapshot, 10'001, h.ctx.flows.capacity(), reqs);
   EXPECT_EQ(h.ctx.flows.size(), 0u);
   EXPECT_EQ(h.ctx.counters.expired_flows.get(), 1u);
 }
@@ -658,6 +660,7 @@ TEST(SessionAffinity, LiveFlowsHoldTheirEntryAndSlowTickSweepsIdleOnes) {
   for (fwd::ServicePort& sp : snap->service_ports) {
     if (sp.port == kAff) sp.affinity_timeout_ms = 10'000;  // shorter than a SYN-sent flow's 60 s
   }
+  snap->timeouts.tcp_half_open_ms = 60'000;
   snap->finalize();
   for (uint32_t i = 0; i < 20; ++i) ASSERT_NE(sentTo(h.ctx, *snap, synFrom(clientNo(i), 1000, kAff), 0), 0u);
   EXPECT_EQ(h.ctx.affinity.size(), 20u);

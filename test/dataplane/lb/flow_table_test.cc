@@ -224,15 +224,15 @@ TEST(FlowTableTest, MatchesModelSmallTable) { runModel(16, 64, 1); }
 TEST(FlowTableTest, MatchesModelLargerTable) { runModel(2000, 6000, 2); }
 
 TEST(FlowTableTest, TimeoutsByState) {
-  const FlowTimeouts to{.tcp_established_ms = 1000, .tcp_transitory_ms = 100, .udp_ms = 500};
-  EXPECT_EQ(timeoutFor(FlowState::kTcpSynSent, to), 100u);
+  const FlowTimeouts to{.tcp_established_ms = 1000, .tcp_transitory_ms = 100, .udp_ms = 500, .tcp_half_open_ms = 30};
+  EXPECT_EQ(timeoutFor(FlowState::kTcpSynSent, to), 30u);
   EXPECT_EQ(timeoutFor(FlowState::kTcpClosing, to), 100u);
   EXPECT_EQ(timeoutFor(FlowState::kTcpEstablished, to), 1000u);
   EXPECT_EQ(timeoutFor(FlowState::kUdp, to), 500u);
 }
 
 void expireByState(uint32_t t0) {
-  const FlowTimeouts to{.tcp_established_ms = 1000, .tcp_transitory_ms = 100, .udp_ms = 500};
+  const FlowTimeouts to{.tcp_established_ms = 1000, .tcp_transitory_ms = 100, .udp_ms = 500, .tcp_half_open_ms = 100};
   FlowTable t(8);
   ASSERT_NE(t.insert(clientKey(1), nodeKey(1), FlowState::kTcpSynSent, t0), nullptr);
   ASSERT_NE(t.insert(clientKey(2), nodeKey(2), FlowState::kTcpEstablished, t0), nullptr);
@@ -280,10 +280,108 @@ TEST(FlowTableTest, ExpireBudgetBoundsWork) {
 
 TEST(FlowTableTest, BytesPerFlow) {
   FlowTable t(1u << 16);
-  // Record + free-list entry + live flag + 4 index slots of 8 bytes.
-  EXPECT_EQ(t.bytesPerFlow(), sizeof(Flow) + 4 + 1 + 4 * 8);
-  // 40-byte keys pair + timestamp + backend stats id + state: keep it under 88.
-  EXPECT_LE(t.bytesPerFlow(), 88u);
+  // Record + free-list entry + live flag + half-open list links + 4 index slots of 8 bytes.
+  EXPECT_EQ(t.bytesPerFlow(), sizeof(Flow) + 4 + 1 + 8 + 4 * 8);
+  // 40-byte keys pair + timestamp + backend stats id + state: keep it under 96.
+  EXPECT_LE(t.bytesPerFlow(), 96u);
+}
+
+// Walks the half-open FIFO by evicting: the order in which oldestHalfOpen() hands out
+// records, restored afterwards is not needed (each test builds its own table).
+std::vector<FlowKey> drainHalfOpen(FlowTable& t) {
+  std::vector<FlowKey> order;
+  while (Flow* f = t.oldestHalfOpen()) {
+    order.push_back(f->client);
+    t.erase(f);
+  }
+  return order;
+}
+
+TEST(FlowTableTest, HalfOpenFlowsAreCountedAndListedOldestFirst) {
+  FlowTable t(16);
+  EXPECT_EQ(t.halfOpenLimit(), 4u) << "default: a quarter of the capacity";
+  EXPECT_EQ(t.oldestHalfOpen(), nullptr);
+  for (uint32_t i = 1; i <= 5; ++i) ASSERT_NE(t.insert(clientKey(i), nodeKey(i), FlowState::kTcpSynSent, i), nullptr);
+  ASSERT_NE(t.insert(clientKey(6), nodeKey(6), FlowState::kTcpEstablished, 6), nullptr);
+  ASSERT_NE(t.insert(clientKey(7), nodeKey(7), FlowState::kUdp, 7), nullptr);
+  EXPECT_EQ(t.halfOpen(), 5u);
+  EXPECT_TRUE(t.halfOpenFull()) << "5 half-open flows over a budget of 4";
+
+  // Flow 2 is promoted by the node's SYN-ACK, flow 4 closed by a RST, flow 1 erased.
+  t.track(*t.lookup(clientKey(2)).flow, pkt::tcp::kSyn | pkt::tcp::kAckFlag, /*from_client=*/false);
+  t.track(*t.lookup(nodeKey(4)).flow, pkt::tcp::kRst, /*from_client=*/false);
+  t.erase(t.lookup(clientKey(1)).flow);
+  EXPECT_EQ(t.halfOpen(), 2u);
+  EXPECT_FALSE(t.halfOpenFull());
+  // A retransmitted SYN changes nothing; the client's ACK promotes.
+  t.track(*t.lookup(clientKey(3)).flow, pkt::tcp::kSyn, /*from_client=*/true);
+  EXPECT_EQ(t.halfOpen(), 2u);
+  // A closed flow reopened by a fresh SYN is half-open again, now the newest.
+  t.track(*t.lookup(clientKey(4)).flow, pkt::tcp::kSyn, /*from_client=*/true);
+  EXPECT_EQ(t.halfOpen(), 3u);
+  EXPECT_EQ(drainHalfOpen(t), (std::vector<FlowKey>{clientKey(3), clientKey(5), clientKey(4)}));
+  EXPECT_EQ(t.halfOpen(), 0u);
+  EXPECT_EQ(t.size(), 3u) << "only the established and the UDP flows are left";
+  EXPECT_TRUE(t.contains(clientKey(2)));
+  EXPECT_TRUE(t.contains(clientKey(6)));
+  EXPECT_TRUE(t.contains(clientKey(7)));
+}
+
+TEST(FlowTableTest, HalfOpenLimitIsClampedAndFullTableCountsAsFull) {
+  FlowTable t(4);
+  t.setHalfOpenLimit(0);
+  EXPECT_EQ(t.halfOpenLimit(), 1u);
+  t.setHalfOpenLimit(100);
+  EXPECT_EQ(t.halfOpenLimit(), 4u);
+  t.setHalfOpenLimit(3);
+  for (uint32_t i = 1; i <= 4; ++i) ASSERT_NE(t.insert(clientKey(i), nodeKey(i), FlowState::kUdp, 0), nullptr);
+  EXPECT_EQ(t.halfOpen(), 0u);
+  EXPECT_TRUE(t.halfOpenFull()) << "no free record: a new SYN needs room too";
+  EXPECT_EQ(t.oldestHalfOpen(), nullptr) << "and there is nothing a flood may take";
+}
+
+TEST(FlowTableTest, HalfOpenFlowsExpireOnTheirOwnShortTimeout) {
+  const FlowTimeouts to{.tcp_established_ms = 900'000, .tcp_transitory_ms = 60'000, .udp_ms = 120'000,
+                        .tcp_half_open_ms = 5'000};
+  FlowTable t(8);
+  ASSERT_NE(t.insert(clientKey(1), nodeKey(1), FlowState::kTcpSynSent, 0), nullptr);
+  ASSERT_NE(t.insert(clientKey(2), nodeKey(2), FlowState::kTcpEstablished, 0), nullptr);
+  EXPECT_EQ(t.expire(5'000, 8, to), 0u);
+  EXPECT_EQ(t.expire(5'001, 8, to), 1u);
+  EXPECT_EQ(t.halfOpen(), 0u);
+  EXPECT_EQ(t.oldestHalfOpen(), nullptr);
+  EXPECT_TRUE(t.contains(clientKey(2)));
+}
+
+// The list stays consistent with the states through random inserts, promotions, closes
+// and erases.
+TEST(FlowTableTest, HalfOpenCountMatchesTheStatesUnderChurn) {
+  FlowTable t(64);
+  std::mt19937 rng(7);
+  std::vector<uint32_t> live;
+  uint32_t next = 0;
+  for (int step = 0; step < 20'000; ++step) {
+    const uint32_t op = rng() % 4;
+    if (op == 0 && t.size() < t.capacity()) {
+      const uint32_t i = next++;
+      const FlowState st = rng() % 2 ? FlowState::kTcpSynSent : FlowState::kUdp;
+      if (t.insert(clientKey(i), nodeKey(i), st, 0) != nullptr) live.push_back(i);
+    } else if (!live.empty()) {
+      const size_t pos = rng() % live.size();
+      Flow* f = t.lookup(clientKey(live[pos])).flow;
+      ASSERT_NE(f, nullptr);
+      if (op == 1) {
+        t.erase(f);
+        live.erase(live.begin() + static_cast<ptrdiff_t>(pos));
+      } else {
+        const uint8_t flags[] = {pkt::tcp::kSyn, pkt::tcp::kAckFlag, pkt::tcp::kRst, pkt::tcp::kSyn | pkt::tcp::kAckFlag};
+        t.track(*f, flags[rng() % 4], rng() % 2 == 0);
+      }
+    }
+    uint32_t syn_sent = 0;
+    for (uint32_t i : live) syn_sent += t.lookup(clientKey(i)).flow->state == FlowState::kTcpSynSent;
+    ASSERT_EQ(t.halfOpen(), syn_sent) << "step " << step;
+  }
 }
 
 struct TcpCase {

@@ -14,6 +14,17 @@ using test::PacketBuilder;
 
 PacketBuilder eth() { return PacketBuilder().eth(mac("02:00:00:00:00:02"), mac("02:00:00:00:00:01")); }
 
+TEST(Rewrite, SetIpv4IdMatchesAFreshHeaderChecksum) {
+  for (const uint16_t id : {uint16_t{0}, uint16_t{1}, uint16_t{0xffff}, uint16_t{0x1234}}) {
+    auto in = eth().ipv4(ip("1.2.3.4"), ip("5.6.7.8")).ipId(0xbeef).ipFrag(ipv4::kFlagMf).udp(1111, 53).payload(32).build();
+    ParseResult r = parseFrame(in);
+    ASSERT_EQ(r.status, ParseStatus::kOk);
+    setIpv4Id(in, r.frame, id);
+    const auto want = eth().ipv4(ip("1.2.3.4"), ip("5.6.7.8")).ipId(id).ipFrag(ipv4::kFlagMf).udp(1111, 53).payload(32).build();
+    EXPECT_EQ(in, want) << id;
+  }
+}
+
 // Rewriting must give byte for byte the frame the builder computes from scratch.
 TEST(Rewrite, TupleRewriteMatchesFreshChecksumsTcpAndUdp) {
   for (const bool udp : {false, true}) {
