@@ -11,11 +11,16 @@
 // connection stays open for the next request unless the request said Connection: close
 // (then the answer says so too, then FIN). After a warm-up, one window is measured
 // (counters, all plain numbers):
-//   cpu_pct            user+sys CPU of the measured client as % of one core; the
-//                      responder children are not included (BM_HealthProber: the whole
-//                      process, i.e. the engine thread, the main thread only sleeps;
-//                      BM_BlockingClientBaseline: the client thread)
-//   user_cpu_pct       the user-space part of cpu_pct (the rest is the kernel's)
+//   cpu_pct            CPU time of the measured client as % of one core, user and kernel;
+//                      the responder children are not included. BM_HealthProber: the
+//                      engine's event loop thread (the threads HealthEngine::start()
+//                      adds), from the scheduler's nanosecond count in /proc/self/task/
+//                      <tid>/schedstat; BM_BlockingClientBaseline: the client thread
+//                      (getrusage(RUSAGE_THREAD)).
+//   user_cpu_pct       the user-space part of cpu_pct (the rest is the kernel's; the split
+//                      is tick-sampled)
+//   process_cpu_pct    BM_HealthProber: getrusage(RUSAGE_SELF) of the whole benchmark
+//                      process, a cross-check of cpu_pct (main thread only sleeps)
 //   probes_per_s       probes completed per second of wall time
 //   cpu_us_per_probe   CPU per completed probe
 //   failures           non-OK results in the window (should be 0; engine only)
@@ -51,7 +56,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -361,6 +368,45 @@ Cpu cpuOf(int who) {  // RUSAGE_SELF or RUSAGE_THREAD
   return {s(ru.ru_utime), s(ru.ru_stime)};
 }
 
+// The thread ids of this process now.
+std::vector<pid_t> threadIds() {
+  std::vector<pid_t> ids;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task"))
+    ids.push_back(static_cast<pid_t>(std::stoi(entry.path().filename().string())));
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+// CPU time of the given threads of this process. The total is the scheduler's own
+// count (/proc/.../schedstat, nanoseconds, every cycle the thread ran, the kernel work
+// it did in system calls and the softirqs run in its context included); the user/system
+// split comes from the tick-sampled utime/stime in /proc/.../stat and is applied to it.
+Cpu threadsCpu(const std::vector<pid_t>& tids) {
+  Cpu sum;
+  for (const pid_t tid : tids) {
+    const std::string dir = "/proc/self/task/" + std::to_string(tid);
+    std::ifstream sched(dir + "/schedstat");
+    double run_ns = 0;
+    if (!(sched >> run_ns)) continue;  // the thread is gone
+    std::ifstream f(dir + "/stat");
+    const std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    double utime = 0, stime = 0;
+    if (const size_t paren = stat.rfind(')'); paren != std::string::npos) {
+      std::istringstream rest(stat.substr(paren + 2));
+      std::string field;
+      for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15 (1-based)
+        if (i == 14) utime = std::stod(field);
+        if (i == 15) stime = std::stod(field);
+      }
+    }
+    const double total = run_ns * 1e-9;
+    const double user_share = utime + stime > 0 ? utime / (utime + stime) : 0;
+    sum.user += total * user_share;
+    sum.sys += total * (1 - user_share);
+  }
+  return sum;
+}
+
 // File descriptors are capped at 20,000 per process here (the hard limit, which only
 // CAP_SYS_RESOURCE could raise): a responder child serves at most this many targets, one
 // listener each plus, with keep-alive, one kept connection each.
@@ -423,15 +469,26 @@ void BM_HealthProber(benchmark::State& state) {
   ng::health::HealthEngine engine(
       ng::health::HealthEngine::Options{.reuse_connections = state.range(2) != 0}, nullptr);
   engine.setTargets(std::move(specs));
+  // The threads start() adds are the engine's (one: its event loop). Their CPU is the
+  // prober's, all of it; this thread (which only sleeps) and the responder children are
+  // not counted.
+  const std::vector<pid_t> before = threadIds();
   engine.start();
+  std::vector<pid_t> engine_threads;
+  std::ranges::set_difference(threadIds(), before, std::back_inserter(engine_threads));
+  if (engine_threads.empty()) {
+    state.SkipWithError("no engine thread found in /proc/self/task");
+    return;
+  }
   std::this_thread::sleep_for(setup.warmup);
 
-  Cpu cpu;
+  Cpu cpu, process_cpu;
   double wall = 0, child_cpu = 0;
   uint64_t probes = 0, failures = 0, accepts = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
-    const Cpu cpu0 = cpuOf(RUSAGE_SELF);  // the engine thread; main only sleeps
+    const Cpu cpu0 = threadsCpu(engine_threads);
+    const Cpu process0 = cpuOf(RUSAGE_SELF);
     const double child0 = setup.responderCpuSeconds();
     const uint64_t done0 = engine.probesCompleted();
     const uint64_t fail0 = engine.probeFailures();
@@ -439,7 +496,8 @@ void BM_HealthProber(benchmark::State& state) {
     std::this_thread::sleep_for(setup.window);
     probes = engine.probesCompleted() - done0;
     failures = engine.probeFailures() - fail0;
-    cpu = cpuOf(RUSAGE_SELF) - cpu0;
+    cpu = threadsCpu(engine_threads) - cpu0;
+    process_cpu = cpuOf(RUSAGE_SELF) - process0;
     child_cpu = setup.responderCpuSeconds() - child0;
     accepts = setup.accepts() - accepts0;
     wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -458,6 +516,7 @@ void BM_HealthProber(benchmark::State& state) {
   state.counters["targets"] = setup.targets;
   state.counters["cpu_pct"] = 100.0 * cpu.total() / wall;
   state.counters["user_cpu_pct"] = 100.0 * cpu.user / wall;
+  state.counters["process_cpu_pct"] = 100.0 * process_cpu.total() / wall;
   state.counters["probes_per_s"] = static_cast<double>(probes) / wall;
   state.counters["cpu_us_per_probe"] = probes ? cpu.total() * 1e6 / static_cast<double>(probes) : 0;
   state.counters["failures"] = static_cast<double>(failures);

@@ -2,8 +2,10 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <deque>
 #include <string_view>
@@ -50,14 +52,25 @@ bool peerClosed(const std::error_code& ec) noexcept {
 }
 
 class Probe;
+using Clock = std::chrono::steady_clock;
 
 // One TCP connection (plus its TLS session for HTTPS) to one target. A probe in flight
 // owns its connection; an idle kept one is owned by its target's slot in the pool and
 // has nothing pending on the loop: it costs no wake-ups and no system calls. A server
 // closing it meanwhile is noticed by the next probe (see Probe::retryIfStale()).
+//
+// A kept plain HTTP connection is taken out of asio (shed(): its descriptor leaves the
+// reactor's epoll set) once connected, and its probes send() and recv() on the bare
+// descriptor. Registered, every answer arriving would wake the loop (10,000 times a
+// second at 10k targets) though nobody waits for it: answers are read by the collect
+// timer (Shared::collectLater()). It goes back into asio (adopt()) only to wait, for an
+// answer that is late (watch()) or a request that did not fit, and out again when kept.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   explicit Connection(asio::io_context& io) : socket(io) {}
+  ~Connection() { close(); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
 
   // Plain HTTP, busy: waits for the socket to become readable, once at a time, and then
   // lets the probe read (one non-blocking recv()). Used when the answer was not there yet
@@ -65,31 +78,90 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void watch();
 
   void close() noexcept {
+    if (fd >= 0) ::close(fd);  // linger 0 makes it an RST
+    fd = -1;
     std::error_code ignored;
     socket.close(ignored);  // aborts whatever is pending; linger 0 makes it an RST
   }
 
+  [[nodiscard]] bool isOpen() const noexcept { return fd >= 0 || socket.is_open(); }
+
+  // The descriptor out of asio, into `fd` (one epoll_ctl). Cancels waits still pending.
+  void shed() noexcept {
+    if (fd >= 0 || !socket.is_open() || tls) return;
+    std::error_code ec;
+    const int released = socket.release(ec);
+    if (!ec) fd = released;
+  }
+  // Back into asio, to wait on it (one epoll_ctl). False: it could not be registered
+  // (then it is closed).
+  bool adopt() noexcept {
+    if (fd < 0) return socket.is_open();
+    std::error_code ec;
+    socket.assign(protocol, fd, ec);
+    if (ec) {
+      close();
+      return false;
+    }
+    fd = -1;
+    return true;
+  }
+
+  // Non-blocking send/recv on whichever holds the descriptor; errors as asio reports
+  // them (would_block, eof for an orderly close).
+  size_t send(asio::const_buffer b, std::error_code& ec) {
+    if (fd < 0) return socket.send(b, 0, ec);
+    const ssize_t n = ::send(fd, b.data(), b.size(), MSG_NOSIGNAL);
+    return result(n, ec);
+  }
+  size_t receive(asio::mutable_buffer b, std::error_code& ec) {
+    if (fd < 0) return socket.receive(b, 0, ec);
+    const ssize_t n = ::recv(fd, b.data(), b.size(), 0);
+    if (n == 0 && b.size() != 0) {
+      ec = asio::error::eof;
+      return 0;
+    }
+    return result(n, ec);
+  }
+
   tcp::socket socket;
+  tcp protocol = tcp::v4();  // of `socket`, for adopt()
+  int fd = -1;               // shed: the descriptor, not registered with asio
   std::optional<TlsStream> tls;
   std::string request;  // the same GET for every probe of the target
+
+ private:
+  static size_t result(ssize_t n, std::error_code& ec) {
+    if (n >= 0) {
+      ec.clear();
+      return static_cast<size_t>(n);
+    }
+    ec = std::error_code(errno, asio::error::get_system_category());
+    return 0;
+  }
+
+ public:
   std::unique_ptr<char[]> buffer;
   size_t capacity = 0;
   size_t used = 0;        // bytes of the current response read so far
   uint64_t answered = 0;  // complete responses read on it; > 0: a probe on it is a reuse
   bool busy = false;      // a probe owns it
   bool watching = false;
-  std::weak_ptr<Probe> probe;  // the probe that owns it, while busy
+  Probe* probe = nullptr;  // the probe that owns it, while busy (alive while in flight)
 };
 
-// Where one HTTP(S) target's kept connection lives between probes. A probe holds its
-// target's slot from start to finish: one hash lookup per probe.
+// What one HTTP(S) target keeps between probes: its kept connection and the parsed
+// address. A probe holds its target's slot from start to finish: one hash lookup per probe.
 struct Slot {
+  tcp::endpoint target;              // parsed once, when the slot is made
   std::shared_ptr<Connection> conn;  // the kept one (idle or busy), or the last one tried
   bool forgotten = false;            // taken out of the pool: keep nothing in it any more
 };
 
+// Deliberately not noexcept: libstdc++ then stores each key's hash in its node, so that a
+// lookup walking a bucket compares stored hashes instead of hashing two strings per node.
 struct ProbeSpecHash {
-  size_t operator()(const ProbeSpec& p) const noexcept {
+  size_t operator()(const ProbeSpec& p) const {
     size_t h = std::hash<std::string_view>{}(p.address);
     h = h * 31 + std::hash<std::string_view>{}(p.path);
     const size_t rest = size_t{p.port} << 9 | size_t{static_cast<uint8_t>(p.kind)} << 1;
@@ -101,7 +173,7 @@ struct ProbeSpecHash {
 // prober is gone still finds its pool and TLS contexts.
 struct Shared : std::enable_shared_from_this<Shared> {
   explicit Shared(asio::io_context& context, AsioProber::Options opts)
-      : io(context), options(std::move(opts)), collect(context) {}
+      : io(context), options(std::move(opts)), collect(context), expiry(context) {}
 
   asio::io_context& io;
   AsioProber::Options options;
@@ -129,11 +201,19 @@ struct Shared : std::enable_shared_from_this<Shared> {
     return *slot;
   }
 
-  // The slot of `spec`, made on its first probe.
+  // The slot of `spec`, made on its first probe; null when its address is no IP literal.
   std::shared_ptr<Slot> slotOf(const ProbeSpec& spec) {
-    auto& slot = pool[spec];
-    if (!slot) slot = std::make_shared<Slot>();
-    return slot;
+    const auto [it, added] = pool.try_emplace(spec);
+    if (added) {
+      std::error_code ec;
+      const auto address = asio::ip::make_address(spec.address, ec);
+      if (ec) {
+        pool.erase(it);
+        return nullptr;
+      }
+      it->second = std::make_shared<Slot>(Slot{.target = tcp::endpoint(address, spec.port)});
+    }
+    return it->second;
   }
 
   // Plain HTTP: a request was sent; read its answer after kCollectDelay, together with
@@ -151,6 +231,40 @@ struct Shared : std::enable_shared_from_this<Shared> {
   bool collect_armed = false;
   // Requests sent and when to read their answers, oldest first.
   std::deque<std::pair<std::chrono::steady_clock::time_point, std::shared_ptr<Probe>>> awaiting;
+  // The first read of each plain HTTP answer (Probe::readFirst()).
+  std::array<char, 4096> scratch;
+
+  // Deadlines of the probes in flight, without a timer per probe (a timer per probe costs
+  // an insertion into and a removal from asio's timer heap, and a cancelled handler run,
+  // every probe). Probes with equal timeouts expire in the order they started, so one
+  // list per distinct timeout, appended at start, is sorted by deadline; a probe leaves
+  // its list in O(1) when it finishes. One timer waits for the earliest head. The lists
+  // also hold the probes in flight (Probe::self_).
+  struct Deadlines {
+    Clock::duration timeout;
+    Probe* head = nullptr;
+    Probe* tail = nullptr;
+  };
+  std::deque<Deadlines> deadlines;  // a handful, one per distinct timeout; never moved
+  size_t in_flight = 0;             // probes in the lists
+  asio::steady_timer expiry;
+  Clock::time_point expiry_at = Clock::time_point::max();
+
+  Deadlines& deadlinesFor(Clock::duration timeout) {
+    for (auto& d : deadlines) {
+      if (d.timeout == timeout) return d;
+    }
+    return deadlines.emplace_back(Deadlines{.timeout = timeout});
+  }
+  void watchDeadline(Clock::time_point at);
+  void expireDue();
+  // The last probe in flight finished: nothing to wait for, so that a loop with no
+  // other work runs dry (a caller's io_context::run() returns) instead of waiting for
+  // a deadline that no longer matters.
+  void noneInFlight() {
+    expiry_at = Clock::time_point::max();
+    expiry.cancel();
+  }
 };
 
 // One probe in flight. Every handler holds a shared_ptr to it, so it lives exactly as
@@ -158,33 +272,34 @@ struct Shared : std::enable_shared_from_this<Shared> {
 // and the remaining operations complete with operation_aborted and let go.
 class Probe : public std::enable_shared_from_this<Probe> {
  public:
+  // `slot`: the target's slot when reusable (HTTP(S) with reuse on), else null.
   Probe(std::shared_ptr<Shared> shared, const ProbeSpec& spec, const tcp::endpoint& target,
-        std::chrono::milliseconds timeout, std::function<void(ProbeOutcome)> done)
+        std::shared_ptr<Slot> slot, std::chrono::milliseconds timeout,
+        std::function<void(ProbeOutcome)> done)
       : shared_(std::move(shared)),
+        slot_(std::move(slot)),
         spec_(spec),
         target_(target),
-        deadline_(shared_->io),
         timeout_ms_(timeout.count()),
         done_(std::move(done)) {}
 
-  void start(std::chrono::milliseconds timeout) {
+  // `self`: this probe; in flight, its place in the deadline list holds it (self_) until
+  // finish(). The caller keeps its own reference across the call.
+  void start(std::shared_ptr<Probe> self) {
     starting_ = true;
-    deadline_.expires_after(timeout);
-    deadline_.async_wait([self = shared_from_this()](const std::error_code& ec) {
-      if (ec || self->finished_) return;
-      // A verdict already known (the rest of the body was still arriving) stands; the
-      // connection goes either way.
-      if (self->verdict_) return self->finish(std::move(*self->verdict_), /*keep=*/false);
-      self->finish(ProbeOutcome::fail(FailReason::kTimeout,
-                                      "timeout after " + std::to_string(self->timeout_ms_) +
-                                          " ms (" + phaseName(self->phase_) + ")"),
-                   false);
-    });
+    self_ = std::move(self);
+    const Clock::duration timeout = std::chrono::milliseconds(timeout_ms_);
+    deadline_ = Clock::now() + timeout;
+    deadlines_ = &shared_->deadlinesFor(timeout);
+    prev_ = deadlines_->tail;
+    (prev_ ? prev_->next_ : deadlines_->head) = this;
+    deadlines_->tail = this;
+    ++shared_->in_flight;
+    shared_->watchDeadline(deadline_);
     std::shared_ptr<Connection> kept;
-    if (reusable()) {
-      slot_ = shared_->slotOf(spec_);
+    if (slot_) {
       kept = slot_->conn;
-      if (kept && (kept->busy || !kept->socket.is_open())) kept = nullptr;
+      if (kept && (kept->busy || !kept->isOpen())) kept = nullptr;
     }
     if (kept) {
       use(std::move(kept));
@@ -195,21 +310,41 @@ class Probe : public std::enable_shared_from_this<Probe> {
     starting_ = false;
   }
 
+  // The deadline passed (Shared::expireDue()). A verdict already known (the rest of the
+  // body was still arriving) stands; the connection goes either way.
+  void expire() {
+    if (verdict_) return finish(std::move(*verdict_), /*keep=*/false);
+    finish(ProbeOutcome::fail(FailReason::kTimeout, "timeout after " + std::to_string(timeout_ms_) +
+                                                        " ms (" + phaseName(phase_) + ")"),
+           false);
+  }
+
+  // Abandoned by a prober going away: no result, the connection is closed.
+  void abandon() {
+    finished_ = true;
+    unlinkDeadline();
+    if (conn_) drop();
+    self_.reset();  // `this` may be gone from here on
+  }
+
+  Clock::time_point deadline() const noexcept { return deadline_; }
+  Probe* nextByDeadline() const noexcept { return next_; }
+
   // Plain HTTP: time to read the answer (Shared::collectDue()), or the connection
   // became readable while this probe waits for it (Connection::watch()).
   void onReadable() {
     if (finished_ || phase_ != Phase::kResponse) return;  // timed out meanwhile
     Connection& c = *conn_;
+    if (c.used == 0) return readFirst();
     if (!reserve()) return;
     std::error_code ec;
-    const size_t n =
-        c.socket.receive(asio::buffer(c.buffer.get() + c.used, c.capacity - c.used), 0, ec);
+    const size_t n = c.receive(asio::buffer(c.buffer.get() + c.used, c.capacity - c.used), ec);
     if (ec == asio::error::would_block) return c.watch();  // not there yet
     c.used += n;
     const bool eof = ec == asio::error::eof;
     if (ec && !eof) return readFailed(ec);
     if (eof && retryIfStale(ec)) return;
-    if (!evaluate(eof)) c.watch();
+    if (!evaluate({c.buffer.get(), c.used}, eof)) c.watch();
   }
 
  private:
@@ -221,15 +356,24 @@ class Probe : public std::enable_shared_from_this<Probe> {
   void use(std::shared_ptr<Connection> conn) {
     conn->busy = true;
     conn->used = 0;
-    conn->probe = weak_from_this();
+    conn->probe = this;
     conn_ = std::move(conn);
+  }
+
+  void unlinkDeadline() noexcept {
+    if (deadlines_ == nullptr) return;
+    (prev_ ? prev_->next_ : deadlines_->head) = next_;
+    (next_ ? next_->prev_ : deadlines_->tail) = prev_;
+    prev_ = next_ = nullptr;
+    deadlines_ = nullptr;
+    if (--shared_->in_flight == 0) shared_->noneInFlight();
   }
 
   void connectFresh() {
     phase_ = Phase::kConnect;
     auto conn = std::make_shared<Connection>(shared_->io);
     use(conn);
-    if (slot_ && (!slot_->conn || !slot_->conn->socket.is_open())) {
+    if (slot_ && (!slot_->conn || !slot_->conn->isOpen())) {
       // The fresh connection becomes the kept one unless another is still open (two
       // probes of one spec at once, which the engine never does): that one stays, and
       // this one is closed after its probe.
@@ -237,6 +381,7 @@ class Probe : public std::enable_shared_from_this<Probe> {
     }
     tcp::socket& socket = conn->socket;
     std::error_code ec;
+    conn->protocol = target_.protocol();
     socket.open(target_.protocol(), ec);
     if (!ec) {
       // RST instead of FIN on close: we close once the result is known (every TCP probe,
@@ -298,6 +443,7 @@ class Probe : public std::enable_shared_from_this<Probe> {
   void connected() {
     if (spec_.kind == ProbeKind::kTcp) return finish(ProbeOutcome::ok("connected"), false);
     if (conn_->tls) return handshake();
+    if (reusable()) conn_->shed();  // kept: out of the epoll set from now on
     sendRequest();
   }
 
@@ -331,9 +477,12 @@ class Probe : public std::enable_shared_from_this<Probe> {
     // A fresh or idle connection has room for a ~100-byte request: send it now rather
     // than through an asynchronous write and one more trip around the loop.
     std::error_code ec;
-    const size_t sent = c.socket.send(asio::buffer(c.request), 0, ec);
+    const size_t sent = c.send(asio::buffer(c.request), ec);
     if (ec && ec != asio::error::would_block) return writeFailed(ec);
     if (sent == c.request.size()) return awaitAnswer();
+    if (!c.adopt()) {
+      return finish(ProbeOutcome::fail(FailReason::kError, "socket: cannot wait for it"), false);
+    }
     asio::async_write(c.socket, asio::buffer(c.request) + sent,
                       [self = shared_from_this(), conn = conn_](const std::error_code& ec, size_t) {
                         if (self->finished_ || self->conn_ != conn) return;
@@ -346,7 +495,7 @@ class Probe : public std::enable_shared_from_this<Probe> {
     phase_ = Phase::kResponse;
     // A timeout this short would expire before the batch is read: wait for the socket.
     if (timeout_ms_ < 4 * Shared::kCollectDelay.count()) return conn_->watch();
-    shared_->collectLater(shared_from_this());
+    shared_->collectLater(self_);  // in flight, so set: a copy, not a weak_ptr lock
   }
 
   void writeFailed(const std::error_code& ec) {
@@ -374,7 +523,7 @@ class Probe : public std::enable_shared_from_this<Probe> {
 
   void drop() {
     auto conn = std::move(conn_);
-    conn->probe.reset();
+    conn->probe = nullptr;
     conn->busy = false;
     conn->close();
   }
@@ -399,6 +548,32 @@ class Probe : public std::enable_shared_from_this<Probe> {
     return true;
   }
 
+  // Plain HTTP, nothing of the answer read yet: read into the prober's scratch buffer,
+  // warm in cache, and judge it there. Only an answer not complete in one read is copied
+  // into the connection's own buffer (made then), to be completed by later reads. Most
+  // answers are one read of a few hundred bytes, and connections idle between probes
+  // hold no buffer.
+  void readFirst() {
+    Connection& c = *conn_;
+    auto& scratch = shared_->scratch;
+    const size_t want = std::min(scratch.size(), shared_->options.max_response_bytes + 1);
+    std::error_code ec;
+    const size_t n = c.receive(asio::buffer(scratch.data(), want), ec);
+    if (ec == asio::error::would_block) return c.watch();  // not there yet
+    const bool eof = ec == asio::error::eof;
+    if (ec && !eof) return readFailed(ec);
+    if (eof && retryIfStale(ec)) return;
+    if (evaluate({scratch.data(), n}, eof)) return;
+    if (c.capacity < n) {
+      const size_t size = std::min(std::max<size_t>(n, 1024), shared_->options.max_response_bytes + 1);
+      c.buffer = std::make_unique_for_overwrite<char[]>(size);
+      c.capacity = size;
+    }
+    std::copy_n(scratch.data(), n, c.buffer.get());
+    c.used = n;
+    c.watch();
+  }
+
   void readTls() {
     if (!reserve()) return;
     Connection& c = *conn_;
@@ -412,7 +587,7 @@ class Probe : public std::enable_shared_from_this<Probe> {
           const bool eof = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
           if (ec && !eof) return self->readFailed(ec);
           if (eof && self->retryIfStale(ec)) return;
-          if (!self->evaluate(eof)) self->readTls();
+          if (!self->evaluate({conn->buffer.get(), conn->used}, eof)) self->readTls();
         });
   }
 
@@ -420,21 +595,22 @@ class Probe : public std::enable_shared_from_this<Probe> {
   // connection the verdict may come before the end of the response (a weight header
   // decides without the body): the rest is read too, so that the next response starts
   // on a clean connection, and the verdict is held until then (or until the deadline).
-  bool evaluate(bool eof) {
-    Connection& c = *conn_;
+  // `bytes`: all of the answer read so far.
+  bool evaluate(std::string_view bytes, bool eof) {
     const size_t limit = shared_->options.max_response_bytes;
-    const std::string_view bytes(c.buffer.get(), c.used);
-    if (!verdict_) verdict_ = judgeHttpResponse(bytes, eof, limit);
+    HttpExchange exchange = judgeHttpExchange(bytes, eof, limit);  // one parse of the head
+    if (!verdict_) verdict_ = std::move(exchange.verdict);
     if (!verdict_) return false;
     if (eof || !reusable() || verdict_->reason == FailReason::kBadResponse) {
       finish(std::move(*verdict_), false);
       return true;
     }
-    const HttpResponseEnd end = findHttpResponseEnd(bytes);
-    if (end.kind == HttpResponseEnd::kNeedMore && c.used <= limit) return false;
+    const HttpResponseEnd end = exchange.end;
+    if (end.kind == HttpResponseEnd::kNeedMore && bytes.size() <= limit) return false;
     // Kept only when the response ended exactly at the bytes read: anything after it
     // would be read as the start of the next answer.
-    const bool keep = end.kind == HttpResponseEnd::kAt && end.keep_alive && end.length == c.used;
+    const bool keep =
+        end.kind == HttpResponseEnd::kAt && end.keep_alive && end.length == bytes.size();
     finish(std::move(*verdict_), keep);
     return true;
   }
@@ -442,13 +618,15 @@ class Probe : public std::enable_shared_from_this<Probe> {
   void finish(ProbeOutcome outcome, bool keep) {
     if (finished_) return;
     finished_ = true;
-    deadline_.cancel();
+    unlinkDeadline();
+    const auto hold = std::move(self_);  // let go when done, not before
     if (conn_) {
       auto conn = std::move(conn_);
-      conn->probe.reset();
+      conn->probe = nullptr;
       conn->busy = false;
       if (keep && !slot_->forgotten && slot_->conn == conn) {
         ++conn->answered;  // idle now, owned by the slot until the next probe
+        conn->shed();      // if a wait took it back into asio
       } else {
         conn->close();
         if (slot_ && slot_->conn == conn) slot_->conn.reset();
@@ -471,7 +649,12 @@ class Probe : public std::enable_shared_from_this<Probe> {
   const ProbeSpec spec_;
   const tcp::endpoint target_;
   std::shared_ptr<Connection> conn_;
-  asio::steady_timer deadline_;
+  // In flight: this, held by its place in a deadline list (Shared::Deadlines).
+  std::shared_ptr<Probe> self_;
+  Shared::Deadlines* deadlines_ = nullptr;
+  Probe* prev_ = nullptr;
+  Probe* next_ = nullptr;
+  Clock::time_point deadline_;
   int64_t timeout_ms_;
   Phase phase_ = Phase::kConnect;
   bool starting_ = false;
@@ -483,13 +666,40 @@ class Probe : public std::enable_shared_from_this<Probe> {
 
 void Connection::watch() {
   if (watching) return;
+  if (!adopt()) {  // closed it: the probe finds out (EBADF) on its next read
+    if (probe != nullptr) probe->onReadable();
+    return;
+  }
   watching = true;
   socket.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const std::error_code& ec) {
     self->watching = false;
     if (ec || !self->socket.is_open()) return;
     if (!self->busy) return self->close();  // bytes nobody asked for: not a clean connection
-    if (auto probe = self->probe.lock()) probe->onReadable();
+    if (self->probe != nullptr) self->probe->onReadable();
   });
+}
+
+void Shared::watchDeadline(Clock::time_point at) {
+  if (at >= expiry_at) return;  // the timer wakes up earlier anyway, and looks again then
+  expiry_at = at;
+  expiry.expires_at(at);  // cancels a wait still pending; its handler sees aborted
+  expiry.async_wait([weak = weak_from_this()](const std::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->expireDue();
+  });
+}
+
+void Shared::expireDue() {
+  expiry_at = Clock::time_point::max();
+  const auto now = Clock::now();
+  auto next = Clock::time_point::max();
+  for (size_t i = 0; i < deadlines.size(); ++i) {
+    // By index: a `done` run from expire() may start a probe with a new timeout.
+    while (deadlines[i].head != nullptr && deadlines[i].head->deadline() <= now)
+      deadlines[i].head->expire();  // unlinks it
+    if (deadlines[i].head != nullptr) next = std::min(next, deadlines[i].head->deadline());
+  }
+  if (next != Clock::time_point::max()) watchDeadline(next);
 }
 
 void Shared::collectLater(std::shared_ptr<Probe> probe) {
@@ -552,21 +762,50 @@ AsioProber::~AsioProber() {
   s.pool.clear();
   s.awaiting.clear();
   s.collect.cancel();
+  // Probes in flight are abandoned: their `done` never runs once the prober is gone.
+  for (auto& d : s.deadlines) {
+    while (d.head != nullptr) d.head->abandon();  // unlinks it
+  }
+  s.expiry.cancel();
 }
 
 void AsioProber::probe(const ProbeSpec& spec, std::chrono::milliseconds timeout,
                        std::function<void(ProbeOutcome)> done) {
+  probeWith(spec, keep(spec), timeout, std::move(done));
+}
+
+std::shared_ptr<void> AsioProber::keep(const ProbeSpec& spec) {
+  Shared& s = *impl_->shared;
+  if (!s.options.reuse_connections || spec.kind == ProbeKind::kTcp) return nullptr;
+  return s.slotOf(spec);
+}
+
+void AsioProber::probeWith(const ProbeSpec& spec, const std::shared_ptr<void>& kept,
+                           std::chrono::milliseconds timeout,
+                           std::function<void(ProbeOutcome)> done) {
+  Shared& s = *impl_->shared;
+  const bool reusable = s.options.reuse_connections && spec.kind != ProbeKind::kTcp;
+  // A handle from keep(spec): the slot, or null when reusable and the address is no IP.
+  std::shared_ptr<Slot> slot = reusable ? std::static_pointer_cast<Slot>(kept) : nullptr;
+  tcp::endpoint target;
   std::error_code ec;
-  const asio::ip::address address = asio::ip::make_address(spec.address, ec);
+  if (slot) {
+    target = slot->target;
+  } else if (reusable) {
+    ec = asio::error::invalid_argument;
+  } else {
+    const asio::ip::address address = asio::ip::make_address(spec.address, ec);
+    if (!ec) target = tcp::endpoint(address, spec.port);
+  }
   if (ec) {
-    asio::post(impl_->shared->io, [done = std::move(done), what = spec.address] {
+    asio::post(s.io, [done = std::move(done), what = spec.address] {
       done(ProbeOutcome::fail(FailReason::kError, "invalid address '" + what + "'"));
     });
     return;
   }
-  auto probe = std::make_shared<Probe>(impl_->shared, spec, tcp::endpoint(address, spec.port),
-                                       timeout, std::move(done));
-  probe->start(timeout);
+  auto probe =
+      std::make_shared<Probe>(impl_->shared, spec, target, std::move(slot), timeout, std::move(done));
+  probe->start(probe);
 }
 
 void AsioProber::forget(const ProbeSpec& spec) {

@@ -2,10 +2,12 @@
 // The real prober: TCP connect, HTTP/1.1 GET or HTTPS GET on standalone asio, every probe
 // an asynchronous state machine on the engine's io_context (one thread drives thousands).
 //
-// Per probe: one deadline timer covering connect + TLS + request + response, a response
-// buffer bounded by max_response_bytes (see http_response.h for the verdict). A plain
+// Per probe: one deadline covering connect + TLS + request + response (kept in a list
+// per distinct timeout, sorted by construction, under one timer for all probes), a
+// response bounded by max_response_bytes (see http_response.h for the verdict). A plain
 // HTTP answer is read about 2 ms after its request, together with those of every request
-// sent about then (one timer wake-up, one recv() each); one not there yet is waited for.
+// sent about then (one timer wake-up, one recv() each, into one scratch buffer shared by
+// all probes); one not there yet is waited for.
 //
 // Connections: a TCP probe opens one connection per probe (the connect is the check).
 // HTTP(S) probes, with reuse_connections (the default), keep one connection per target
@@ -18,8 +20,14 @@
 // out) is retried once on a fresh connection within the same timeout, so a stale socket
 // is never reported as a failure. A timeout is never retried. Without reuse_connections
 // every probe is its own connection with "Connection: close". An idle kept connection
-// has nothing pending on the loop (no wake-ups, no system calls); a server that closed it
-// meanwhile is found out by the next probe, which then retries as above.
+// has nothing pending on the loop (no wake-ups, no system calls), and a kept plain HTTP
+// one is not even registered with it: its answers arriving wake nothing, and it is
+// registered again only when a probe must wait on it. A server that closed it meanwhile
+// is found out by the next probe, which then retries as above.
+//
+// Threads: probe(), keep(), probeWith() and forget() on the thread running the
+// io_context (one thread; the engine's); construction and destruction while the loop is
+// not running, as HealthEngine does.
 //
 // Fail reasons and details: "connection refused" (kRefused), "timeout after N ms (phase)"
 // (kTimeout), "No route to host" (kUnreachable), "HTTP 500" (kHttpStatus),
@@ -54,6 +62,12 @@ class AsioProber final : public Prober {
 
   void probe(const ProbeSpec& spec, std::chrono::milliseconds timeout,
              std::function<void(ProbeOutcome)> done) override;
+  // HTTP(S) with reuse_connections: the target's slot in the pool of kept connections
+  // (made now if need be); else nullptr. After forget(spec) the handle is a slot out of
+  // the pool, and probes through it keep nothing.
+  std::shared_ptr<void> keep(const ProbeSpec& spec) override;
+  void probeWith(const ProbeSpec& spec, const std::shared_ptr<void>& kept,
+                 std::chrono::milliseconds timeout, std::function<void(ProbeOutcome)> done) override;
   // Closes the kept connection of `spec` now if it is idle, else after its probe.
   void forget(const ProbeSpec& spec) override;
 

@@ -8,8 +8,10 @@
 // thread; on_change and all probing run on the engine thread. Scheduling: a new target
 // is first probed at a random offset within its interval, then every interval +-10%
 // (jitter, so probes do not synchronise), measured from probe start; a probe slower than
-// the interval delays the next one rather than overlapping it. Transitions are logged
-// once each (spdlog info), never per probe.
+// the interval delays the next one rather than overlapping it. Probes due close together
+// start together, on a 5 ms grid (at most 5 ms after they are due: one wake-up of the
+// loop per batch, not per probe). Transitions are logged once each (spdlog info), never
+// per probe.
 
 #include <chrono>
 #include <cstdint>

@@ -126,52 +126,45 @@ struct Head {
 
 enum class HeadParse { kNeedMore, kBad, kDone };
 
+// One pass over the lines up to the first empty one (CRLF, tolerating bare LF). The
+// header section counts as complete only once that empty line is there: before it, even
+// a malformed line means "need more" (the answer is judged as a whole).
 HeadParse parseHead(std::string_view bytes, Head& head) noexcept {
-  // Header section: lines up to the first empty one (CRLF, tolerating bare LF).
-  size_t header_end = std::string_view::npos;
-  for (size_t pos = 0;;) {
-    const size_t eol = bytes.find('\n', pos);
-    if (eol == std::string_view::npos) break;
-    if (eol == pos || (eol == pos + 1 && bytes[pos] == '\r')) {
-      header_end = eol + 1;
-      break;
-    }
-    pos = eol + 1;
-  }
-  if (header_end == std::string_view::npos) return HeadParse::kNeedMore;
-  head.size = header_end;
-
-  const std::string_view text = bytes.substr(0, header_end);
-  const size_t first_eol = text.find('\n');
-  const std::string_view status_line = trim(text.substr(0, first_eol));
+  const size_t first_eol = bytes.find('\n');
+  if (first_eol == std::string_view::npos) return HeadParse::kNeedMore;
+  std::string_view error;
+  const std::string_view status_line = trim(bytes.substr(0, first_eol));
   if (status_line.size() < 12 || !plausibleStatusPrefix(status_line) ||
       (status_line.size() > 12 && status_line[12] != ' ')) {
-    head.error = "not an HTTP status line";
-    return HeadParse::kBad;
+    error = "not an HTTP status line";
   }
-  head.status = (status_line[9] - '0') * 100 + (status_line[10] - '0') * 10 +
-                (status_line[11] - '0');
-  head.http10 = status_line.starts_with("HTTP/1.0") || status_line.starts_with("HTTP/0.");
-
-  for (size_t pos = first_eol + 1; pos < header_end;) {
-    const size_t eol = text.find('\n', pos);
-    const std::string_view line = trim(text.substr(pos, eol - pos));
+  // After a blank (whitespace-only) line, later lines are no headers; the section still
+  // ends only at a truly empty line.
+  bool headers_over = false;
+  size_t pos = first_eol + 1;
+  for (;;) {
+    const size_t eol = bytes.find('\n', pos);
+    if (eol == std::string_view::npos) return HeadParse::kNeedMore;
+    const std::string_view raw = bytes.substr(pos, eol - pos);
     pos = eol + 1;
-    if (line.empty()) break;
+    if (raw.empty() || raw == "\r") break;
+    if (!error.empty() || headers_over) continue;
+    const std::string_view line = trim(raw);
+    if (line.empty()) {
+      headers_over = true;
+      continue;
+    }
     const size_t colon = line.find(':');
     if (colon == 0 || colon == std::string_view::npos ||
         line.substr(0, colon).find_first_of(" \t") != std::string_view::npos) {
-      head.error = "malformed header line";
-      return HeadParse::kBad;
+      error = "malformed header line";
+      continue;
     }
     const std::string_view name = line.substr(0, colon);
     const std::string_view value = trim(line.substr(colon + 1));
     if (iequals(name, "content-length")) {
       head.content_length = parseUnsigned<uint64_t>(value);
-      if (!head.content_length) {
-        head.error = "invalid Content-Length";
-        return HeadParse::kBad;
-      }
+      if (!head.content_length) error = "invalid Content-Length";
     } else if (iequals(name, "transfer-encoding")) {
       head.transfer_encoding = true;
       head.chunked = value.size() >= 7 && iequals(value.substr(value.size() - 7), "chunked");
@@ -182,6 +175,14 @@ HeadParse parseHead(std::string_view bytes, Head& head) noexcept {
       head.weight = parseUnsigned<uint32_t>(value);  // invalid: fall back to the body
     }
   }
+  head.size = pos;
+  if (!error.empty()) {
+    head.error = error;
+    return HeadParse::kBad;
+  }
+  head.status = (status_line[9] - '0') * 100 + (status_line[10] - '0') * 10 +
+                (status_line[11] - '0');
+  head.http10 = status_line.starts_with("HTTP/1.0") || status_line.starts_with("HTTP/0.");
   return HeadParse::kDone;
 }
 
@@ -201,20 +202,11 @@ ProbeOutcome ok200(std::optional<uint32_t> weight) {
   return ProbeOutcome::ok(std::move(detail), 200, weight);
 }
 
-}  // namespace
-
-std::optional<ProbeOutcome> judgeHttpResponse(std::string_view bytes, bool eof, size_t limit) {
-  if (bytes.empty()) {
-    if (eof) return bad("connection closed without a response");
-    return std::nullopt;
-  }
-  if (!plausibleStatusPrefix(bytes)) return bad("not an HTTP status line");
-  const bool too_big = bytes.size() > limit;
+// The verdict once the head is parsed (`parsed` of `bytes`, already cut to the limit).
+std::optional<ProbeOutcome> judgeParsed(std::string_view bytes, bool eof, size_t limit,
+                                        bool too_big, HeadParse parsed, const Head& head) {
   const auto too_big_why = [limit] { return "larger than " + std::to_string(limit) + " bytes"; };
-  if (too_big) bytes = bytes.substr(0, limit);  // judge only what fits; the rest is noise
-
-  Head head;
-  switch (parseHead(bytes, head)) {
+  switch (parsed) {
     case HeadParse::kNeedMore:
       if (too_big) return bad("headers " + too_big_why());
       if (eof) return bad("truncated headers");
@@ -259,10 +251,9 @@ std::optional<ProbeOutcome> judgeHttpResponse(std::string_view bytes, bool eof, 
   return ok200(localEndpoints(body));
 }
 
-HttpResponseEnd findHttpResponseEnd(std::string_view bytes) noexcept {
-  if (!bytes.empty() && !plausibleStatusPrefix(bytes)) return {.kind = HttpResponseEnd::kInvalid};
-  Head head;
-  switch (parseHead(bytes, head)) {
+// Where the response ends once the head is parsed (`parsed` of all of `bytes`).
+HttpResponseEnd endParsed(std::string_view bytes, HeadParse parsed, const Head& head) noexcept {
+  switch (parsed) {
     case HeadParse::kNeedMore: return {.kind = HttpResponseEnd::kNeedMore};
     case HeadParse::kBad: return {.kind = HttpResponseEnd::kInvalid};
     case HeadParse::kDone: break;
@@ -286,6 +277,39 @@ HttpResponseEnd findHttpResponseEnd(std::string_view bytes) noexcept {
   if (head.transfer_encoding || !head.content_length) return {.kind = HttpResponseEnd::kAtClose};
   if (body.size() < *head.content_length) return {.kind = HttpResponseEnd::kNeedMore};
   return at(*head.content_length);
+}
+
+}  // namespace
+
+std::optional<ProbeOutcome> judgeHttpResponse(std::string_view bytes, bool eof, size_t limit) {
+  if (bytes.empty()) {
+    if (eof) return bad("connection closed without a response");
+    return std::nullopt;
+  }
+  if (!plausibleStatusPrefix(bytes)) return bad("not an HTTP status line");
+  const bool too_big = bytes.size() > limit;
+  if (too_big) bytes = bytes.substr(0, limit);  // judge only what fits; the rest is noise
+  Head head;
+  const HeadParse parsed = parseHead(bytes, head);
+  return judgeParsed(bytes, eof, limit, too_big, parsed, head);
+}
+
+HttpResponseEnd findHttpResponseEnd(std::string_view bytes) noexcept {
+  if (!bytes.empty() && !plausibleStatusPrefix(bytes)) return {.kind = HttpResponseEnd::kInvalid};
+  Head head;
+  const HeadParse parsed = parseHead(bytes, head);
+  return endParsed(bytes, parsed, head);
+}
+
+HttpExchange judgeHttpExchange(std::string_view bytes, bool eof, size_t limit) {
+  // Past the limit the verdict looks at a cut copy and the framing at all of it: two
+  // parses, on a path only oversize answers take.
+  if (bytes.empty() || bytes.size() > limit || !plausibleStatusPrefix(bytes))
+    return {.verdict = judgeHttpResponse(bytes, eof, limit), .end = findHttpResponseEnd(bytes)};
+  Head head;
+  const HeadParse parsed = parseHead(bytes, head);
+  return {.verdict = judgeParsed(bytes, eof, limit, false, parsed, head),
+          .end = endParsed(bytes, parsed, head)};
 }
 
 std::string httpRequest(std::string_view path, std::string_view host, HttpConnection connection) {

@@ -48,6 +48,15 @@ struct HttpResponseEnd {
 // have no body; a chunked body ends after its trailer section.
 [[nodiscard]] HttpResponseEnd findHttpResponseEnd(std::string_view bytes) noexcept;
 
+// Both of the above from one parse of the head: what the prober asks after every read.
+// Equal to {judgeHttpResponse(bytes, eof, limit), findHttpResponseEnd(bytes)}.
+struct HttpExchange {
+  std::optional<ProbeOutcome> verdict;
+  HttpResponseEnd end;
+};
+[[nodiscard]] HttpExchange judgeHttpExchange(std::string_view bytes, bool eof,
+                                             size_t limit = kMaxHttpResponseBytes);
+
 enum class HttpConnection : uint8_t {
   kClose,      // one request per connection (the server closes after answering)
   kKeepAlive,  // ask the server to keep the connection for the next probe

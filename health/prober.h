@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 
 #include "health/probe_outcome.h"
 #include "health/probe_spec.h"
@@ -29,6 +30,24 @@ class Prober {
   // gone. Whatever an in-flight probe needs it must own (handlers hold it).
   virtual void probe(const ProbeSpec& spec, std::chrono::milliseconds timeout,
                      std::function<void(ProbeOutcome)> done) = 0;
+
+  // A handle on what the prober keeps for `spec` between probes (a kept-alive connection,
+  // the parsed address), made or found now. The engine asks once per target and hands it
+  // to probeWith() for each probe of that target, so that a probe need not look its
+  // state up again (a hash lookup over thousands of specs per probe). Opaque to the
+  // engine, which may hold it past forget(spec) and past the prober (it then refers to
+  // nothing open). Engine thread only. By default nothing is kept: nullptr.
+  virtual std::shared_ptr<void> keep(const ProbeSpec& spec) {
+    (void)spec;
+    return nullptr;
+  }
+  // probe() for a spec whose keep() handle is `kept` (the same contract). By default
+  // the handle is not needed.
+  virtual void probeWith(const ProbeSpec& spec, const std::shared_ptr<void>& kept,
+                         std::chrono::milliseconds timeout, std::function<void(ProbeOutcome)> done) {
+    (void)kept;
+    probe(spec, timeout, std::move(done));
+  }
 
   // The engine no longer probes `spec` (it left the target set): let go of whatever is
   // kept for it between probes, such as a kept-alive connection. A probe of it still in

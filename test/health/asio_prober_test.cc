@@ -411,6 +411,45 @@ TEST(AsioProberKeepAlive, AServerThatDiesIsRefusedAndWhenItComesBackItIsUp) {
   EXPECT_EQ(r.accepted(), 2);
 }
 
+TEST(AsioProberKeepAlive, ALateAnswerIsWaitedForAndTheConnectionIsStillKept) {
+  // The answer comes long after the batch read (Shared::kCollectDelay): the probe waits
+  // for the socket, which a kept plain connection is otherwise out of the loop for.
+  TestResponder r;
+  r.keepAlive(true);
+  r.delayAnswers(60ms);
+  r.respond(TestResponder::http(200, "X-Load-Balancing-Endpoint-Weight: 4\r\n", "{}", false));
+  ProbeLoop loop;
+  for (int i = 0; i < 3; ++i) {
+    const auto o = loop.probe(http(r.port()));
+    EXPECT_EQ(o.result, ProbeOutcome::kOk) << o.detail;
+    EXPECT_EQ(o.weight, 4u);
+  }
+  r.delayAnswers(0ms);  // and back to answers there at the first look
+  EXPECT_EQ(loop.probe(http(r.port())).result, ProbeOutcome::kOk);
+  EXPECT_EQ(r.accepted(), 1);
+  EXPECT_EQ(r.requests(), 4);
+}
+
+TEST(AsioProberKeepAlive, AnAnswerInPiecesIsPutTogetherAndTheConnectionKept) {
+  // The first read finds only the start of the head; the rest arrives 30 ms later.
+  TestResponder r;
+  r.keepAlive(true);
+  r.splitAnswers(30ms);
+  r.respond(TestResponder::http(200, "X-Load-Balancing-Endpoint-Weight: 6\r\n", "{}", false));
+  ProbeLoop loop;
+  for (int i = 0; i < 3; ++i) {
+    const auto o = loop.probe(http(r.port()));
+    EXPECT_EQ(o.result, ProbeOutcome::kOk) << o.detail;
+    EXPECT_EQ(o.weight, 6u);
+  }
+  r.respond(TestResponder::http(503, "", R"({"localEndpoints":0})", false));
+  EXPECT_EQ(loop.probe(http(r.port())).result, ProbeOutcome::kDrain);
+  r.splitAnswers(0ms);
+  EXPECT_EQ(loop.probe(http(r.port())).result, ProbeOutcome::kDrain);
+  EXPECT_EQ(r.accepted(), 1);
+  EXPECT_EQ(r.requests(), 5);
+}
+
 TEST(AsioProberKeepAlive, ATimeoutOnAKeptConnectionFailsClosesItAndIsNotRetried) {
   TestResponder r;
   r.keepAlive(true);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace ng::health {
 namespace {
@@ -194,6 +195,57 @@ TEST(JudgeResponseEnd, EveryPrefixNeedsMoreAndTheWholeEndsExactly) {
     EXPECT_EQ(end.length, full.size());
     EXPECT_TRUE(end.keep_alive);
   }
+}
+
+// The prober's one-parse entry point answers exactly what the two functions answer, for
+// every prefix of a range of answers (good, bad, oversize), with and without EOF.
+TEST(JudgeHttpExchange, EqualsTheVerdictAndTheEndOfEveryPrefix) {
+  const std::vector<std::string> answers = {
+      response("HTTP/1.1 200 OK", "X-Load-Balancing-Endpoint-Weight: 3\r\n", kJsonBody),
+      response("HTTP/1.1 200 OK", "Content-Type: application/json\r\n", kJsonBody),
+      response("HTTP/1.0 200 OK", "Connection: keep-alive\r\n", kJsonBody),
+      response("HTTP/1.1 503 Service Unavailable", "Connection: close\r\n", "{}"),
+      response("HTTP/1.1 500 x", "", "") + "HTTP/1.1 200 OK\r\n",
+      kChunked + "5\r\n{\"loc\r\n13;ext=1\r\nalEndpoints\":4}    \r\n0\r\nX-T: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\nContent-Length: 20\n\n{\"localEndpoints\":5}",
+      "HTTP/1.1 200 OK\r\n  \r\nno colon\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nno colon here\r\nContent-Length: 1x\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\nX-Load-Balancing-Endpoint-Weight: 2\r\n\r\n",
+      "HTTP/1.1 2000 OK\r\n\r\n",
+      "SSH-2.0-OpenSSH_9.2\r\n",
+      response("HTTP/1.1 200 OK", "", std::string(300, 'x')),
+  };
+  auto same = [](const std::optional<ProbeOutcome>& a, const std::optional<ProbeOutcome>& b) {
+    if (a.has_value() != b.has_value()) return false;
+    return !a || (a->result == b->result && a->reason == b->reason &&
+                  a->http_status == b->http_status && a->weight == b->weight &&
+                  a->detail == b->detail);
+  };
+  for (const std::string& full : answers) {
+    for (size_t n = 0; n <= full.size(); ++n) {
+      const std::string_view bytes = std::string_view(full).substr(0, n);
+      for (const bool eof : {false, true}) {
+        for (const size_t limit : {kMaxHttpResponseBytes, size_t{200}, size_t{40}}) {
+          const HttpExchange x = judgeHttpExchange(bytes, eof, limit);
+          const auto verdict = judgeHttpResponse(bytes, eof, limit);
+          const HttpResponseEnd end = findHttpResponseEnd(bytes);
+          ASSERT_TRUE(same(x.verdict, verdict)) << n << " of: " << full;
+          ASSERT_EQ(x.end.kind, end.kind) << n << " of: " << full;
+          ASSERT_EQ(x.end.length, end.length) << n << " of: " << full;
+          ASSERT_EQ(x.end.keep_alive, end.keep_alive) << n << " of: " << full;
+        }
+      }
+    }
+  }
+}
+
+// A whitespace-only line inside the head ends the headers that count; the head still
+// ends at the empty line, so a malformed line after it does not matter.
+TEST(JudgeHttpResponse, HeadersAfterABlankLineAreNotRead) {
+  const auto v = judgeHttpResponse("HTTP/1.1 200 OK\r\n \r\nno colon\r\n\r\n", true);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->result, ProbeOutcome::kOk);
+  EXPECT_FALSE(judgeHttpResponse("HTTP/1.1 200 OK\r\nno colon\r\n", false));  // undecided yet
 }
 
 }  // namespace

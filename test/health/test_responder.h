@@ -99,6 +99,17 @@ class TestResponder {
     std::lock_guard lock(mu_);
     keep_alive_ = on;
   }
+  // Answers are written this long after the request head was read (0: at once).
+  void delayAnswers(std::chrono::milliseconds delay) {
+    std::lock_guard lock(mu_);
+    delay_ = delay;
+  }
+  // Each answer goes out in two writes `gap` apart, the first one its first 20 bytes (in
+  // the middle of the status line and headers); zero: one write.
+  void splitAnswers(std::chrono::milliseconds gap) {
+    std::lock_guard lock(mu_);
+    split_gap_ = gap;
+  }
   // A second request on a kept connection is answered with a reset instead, as when the
   // server's idle timeout closed it just as the request came in.
   void resetReusedConnections(bool on) {
@@ -216,6 +227,8 @@ class TestResponder {
                              requests_.fetch_add(1);
                              std::string response;
                              bool keep_alive;
+                             std::chrono::milliseconds delay;
+                             std::chrono::milliseconds split_gap;
                              {
                                std::lock_guard lock(mu_);
                                last_request_ = buf->substr(0, head);
@@ -231,14 +244,32 @@ class TestResponder {
                                }
                                response = response_;
                                keep_alive = keep_alive_;
+                               delay = delay_;
+                               split_gap = split_gap_;
                              }
                              buf->erase(0, head);
                              auto out = std::make_shared<std::string>(std::move(response));
-                             asio::async_write(
-                                 stream, asio::buffer(*out),
-                                 [this, keep, out, buf, &stream, served, keep_alive](std::error_code ec, size_t) {
-                                   if (!ec && keep_alive) serve(keep, stream, buf, served + 1);
-                                 });
+                             auto write_rest = [this, keep, out, buf, &stream, served, keep_alive](size_t from) {
+                               asio::async_write(
+                                   stream, asio::buffer(*out) + from,
+                                   [this, keep, out, buf, &stream, served, keep_alive](std::error_code ec, size_t) {
+                                     if (!ec && keep_alive) serve(keep, stream, buf, served + 1);
+                                   });
+                             };
+                             auto write = [this, out, &stream, split_gap, write_rest] {
+                               const size_t first = std::min<size_t>(20, out->size());
+                               if (split_gap.count() == 0 || first == out->size()) return write_rest(0);
+                               asio::async_write(
+                                   stream, asio::buffer(out->data(), first),
+                                   [this, split_gap, write_rest, first](std::error_code ec, size_t) {
+                                     if (ec) return;
+                                     auto timer = std::make_shared<asio::steady_timer>(io_, split_gap);
+                                     timer->async_wait([timer, write_rest, first](std::error_code) { write_rest(first); });
+                                   });
+                             };
+                             if (delay.count() == 0) return write();
+                             auto timer = std::make_shared<asio::steady_timer>(io_, delay);
+                             timer->async_wait([timer, write](std::error_code) { write(); });
                            });
   }
 
@@ -253,6 +284,8 @@ class TestResponder {
   bool silent_ = false;
   bool keep_alive_ = false;
   bool reset_reused_ = false;
+  std::chrono::milliseconds delay_{0};
+  std::chrono::milliseconds split_gap_{0};
   std::string last_request_;
   std::string last_peer_;
   std::list<std::shared_ptr<void>> held_;
