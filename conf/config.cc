@@ -747,7 +747,7 @@ void readApi(const Cursor& root, ApiConfig& api) {
 void readHealth(const Cursor& root, HealthConfig& health) {
   auto group = root.group("health", Need::kOptional,
                           {"interval_ms", "timeout_ms", "rise", "fall", "cluster_probe",
-                           "kube_proxy_port", "source_address", "all_down"});
+                           "kube_proxy_port", "source_address", "all_down", "drain_timeout_s"});
   if (!group) return;
   group->optionalUint("interval_ms", health.interval_ms, 100u, 3'600'000u);
   group->optionalUint("timeout_ms", health.timeout_ms, 10u, 3'600'000u);
@@ -762,6 +762,7 @@ void readHealth(const Cursor& root, HealthConfig& health) {
   group->read("all_down", Need::kOptional, health.all_down, [](const Cursor& c) {
     return c.asChoice<AllDownPolicy>({{"fail-open", AllDownPolicy::kFailOpen}, {"drop", AllDownPolicy::kDrop}});
   });
+  group->optionalUint("drain_timeout_s", health.drain_timeout_s, 0u, 86'400u);
   if (group->failed()) return;
   if (health.timeout_ms >= health.interval_ms) {
     auto at = group->member("timeout_ms", Need::kOptional);

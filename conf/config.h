@@ -98,6 +98,9 @@ struct HealthConfig {
   uint16_t kube_proxy_port = 10256;        // kube-proxy's /healthz
   std::optional<uint32_t> source_address;  // bind probes to it; default: kernel's choice
   AllDownPolicy all_down = AllDownPolicy::kFailOpen;
+  // A node that drains (503) keeps its established flows this long, then they are cut;
+  // 0 = until they end by themselves.
+  uint32_t drain_timeout_s = 0;
 };
 
 struct PoolConfig {

@@ -140,6 +140,7 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
                                            .weight = static_cast<uint16_t>(b.weight), .stats_id = stats_id});
         nodes.emplace_back(b.address, b.weight);
       }
+      if (b.cut) snap->cut_stats_ids.push_back(stats_id);
       port_view.backends.push_back(BackendView{.node = std::move(b.node), .address = b.address,
                                                .node_port = b.node_port, .weight = b.weight,
                                                .serving = b.serving, .stats_id = stats_id,

@@ -70,7 +70,7 @@ std::expected<void, std::string> ControlPlane::start() {
 std::unique_ptr<fwd::ForwardingSnapshot> ControlPlane::compile(const conf::Config& merged,
                                                                const HealthSnapshot* health) {
   std::optional<HealthSnapshot> now;
-  if (health == nullptr) health = &now.emplace(health_.statuses());
+  if (health == nullptr) health = &now.emplace(healthNow(merged));
   auto snapshot = compiler_.compile(merged, generation_ + 1, health);
   last_verdicts_ = health->verdicts();
   return snapshot;
@@ -97,8 +97,14 @@ uint64_t ControlPlane::republish(const char* why) {
   return generation_;
 }
 
+HealthSnapshot ControlPlane::healthNow(const conf::Config& config) const {
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  return HealthSnapshot(health_.statuses(), uint64_t{config.health.drain_timeout_s} * 1000, now_ms);
+}
+
 void ControlPlane::onHealthChange() {
-  HealthSnapshot health(health_.statuses());
+  HealthSnapshot health = healthNow(config_);
   if (health.verdicts() == last_verdicts_) return;
   publish(compile(registry_.merged(config_), &health));
   const auto& st = compiler_.lastStats();

@@ -78,7 +78,8 @@ class ControlPlane {
   void kubernetes(std::vector<KubeChange> changes,
                   std::function<void(std::vector<KubeOutcome>, uint64_t generation)> done);
   static constexpr auto kCoalesceGap = std::chrono::milliseconds(100);
-  // The health engine said a verdict changed: a new generation if it matters.
+  // The health engine said a verdict changed, or a drain timeout may have run out: a
+  // new generation if it matters.
   void onHealthChange();
 
   [[nodiscard]] uint64_t generation() const noexcept { return generation_; }
@@ -88,6 +89,8 @@ class ControlPlane {
   // Compiles the merged model against `health` (default: the engine's verdicts now).
   std::unique_ptr<fwd::ForwardingSnapshot> compile(const conf::Config& merged, const HealthSnapshot* health = nullptr);
   void publish(std::unique_ptr<fwd::ForwardingSnapshot> snapshot);
+  // The engine's verdicts now, with `config`'s drain timeout applied.
+  [[nodiscard]] HealthSnapshot healthNow(const conf::Config& config) const;
   // Recompiles the current model after a load balancer change; returns the generation.
   uint64_t republish(const char* why);
 

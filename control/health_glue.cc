@@ -43,9 +43,12 @@ HealthDetail healthDetail(const health::TargetStatus& s) {
                       .history = std::move(history)};
 }
 
-HealthSnapshot::HealthSnapshot(const std::vector<health::TargetStatus>& statuses) {
+HealthSnapshot::HealthSnapshot(const std::vector<health::TargetStatus>& statuses, uint64_t drain_timeout_ms,
+                               int64_t now_unix_ms) {
   for (const health::TargetStatus& s : statuses) {
-    verdicts_.emplace(s.probe, nodeport::TargetHealth{.serving = s.serving, .weight = s.weight});
+    const bool cut = drain_timeout_ms != 0 && s.state == health::HealthState::kDraining &&
+                     now_unix_ms - s.last_change_unix_ms >= static_cast<int64_t>(drain_timeout_ms);
+    verdicts_.emplace(s.probe, nodeport::TargetHealth{.serving = s.serving, .weight = s.weight, .cut = cut});
   }
 }
 

@@ -24,7 +24,10 @@ namespace ng::control {
 // same health, even while probes keep completing.
 class HealthSnapshot final : public nodeport::HealthView {
  public:
-  explicit HealthSnapshot(const std::vector<health::TargetStatus>& statuses);
+  // A target draining since more than `drain_timeout_ms` before `now_unix_ms` is cut
+  // (its established flows end); drain_timeout_ms 0 = never.
+  explicit HealthSnapshot(const std::vector<health::TargetStatus>& statuses, uint64_t drain_timeout_ms = 0,
+                          int64_t now_unix_ms = 0);
   [[nodiscard]] std::optional<nodeport::TargetHealth> lookup(const nodeport::ProbeTarget& target) const override;
   // Serving/weight of every target: equal fingerprints mean an equal health picture.
   [[nodiscard]] const std::map<health::ProbeSpec, nodeport::TargetHealth>& verdicts() const noexcept {

@@ -226,6 +226,7 @@ int run(const std::string& config_path) {
   const timespec tick{.tv_sec = 0, .tv_nsec = 20'000'000};  // commands wait at most this long
   auto next_sample = std::chrono::steady_clock::now();
   auto last_health_rebuild = std::chrono::steady_clock::time_point{};
+  auto next_drain_check = std::chrono::steady_clock::time_point{};
   for (;;) {
     siginfo_t info;
     const int sig = sigtimedwait(&signals, &info, &tick);
@@ -237,9 +238,14 @@ int run(const std::string& config_path) {
     commands.runPending();
     const auto now = std::chrono::steady_clock::now();
     control->flush(now);
-    if (now - last_health_rebuild >= kHealthRebuildGap && health_changed.exchange(false, std::memory_order_acquire)) {
-      control->onHealthChange();
-      last_health_rebuild = now;
+    if (now - last_health_rebuild >= kHealthRebuildGap) {
+      // With a drain timeout, a verdict also changes when time passes: look once a second.
+      const bool drain_check = control->config().health.drain_timeout_s != 0 && now >= next_drain_check;
+      if (health_changed.exchange(false, std::memory_order_acquire) || drain_check) {
+        control->onHealthChange();
+        last_health_rebuild = now;
+        next_drain_check = now + std::chrono::seconds(1);
+      }
     }
     if (now >= next_sample) {
       model->sample(now);

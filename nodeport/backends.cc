@@ -69,6 +69,7 @@ std::vector<ServicePortBackends> backendSets(const conf::Config& config, const H
             const uint32_t weight = local ? std::min(verdict->weight, kMaxWeight) : (verdict->weight > 0 ? 1 : 0);
             b.serving = verdict->serving && weight > 0;
             b.weight = weight;  // 0 = drain: shown in status, never given to Maglev
+            b.cut = verdict->cut && !b.serving;
           }
         }
         any_serving = any_serving || b.serving;
@@ -80,6 +81,7 @@ std::vector<ServicePortBackends> backendSets(const conf::Config& config, const H
           for (NodeBackend& b : set.backends) {
             b.serving = true;
             b.weight = 1;
+            b.cut = false;
           }
         }
       }

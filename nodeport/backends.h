@@ -41,6 +41,7 @@ struct ProbeTarget {
 struct TargetHealth {
   bool serving = true;
   uint32_t weight = 1;  // 0 = drain
+  bool cut = false;     // drained for longer than health.drain_timeout_s: end its flows too
   friend bool operator==(const TargetHealth&, const TargetHealth&) = default;
 };
 
@@ -63,6 +64,7 @@ struct NodeBackend {
   uint16_t node_port = 0;
   uint32_t weight = 1;     // Maglev weight when serving
   bool serving = true;     // gets new flows (health up and weight > 0, or fail-open)
+  bool cut = false;        // its established flows end too (drain timeout elapsed)
   std::optional<ProbeTarget> probe;  // nullopt: not health-checked
 };
 

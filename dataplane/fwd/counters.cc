@@ -26,6 +26,7 @@ const char* dropReasonName(DropReason reason) noexcept {
     case DropReason::kSourceDenied: return "source_denied";
     case DropReason::kNoBackend: return "no_backend";
     case DropReason::kNoFlow: return "no_flow";
+    case DropReason::kDrainTimeout: return "drain_timeout";
     case DropReason::kFlowTableFull: return "flow_table_full";
     case DropReason::kSnatExhausted: return "snat_exhausted";
     case DropReason::kNeighborUnresolved: return "neighbor_unresolved";

@@ -47,6 +47,8 @@ enum class DropReason : uint8_t {
   kSourceDenied,        // source outside the service's loadBalancerSourceRanges (new flows)
   kNoBackend,           // service has no usable backend
   kNoFlow,              // TCP non-SYN to a VIP, or a reply to a SNAT address, with no flow
+  kDrainTimeout,        // a packet of a flow whose node drained past health.drain_timeout_s:
+                        // the flow ends here
   kFlowTableFull,
   kSnatExhausted,
   kNeighborUnresolved,  // next hop MAC not known yet (ARP request sent)

@@ -307,6 +307,13 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
       endFlow(ctx, *hit.flow);
       ctx.flows.erase(hit.flow);
     } else if (from_client || from_node) {
+      if (!snap.cut_stats_ids.empty() && snap.cutsFlowsOf(hit.flow->stats_id)) [[unlikely]] {
+        // Its node has drained for longer than health.drain_timeout_s: the flow ends,
+        // in both directions (the client's retransmissions then meet no flow).
+        endFlow(ctx, *hit.flow);
+        ctx.flows.erase(hit.flow);
+        return drop(ctx, DropReason::kDrainTimeout);
+      }
       if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
       return from_client ? existingToNode(ctx, frame, p, *hit.flow, now_ms)
                          : existingToClient(ctx, frame, p, *hit.flow, now_ms);

@@ -67,6 +67,8 @@ const Backend* ServicePort::servingBackend(uint32_t node_ip, uint16_t node_port)
 }
 
 void ForwardingSnapshot::finalize() {
+  std::sort(cut_stats_ids.begin(), cut_stats_ids.end());
+  cut_stats_ids.erase(std::unique(cut_stats_ids.begin(), cut_stats_ids.end()), cut_stats_ids.end());
   std::sort(vips.begin(), vips.end());
   vips.erase(std::unique(vips.begin(), vips.end()), vips.end());
   for (const ServicePort& sp : service_ports) {

@@ -6,6 +6,7 @@
 // keep references past their next quiescent-state report; the control thread frees a
 // snapshot only after the RCU grace period that follows its replacement.
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -79,6 +80,9 @@ class ForwardingSnapshot {
   std::vector<uint32_t> resolve_targets;    // next hops the worker keeps resolved (nodes)
   std::vector<StaticNeighbor> static_neighbors;
   lb::FlowTimeouts timeouts;
+  // Backends (by stats id) whose established flows are cut: their node drained for
+  // longer than health.drain_timeout_s. Sorted; almost always empty.
+  std::vector<uint32_t> cut_stats_ids;
   // Share of each worker's flow table that half-open (SYN-sent) flows may hold, 1..100;
   // beyond it a new SYN evicts the oldest half-open flow (fwd/processor.cc).
   uint32_t half_open_budget_percent = 25;
@@ -89,6 +93,10 @@ class ForwardingSnapshot {
 
   [[nodiscard]] const ServicePort* find(uint32_t vip, uint16_t port, uint8_t proto) const noexcept;
   [[nodiscard]] bool isVip(uint32_t ip) const noexcept;
+  // True when flows to the backend with this stats id are cut (binary search).
+  [[nodiscard]] bool cutsFlowsOf(uint32_t stats_id) const noexcept {
+    return std::binary_search(cut_stats_ids.begin(), cut_stats_ids.end(), stats_id);
+  }
 
  private:
   // Open-addressing index (vip, port, proto) -> service_ports position; power-of-two

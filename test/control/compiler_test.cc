@@ -6,6 +6,7 @@
 #include <set>
 
 #include "conf/config.h"
+#include "control/health_glue.h"
 
 namespace ng::control {
 namespace {
@@ -64,6 +65,44 @@ TEST(Compiler, CompilesServicePortsBackendsAndSettings) {
   EXPECT_EQ(snap->resolve_targets.size(), 3u);
   ASSERT_EQ(snap->static_neighbors.size(), 1u);
   EXPECT_EQ(snap->static_neighbors[0].ip, conf::parseIpv4("10.200.0.11").value());
+}
+
+// health.drain_timeout_s: a node draining (503) for longer than the timeout has its
+// backends' flows cut; shorter, or without a timeout, they only get no new flows.
+TEST(Compiler, ANodeDrainingPastTheDrainTimeoutIsCut) {
+  const conf::Config cfg = baseConfig();
+  health::TargetStatus draining{.probe = probeSpecOf(nodeport::ProbeTarget{
+                                    .kind = nodeport::ProbeKind::kHttp,
+                                    .address = conf::parseIpv4("10.200.0.12").value(), .port = 10256, .path = "/healthz"}),
+                                .state = health::HealthState::kDraining, .serving = false, .weight = 1,
+                                .last_change_unix_ms = 1'000'000};
+  const std::vector<health::TargetStatus> statuses{draining};
+  auto cutIds = [&](uint64_t timeout_ms, int64_t now_ms) {
+    SnapshotCompiler compiler(1009);
+    HealthSnapshot health(statuses, timeout_ms, now_ms);
+    return compiler.compile(cfg, 1, &health)->cut_stats_ids;
+  };
+  EXPECT_TRUE(cutIds(0, 9'000'000).empty()) << "no timeout: never cut";
+  EXPECT_TRUE(cutIds(30'000, 1'029'999).empty()) << "draining for less than the timeout";
+  SnapshotCompiler compiler(1009);
+  HealthSnapshot health(statuses, 30'000, 1'030'000);
+  auto snap = compiler.compile(cfg, 1, &health);
+  // n2 is in web (2 ports) and api: three backends, three ids, all n2's.
+  ASSERT_EQ(snap->cut_stats_ids.size(), 3u);
+  std::set<uint32_t> n2_ids;
+  for (const fwd::ServicePort& sp : snap->service_ports) {
+    EXPECT_EQ(sp.servingBackend(conf::parseIpv4("10.200.0.12").value(), sp.backends.empty() ? 0 : sp.backends[0].node_port),
+              nullptr) << "a draining node gets no new flows";
+  }
+  for (const auto& vip : compiler.lastStatus()->vips) {
+    for (const auto& port : vip.ports) {
+      for (const auto& b : port.backends) {
+        if (b.address == conf::parseIpv4("10.200.0.12").value()) n2_ids.insert(b.stats_id);
+      }
+    }
+  }
+  EXPECT_EQ(std::set<uint32_t>(snap->cut_stats_ids.begin(), snap->cut_stats_ids.end()), n2_ids);
+  for (uint32_t id : snap->cut_stats_ids) EXPECT_TRUE(snap->cutsFlowsOf(id));
 }
 
 TEST(Compiler, ServicesOverTheSameNodesShareOneMaglevTable) {

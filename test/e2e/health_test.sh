@@ -16,7 +16,9 @@
 #       established downloads finish whole;
 #   (c) Local weights 1:3 (X-Load-Balancing-Endpoint-Weight) give about 25%/75% of new flows;
 #   (d) a node flapping 200/503 every second for 12 s costs a bounded number of
-#       generations, and every request meanwhile succeeds.
+#       generations, and every request meanwhile succeeds;
+#   (e) with health.drain_timeout_s (set by a live reload), a draining node's downloads
+#       are cut once the timeout has passed, while those on the other nodes finish whole.
 # Needs root (exit 77 = skipped otherwise). Bounded: NG_E2E_TIMEOUT seconds (default 480).
 # shellcheck source-path=SCRIPTDIR/../.. disable=SC2016  # bash -c '...'
 set -uo pipefail
@@ -83,13 +85,14 @@ requests() {
 }
 spread() { printf 'n1=%s n2=%s n3=%s errors=%s' "$(grep -cx n1 "$1")" "$(grep -cx n2 "$1")" \
   "$(grep -cx n3 "$1")" "$(grep -c error "$1")"; }
-# downloads VIP COUNT TAG: COUNT rate-limited downloads of big.bin in the background;
+# downloads VIP COUNT TAG: COUNT rate-limited downloads of big.bin in the background
+# (at $DOWNLOAD_RATE, default $RATE);
 # each writes $work/TAG.K.{headers,out,rc}.
 downloads() {
   local k
   for ((k = 0; k < $2; k++)); do
     ip netns exec "$client" bash -c 'curl -s --max-time 40 --limit-rate "$2" -D "$3.headers" -o "$3.out" \
-      "http://$1/big.bin"; echo $? >"$3.rc"' _ "$1" "$RATE" "$work/$3.$k" &
+      "http://$1/big.bin"; echo $? >"$3.rc"' _ "$1" "${DOWNLOAD_RATE:-$RATE}" "$work/$3.$k" &
   done
 }
 # node_of FILE.headers: the X-Node of a download (empty until its headers arrived).
@@ -289,6 +292,46 @@ flap() {
 # really goes and comes back, once per phase at most.
 flap 10 12
 flap 25 12
+
+# --- (e) drain timeout: a draining node's flows end after health.drain_timeout_s ----------
+readonly DRAIN_TIMEOUT=3
+say "(e) reload with health.drain_timeout_s = $DRAIN_TIMEOUT; 6 downloads through $LOCAL_VIP, then a node turns 503"
+sed -i -E "s|^health = \{|health = { drain_timeout_s = $DRAIN_TIMEOUT;|" "$work/nodegate.conf"
+reload="$(ip netns exec "$lb" curl -s -w ' %{http_code}' -X POST -H 'Content-Type: application/json' -d '{}' --max-time 10 "$NG_API/v1/reload")"
+[[ "$reload" == *" 200" ]] || fail "(e) reload: $reload"
+for n in "${NG_NODE_NAMES[@]}"; do wait_backend "$LOCAL_VIP" "$n" yes 10 >/dev/null; done
+drops_before="$(api /v1/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["drops"].get("drain_timeout", 0))')"
+DOWNLOAD_RATE=2M downloads "$LOCAL_VIP" 6 e   # 25 s each: the cut (about 7 s in) comes well before the end
+sleep 2
+victim=""
+for ((k = 0; k < 6; k++)); do
+  n="$(node_of "$work/e.$k.headers")"
+  if [[ -n "$n" ]]; then victim="$n"; break; fi
+done
+victim="${victim:-n1}"
+ng_node_health "$P" "$victim" hcnp 503
+wait_backend "$LOCAL_VIP" "$victim" no 15 >/dev/null || fail "(e) $victim still serving 15 s after 503"
+if ! wait_downloads e 6; then fail "(e) downloads did not finish in 45 s"; fi
+cut=0 whole_elsewhere=1 summary=""
+for ((k = 0; k < 6; k++)); do
+  node="$(node_of "$work/e.$k.headers")"; rc="$(cat "$work/e.$k.rc")"
+  sha="$(sha256sum "$work/e.$k.out" 2>/dev/null | cut -d' ' -f1)"
+  summary+=" ${node:-?}:rc=$rc:$(($(stat -c %s "$work/e.$k.out" 2>/dev/null || echo 0) / 1048576))MiB"
+  if [[ "$node" == "$victim" ]]; then
+    [[ "$rc" != 0 ]] && cut=$((cut + 1))
+  elif [[ "$rc" != 0 || "$sha" != "$big_sha" ]]; then
+    whole_elsewhere=0
+  fi
+  rm -f "$work/e.$k.out"
+done
+on_victim="$(for ((k = 0; k < 6; k++)); do node_of "$work/e.$k.headers"; done | grep -cx "$victim")"
+drops="$(api /v1/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["drops"].get("drain_timeout", 0))')"
+if ((on_victim > 0 && cut == on_victim && whole_elsewhere)) && ((drops > drops_before)); then
+  pass "(e) drain timeout: the $cut download(s) on $victim were cut (drain_timeout drops $((drops - drops_before))), the others finished whole:$summary"
+else
+  fail "(e) drain timeout: $on_victim on $victim, $cut cut, others whole=$whole_elsewhere, drain_timeout drops $drops_before -> $drops:$summary"
+fi
+ng_node_health "$P" "$victim" hcnp 200 1
 
 if kill -0 "$ng_pid" 2>/dev/null; then
   stop_nodegate

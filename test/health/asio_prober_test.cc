@@ -553,6 +553,9 @@ TEST(HealthEngineEndToEnd, FollowsANodeThroughDrainDownAndBackUp) {
   r.respond(TestResponder::http(200, "", "ok"));
   r.reopenListener();
   ASSERT_TRUE(eventually([&] { return state() == HealthState::kUp; }));
+  // The change callback is posted to the engine's loop after the state changes: wait for
+  // it before stopping the loop (under load it may still be queued).
+  EXPECT_TRUE(eventually([&] { return changes.load() == 2; }));
   engine.stop();
 
   const auto s = engine.status(probe).value();

@@ -138,6 +138,21 @@ TEST(Backends, AllDownFailsOpenOrDropsAsConfigured) {
   for (const auto& b : sets[0].backends) EXPECT_FALSE(b.serving);
 }
 
+TEST(Backends, ACutVerdictCutsTheNodesFlowsUnlessFailOpenServesIt) {
+  conf::Config c = withNodeIps();
+  MapHealth h;
+  h.verdicts["http://10.0.0.11:10256/healthz"] = {.serving = false, .weight = 0, .cut = true};
+  h.verdicts["http://10.0.0.12:10256/healthz"] = {.serving = true, .weight = 1};
+  auto sets = backendSets(c, &h);
+  EXPECT_TRUE(sets[0].backends[0].cut);
+  EXPECT_FALSE(sets[0].backends[1].cut);
+  // Every node down and fail-open: the cut node serves again, so nothing is cut.
+  h.verdicts["http://10.0.0.12:10256/healthz"] = {.serving = false, .weight = 1};
+  sets = backendSets(c, &h);
+  EXPECT_TRUE(sets[0].all_down);
+  EXPECT_FALSE(sets[0].backends[0].cut);
+}
+
 TEST(Backends, ProbeTargetsAreSharedBetweenServices) {
   conf::Config c = config();  // 3 nodes, two Cluster services -> one kube-proxy probe per node
   EXPECT_EQ(probeTargets(c).size(), 3u);

@@ -387,6 +387,55 @@ TEST(Processor, BackendCountersFollowTheFlowBothWaysUntilItExpires) {
   EXPECT_EQ(c.closed_flows.get(), 1u) << "expiry closes the flow in its backend's counters";
 }
 
+TEST(Processor, ADrainTimeoutCutsTheFlowsOfItsBackendOnlyBothWays) {
+  Harness h;
+  // Two connections; find two that went to different nodes.
+  Bytes syn1 = clientTcp(40000, tcp::kSyn);
+  ASSERT_EQ(h.run(kExt, syn1).kind, Action::Kind::kForward);
+  const ParsedFrame out1 = parseFrame(syn1).frame;
+  uint16_t other_port = 0;
+  ParsedFrame out2{};
+  for (uint16_t port = 40001; port < 40100 && other_port == 0; ++port) {
+    Bytes s = clientTcp(port, tcp::kSyn);
+    ASSERT_EQ(h.run(kExt, s).kind, Action::Kind::kForward);
+    if (parseFrame(s).frame.dst_ip != out1.dst_ip) {
+      other_port = port;
+      out2 = parseFrame(s).frame;
+    }
+  }
+  ASSERT_NE(other_port, 0);
+  const fwd::ServicePort* sp = h.env.snapshot->find(Topo::vip(), 80, kProtoTcp);
+  uint32_t cut_id = 0;
+  for (const fwd::Backend& b : sp->backends) {
+    if (b.node_ip == out1.dst_ip) cut_id = b.stats_id;
+  }
+  ASSERT_NE(cut_id, 0u);
+
+  // The next generation cuts flows of the first connection's backend.
+  auto next = std::make_unique<fwd::ForwardingSnapshot>(*h.env.snapshot);
+  next->generation = 2;
+  next->cut_stats_ids = {cut_id};
+  next->finalize();
+  fwd::onSnapshot(h.ctx, *next, 2000);
+  const size_t flows_before = h.ctx.flows.size();
+
+  // The reply of the cut flow's node: dropped, and the flow is gone.
+  Bytes reply = nodeTcp(out1.dst_ip, out1.src_port, tcp::kSyn | tcp::kAckFlag, 100);
+  EXPECT_EQ(fwd::processFrame(h.ctx, *next, kInt, reply, 2001).kind, Action::Kind::kDrop);
+  EXPECT_EQ(h.ctx.counters.drops[static_cast<size_t>(fwd::DropReason::kDrainTimeout)].get(), 1u);
+  EXPECT_EQ(h.ctx.flows.size(), flows_before - 1);
+  EXPECT_EQ(h.ctx.backend_stats.at(cut_id).closed_flows.get(), 1u);
+  // The client's next segment meets no flow (a non-SYN): dropped as no_flow, no new state.
+  Bytes data = clientTcp(40000, tcp::kPsh | tcp::kAckFlag, 50);
+  EXPECT_EQ(fwd::processFrame(h.ctx, *next, kExt, data, 2002).kind, Action::Kind::kDrop);
+  EXPECT_EQ(h.ctx.counters.drops[static_cast<size_t>(fwd::DropReason::kNoFlow)].get(), 1u);
+
+  // The other backend's flow is untouched.
+  Bytes data2 = clientTcp(other_port, tcp::kPsh | tcp::kAckFlag, 50);
+  ASSERT_EQ(fwd::processFrame(h.ctx, *next, kExt, data2, 2003).kind, Action::Kind::kForward);
+  EXPECT_EQ(parseFrame(data2).frame.dst_ip, out2.dst_ip);
+}
+
 TEST(Processor, SynOnAClosedFlowsTupleStartsANewFlow) {
   Harness h;
   Bytes syn = clientTcp(40000, tcp::kSyn);
