@@ -375,6 +375,8 @@ const BadCase kBadCases[] = {
      "expected a list ( ... ) or an array [ ... ], got an integer"},
     {"StringWhereBoolExpected", withBase("kubernetes = { enabled = \"yes\"; };\n"), 9,
      "kubernetes.enabled", "expected a boolean (true or false), got a string"},
+    {"DrainTimeoutTooLong", withBase("health = { drain_timeout_s = 90000; };\n"), 9, "health.drain_timeout_s",
+     "90000 is outside 0..86400"},
     {"KubernetesServerNotHttps",
      withBase("kubernetes = { server = \"http://10.0.0.1:6443\"; ca_file = \"/ca\"; };\n"), 9,
      "kubernetes.server", "'http://10.0.0.1:6443' is not an https:// URL"},
