@@ -86,7 +86,9 @@ Action handleArp(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_
     if (sender_valid && (ctx.neighbors.pending(p.arp_spa) || ctx.neighbors.lookup(p.arp_spa))) {
       ctx.neighbors.learn(p.arp_spa, p.arp_sha, now_ms);
     }
-    return kConsumed;
+    // The device hashes ARP to one queue (the kernel's fanout sees no ports), but every
+    // worker asks for its own next hops: let the others see the answer.
+    return ctx.steering.workers() > 1 ? Action{.kind = Action::Kind::kShare} : kConsumed;
   }
   const bool ours = p.arp_tpa == port.address ||
                     (port.role == PortRole::kExternal && snap.isVip(p.arp_tpa)) ||
@@ -307,7 +309,13 @@ Action decide(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_por
       return newFlowToNode(ctx, snap, frame, p, now_ms);
     }
   } else if (l4_balanced && isSnatAddress(snap, p.dst_ip)) {
-    return drop(ctx, DropReason::kNoFlow);  // a reply for a flow we do not have
+    // A reply for a flow we do not have: another worker's when its SNAT port says so
+    // (the device put it on our queue), else nobody's.
+    if (ctx.steering.workers() > 1) [[unlikely]] {
+      const uint32_t owner = ctx.steering.owner(p.src_ip, p.dst_ip, p.src_port, p.dst_port);
+      if (owner != ctx.id) return Action{.kind = Action::Kind::kRedirect, .out_port = static_cast<uint8_t>(owner)};
+    }
+    return drop(ctx, DropReason::kNoFlow);
   } else if (snap.isVip(p.dst_ip)) {
     return drop(ctx, DropReason::kWrongPort);  // VIP traffic from the node side (hairpin)
   }

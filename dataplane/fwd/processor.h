@@ -19,6 +19,7 @@
 #include "dataplane/fwd/snapshot.h"
 #include "dataplane/lb/affinity_table.h"
 #include "dataplane/lb/flow_table.h"
+#include "dataplane/lb/reply_steering.h"
 #include "dataplane/lb/snat.h"
 
 namespace ng::fwd {
@@ -81,14 +82,30 @@ struct alignas(64) WorkerContext {
   // sessionAffinity ClientIP: client -> node remembered per service port (new-flow path
   // and flow ends only; lb/affinity_table.h explains the design).
   lb::AffinityTable affinity;
+
+  // Which worker a full-NAT reply reaches (lb/reply_steering.h); this worker's own copy.
+  // Default: one worker. With several, the SNAT allocator hands out only ports whose
+  // reply comes back to `id`, and a reply without a flow here goes to its owner
+  // (Action::kRedirect). `id` must be the worker's index 0..workers-1.
+  lb::ReplySteering steering;
+  // Control thread, before the worker runs.
+  void steerReplies(lb::ReplySteering s) {
+    steering = std::move(s);
+    snat.steer(&steering, id);
+  }
 };
 
 struct Action {
   // kDrop: not forwarded, one drop reason counted. kConsumed: taken by the box (an ARP
   // reply it learned from); free the buffer, nothing is counted as a drop.
-  enum class Kind : uint8_t { kDrop, kForward, kConsumed };
+  // With several workers only (ctx.steering.workers() > 1), both untouched frames:
+  // kRedirect: a full-NAT reply this worker has no flow for, whose SNAT port belongs to
+  //   worker `out_port`: hand the frame to it, as received.
+  // kShare: an ARP reply this worker has learned from; every other worker may be waiting
+  //   for it too (each keeps its own neighbour table), so show them a copy, then free it.
+  enum class Kind : uint8_t { kDrop, kForward, kConsumed, kRedirect, kShare };
   Kind kind = Kind::kDrop;
-  uint8_t out_port = 0;  // port slot, valid for kForward
+  uint8_t out_port = 0;  // port slot for kForward; worker id for kRedirect
 };
 
 // Processes one received frame in place. On kForward the frame (same length) is ready to
