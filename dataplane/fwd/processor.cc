@@ -282,6 +282,12 @@ Action decide(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_por
   // service), and the key pins source and destination, so only the TTL is left to check.
   if (l4_balanced) {
     const lb::FlowKey key = keyOf(p);
+    if (ctx.steer_clients && port.role == PortRole::kExternal) [[unlikely]] {
+      // Several workers on a device that may move a flow's frames between queues: the
+      // flow hash decides which worker owns a client flow (lb/reply_steering.h).
+      const uint32_t owner = ctx.steering.clientOwner(have_hash ? flow_hash : lb::FlowTable::hashOf(key));
+      if (owner != ctx.id) return Action{.kind = Action::Kind::kRedirect, .out_port = static_cast<uint8_t>(owner)};
+    }
     const lb::FlowTable::Hit hit = have_hash ? ctx.flows.lookup(key, flow_hash) : ctx.flows.lookup(key);
     const bool from_client = port.role == PortRole::kExternal && hit.flow != nullptr && !hit.by_node_key;
     const bool from_node = port.role == PortRole::kInternal && hit.flow != nullptr && hit.by_node_key;

@@ -17,6 +17,13 @@
 //            SNAT port alone decides, owner = port % workers. A reply that lands on
 //            another worker is handed to the owner through the owner's software ring
 //            (dataplane/dpdk/worker.h).
+// Client flows: in the rss layout the NIC keeps a client flow on one queue (a hardware
+// hash of the 5-tuple). In by-port the device gives no such promise we can rely on:
+// net_af_packet's kernel fanout hashes flows, but its rollover flag moves frames of a
+// busy flow to another socket when the chosen one's ring runs low (seen: a 50 MiB
+// download lost hundreds of client ACKs to workers without the flow). So in by-port
+// every worker sends a client frame to clientOwner(its flow-table hash), and a flow is
+// created and served by that worker whatever queue its frames arrive on.
 // In every layout owner() is what a worker that receives a reply without a flow asks, so
 // a reply that the NIC put elsewhere (a RETA changed behind our back, a NIC hashing
 // differently than its report says) still reaches its flow through the ring.
@@ -71,6 +78,15 @@ class ReplySteering {
       case Mode::kRss: break;
     }
     return worker_of_[toeplitz_.hashIpv4(node_ip, snat_ip, node_port, snat_port) & reta_mask_];
+  }
+
+  // by-port only: client frames go to clientOwner() (see above).
+  [[nodiscard]] bool steersClients() const noexcept { return mode_ == Mode::kByPort; }
+  // The worker that owns a client flow whose lb::FlowTable::hashOf(client key) is
+  // `flow_hash`: the hash's high bits (the table indexes with the low ones, so each
+  // worker's table still uses all its slots).
+  [[nodiscard]] uint32_t clientOwner(uint32_t flow_hash) const noexcept {
+    return static_cast<uint32_t>((uint64_t{flow_hash} * workers_) >> 32);
   }
 
   // For SNAT port choice: what a new flow toward node_ip:node_port from snat_ip fixes

@@ -307,12 +307,10 @@ class WorkersTest : public ::testing::Test {
 TEST_F(WorkersTest, RepliesOnTheWrongQueueReachTheOwner) {
   learnClient();
   constexpr int kFlows = 200;
-  std::map<uint16_t, unsigned> owner_of_client_port;
   for (int i = 0; i < kFlows; ++i) {
-    const auto sport = static_cast<uint16_t>(20000 + i);
-    const unsigned q = i % kWorkers;  // one flow, one queue
-    owner_of_client_port[sport] = q;
-    ASSERT_TRUE(inject(kExt, q, syn(sport)));
+    // Any queue: a client flow's owner is its flow hash's (by-port), and a SYN on the
+    // other worker's queue is handed over too.
+    ASSERT_TRUE(inject(kExt, i % kWorkers, syn(static_cast<uint16_t>(20000 + i))));
   }
   pollAll();
   const auto to_nodes = sent(kInt);
@@ -340,15 +338,17 @@ TEST_F(WorkersTest, RepliesOnTheWrongQueueReachTheOwner) {
     ++seen[t.dport];
   }
   EXPECT_EQ(seen.size(), static_cast<size_t>(kFlows)) << "every flow's SYN-ACK exactly once";
-  uint64_t redirected = 0, received = 0;
+  uint64_t redirected = 0, received = 0, new_flows = 0;
   for (unsigned w = 0; w < kWorkers; ++w) {
-    EXPECT_EQ(ctx_[w]->counters.new_flows.get(), static_cast<uint64_t>(kFlows / kWorkers));
+    EXPECT_GT(ctx_[w]->counters.new_flows.get(), static_cast<uint64_t>(kFlows / 4));
+    new_flows += ctx_[w]->counters.new_flows.get();
     redirected += ctx_[w]->counters.redirected.get();
     received += ctx_[w]->counters.redirect_received.get();
   }
-  EXPECT_EQ(redirected, wrong);
-  EXPECT_EQ(received, wrong);
+  EXPECT_EQ(new_flows, static_cast<uint64_t>(kFlows));
+  EXPECT_EQ(redirected, received);
   EXPECT_GT(wrong, 0u);
+  EXPECT_GE(redirected, wrong) << "every reply on the wrong queue, plus SYNs on the wrong queue";
   EXPECT_EQ(totalDrops(), 0u) << dropSummary();
 }
 
@@ -356,7 +356,14 @@ TEST_F(WorkersTest, RepliesOnTheWrongQueueReachTheOwner) {
 // hash ARP to one queue). Worker 0 shares it, worker 1 learns it, and the node's
 // retransmitted SYN-ACK goes through worker 1.
 TEST_F(WorkersTest, ArpRepliesReachEveryWorker) {
-  ASSERT_TRUE(inject(kExt, 1, syn(30001)));
+  // A client port whose flow worker 1 owns.
+  uint16_t sport = 30001;
+  const auto ownerOf = [&](uint16_t p) {
+    return ctx_[1]->steering.clientOwner(lb::FlowTable::hashOf(
+        {.src_ip = kClient, .dst_ip = kVip, .src_port = p, .dst_port = 80, .proto = pkt::kProtoTcp}));
+  };
+  while (ownerOf(sport) != 1) ++sport;
+  ASSERT_TRUE(inject(kExt, 1, syn(sport)));
   pollAll();
   const auto to_node = sent(kInt);
   ASSERT_EQ(to_node.size(), 1u);
@@ -379,7 +386,7 @@ TEST_F(WorkersTest, ArpRepliesReachEveryWorker) {
   pollAll();
   const auto back = sent(kExt);
   ASSERT_EQ(back.size(), 1u);
-  EXPECT_EQ(parseTcp(back[0]).dport, 30001);
+  EXPECT_EQ(parseTcp(back[0]).dport, sport);
 }
 
 // Both workers on their own lcores: thousands of flows with replies on random queues;
