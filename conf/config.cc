@@ -117,6 +117,9 @@ namespace {
 using libconfig::Setting;
 
 constexpr unsigned kMaxWorkerLcore = 127;  // DPDK's default RTE_MAX_LCORE is 128
+// Worker ids travel in one byte and the SNAT port space is split between workers
+// (lb::ReplySteering::kMaxWorkers).
+constexpr size_t kMaxWorkers = 64;
 constexpr uint16_t kMinMtu = 68;           // RFC 791: every IPv4 link carries 68 bytes
 constexpr uint16_t kMaxMtu = 9000;
 constexpr uint32_t kMaxFlowCapacity = 1u << 28;
@@ -587,6 +590,10 @@ void readWorkers(const Cursor& dataplane, std::vector<unsigned>& workers) {
       return;
     }
     lcores.push_back(*lcore);
+  }
+  if (lcores.size() > kMaxWorkers) {
+    setting->fail(std::to_string(lcores.size()) + " workers; at most " + std::to_string(kMaxWorkers));
+    return;
   }
   workers = std::move(lcores);
 }

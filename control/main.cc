@@ -32,7 +32,11 @@
 #include "dataplane/dpdk/eal.h"
 #include "dataplane/dpdk/port.h"
 #include "dataplane/dpdk/rcu_publisher.h"
+#include "dataplane/dpdk/ring.h"
 #include "dataplane/dpdk/worker.h"
+#include "dataplane/lb/reply_steering.h"
+
+#include <rte_ethdev.h>
 
 namespace {
 
@@ -60,6 +64,40 @@ ng::fwd::PortInfo portInfo(const ng::conf::PortConfig& pc, const dp::Port& port)
       .mtu = pc.mtu};
 }
 
+// Frames one worker may have waiting for another; a full ring drops and counts
+// (redirect_full). On a device without predictable RSS about half of a busy flow's
+// frames take the ring, at the sender's RX rate, and the owner may be off its CPU for a
+// while (workers sharing CPUs): sized like the RX descriptors of both ports together,
+// twice over. (1024 dropped 171 of 43k frames of a 50 MiB download on a two-CPU box.)
+constexpr uint32_t kRedirectRingSize = 4096;
+
+// How full-NAT replies find their worker (lb/reply_steering.h): by the internal port's
+// RSS when the device reports a key and RETA and hashes TCP and UDP with ports (then SNAT
+// port choice puts replies on the right queue), else by SNAT port (and client flows by
+// flow hash) through the rings.
+ng::lb::ReplySteering replySteering(const Config& cfg, const std::vector<dp::Port>& ports, uint16_t workers) {
+  if (workers == 1) return {};
+  for (size_t i = 0; i < ports.size(); ++i) {
+    if (cfg.dataplane.ports[i].role != ng::conf::PortRole::kInternal) continue;
+    const auto& layout = ports[i].rssLayout();
+    constexpr uint64_t kNeed = RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP;
+    if (layout && (layout->hash_functions & kNeed) == kNeed) {
+      std::string why;
+      auto rss = ng::lb::ReplySteering::byRss(workers, layout->key, layout->reta, &why);
+      if (rss) {
+        spdlog::info("{} workers: replies steered by RSS on port {} (RETA of {}); SNAT ports chosen per worker",
+                     workers, cfg.dataplane.ports[i].name, layout->reta.size());
+        return std::move(*rss);
+      }
+      spdlog::warn("port {}: RSS layout not usable for steering ({}); steering by SNAT port",
+                   cfg.dataplane.ports[i].name, why);
+    }
+    spdlog::info("{} workers: port {} has no predictable RSS; replies steered by SNAT port (port % {}), "
+                 "client flows by flow hash, through redirect rings", workers, cfg.dataplane.ports[i].name, workers);
+  }
+  return ng::lb::ReplySteering::byPort(workers);
+}
+
 // Health-driven generations at most this often: with the rise/fall hysteresis this
 // bounds the rebuilds a flapping node can cause.
 constexpr auto kHealthRebuildGap = std::chrono::milliseconds(500);
@@ -71,11 +109,6 @@ int run(const std::string& config_path) {
     return 2;
   }
   Config cfg = std::move(*loaded);
-  if (cfg.dataplane.workers.size() != 1) {
-    // Several workers need RSS-aware SNAT port choice so replies reach the flow's owner.
-    spdlog::error("{}: dataplane.workers: this version runs exactly one worker lcore", config_path);
-    return 2;
-  }
   // Signals are taken synchronously by the control loop (sigtimedwait); block them before
   // EAL creates its threads so every thread inherits the mask.
   sigset_t signals;
@@ -97,7 +130,8 @@ int run(const std::string& config_path) {
                              ? cfg.dataplane.mbufs
                              : dp::Mempool::mbufCount({.ports = static_cast<uint32_t>(devices.size()),
                                                        .rx_queues_per_port = n, .tx_queues_per_port = n,
-                                                       .lcores = n + 1u});
+                                                       .lcores = n + 1u,
+                                                       .ring_slots = n > 1 ? n * kRedirectRingSize : 0});
   dp::Mempool pool("ng_mbufs", mbufs, dp::Mempool::dataRoomFor(max_mtu));
   std::vector<dp::Port> ports;
   std::vector<ng::fwd::PortInfo> infos;
@@ -111,6 +145,15 @@ int run(const std::string& config_path) {
                  infos.back().mac[5]);
   }
 
+  const ng::lb::ReplySteering steering = replySteering(cfg, ports, n);
+  // One redirect ring per worker when there are several (dataplane/dpdk/worker.h).
+  std::vector<std::unique_ptr<dp::MbufRing>> rings;
+  dp::WorkerRings worker_rings;
+  for (uint16_t i = 0; n > 1 && i < n; ++i) {
+    rings.push_back(std::make_unique<dp::MbufRing>("ng_redirect_" + std::to_string(i), kRedirectRingSize));
+    worker_rings.peers.push_back(rings.back()->get());
+  }
+
   dp::RcuPublisher publisher(n);
   std::atomic<bool> stop{false};
   std::vector<std::unique_ptr<ng::fwd::WorkerContext>> contexts;
@@ -121,10 +164,12 @@ int run(const std::string& config_path) {
   for (uint16_t i = 0; i < n; ++i) {
     contexts.push_back(std::make_unique<ng::fwd::WorkerContext>(i, infos, cfg.dataplane.flows.capacity));
     contexts.back()->snat.reseed(boot_seed + i);  // a restart must not replay the last run's SNAT ports
+    contexts.back()->steerReplies(steering);       // after reseed: which of those ports are this worker's
     std::vector<dp::QueueRef> queues;
     for (const dp::Port& port : ports) queues.push_back({.port_id = port.id(), .queue_id = i});
     workers.push_back(std::make_unique<dp::Worker>(*contexts[i], std::move(queues), publisher, i, stop, pool.get(),
-                                                   dp::WorkerOptions{.idle_sleep_max_us = cfg.dataplane.idle_sleep_us}));
+                                                   dp::WorkerOptions{.idle_sleep_max_us = cfg.dataplane.idle_sleep_us},
+                                                   worker_rings));
     worker_sources.push_back(ng::control::WorkerSource{.id = i,
                                                        .lcore = cfg.dataplane.workers[i],
                                                        .counters = &contexts[i]->counters,

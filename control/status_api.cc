@@ -246,6 +246,8 @@ json statsJson(const StatusModel& model) {
       {"half_open_flows", &WorkerCounters::half_open_flows},
       {"half_open_evictions", &WorkerCounters::half_open_evictions},
       {"fragments_forwarded", &WorkerCounters::fragments_forwarded},
+      {"redirected", &WorkerCounters::redirected},
+      {"redirect_received", &WorkerCounters::redirect_received},
   };
   json counters = json::object();
   for (const Field& f : kFields) counters[f.name] = sumWorkers(model, f.member);
@@ -355,7 +357,11 @@ json statusJson(const StatusSources& sources) {
                            {"applied_generation", applied == ~uint64_t{0} ? json(nullptr) : json(applied)},
                            {"busy_ratio", model.busyRatio(i)},
                            {"active_flows", w.counters->active_flows.get()},
-                           {"flow_capacity", w.flow_capacity}});
+                           {"flow_capacity", w.flow_capacity},
+                           {"new_flows", w.counters->new_flows.get()},
+                           {"rx_packets", w.counters->rx_packets.get()},
+                           {"redirected", w.counters->redirected.get()},
+                           {"redirect_received", w.counters->redirect_received.get()}});
   }
   size_t up = 0, draining = 0, down = 0, unknown = 0;
   const std::set<nodeport::ProbeTarget> probes = probesOf(view.get());
@@ -534,6 +540,11 @@ std::string metricsText(const StatusSources& sources) {
        &fwd::WorkerCounters::half_open_evictions},
       {"nodegate_fragments_forwarded_total", "IPv4 fragments forwarded (first fragments included).",
        &fwd::WorkerCounters::fragments_forwarded},
+      {"nodegate_redirected_total",
+       "Frames a worker handed to the worker that owns them (full-NAT replies on another worker's queue, ARP reply copies).",
+       &fwd::WorkerCounters::redirected},
+      {"nodegate_redirect_received_total", "Frames a worker took from its redirect ring.",
+       &fwd::WorkerCounters::redirect_received},
   };
   for (const Field& f : kWorkerCounters) {
     w.family(f.name, "counter", f.help);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 
@@ -40,6 +41,50 @@ bool startsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
+// Lcore ids of an EAL --lcores map: elements separated by commas outside parentheses,
+// each `LCORES[@CPUS]`, LCORES a number, a range a-b or a parenthesised list of those.
+std::vector<unsigned> lcoresOfMap(std::string_view map) {
+  std::vector<unsigned> ids;
+  auto addSet = [&](std::string_view set) {
+    if (!set.empty() && set.front() == '(' && set.back() == ')') set = set.substr(1, set.size() - 2);
+    size_t pos = 0;
+    while (pos <= set.size()) {
+      const size_t comma = std::min(set.find(',', pos), set.size());
+      const std::string_view item = set.substr(pos, comma - pos);
+      const size_t dash = item.find('-');
+      try {
+        const unsigned first = static_cast<unsigned>(std::stoul(std::string(item.substr(0, dash))));
+        const unsigned last =
+            dash == std::string_view::npos ? first : static_cast<unsigned>(std::stoul(std::string(item.substr(dash + 1))));
+        for (unsigned i = first; i <= last && i < 1024; ++i) ids.push_back(i);
+      } catch (const std::exception&) {
+        throw std::invalid_argument("--lcores map '" + std::string(map) + "': cannot read '" + std::string(item) + "'");
+      }
+      pos = comma + 1;
+    }
+  };
+  int depth = 0;
+  size_t begin = 0;
+  for (size_t i = 0; i <= map.size(); ++i) {
+    const char c = i < map.size() ? map[i] : ',';
+    if (c == '(') ++depth;
+    if (c == ')') --depth;
+    if (c == ',' && depth == 0) {
+      const std::string_view element = map.substr(begin, i - begin);
+      int d = 0;
+      size_t at = std::string_view::npos;
+      for (size_t j = 0; j < element.size(); ++j) {
+        if (element[j] == '(') ++d;
+        if (element[j] == ')') --d;
+        if (element[j] == '@' && d == 0) at = j;
+      }
+      addSet(element.substr(0, at));
+      begin = i + 1;
+    }
+  }
+  return ids;
+}
+
 }  // namespace
 
 void log(uint32_t level, const char* format, ...) noexcept {
@@ -54,11 +99,23 @@ void log(uint32_t level, const char* format, ...) noexcept {
 std::vector<std::string> ealArgs(const std::vector<std::string>& extra,
                                  const std::vector<unsigned>& worker_lcores,
                                  const std::vector<std::string>& devices) {
-  for (const auto& a : extra) {
-    // -l, -l0-3, -c, -c0x3, --lcores=...
-    if (startsWith(a, "-l") || startsWith(a, "-c") || startsWith(a, "--lcores")) {
+  std::optional<std::string> lcore_map;
+  for (size_t i = 0; i < extra.size(); ++i) {
+    const std::string& a = extra[i];
+    if (startsWith(a, "--lcores")) {
+      if (a == "--lcores" && i + 1 < extra.size()) {
+        lcore_map = extra[i + 1];
+      } else if (startsWith(a, "--lcores=")) {
+        lcore_map = a.substr(std::string_view("--lcores=").size());
+      } else {
+        throw std::invalid_argument("EAL argument '" + a + "': want --lcores=MAP");
+      }
+      continue;
+    }
+    // -l, -l0-3, -c, -c0x3
+    if (startsWith(a, "-l") || startsWith(a, "-c")) {
       throw std::invalid_argument("EAL argument '" + a +
-                                  "' chooses lcores; set them with the worker list instead");
+                                  "' chooses lcores; set them with the worker list (or map them with --lcores)");
     }
   }
   std::vector<unsigned> seen;
@@ -74,7 +131,19 @@ std::vector<std::string> ealArgs(const std::vector<std::string>& extra,
     lcores += ',' + std::to_string(lcore);
   }
 
-  std::vector<std::string> args{"-l", lcores};
+  std::vector<std::string> args;
+  if (lcore_map) {
+    const std::vector<unsigned> mapped = lcoresOfMap(*lcore_map);
+    seen.push_back(0);
+    for (unsigned lcore : seen) {
+      if (std::find(mapped.begin(), mapped.end(), lcore) == mapped.end()) {
+        throw std::invalid_argument("--lcores=" + *lcore_map + " does not map lcore " + std::to_string(lcore) +
+                                    (lcore == 0 ? " (the control lcore)" : " (a worker)"));
+      }
+    }
+  } else {
+    args = {"-l", lcores};
+  }
   for (const auto& dev : devices) {
     if (startsWith(dev, "net_")) {
       args.push_back("--vdev=" + dev);

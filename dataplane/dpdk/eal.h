@@ -27,7 +27,11 @@ namespace ng::dpdk {
 //   --log-level=lib.eal:notice      unless `extra` sets --log-level: EAL's INFO chatter
 //                                   off, warnings and errors still printed.
 // Throws std::invalid_argument when a worker lcore is 0 or repeated, or when `extra`
-// already chooses lcores (-l, -c, --lcores): the lcore list comes from `worker_lcores`.
+// already chooses lcores with -l or -c: the lcore list comes from `worker_lcores`.
+// Exception: `extra` may map lcores to CPUs with --lcores (as "--lcores=MAP" or
+// "--lcores", "MAP"; e.g. "--lcores=0@0,1@1,2@1" runs workers 1 and 2 on CPU 1 of a
+// two-CPU machine). Then no -l is emitted, and MAP must name lcore 0 and every worker
+// lcore (std::invalid_argument otherwise).
 [[nodiscard]] std::vector<std::string> ealArgs(const std::vector<std::string>& extra,
                                                const std::vector<unsigned>& worker_lcores,
                                                const std::vector<std::string>& devices);

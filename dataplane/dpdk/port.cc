@@ -5,18 +5,51 @@
 #include <rte_log.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
 
 #include "dataplane/dpdk/eal.h"
+#include "dataplane/lb/toeplitz.h"
 
 namespace ng::dpdk {
 namespace {
 
 [[noreturn]] void fail(const std::string& what, const std::string& device, int err) {
   throw std::runtime_error(what + " failed for " + device + ": " + rte_strerror(err));
+}
+
+// The key and RETA the started device really uses. Either query may be unsupported
+// (virtual devices); then there is no layout and replies are steered by SNAT port.
+// Assumes the Toeplitz function: DPDK 22.11 cannot report the hash function, and it is
+// what every RSS NIC uses by default; were it not, replies would still reach their
+// owner, through the redirect ring.
+std::optional<RssLayout> queryRss(uint16_t id, const rte_eth_dev_info& info, const std::string& name) {
+  if (info.hash_key_size == 0 || info.reta_size == 0) return std::nullopt;
+  RssLayout layout;
+  layout.key.resize(info.hash_key_size);
+  rte_eth_rss_conf conf{};
+  conf.rss_key = layout.key.data();
+  conf.rss_key_len = info.hash_key_size;
+  if (int ret = rte_eth_dev_rss_hash_conf_get(id, &conf); ret != 0) {
+    log(RTE_LOG_NOTICE, "%s: RSS key not readable (%s)", name.c_str(), rte_strerror(-ret));
+    return std::nullopt;
+  }
+  layout.hash_functions = conf.rss_hf;
+  std::vector<rte_eth_rss_reta_entry64> groups((info.reta_size + RTE_ETH_RETA_GROUP_SIZE - 1) /
+                                               RTE_ETH_RETA_GROUP_SIZE);
+  for (auto& g : groups) g.mask = ~uint64_t{0};
+  if (int ret = rte_eth_dev_rss_reta_query(id, groups.data(), info.reta_size); ret != 0) {
+    log(RTE_LOG_NOTICE, "%s: RSS redirection table not readable (%s)", name.c_str(), rte_strerror(-ret));
+    return std::nullopt;
+  }
+  layout.reta.resize(info.reta_size);
+  for (uint16_t i = 0; i < info.reta_size; ++i) {
+    layout.reta[i] = groups[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE];
+  }
+  return layout;
 }
 
 }  // namespace
@@ -27,7 +60,7 @@ uint32_t Mempool::mbufCount(const Sizing& s) noexcept {
   const uint64_t rings = uint64_t{s.ports} * (uint64_t{s.rx_queues_per_port} * s.rx_descriptors +
                                               uint64_t{s.tx_queues_per_port} * s.tx_descriptors);
   const uint64_t per_lcore = kBurstSize + uint64_t{s.ports} * kBurstSize + s.cache_size;
-  const uint64_t need = rings + uint64_t{s.lcores} * per_lcore + 1024;
+  const uint64_t need = rings + uint64_t{s.lcores} * per_lcore + s.ring_slots + 1024;
   // 2^k - 1: rte_mempool's default ring handler stores at most 2^k - 1 objects, so a
   // count one above that would double the ring for a single mbuf.
   const uint64_t rounded = std::bit_ceil(need + 1) - 1;
@@ -105,12 +138,18 @@ Port Port::open(const std::string& device, uint16_t rx_queues, uint16_t tx_queue
   }
 
   rte_eth_conf conf{};
+  std::array<uint8_t, lb::Toeplitz::kDefaultKeyLen> key = lb::Toeplitz::kMicrosoftKey;  // read by configure
   if (rx_queues > 1) {
     const uint64_t hf =
         (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
     if (hf != 0) {
       conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-      conf.rx_adv_conf.rss_conf.rss_key = nullptr;  // the device's default key
+      // A known key where the device takes one of this size (most NICs), else its
+      // default; either way the key is read back after start. (rte_eth_conf wants a
+      // mutable pointer; the PMD copies the key during configure.)
+      const bool known = info.hash_key_size == key.size();
+      conf.rx_adv_conf.rss_conf.rss_key = known ? key.data() : nullptr;
+      conf.rx_adv_conf.rss_conf.rss_key_len = known ? static_cast<uint8_t>(key.size()) : 0;
       conf.rx_adv_conf.rss_conf.rss_hf = hf;
       port.rss_ = true;
     } else {
@@ -167,6 +206,7 @@ Port Port::open(const std::string& device, uint16_t rx_queues, uint16_t tx_queue
   if (int ret = rte_eth_macaddr_get(id, &addr); ret != 0) fail("rte_eth_macaddr_get", name, -ret);
   std::memcpy(port.mac_.data(), addr.addr_bytes, port.mac_.size());
 
+  if (port.rss_) port.rss_layout_ = queryRss(id, info, name);
   port.rx_queues_ = rx_queues;
   port.tx_queues_ = tx_queues;
   port.rx_desc_ = rx_desc;
@@ -190,6 +230,7 @@ Port::Port(Port&& other) noexcept
       tx_desc_(other.tx_desc_),
       mtu_(other.mtu_),
       rss_(other.rss_),
+      rss_layout_(std::move(other.rss_layout_)),
       started_(std::exchange(other.started_, false)),
       owner_id_(other.owner_id_) {}
 
@@ -205,6 +246,7 @@ Port& Port::operator=(Port&& other) noexcept {
     tx_desc_ = other.tx_desc_;
     mtu_ = other.mtu_;
     rss_ = other.rss_;
+    rss_layout_ = std::move(other.rss_layout_);
     started_ = std::exchange(other.started_, false);
     owner_id_ = other.owner_id_;
   }

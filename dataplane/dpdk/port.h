@@ -13,7 +13,9 @@
 #include <rte_mempool.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "dataplane/fwd/snapshot.h"
 
@@ -38,6 +40,7 @@ class Mempool {
     uint32_t tx_descriptors = kDefaultTxDescriptors;
     uint32_t lcores = 2;  // every lcore that allocates or frees mbufs, control included
     uint32_t cache_size = kMempoolCacheSize;
+    uint32_t ring_slots = 0;  // mbufs that may wait in redirect rings (several workers)
   };
 
   // Mbufs needed so that no queue ever starves (l3fwd's formula, plus what we buffer):
@@ -45,6 +48,7 @@ class Mempool {
   //   + lcores * (burst                                       // one RX burst in hand
   //               + ports * burst                             // one TX buffer per port
   //               + cache_size)                               // per-lcore mempool cache
+  //   + ring_slots                                            // redirect rings full
   //   + 1024                                                  // ARP requests, slack
   // rounded up to 2^k - 1 (the ring under the pool holds 2^k - 1 entries).
   [[nodiscard]] static uint32_t mbufCount(const Sizing& s) noexcept;
@@ -65,12 +69,22 @@ class Mempool {
   rte_mempool* pool_ = nullptr;
 };
 
+// How a port spreads received frames over its RX queues, as the device reported it after
+// start: the Toeplitz key, the redirection table (entry i = RX queue of hash % size) and
+// the hashed flow types (RTE_ETH_RSS_*). lb::ReplySteering predicts reply queues from it.
+struct RssLayout {
+  std::vector<uint8_t> key;
+  std::vector<uint16_t> reta;
+  uint64_t hash_functions = 0;
+};
+
 class Port {
  public:
   // Opens the ethdev named by `device` up to the first comma ("net_af_packet0,iface=x" ->
   // "net_af_packet0"; "0000:01:00.0,..." -> "0000:01:00.0"), which EAL has probed from
   // --vdev/-a. Configures `rx_queues`/`tx_queues` (RSS over IP/TCP/UDP when rx_queues > 1
-  // and the device supports it; no offloads), sets `mtu` (a device without MTU control
+  // and the device supports it, with lb::Toeplitz::kMicrosoftKey when the device takes a
+  // 40-byte key; no offloads), sets `mtu` (a device without MTU control
   // is logged and left as is), sets up queues with ring sizes clamped to the device's
   // limits, enables promiscuous mode where supported, and starts the port.
   // Takes ethdev ownership of the port, so a device cannot be opened twice.
@@ -95,6 +109,11 @@ class Port {
   [[nodiscard]] uint16_t rxDescriptors() const noexcept { return rx_desc_; }
   [[nodiscard]] uint16_t txDescriptors() const noexcept { return tx_desc_; }
   [[nodiscard]] bool rss() const noexcept { return rss_; }
+  // The RSS key and RETA read back after start, when RSS is on and the device reports
+  // both (rte_eth_dev_rss_hash_conf_get, rte_eth_dev_rss_reta_query); nullopt otherwise
+  // (one queue, no RSS, or a device that does not tell: replies are then steered by SNAT
+  // port and the redirect rings).
+  [[nodiscard]] const std::optional<RssLayout>& rssLayout() const noexcept { return rss_layout_; }
   // The MTU the device runs with (the requested one, or the device's when it has no
   // MTU control).
   [[nodiscard]] uint16_t mtu() const noexcept { return mtu_; }
@@ -113,6 +132,7 @@ class Port {
   uint16_t tx_desc_ = 0;
   uint16_t mtu_ = 0;
   bool rss_ = false;
+  std::optional<RssLayout> rss_layout_;
   bool started_ = false;
   uint64_t owner_id_ = 0;  // rte_eth_dev_owner id: the port is ours while open
 };

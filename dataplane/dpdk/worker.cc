@@ -19,7 +19,8 @@ namespace ng::dpdk {
 using fwd::DropReason;
 
 Worker::Worker(fwd::WorkerContext& ctx, std::vector<QueueRef> queues, RcuPublisher& rcu,
-               uint32_t rcu_thread_id, std::atomic<bool>& stop, rte_mempool* pool, Options options)
+               uint32_t rcu_thread_id, std::atomic<bool>& stop, rte_mempool* pool, Options options,
+               WorkerRings rings)
     : ctx_(ctx),
       snapshot_(&rcu.snapshotPointer()),
       qsbr_(rcu.qsbr()),
@@ -43,6 +44,18 @@ Worker::Worker(fwd::WorkerContext& ctx, std::vector<QueueRef> queues, RcuPublish
                                   std::to_string(q.port_id));
     }
   }
+  if (!rings.peers.empty() || ctx.steering.workers() > 1) {
+    if (rings.peers.size() != ctx.steering.workers() || ctx.id >= rings.peers.size()) {
+      throw std::invalid_argument("worker " + std::to_string(ctx.id) + ": " + std::to_string(rings.peers.size()) +
+                                  " redirect rings for " + std::to_string(ctx.steering.workers()) + " workers");
+    }
+    for (rte_ring* r : rings.peers) {
+      if (r == nullptr) throw std::invalid_argument("worker " + std::to_string(ctx.id) + ": null redirect ring");
+    }
+    inbox_ = rings.peers[ctx.id];
+    handoffs_.resize(rings.peers.size());
+    for (size_t w = 0; w < rings.peers.size(); ++w) handoffs_[w].ring = rings.peers[w];
+  }
   const uint64_t hz = rte_get_tsc_hz();
   cycles_per_ms_ = hz / 1000 != 0 ? hz / 1000 : 1;
   drain_cycles_ = hz / 1'000'000 * options.drain_us;
@@ -60,6 +73,10 @@ Worker::~Worker() {
   for (Slot& s : slots_) {
     if (s.tx_count != 0) rte_pktmbuf_free_bulk(s.tx, s.tx_count);
     s.tx_count = 0;
+  }
+  for (Handoff& h : handoffs_) {
+    if (h.count != 0) rte_pktmbuf_free_bulk(h.pkts, h.count);
+    h.count = 0;
   }
   rcu_.unregisterWorker(rcu_thread_id_);
 }
@@ -97,6 +114,7 @@ int Worker::run() noexcept {
     idleBackoff(busy);  // sleeps only after a run of empty polls
   }
   flushTx();
+  if (handoff_pending_) sendHandoffs();
   offline();
   return 0;
 }
@@ -144,6 +162,10 @@ bool Worker::pollOnce() noexcept {
   bool busy = false;
   const auto n_slots = static_cast<uint8_t>(slots_.size());
   for (uint8_t slot = 0; slot < n_slots; ++slot) busy |= receive(slot, *snap, tsc, now_ms);
+  if (inbox_ != nullptr) {
+    if (handoff_pending_) sendHandoffs();
+    busy |= drainInbox(*snap, tsc, now_ms);
+  }
   drainTx(tsc);
   if (busy) {
     ctx_.counters.busy_polls.add();
@@ -164,7 +186,14 @@ bool Worker::receive(uint8_t slot, const fwd::ForwardingSnapshot& snap, uint64_t
   rte_mbuf* pkts[kBurstSize];
   const uint16_t n = rte_eth_rx_burst(in.port_id, in.queue_id, pkts, kBurstSize);
   if (n == 0) return false;
+  const uint64_t bytes = handleBurst(slot, pkts, n, snap, tsc, now_ms, /*from_peer=*/false);
+  ctx_.counters.rx_packets.add(n);
+  ctx_.counters.rx_bytes.add(bytes);
+  return true;
+}
 
+uint64_t Worker::handleBurst(uint8_t slot, rte_mbuf** pkts, uint16_t n, const fwd::ForwardingSnapshot& snap,
+                             uint64_t tsc, uint32_t now_ms, bool from_peer) noexcept {
   rte_mbuf* dropped[kBurstSize];
   uint16_t n_dropped = 0;
   uint64_t bytes = 0;
@@ -198,12 +227,90 @@ bool Worker::receive(uint8_t slot, const fwd::ForwardingSnapshot& snap, uint64_t
         continue;
       }
       ctx_.counters.drop(DropReason::kTxFull);  // no queue for that slot on this worker
+    } else if (action.kind >= fwd::Action::Kind::kRedirect) [[unlikely]] {
+      if (from_peer) {
+        // A peer sent it here because its SNAT port is ours; ownership does not change,
+        // so this cannot ask for another hop. Never bounce frames between workers.
+        if (action.kind == fwd::Action::Kind::kRedirect) ctx_.counters.drop(DropReason::kNoFlow);
+      } else if (steer(action, slot, held[i])) {
+        continue;
+      }
     }
     dropped[n_dropped++] = held[i];  // kDrop (reason counted by the pipeline) or kConsumed
   }
   if (n_dropped != 0) rte_pktmbuf_free_bulk(dropped, n_dropped);
-  ctx_.counters.rx_packets.add(n);
-  ctx_.counters.rx_bytes.add(bytes);
+  return bytes;
+}
+
+bool Worker::steer(const fwd::Action& action, uint8_t slot, rte_mbuf* m) noexcept {
+  if (action.kind == fwd::Action::Kind::kRedirect) {
+    if (action.out_port >= handoffs_.size() || action.out_port == ctx_.id) [[unlikely]] {
+      ctx_.counters.drop(DropReason::kNoFlow);  // no such peer: nobody has the flow
+      return false;
+    }
+    handOver(action.out_port, slot, m);
+    return true;
+  }
+  // kShare: a copy for every other worker (ARP replies are rare; mbufs are the one
+  // allocation the hot path may make). The original is freed by the caller.
+  for (uint32_t w = 0; w < handoffs_.size(); ++w) {
+    if (w == ctx_.id) continue;
+    rte_mbuf* copy = rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX);
+    if (copy == nullptr) return false;  // pool exhausted: the peers ask again
+    handOver(w, slot, copy);
+  }
+  return false;
+}
+
+void Worker::handOver(uint32_t worker, uint8_t slot, rte_mbuf* m) noexcept {
+  // The owner processes it as received on the same port (ring PMDs leave `port` unset).
+  m->port = slots_[slot].port_id;
+  Handoff& h = handoffs_[worker];
+  if (h.count == kBurstSize) sendHandoffs();
+  h.pkts[h.count++] = m;
+  handoff_pending_ = true;
+}
+
+void Worker::sendHandoffs() noexcept {
+  for (Handoff& h : handoffs_) {
+    if (h.count == 0) continue;
+    const unsigned sent = rte_ring_enqueue_burst(h.ring, reinterpret_cast<void* const*>(h.pkts), h.count, nullptr);
+    ctx_.counters.redirected.add(sent);
+    if (sent < h.count) [[unlikely]] {
+      for (unsigned i = sent; i < h.count; ++i) ctx_.counters.drop(DropReason::kRedirectFull);
+      rte_pktmbuf_free_bulk(&h.pkts[sent], h.count - sent);
+    }
+    h.count = 0;
+  }
+  handoff_pending_ = false;
+}
+
+uint8_t Worker::slotOf(uint16_t port_id) const noexcept {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].port_id == port_id) return static_cast<uint8_t>(i);
+  }
+  return kNoSlot;
+}
+
+bool Worker::drainInbox(const fwd::ForwardingSnapshot& snap, uint64_t tsc, uint32_t now_ms) noexcept {
+  rte_mbuf* pkts[kBurstSize];
+  const unsigned n = rte_ring_sc_dequeue_burst(inbox_, reinterpret_cast<void**>(pkts), kBurstSize, nullptr);
+  if (n == 0) return false;
+  ctx_.counters.redirect_received.add(n);
+  // Runs of frames from the same port go through the pipeline as one burst.
+  for (unsigned start = 0; start < n;) {
+    unsigned end = start + 1;
+    while (end < n && pkts[end]->port == pkts[start]->port) ++end;
+    const uint8_t slot = slotOf(pkts[start]->port);
+    if (slot == kNoSlot) [[unlikely]] {  // cannot happen: peers serve the same ports
+      for (unsigned i = start; i < end; ++i) ctx_.counters.drop(DropReason::kWrongPort);
+      rte_pktmbuf_free_bulk(&pkts[start], end - start);
+    } else {
+      (void)handleBurst(slot, &pkts[start], static_cast<uint16_t>(end - start), snap, tsc, now_ms,
+                        /*from_peer=*/true);
+    }
+    start = end;
+  }
   return true;
 }
 

@@ -10,8 +10,12 @@
 //                     (fwd::onSnapshot); for each port slot: rx burst of 32, prefetch one
 //                     ahead, drop chained mbufs (kMultiSegment), fwd::processFrame(),
 //                     buffer forwarded mbufs per output slot (sent when 32 are buffered),
-//                     free the rest in bulk; send buffers older than drain_us (TSC timer);
-//                     count rx/tx, busy/idle polls; report an RCU quiescent state.
+//                     buffer frames owned by another worker per peer (kRedirect; kShare
+//                     copies), free the rest in bulk; hand the peer buffers over; take a
+//                     burst from this worker's redirect ring and process it like received
+//                     frames (never handed on again); send buffers older than drain_us
+//                     (TSC timer); count rx/tx, busy/idle polls; report an RCU quiescent
+//                     state.
 //     slowTick()      every slow_tick_us by TSC: fwd::slowTick() (flow expiry with a
 //                     budget, due ARP requests) -> ARP requests sent from fresh mbufs;
 //                     active_flows gauge; quiescent state.
@@ -19,6 +23,18 @@
 //                     buffers, sleep 1, 2, 4 ... up to idle_sleep_max_us microseconds
 //                     per empty poll (0 = always busy-poll); the first frame resets it.
 //   send what is still buffered; rcu offline
+//
+// Several workers (DESIGN.md sec. 2, "Replies reach the owning worker on any NIC"): each
+// worker serves queue `id` of every port and owns a redirect ring (WorkerRings) that any
+// worker may enqueue to and only it dequeues from. The SNAT port choice makes a full-NAT
+// reply land on its owner's queue where the NIC's RSS is predictable; where it is not,
+// or when the NIC disagrees, the worker that receives a reply it has no flow for hands it
+// to the owner (fwd::Action::kRedirect, counted `redirected`, `redirect_received`, drop
+// reason kRedirectFull when the ring is full). Client -> VIP frames are not redirected:
+// the device keeps a flow on one queue (RSS on the 5-tuple; net_af_packet's kernel
+// fanout hashes the flow too - except that, with its rollover flag, a frame overflowing
+// a full socket ring goes to another queue, where it finds no flow and is dropped like
+// any overflowing frame).
 //
 // Hot path (pollOnce/slowTick): no locks, no allocation except mbufs, no exceptions, no
 // logging. Threading: a Worker is driven by exactly one thread at a time - its lcore via
@@ -72,6 +88,13 @@
 
 namespace ng::dpdk {
 
+// The redirect rings of a set of workers (each an MbufRing: multi-producer, single
+// consumer). `peers[w]` is worker w's ring, the worker's own included; empty = one
+// worker, nothing is ever handed over.
+struct WorkerRings {
+  std::vector<rte_ring*> peers;
+};
+
 // The RX/TX queue pair a worker uses on one port slot.
 struct QueueRef {
   uint16_t port_id = 0;
@@ -95,10 +118,13 @@ class alignas(64) Worker {
   static constexpr uint32_t kMaxArpPerTick = 32;
 
   // `queues[i]` serves port slot i of ctx.ports (same order, same size). Registers
-  // `rcu_thread_id` with `rcu`. Throws std::invalid_argument on mismatched slots,
-  // invalid port ids or a bad thread id (start-up only).
+  // `rcu_thread_id` with `rcu`. `rings`: one ring per worker of ctx.steering (worker
+  // ctx.id dequeues rings.peers[ctx.id]), or none with one worker. Throws
+  // std::invalid_argument on mismatched slots, invalid port ids, a bad thread id or
+  // rings that do not match ctx.steering (start-up only).
   Worker(fwd::WorkerContext& ctx, std::vector<QueueRef> queues, RcuPublisher& rcu,
-         uint32_t rcu_thread_id, std::atomic<bool>& stop, rte_mempool* pool, Options options = {});
+         uint32_t rcu_thread_id, std::atomic<bool>& stop, rte_mempool* pool, Options options = {},
+         WorkerRings rings = {});
   // Frees mbufs still buffered, unregisters the RCU thread id. The worker must not run.
   ~Worker();
   Worker(const Worker&) = delete;
@@ -137,9 +163,27 @@ class alignas(64) Worker {
     rte_mbuf* tx[kBurstSize] = {};
   };
 
+  // Frames on their way to one other worker's ring.
+  struct Handoff {
+    rte_ring* ring = nullptr;
+    uint16_t count = 0;
+    rte_mbuf* pkts[kBurstSize] = {};
+  };
+  static constexpr uint8_t kNoSlot = 0xff;
+
   const fwd::ForwardingSnapshot* acquireSnapshot(uint32_t now_ms) noexcept;
   bool receive(uint8_t slot, const fwd::ForwardingSnapshot& snap, uint64_t tsc,
                uint32_t now_ms) noexcept;
+  // Processes `n` frames that arrived on `slot` (from the device, or from a peer through
+  // this worker's ring when `from_peer`); returns their bytes.
+  uint64_t handleBurst(uint8_t slot, rte_mbuf** pkts, uint16_t n, const fwd::ForwardingSnapshot& snap,
+                       uint64_t tsc, uint32_t now_ms, bool from_peer) noexcept;
+  // kRedirect / kShare; true when `m` was handed over (no longer ours).
+  bool steer(const fwd::Action& action, uint8_t slot, rte_mbuf* m) noexcept;
+  void handOver(uint32_t worker, uint8_t slot, rte_mbuf* m) noexcept;
+  void sendHandoffs() noexcept;
+  bool drainInbox(const fwd::ForwardingSnapshot& snap, uint64_t tsc, uint32_t now_ms) noexcept;
+  [[nodiscard]] uint8_t slotOf(uint16_t port_id) const noexcept;
   void enqueueTx(Slot& slot, rte_mbuf* m, uint64_t tsc) noexcept;
   void sendTx(Slot& slot) noexcept;
   void drainTx(uint64_t tsc) noexcept;
@@ -164,6 +208,9 @@ class alignas(64) Worker {
   uint32_t sleep_us_ = 0;     // the next back-off sleep
   Options options_;
   std::vector<Slot> slots_;  // one per port slot, fixed at construction
+  rte_ring* inbox_ = nullptr;       // this worker's redirect ring (several workers only)
+  std::vector<Handoff> handoffs_;   // per worker id; empty with one worker
+  bool handoff_pending_ = false;
 
   // Cold.
   RcuPublisher& rcu_;

@@ -33,6 +33,7 @@ const char* dropReasonName(DropReason reason) noexcept {
     case DropReason::kWrongPort: return "wrong_port";
     case DropReason::kTxFull: return "tx_full";
     case DropReason::kMultiSegment: return "multi_segment";
+    case DropReason::kRedirectFull: return "redirect_full";
     case DropReason::kCount: break;
   }
   return "unknown";

@@ -55,6 +55,7 @@ enum class DropReason : uint8_t {
   kWrongPort,           // arrived on a port of the wrong role (e.g. client traffic on internal)
   kTxFull,              // the device did not accept the frame
   kMultiSegment,        // chained mbuf (jumbo/scattered); not handled yet
+  kRedirectFull,        // another worker's reply (or ARP copy) found that worker's ring full
   kCount
 };
 
@@ -87,6 +88,10 @@ struct alignas(64) WorkerCounters {
   Counter idle_polls;
   Counter busy_cycles;     // TSC cycles spent in polls that received frames
   Counter idle_sleeps;     // back-off sleeps after runs of empty polls
+  // Several workers: frames handed to the worker that owns them (full-NAT replies on the
+  // wrong queue; ARP reply copies), and frames taken from this worker's ring.
+  Counter redirected;
+  Counter redirect_received;
   std::array<Counter, kDropReasonCount> drops;
 
   void drop(DropReason reason) noexcept { drops[static_cast<size_t>(reason)].add(); }

@@ -86,7 +86,9 @@ Action handleArp(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_
     if (sender_valid && (ctx.neighbors.pending(p.arp_spa) || ctx.neighbors.lookup(p.arp_spa))) {
       ctx.neighbors.learn(p.arp_spa, p.arp_sha, now_ms);
     }
-    return kConsumed;
+    // The device hashes ARP to one queue (the kernel's fanout sees no ports), but every
+    // worker asks for its own next hops: let the others see the answer.
+    return ctx.steering.workers() > 1 ? Action{.kind = Action::Kind::kShare} : kConsumed;
   }
   const bool ours = p.arp_tpa == port.address ||
                     (port.role == PortRole::kExternal && snap.isVip(p.arp_tpa)) ||
@@ -295,6 +297,12 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
   // service), and the key pins source and destination, so only the TTL is left to check.
   if (l4_balanced) {
     const lb::FlowKey key = keyOf(p);
+    if (ctx.steer_clients && port.role == PortRole::kExternal) [[unlikely]] {
+      // Several workers on a device that may move a flow's frames between queues: the
+      // flow hash decides which worker owns a client flow (lb/reply_steering.h).
+      const uint32_t owner = ctx.steering.clientOwner(have_hash ? flow_hash : lb::FlowTable::hashOf(key));
+      if (owner != ctx.id) return Action{.kind = Action::Kind::kRedirect, .out_port = static_cast<uint8_t>(owner)};
+    }
     const lb::FlowTable::Hit hit = have_hash ? ctx.flows.lookup(key, flow_hash) : ctx.flows.lookup(key);
     const bool from_client = port.role == PortRole::kExternal && hit.flow != nullptr && !hit.by_node_key;
     const bool from_node = port.role == PortRole::kInternal && hit.flow != nullptr && hit.by_node_key;
@@ -329,7 +337,13 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
       return newFlowToNode(ctx, snap, frame, p, now_ms);
     }
   } else if (l4_balanced && isSnatAddress(snap, p.dst_ip)) {
-    return drop(ctx, DropReason::kNoFlow);  // a reply for a flow we do not have
+    // A reply for a flow we do not have: another worker's when its SNAT port says so
+    // (the device put it on our queue), else nobody's.
+    if (ctx.steering.workers() > 1) [[unlikely]] {
+      const uint32_t owner = ctx.steering.owner(p.src_ip, p.dst_ip, p.src_port, p.dst_port);
+      if (owner != ctx.id) return Action{.kind = Action::Kind::kRedirect, .out_port = static_cast<uint8_t>(owner)};
+    }
+    return drop(ctx, DropReason::kNoFlow);
   } else if (snap.isVip(p.dst_ip)) {
     return drop(ctx, DropReason::kWrongPort);  // VIP traffic from the node side (hairpin)
   }

@@ -20,6 +20,7 @@
 #include "dataplane/lb/affinity_table.h"
 #include "dataplane/lb/flow_table.h"
 #include "dataplane/lb/fragment_table.h"
+#include "dataplane/lb/reply_steering.h"
 #include "dataplane/lb/snat.h"
 
 namespace ng::fwd {
@@ -64,6 +65,7 @@ struct alignas(64) WorkerContext {
   std::vector<PortInfo> ports;
   uint8_t external_port = 0;  // slot of the external port
   uint8_t internal_port = 1;  // slot of the internal port
+  bool steer_clients = false;  // steering.steersClients(), kept with the hot fields
   lb::FlowTable flows;
   lb::SnatAllocator snat;
   NeighborTable neighbors;
@@ -91,14 +93,33 @@ struct alignas(64) WorkerContext {
   // IPv4 identification for the next fragmented datagram this worker forwards (fragment
   // policy in processor.cc). Workers start 4096 apart.
   uint16_t next_fragment_id = 0;
+  // Which worker a full-NAT reply reaches (lb/reply_steering.h); this worker's own copy.
+  // Default: one worker. With several, the SNAT allocator hands out only ports whose
+  // reply comes back to `id`, and a reply without a flow here goes to its owner
+  // (Action::kRedirect), and so do client frames of another worker's flow where the
+  // device cannot be trusted to keep a flow on one queue (by-port). `id` must be the
+  // worker's index 0..workers-1.
+  lb::ReplySteering steering;
+  // Control thread, before the worker runs.
+  void steerReplies(lb::ReplySteering s) {
+    steering = std::move(s);
+    snat.steer(&steering, id);
+    steer_clients = steering.steersClients();
+  }
 };
 
 struct Action {
   // kDrop: not forwarded, one drop reason counted. kConsumed: taken by the box (an ARP
   // reply it learned from); free the buffer, nothing is counted as a drop.
-  enum class Kind : uint8_t { kDrop, kForward, kConsumed };
+  // With several workers only (ctx.steering.workers() > 1), both untouched frames:
+  // kRedirect: a frame of worker `out_port`'s flow (a full-NAT reply this worker has no
+  //   flow for, whose SNAT port is that worker's; or, by-port, a client frame whose flow
+  //   hash is that worker's): hand the frame to it, as received.
+  // kShare: an ARP reply this worker has learned from; every other worker may be waiting
+  //   for it too (each keeps its own neighbour table), so show them a copy, then free it.
+  enum class Kind : uint8_t { kDrop, kForward, kConsumed, kRedirect, kShare };
   Kind kind = Kind::kDrop;
-  uint8_t out_port = 0;  // port slot, valid for kForward
+  uint8_t out_port = 0;  // port slot for kForward; worker id for kRedirect
 };
 
 // Processes one received frame in place. On kForward the frame (same length) is ready to

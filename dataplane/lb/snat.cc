@@ -66,14 +66,21 @@ std::optional<SnatEndpoint> SnatAllocator::allocate(const FlowTable& flows, uint
   const uint32_t n = count_;
   if (n == 0) return std::nullopt;
   const uint32_t range = uint32_t{port_max_} - port_min_ + 1;
-  const uint32_t probes = range < kMaxProbes ? range : kMaxProbes;
+  const bool steered = steering_ != nullptr && steering_->workers() > 1;
+  // Ports examined per address: kMaxProbes owned ones on average when 1 in `workers`
+  // ports is ours, never more than the whole range.
+  const uint32_t scan = steered ? kMaxProbes * steering_->workers() : kMaxProbes;
+  const uint32_t limit = range < scan ? range : scan;
 
   uint32_t ai = next_address_;
   for (uint32_t tried = 0; tried < n; ++tried) {
     Cursor& c = cursors_[ai];
-    for (uint32_t p = 0; p < probes; ++p) {
+    const uint32_t base = steered ? steering_->replyBase(node_ip, c.address, node_port) : 0;
+    for (uint32_t p = 0; p < limit; ++p) {
       const uint16_t port = c.next_port;
       c.next_port = port == port_max_ ? port_min_ : static_cast<uint16_t>(port + 1);
+      // Another worker's port: its reply would land on that worker's queue.
+      if (steered && !steering_->owns(worker_, base, port)) continue;
       // The key the node's reply will carry. A port is free toward this node:nodePort
       // unless a flow - live, or closing and so in quarantine - already holds it.
       const FlowKey reply{.src_ip = node_ip,

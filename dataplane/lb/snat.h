@@ -6,6 +6,10 @@
 // resulting node key. Closed flows linger for the transitory timeout, which is the
 // quarantine that keeps a port away from a node still holding the old connection in
 // TIME_WAIT (DESIGN.md section 2, "SNAT ports are not reused too soon").
+//
+// With several workers each allocator hands out only the ports whose reply reaches its
+// own worker (lb/reply_steering.h): the rotation skips the others. Ownership partitions
+// reply keys between workers, so checking this worker's flow table is enough.
 
 #include <array>
 #include <cstddef>
@@ -16,6 +20,7 @@
 
 #include "dataplane/lb/flow_key.h"
 #include "dataplane/lb/flow_table.h"
+#include "dataplane/lb/reply_steering.h"
 
 namespace ng::lb {
 
@@ -47,8 +52,18 @@ class SnatAllocator {
   // used, which nodes may still hold in TIME_WAIT. Default 0: deterministic (tests).
   void reseed(uint64_t seed) noexcept;
 
+  // Hands out only ports that `steering` says make `worker` the reply's owner (control
+  // thread, before traffic; `steering` must outlive the allocator - it is the
+  // WorkerContext's own copy). Default: no steering, every port (one worker).
+  void steer(const ReplySteering* steering, uint32_t worker) noexcept {
+    steering_ = steering;
+    worker_ = worker;
+  }
+
   // Picks an endpoint toward node_ip:node_port for protocol `proto` that is free in
-  // `flows`, or nullopt after kMaxProbes collisions per address (counted by the caller).
+  // `flows` and owned by this worker, or nullopt after kMaxProbes collisions per address
+  // (counted by the caller). With steering, at most kMaxProbes * workers ports are
+  // examined per address (about kMaxProbes of them owned): bounded work either way.
   [[nodiscard]] std::optional<SnatEndpoint> allocate(const FlowTable& flows, uint32_t node_ip,
                                                      uint16_t node_port, uint8_t proto) noexcept;
 
@@ -63,6 +78,8 @@ class SnatAllocator {
   uint16_t port_min_ = kPortMin;
   uint16_t port_max_ = kPortMax;
   uint64_t start_seed_ = 0;
+  const ReplySteering* steering_ = nullptr;
+  uint32_t worker_ = 0;
 };
 
 }  // namespace ng::lb

@@ -642,6 +642,14 @@ const BadCase kBadCases[] = {
      "128 is outside 1..127"},
     {"DuplicateWorker", withBase("", "workers = [ 2, 3, 2 ];"), 6, "dataplane.workers.[2]",
      "lcore 2 is listed twice"},
+    {"TooManyWorkers",
+     withBase("",
+              [] {
+                std::string list = "workers = [ 1";
+                for (int i = 2; i <= 65; ++i) list += ", " + std::to_string(i);
+                return list + " ];";
+              }()),
+     6, "dataplane.workers", "65 workers; at most 64"},
     // --- api
     {"ListenWithoutPort", withBase("api = { listen = \"localhost\"; };\n"), 9, "api.listen",
      "'localhost' is not host:port"},
