@@ -97,6 +97,15 @@ downloads() {
 }
 # node_of FILE.headers: the X-Node of a download (empty until its headers arrived).
 node_of() { sed -n 's/^X-Node: *\([a-z0-9]*\).*/\1/p' "$1" 2>/dev/null | head -1; }
+# first_node TAG COUNT: the node of the first download of TAG whose headers arrived (n1 if none).
+first_node() {
+  local k n
+  for ((k = 0; k < $2; k++)); do
+    n="$(node_of "$work/$1.$k.headers")"
+    if [[ -n "$n" ]]; then echo "$n"; return; fi
+  done
+  echo n1
+}
 # wait_downloads TAG COUNT: until every download of TAG wrote its exit code (<= 45 s).
 wait_downloads() {
   local k done_count
@@ -192,12 +201,7 @@ fi
 say "(b) 6 downloads through $LOCAL_VIP (Local), then a node's health port answers 503"
 downloads "$LOCAL_VIP" 6 b
 sleep 2
-victim=""
-for ((k = 0; k < 6; k++)); do
-  n="$(node_of "$work/b.$k.headers")"
-  if [[ -n "$n" ]]; then victim="$n"; break; fi
-done
-victim="${victim:-n1}"
+victim="$(first_node b 6)"
 victim_flows=0
 for ((k = 0; k < 6; k++)); do [[ "$(node_of "$work/b.$k.headers")" == "$victim" ]] && victim_flows=$((victim_flows + 1)); done
 ng_node_health "$P" "$victim" hcnp 503
@@ -303,12 +307,7 @@ for n in "${NG_NODE_NAMES[@]}"; do wait_backend "$LOCAL_VIP" "$n" yes 10 >/dev/n
 drops_before="$(api /v1/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["drops"].get("drain_timeout", 0))')"
 DOWNLOAD_RATE=2M downloads "$LOCAL_VIP" 6 e   # 25 s each: the cut (about 7 s in) comes well before the end
 sleep 2
-victim=""
-for ((k = 0; k < 6; k++)); do
-  n="$(node_of "$work/e.$k.headers")"
-  if [[ -n "$n" ]]; then victim="$n"; break; fi
-done
-victim="${victim:-n1}"
+victim="$(first_node e 6)"
 ng_node_health "$P" "$victim" hcnp 503
 wait_backend "$LOCAL_VIP" "$victim" no 15 >/dev/null || fail "(e) $victim still serving 15 s after 503"
 if ! wait_downloads e 6; then fail "(e) downloads did not finish in 45 s"; fi

@@ -11,6 +11,7 @@
 #   e2e_up || exit 1             the topology
 #   e2e_start CONFIG || exit 1   nodegate --config CONFIG, waits for /readyz
 #   e2e_fake_apiserver STATE     the fake Kubernetes API server in the box (sets fake_port)
+#   e2e_big_download LABEL       50 MiB through $NG_VIP, checked against its sha256
 #   step CMD...                  a long command, interruptible by the watchdog
 #   pass/fail MESSAGE; api PATH; api_code PATH; stop_nodegate (exit status in ng_rc)
 #   exit 0                       the EXIT trap tears down and prints "NAME: N passed, M failed"
@@ -197,6 +198,25 @@ e2e_up() {
 # e2e_demo_conf FILE: conf/demo.conf with a state directory of this run's own.
 e2e_demo_conf() {
   sed -E "s|^state_dir *=.*|state_dir = \"$work/state\";|" "$repo/conf/demo.conf" >"$1"
+}
+
+# e2e_big_download LABEL: big.bin (50 MiB) from $NG_VIP through the box; PASS when curl
+# succeeds and the sha256 matches the nodes' copy, else FAIL with what arrived.
+e2e_big_download() {
+  local label="$1" curl_rc got_sha got_size
+  say "$label download http://$NG_VIP/big.bin"
+  step ip netns exec "$client" curl -s --fail --max-time 120 -o "$work/big.bin" \
+    -w '%{time_total}' "http://$NG_VIP/big.bin" >"$work/big.time"
+  curl_rc=$?
+  checkpoint
+  got_sha="$(sha256sum "$work/big.bin" 2>/dev/null | cut -d' ' -f1)"
+  got_size="$(stat -c %s "$work/big.bin" 2>/dev/null || echo 0)"
+  if ((curl_rc == 0)) && [[ "$got_sha" == "$big_sha" ]]; then
+    pass "$label big.bin: $got_size bytes in $(cat "$work/big.time") s, sha256 ${got_sha:0:16}... matches"
+  else
+    fail "$label big.bin: curl exit $curl_rc, $got_size of $NG_BIG_BYTES bytes, sha256 '${got_sha:0:16}' != '${big_sha:0:16}'"
+  fi
+  rm -f "$work/big.bin"
 }
 
 # e2e_fake_apiserver STATE [ARGS...]: the project's fake Kubernetes API server

@@ -75,19 +75,7 @@ else
 fi
 
 # (c) 50 MiB through the VIP (before (b), so its segments count too).
-say "(c) download http://$NG_VIP/big.bin"
-step ip netns exec "$client" curl -s --fail --max-time 120 -o "$work/big.bin" \
-  -w '%{time_total}' "http://$NG_VIP/big.bin" >"$work/big.time"
-curl_rc=$?
-checkpoint
-got_sha="$(sha256sum "$work/big.bin" 2>/dev/null | cut -d' ' -f1)"
-got_size="$(stat -c %s "$work/big.bin" 2>/dev/null || echo 0)"
-if ((curl_rc == 0)) && [[ "$got_sha" == "$big_sha" ]]; then
-  pass "(c) big.bin: $got_size bytes in $(cat "$work/big.time") s, sha256 ${got_sha:0:16}... matches"
-else
-  fail "(c) big.bin: curl exit $curl_rc, $got_size of $NG_BIG_BYTES bytes, sha256 '${got_sha:0:16}' != '${big_sha:0:16}'"
-fi
-rm -f "$work/big.bin"
+e2e_big_download "(c)"
 
 # (b) per-worker counters.
 api /v1/status >"$work/status.json"
