@@ -73,13 +73,6 @@ std::string stringField(const json& object, std::initializer_list<const char*> p
   return stringAt(object, path);
 }
 
-std::string objectKey(const json& object) {
-  const std::string name = stringAt(object, {"metadata", "name"});
-  if (name.empty()) return "";
-  const std::string ns = stringAt(object, {"metadata", "namespace"});
-  return ns.empty() ? name : ns + "/" + name;
-}
-
 std::string objectUid(const json& object) { return stringAt(object, {"metadata", "uid"}); }
 
 bool isDeleting(const json& object) {

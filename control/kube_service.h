@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "conf/config.h"
+#include "control/kube/reflector.h"
 #include "control/load_balancers.h"
 
 namespace ng::control {
@@ -30,8 +31,9 @@ inline constexpr std::string_view kAutoscalerTaint = "ToBeDeletedByClusterAutosc
 
 // object[a][b]... when it is a string, else "" (never throws, whatever the JSON holds).
 [[nodiscard]] std::string stringField(const nlohmann::json& object, std::initializer_list<const char*> path);
-// "namespace/name" (or "name" for cluster-scoped objects); "" when the object has no name.
-[[nodiscard]] std::string objectKey(const nlohmann::json& object);
+// "namespace/name" (or "name" for cluster-scoped objects); "" when the object has no
+// name: the reflector's key, so caches on both sides agree.
+using kube::objectKey;
 [[nodiscard]] std::string objectUid(const nlohmann::json& object);
 [[nodiscard]] bool isDeleting(const nlohmann::json& object);
 [[nodiscard]] bool hasFinalizer(const nlohmann::json& object, std::string_view finalizer);
