@@ -31,16 +31,7 @@ e2e_start "$work/nodegate.conf" || exit 1
 # (a) 300 requests, one TCP connection each, all inside the client namespace. Bounded:
 # stops after 150 s or 15 failures in a row (a dead data plane would take 25 min).
 say "(a) $REQUESTS requests to http://$NG_VIP/whoami"
-step ip netns exec "$client" bash -c '
-  n=$1 vip=$2 end=$((SECONDS + 150)) streak=0
-  for ((i = 0; i < n; i++)); do
-    if ((SECONDS >= end || streak >= 15)); then echo "notrun"; continue; fi
-    if body=$(curl -s --max-time 5 --fail "http://$vip/whoami"); then
-      echo "$body"; streak=0
-    else
-      echo "error:$?"; streak=$((streak + 1))
-    fi
-  done' _ "$REQUESTS" "$NG_VIP" >"$work/requests.txt" 2>&1
+e2e_requests "$REQUESTS" "$work/requests.txt"
 checkpoint
 declare -A hits=()
 bad=0

@@ -12,6 +12,7 @@
 #   e2e_start CONFIG || exit 1   nodegate --config CONFIG, waits for /readyz
 #   e2e_fake_apiserver STATE     the fake Kubernetes API server in the box (sets fake_port)
 #   e2e_big_download LABEL       50 MiB through $NG_VIP, checked against its sha256
+#   e2e_requests N FILE          N HTTP requests to $NG_VIP, one answer line each
 #   step CMD...                  a long command, interruptible by the watchdog
 #   pass/fail MESSAGE; api PATH; api_code PATH; stop_nodegate (exit status in ng_rc)
 #   exit 0                       the EXIT trap tears down and prints "NAME: N passed, M failed"
@@ -198,6 +199,21 @@ e2e_up() {
 # e2e_demo_conf FILE: conf/demo.conf with a state directory of this run's own.
 e2e_demo_conf() {
   sed -E "s|^state_dir *=.*|state_dir = \"$work/state\";|" "$repo/conf/demo.conf" >"$1"
+}
+
+# e2e_requests N FILE: N new HTTP connections to $NG_VIP/whoami from the client, one line
+# each in FILE: the answer, "error:RC", or "notrun" once 150 s passed or 15 failed in a row.
+e2e_requests() {
+  step ip netns exec "$client" bash -c '
+    n=$1 vip=$2 end=$((SECONDS + 150)) streak=0
+    for ((i = 0; i < n; i++)); do
+      if ((SECONDS >= end || streak >= 15)); then echo "notrun"; continue; fi
+      if body=$(curl -s --max-time 5 --fail "http://$vip/whoami"); then
+        echo "$body"; streak=0
+      else
+        echo "error:$?"; streak=$((streak + 1))
+      fi
+    done' _ "$1" "$NG_VIP" >"$2" 2>&1
 }
 
 # e2e_big_download LABEL: big.bin (50 MiB) from $NG_VIP through the box; PASS when curl

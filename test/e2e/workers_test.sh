@@ -54,16 +54,7 @@ fi
 
 # (a) 300 requests, one TCP connection each. Bounded: 150 s or 15 failures in a row.
 say "(a) $REQUESTS requests to http://$NG_VIP/whoami"
-step ip netns exec "$client" bash -c '
-  n=$1 vip=$2 end=$((SECONDS + 150)) streak=0
-  for ((i = 0; i < n; i++)); do
-    if ((SECONDS >= end || streak >= 15)); then echo "notrun"; continue; fi
-    if body=$(curl -s --max-time 5 --fail "http://$vip/whoami"); then
-      echo "$body"; streak=0
-    else
-      echo "error:$?"; streak=$((streak + 1))
-    fi
-  done' _ "$REQUESTS" "$NG_VIP" >"$work/requests.txt" 2>&1
+e2e_requests "$REQUESTS" "$work/requests.txt"
 checkpoint
 ok="$(grep -cxE 'n1|n2|n3' "$work/requests.txt")"
 spread="n1=$(grep -cx n1 "$work/requests.txt") n2=$(grep -cx n2 "$work/requests.txt") n3=$(grep -cx n3 "$work/requests.txt")"
