@@ -28,15 +28,15 @@ double threadCpuSeconds() {
 // S Services on VIPs 10.128.x.y:80 -> nodePort 30000 + s % 2000, over N nodes 10.200.x.y.
 ng::conf::Config model(int64_t services, int64_t nodes) {
   ng::conf::Config cfg;
-  cfg.dataplane.snat.addresses = {0x0ac80001};
+  cfg.dataplane.snat.addresses = {0x0ac80001u};
   cfg.health.cluster_probe = ng::conf::ClusterProbe::kKubeProxy;
   for (int64_t n = 0; n < nodes; ++n) {
-    cfg.nodes.push_back({.name = "node-" + std::to_string(n), .address = 0x0ac80100u + static_cast<uint32_t>(n)});
+    cfg.nodes.push_back({.name = "node-" + std::to_string(n), .addresses = {0x0ac80100u + static_cast<uint32_t>(n)}});
   }
   for (int64_t s = 0; s < services; ++s) {
     cfg.services.push_back({.namespace_name = "bench",
                             .name = "svc-" + std::to_string(s),
-                            .vip = 0x0a800000u + static_cast<uint32_t>(s),
+                            .vips = {0x0a800000u + static_cast<uint32_t>(s)},
                             .ports = {{.name = "http", .protocol = ng::conf::Protocol::kTcp, .port = 80,
                                        .node_port = static_cast<uint16_t>(30000 + s % 2000)}}});
   }

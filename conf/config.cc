@@ -105,6 +105,26 @@ std::optional<Mac> parseMac(std::string_view text) noexcept {
   return mac;
 }
 
+std::vector<IpAddress> SnatConfig::of(IpFamily family) const {
+  std::vector<IpAddress> out;
+  for (const IpAddress& a : addresses) {
+    if (a.family() == family) out.push_back(a);
+  }
+  return out;
+}
+
+std::optional<IpAddress> NodeConfig::address(IpFamily family) const {
+  for (const IpAddress& a : addresses) {
+    if (a.family() == family) return a;
+  }
+  return std::nullopt;
+}
+
+std::string formatEndpoint(const IpAddress& address, uint16_t port) {
+  const std::string host = address.isV6() ? "[" + address.str() + "]" : address.str();
+  return host + ":" + std::to_string(port);
+}
+
 const PortConfig* Config::port(PortRole role) const noexcept {
   for (const PortConfig& port : dataplane.ports) {
     if (port.role == role) return &port;
@@ -351,6 +371,47 @@ class Cursor {
     return address;
   }
 
+  // A unicast host address of either family (the same rule for IPv6: no multicast,
+  // unspecified, loopback, IPv4-mapped or link-local address).
+  [[nodiscard]] std::optional<IpAddress> asIp() const {
+    auto text = asString();
+    if (!text) return std::nullopt;
+    // Without a colon it can only be meant as IPv4: asIpv4's messages say what is wrong.
+    if (text->find(':') == std::string::npos) return asIpv4().transform([](uint32_t v4) { return IpAddress(v4); });
+    auto address = IpAddress::parse(*text);
+    if (!address) {
+      fail(quoted(*text) + " is not an IPv6 address (e.g. fd00::1; no zone, no brackets)");
+      return std::nullopt;
+    }
+    if (!address->isUnicastHost()) {
+      fail(quoted(*text) + " is not a unicast host address (multicast, unspecified, loopback, "
+           "IPv4-mapped and link-local fe80::/10 addresses are refused)");
+      return std::nullopt;
+    }
+    return address;
+  }
+
+  // An IPv6 prefix ("fd00::1/64"); host bits allowed (a port's own address).
+  [[nodiscard]] std::optional<IpPrefix> asIpv6Prefix() const {
+    auto text = asString();
+    if (!text) return std::nullopt;
+    auto prefix = IpPrefix::parse(*text);
+    if (!prefix || !prefix->address.isV6()) {
+      fail(quoted(*text) + " is not an IPv6 prefix (e.g. fd00:100::1/64)");
+      return std::nullopt;
+    }
+    return prefix;
+  }
+
+  // A prefix of either family, host bits allowed (readNetwork refuses them).
+  [[nodiscard]] std::optional<IpPrefix> asIpPrefix() const {
+    auto text = asString();
+    if (!text) return std::nullopt;
+    auto prefix = IpPrefix::parse(*text);
+    if (!prefix) fail(quoted(*text) + " is not an IP prefix (a.b.c.d/len or an IPv6 prefix such as fd00::/64)");
+    return prefix;
+  }
+
   [[nodiscard]] std::optional<Ipv4Prefix> asPrefix() const {
     auto text = asString();
     if (!text) return std::nullopt;
@@ -561,7 +622,7 @@ std::optional<std::string> readListen(const Cursor& c) {
 // Sections. Order matters only for cross-checks: ports, then SNAT, nodes, services.
 
 // Addresses the box itself answers for, with what owns them ("port 'ext'").
-using OwnedAddresses = std::map<uint32_t, std::string>;
+using OwnedAddresses = std::map<IpAddress, std::string>;
 
 void readWorkers(const Cursor& dataplane, std::vector<unsigned>& workers) {
   auto setting = dataplane.member("workers", Need::kOptional);
@@ -599,14 +660,51 @@ void readWorkers(const Cursor& dataplane, std::vector<unsigned>& workers) {
 }
 
 void readPort(const Cursor& item, PortConfig& port) {
-  if (!item.expectGroup({"name", "device", "role", "address", "gateway", "mtu"})) return;
+  if (!item.expectGroup({"name", "device", "role", "address", "gateway", "address6", "gateway6", "mtu"})) return;
   item.requiredString("name", port.name);
   item.requiredString("device", port.device);
   item.read("role", Need::kRequired, port.role, readRole);
   item.read("address", Need::kRequired, port.address, &Cursor::asPrefix);
   item.read("gateway", Need::kOptional, port.gateway, &Cursor::asIpv4);
+  item.read("address6", Need::kOptional, port.address6, &Cursor::asIpv6Prefix);
+  item.read("gateway6", Need::kOptional, port.gateway6, [](const Cursor& c) -> std::optional<IpAddress> {
+    // A router's link-local address is the usual IPv6 next hop, so it is allowed here.
+    auto text = c.asString();
+    auto address = text ? IpAddress::parse(*text) : std::nullopt;
+    if (address && address->isV6() && address->isLinkLocal()) return address;
+    address = c.asIp();
+    if (address && !address->isV6()) {
+      c.fail(quoted(address->str()) + " is not an IPv6 address");
+      return std::nullopt;
+    }
+    return address;
+  });
   item.optionalUint("mtu", port.mtu, kMinMtu, kMaxMtu);
-  if (item.failed() || !port.gateway) return;
+  if (item.failed()) return;
+  if (port.address6) {
+    if (!port.address6->address.isUnicastHost()) {
+      item.member("address6", Need::kOptional)
+          ->fail(quoted(port.address6->address.str()) + " is not a unicast host address");
+      return;
+    }
+    if (port.address6->length > 127) {
+      item.member("address6", Need::kOptional)->fail("a /128 leaves no room for neighbours; use the link's prefix (e.g. /64)");
+      return;
+    }
+  }
+  if (port.gateway6) {
+    auto at = item.member("gateway6", Need::kOptional);
+    if (!port.address6) {
+      at->fail("gateway6 needs address6 (the port's own IPv6 address)");
+      return;
+    }
+    if (!port.gateway6->isLinkLocal() && !port.address6->contains(*port.gateway6)) {
+      at->fail("gateway6 " + port.gateway6->str() + " is neither link-local nor inside the port's prefix " +
+               port.address6->network().str());
+      return;
+    }
+  }
+  if (!port.gateway) return;
   const uint32_t mask = prefixMask(port.address.length);
   if ((*port.gateway & mask) != (port.address.address & mask)) {
     const Ipv4Prefix subnet{.address = port.address.address & mask,
@@ -651,6 +749,12 @@ void readPorts(const Cursor& dataplane, std::vector<PortConfig>& ports) {
                    "); the external and internal segments must be different subnets");
         return;
       }
+      if (port.address6 && other.address6 && port.address6->overlaps(*other.address6)) {
+        item.member("address6", Need::kOptional)
+            ->fail(port.address6->str() + " overlaps port " + quoted(other.name) + " (" + other.address6->str() +
+                   "); the external and internal segments must be different subnets");
+        return;
+      }
     }
     if (auto [it, fresh] = roles.try_emplace(port.role, item.path()); !fresh) {
       item.member("role", Need::kOptional)
@@ -676,14 +780,14 @@ void readSnat(const Cursor& dataplane, DataplaneConfig& out) {
   if (auto snat = dataplane.group("snat", Need::kOptional, {"addresses"})) {
     if (auto items = snat->elements("addresses", Need::kOptional)) {
       for (const Cursor& item : *items) {
-        const auto address = item.asIpv4();
+        const auto address = item.asIp();
         if (!address) return;
         if (std::ranges::find(out.snat.addresses, *address) != out.snat.addresses.end()) {
-          item.fail(formatIpv4(*address) + " is listed twice");
+          item.fail(address->str() + " is listed twice");
           return;
         }
-        if (out.snat.addresses.size() == kMaxSnatAddresses) {
-          item.fail("at most " + std::to_string(kMaxSnatAddresses) + " SNAT addresses are supported");
+        if (out.snat.of(address->family()).size() == kMaxSnatAddresses) {
+          item.fail("at most " + std::to_string(kMaxSnatAddresses) + " SNAT addresses per family are supported");
           return;
         }
         out.snat.addresses.push_back(*address);
@@ -692,7 +796,9 @@ void readSnat(const Cursor& dataplane, DataplaneConfig& out) {
   }
   if (out.snat.addresses.empty()) {
     for (const PortConfig& port : out.ports) {
-      if (port.role == PortRole::kInternal) out.snat.addresses.push_back(port.address.address);
+      if (port.role != PortRole::kInternal) continue;
+      out.snat.addresses.push_back(port.address.address);
+      if (port.address6) out.snat.addresses.push_back(port.address6->address);
     }
   }
 }
@@ -726,8 +832,9 @@ void readDataplane(const Cursor& root, DataplaneConfig& out, OwnedAddresses& own
   readFlows(*dataplane, out.flows);
   for (const PortConfig& port : out.ports) {
     owned.try_emplace(port.address.address, "the address of port " + quoted(port.name));
+    if (port.address6) owned.try_emplace(port.address6->address, "the IPv6 address of port " + quoted(port.name));
   }
-  for (uint32_t address : out.snat.addresses) owned.try_emplace(address, "a SNAT address");
+  for (const IpAddress& address : out.snat.addresses) owned.try_emplace(address, "a SNAT address");
 }
 
 void readApi(const Cursor& root, ApiConfig& api) {
@@ -780,16 +887,55 @@ void readHealth(const Cursor& root, HealthConfig& health) {
 }
 
 // A pool CIDR or a source range names a block of addresses, so its host bits must be zero.
-std::optional<Ipv4Prefix> readNetwork(const Cursor& c) {
-  auto prefix = c.asPrefix();
-  if (prefix && (prefix->address & ~prefixMask(prefix->length)) != 0) {
-    const Ipv4Prefix network{.address = prefix->address & prefixMask(prefix->length),
-                             .length = prefix->length};
-    c.fail(quoted(formatPrefix(*prefix)) + " has host bits set (did you mean " +
-           formatPrefix(network) + "?)");
+std::optional<IpPrefix> readNetwork(const Cursor& c) {
+  auto prefix = c.asIpPrefix();
+  if (prefix && prefix->hasHostBits()) {
+    c.fail(quoted(prefix->str()) + " has host bits set (did you mean " + prefix->network().str() + "?)");
     return std::nullopt;
   }
   return prefix;
+}
+
+// "address" (one, either family) or "addresses" (one per family, for dual stack), and
+// the same for a Service's "vip" / "vips": exactly one of the two settings.
+std::optional<std::vector<IpAddress>> readAddressOrPair(const Cursor& item, std::string_view one,
+                                                        std::string_view many) {
+  auto single = item.member(one, Need::kOptional);
+  auto list = item.member(many, Need::kOptional);
+  if (single && list) {
+    list->fail("set either " + std::string(one) + " or " + std::string(many) + ", not both");
+    return std::nullopt;
+  }
+  if (!single && !list) {
+    item.member(one, Need::kRequired);  // reports "required setting is missing" at `one`
+    return std::nullopt;
+  }
+  std::vector<IpAddress> out;
+  if (single) {
+    auto address = single->asIp();
+    if (!address) return std::nullopt;
+    out.push_back(*address);
+    return out;
+  }
+  auto items = list->elements();
+  if (!items) return std::nullopt;
+  if (items->empty() || items->size() > 2) {
+    list->fail("expected one address per family (one IPv4, one IPv6, or one of each), got " +
+               std::to_string(items->size()));
+    return std::nullopt;
+  }
+  for (const Cursor& element : *items) {
+    auto address = element.asIp();
+    if (!address) return std::nullopt;
+    if (!out.empty() && out.front().family() == address->family()) {
+      element.fail(std::string("a second ") + ipFamilyName(address->family()) + " address (" + address->str() +
+                   " after " + out.front().str() + "); at most one per family");
+      return std::nullopt;
+    }
+    out.push_back(*address);
+  }
+  std::ranges::sort(out);  // IPv4 first
+  return out;
 }
 
 void readPools(const Cursor& root, std::vector<PoolConfig>& pools) {
@@ -852,12 +998,12 @@ void readNodes(const Cursor& root, std::vector<NodeConfig>& nodes, const OwnedAd
   auto items = root.elements("nodes", Need::kOptional);
   if (!items) return;
   std::map<std::string, std::string> names;  // name -> path
-  std::map<uint32_t, std::string> addresses;  // address -> path and name
+  std::map<IpAddress, std::string> addresses;  // address -> path and name
   for (const Cursor& item : *items) {
-    if (!item.expectGroup({"name", "address", "mac"})) return;
+    if (!item.expectGroup({"name", "address", "addresses", "mac"})) return;
     NodeConfig node;
     item.requiredString("name", node.name);
-    item.read("address", Need::kRequired, node.address, &Cursor::asIpv4);
+    if (auto list = readAddressOrPair(item, "address", "addresses")) node.addresses = std::move(*list);
     item.read("mac", Need::kOptional, node.mac, &Cursor::asMac);
     if (item.failed()) return;
     if (auto [it, fresh] = names.try_emplace(node.name, item.path()); !fresh) {
@@ -865,17 +1011,17 @@ void readNodes(const Cursor& root, std::vector<NodeConfig>& nodes, const OwnedAd
           ->fail("node name " + quoted(node.name) + " is already used by " + it->second);
       return;
     }
-    const std::string address = formatIpv4(node.address);
     auto address_setting = item.member("address", Need::kOptional);
-    if (auto it = owned.find(node.address); it != owned.end()) {
-      address_setting->fail("node address " + address + " is " + it->second);
-      return;
-    }
-    if (auto [it, fresh] =
-            addresses.try_emplace(node.address, item.path() + " " + quoted(node.name));
-        !fresh) {
-      address_setting->fail("node address " + address + " is already used by " + it->second);
-      return;
+    if (!address_setting) address_setting = item.member("addresses", Need::kOptional);
+    for (const IpAddress& a : node.addresses) {
+      if (auto it = owned.find(a); it != owned.end()) {
+        address_setting->fail("node address " + a.str() + " is " + it->second);
+        return;
+      }
+      if (auto [it, fresh] = addresses.try_emplace(a, item.path() + " " + quoted(node.name)); !fresh) {
+        address_setting->fail("node address " + a.str() + " is already used by " + it->second);
+        return;
+      }
     }
     nodes.push_back(std::move(node));
   }
@@ -926,23 +1072,16 @@ void readServiceNodes(const Cursor& service, const std::vector<NodeConfig>& node
   }
 }
 
-// loadBalancerSourceRanges. Kubernetes allows IPv6 CIDRs there; the data plane is IPv4
-// only so far, so they are refused by name rather than misread.
-void readSourceRanges(const Cursor& service, std::vector<Ipv4Prefix>& ranges) {
+// loadBalancerSourceRanges, either family (ServiceConfig::source_ranges says how a VIP
+// applies them).
+void readSourceRanges(const Cursor& service, std::vector<IpPrefix>& ranges) {
   auto items = service.elements("source_ranges", Need::kOptional);
   if (!items) return;
   for (const Cursor& item : *items) {
-    auto text = item.asString();
-    if (!text) return;
-    if (text->find(':') != std::string::npos) {
-      item.fail(quoted(*text) + " is an IPv6 prefix; IPv6 source ranges are not supported yet "
-                "(the data plane forwards IPv4 only)");
-      return;
-    }
     auto prefix = readNetwork(item);
     if (!prefix) return;
     if (std::ranges::find(ranges, *prefix) != ranges.end()) {
-      item.fail("source range " + formatPrefix(*prefix) + " is listed twice");
+      item.fail("source range " + prefix->str() + " is listed twice");
       return;
     }
     ranges.push_back(*prefix);
@@ -959,9 +1098,9 @@ void readServices(const Cursor& root, Config& config, const OwnedAddresses& owne
   if (!items) return;
   std::map<std::string, std::string> ids;  // "namespace/name" -> path
   // (vip, protocol, port) -> "path (namespace/name)" of the service port that has it
-  std::map<std::tuple<uint32_t, Protocol, uint16_t>, std::string> frontends;
+  std::map<std::tuple<IpAddress, Protocol, uint16_t>, std::string> frontends;
   for (const Cursor& item : *items) {
-    if (!item.expectGroup({"namespace", "name", "vip", "ports", "external_traffic_policy",
+    if (!item.expectGroup({"namespace", "name", "vip", "vips", "ports", "external_traffic_policy",
                            "health_check_node_port", "mode", "nodes", "source_ranges",
                            "session_affinity", "session_affinity_timeout"})) {
       return;
@@ -969,7 +1108,7 @@ void readServices(const Cursor& root, Config& config, const OwnedAddresses& owne
     ServiceConfig service;
     item.requiredString("namespace", service.namespace_name);
     item.requiredString("name", service.name);
-    item.read("vip", Need::kRequired, service.vip, &Cursor::asIpv4);
+    if (auto vips = readAddressOrPair(item, "vip", "vips")) service.vips = std::move(*vips);
     readServicePorts(item, service.ports);
     item.read("external_traffic_policy", Need::kOptional, service.external_traffic_policy,
               readTrafficPolicy);
@@ -1003,29 +1142,51 @@ void readServices(const Cursor& root, Config& config, const OwnedAddresses& owne
           ->fail("service " + id + " is already defined at " + it->second);
       return;
     }
-    const std::string vip = formatIpv4(service.vip);
     auto vip_setting = item.member("vip", Need::kOptional);
-    if (auto it = owned.find(service.vip); it != owned.end()) {
-      vip_setting->fail("VIP " + vip + " is " + it->second);
-      return;
-    }
-    for (const NodeConfig& node : config.nodes) {
-      if (node.address == service.vip) {
-        vip_setting->fail("VIP " + vip + " is the address of node " + quoted(node.name));
+    if (!vip_setting) vip_setting = item.member("vips", Need::kOptional);
+    for (const IpAddress& address : service.vips) {
+      const std::string vip = address.str();
+      if (auto it = owned.find(address); it != owned.end()) {
+        vip_setting->fail("VIP " + vip + " is " + it->second);
         return;
       }
-    }
-    auto port_items = item.elements("ports", Need::kOptional);
-    for (size_t i = 0; i < service.ports.size(); ++i) {
-      const ServicePortConfig& port = service.ports[i];
-      const Cursor& port_item = (*port_items)[i];
-      const auto key = std::tuple{service.vip, port.protocol, port.port};
-      auto [it, fresh] = frontends.try_emplace(key, port_item.path() + " (" + id + ")");
-      if (!fresh) {
-        port_item.fail(vip + ":" + std::to_string(port.port) +
-                       (port.protocol == Protocol::kTcp ? "/TCP" : "/UDP") +
-                       " is already used by " + it->second);
+      for (const NodeConfig& node : config.nodes) {
+        if (std::ranges::find(node.addresses, address) != node.addresses.end()) {
+          vip_setting->fail("VIP " + vip + " is the address of node " + quoted(node.name));
+          return;
+        }
+      }
+      if (address.isV6() && service.mode.value_or(config.dataplane.mode) == Mode::kFullNat &&
+          config.dataplane.snat.of(IpFamily::kIpv6).empty()) {
+        vip_setting->fail("VIP " + vip + " needs an IPv6 SNAT source for full-NAT: give the internal port an "
+                          "address6, or list one in dataplane.snat.addresses");
         return;
+      }
+      // A static VIP whose family none of its nodes has could never serve: say so now.
+      bool any_node = false, family_node = false;
+      for (const NodeConfig& node : config.nodes) {
+        if (!service.node_names.empty() && std::ranges::find(service.node_names, node.name) == service.node_names.end()) {
+          continue;
+        }
+        any_node = true;
+        family_node = family_node || node.address(address.family()).has_value();
+      }
+      if (any_node && !family_node) {
+        vip_setting->fail("VIP " + vip + " is " + ipFamilyName(address.family()) + " but none of its nodes has an " +
+                          ipFamilyName(address.family()) + " address");
+        return;
+      }
+      auto port_items = item.elements("ports", Need::kOptional);
+      for (size_t i = 0; i < service.ports.size(); ++i) {
+        const ServicePortConfig& port = service.ports[i];
+        const Cursor& port_item = (*port_items)[i];
+        const auto key = std::tuple{address, port.protocol, port.port};
+        auto [it, fresh] = frontends.try_emplace(key, port_item.path() + " (" + id + ")");
+        if (!fresh) {
+          port_item.fail(formatEndpoint(address, port.port) + (port.protocol == Protocol::kTcp ? "/TCP" : "/UDP") +
+                         " is already used by " + it->second);
+          return;
+        }
       }
     }
     config.services.push_back(std::move(service));

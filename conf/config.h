@@ -1,6 +1,8 @@
 #pragma once
 // NodeGate configuration: the schema of DESIGN.md section 5 as plain C++ values, and the
-// libconfig++ loader that fills it. No DPDK here; addresses are IPv4 in host byte order.
+// libconfig++ loader that fills it. No DPDK here. Addresses the data plane owns on its ports
+// are IPv4 (host byte order) with an optional IPv6 side; addresses of Services, nodes,
+// pools and source ranges are IpAddress / IpPrefix of either family (conf/ip_address.h).
 //
 // Threading: loadConfig/parseConfig are pure functions, safe on any thread.
 // Errors: returned, never thrown; each names the file, the line and the setting path,
@@ -16,6 +18,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "conf/ip_address.h"
 
 namespace ng::conf {
 
@@ -44,6 +48,11 @@ struct PortConfig {
   PortRole role = PortRole::kExternal;
   Ipv4Prefix address;  // the box's own address on this port
   std::optional<uint32_t> gateway;
+  // The box's IPv6 address on this port (setting "address6", host bits = the address) and
+  // its IPv6 gateway ("gateway6": inside that prefix, or link-local as routers usually
+  // advertise). Needed for IPv6 VIPs (external) and IPv6 nodes (internal).
+  std::optional<IpPrefix> address6;
+  std::optional<IpAddress> gateway6;
   uint16_t mtu = 1500;  // 68..9000
 };
 
@@ -60,7 +69,10 @@ struct FlowConfig {
 inline constexpr size_t kMaxSnatAddresses = 64;
 
 struct SnatConfig {
-  std::vector<uint32_t> addresses;  // default: the internal port's address
+  // Either family, at most kMaxSnatAddresses of each. Default: the internal port's
+  // address, and its address6 when it has one. IPv6 flows take IPv6 sources.
+  std::vector<IpAddress> addresses;
+  [[nodiscard]] std::vector<IpAddress> of(IpFamily family) const;
 };
 
 struct DataplaneConfig {
@@ -105,7 +117,7 @@ struct HealthConfig {
 
 struct PoolConfig {
   std::string name;
-  std::vector<Ipv4Prefix> cidrs;
+  std::vector<IpPrefix> cidrs;  // networks (host bits zero) of either family
 };
 
 enum class NodeAddressType { kInternalIp, kExternalIp };
@@ -130,7 +142,11 @@ struct KubernetesConfig {
 
 struct NodeConfig {
   std::string name;
-  uint32_t address = 0;
+  // One address per family, IPv4 first (setting "address", or "addresses" for a
+  // dual-stack node). A VIP's traffic goes to the node address of the VIP's family; a
+  // node without one is not a backend of that VIP.
+  std::vector<IpAddress> addresses;
+  [[nodiscard]] std::optional<IpAddress> address(IpFamily family) const;
   // Static neighbour entry for the node's address (benchmarks, static L2 set-ups);
   // normally the worker resolves it with ARP.
   std::optional<Mac> mac;
@@ -149,15 +165,19 @@ struct ServicePortConfig {
 struct ServiceConfig {
   std::string namespace_name;  // setting "namespace"
   std::string name;
-  uint32_t vip = 0;
+  // One VIP per family, IPv4 first (setting "vip", or "vips" for dual stack: Kubernetes'
+  // ipFamilies). Every port is served on each.
+  std::vector<IpAddress> vips;
   std::vector<ServicePortConfig> ports;
   TrafficPolicy external_traffic_policy = TrafficPolicy::kCluster;
   uint16_t health_check_node_port = 0;  // required with Local: GET node:port/healthz
   std::optional<Mode> mode;  // default: dataplane.mode
   std::vector<std::string> node_names;  // setting "nodes"; empty = every node
-  // loadBalancerSourceRanges: clients allowed to open flows; empty = every source. IPv4
-  // networks (host bits zero), each listed once.
-  std::vector<Ipv4Prefix> source_ranges;
+  // loadBalancerSourceRanges: clients allowed to open flows; empty = every source.
+  // Networks (host bits zero) of either family, each listed once. When the list is not
+  // empty, a VIP admits only clients in the ranges of its own family: an IPv4 VIP of a
+  // Service that lists only IPv6 ranges admits nobody (as kube-proxy filters).
+  std::vector<IpPrefix> source_ranges;
   SessionAffinity session_affinity = SessionAffinity::kNone;
   // sessionAffinityConfig.clientIP.timeoutSeconds: 1..86400; settable only with ClientIP.
   uint32_t session_affinity_timeout = kDefaultSessionAffinityTimeout;
@@ -192,5 +212,7 @@ struct ConfigError {
 [[nodiscard]] std::optional<Ipv4Prefix> parseIpv4Prefix(std::string_view text) noexcept;
 [[nodiscard]] std::string formatIpv4(uint32_t address);
 [[nodiscard]] std::optional<Mac> parseMac(std::string_view text) noexcept;
+// "10.0.0.1:80", "[fd00::1]:80".
+[[nodiscard]] std::string formatEndpoint(const IpAddress& address, uint16_t port);
 
 }  // namespace ng::conf

@@ -54,28 +54,24 @@ std::optional<IpAddress> IpAddress::parse(std::string_view text) noexcept {
 }
 
 bool IpAddress::bit(unsigned i) const noexcept {
-  if (isV4()) return i < 32 && ((v4_ >> (31 - i)) & 1u) != 0;
-  return i < 128 && ((v6_[i / 8] >> (7 - i % 8)) & 1u) != 0;
+  return i < bits() && ((bytes_[i / 8] >> (7 - i % 8)) & 1u) != 0;
 }
 
 IpAddress IpAddress::masked(unsigned length) const noexcept {
-  if (isV4()) {
-    if (length >= 32) return *this;
-    return IpAddress(length == 0 ? 0 : v4_ & (~uint32_t{0} << (32 - length)));
-  }
-  Bytes16 bytes = v6_;
+  IpAddress out = *this;
+  Bytes16& bytes = out.bytes_;
   for (unsigned i = 0; i < 16; ++i) {
     const unsigned first = i * 8;
     if (length >= first + 8) continue;
     const unsigned keep = length > first ? length - first : 0;  // 0..7 bits of this byte
     bytes[i] &= static_cast<uint8_t>(keep == 0 ? 0 : 0xff << (8 - keep));
   }
-  return IpAddress::v6(bytes);
+  return out;
 }
 
 IpAddress IpAddress::plus(uint64_t n) const noexcept {
-  if (isV4()) return IpAddress(static_cast<uint32_t>(v4_ + n));
-  Bytes16 bytes = v6_;
+  if (isV4()) return IpAddress(static_cast<uint32_t>(v4() + n));
+  Bytes16 bytes = bytes_;
   // Add n to the 128-bit big-endian number, carrying from the last byte.
   unsigned carry = 0;
   for (int i = 15; i >= 0; --i) {
@@ -89,24 +85,21 @@ IpAddress IpAddress::plus(uint64_t n) const noexcept {
 }
 
 bool IpAddress::isLinkLocal() const noexcept {
-  if (isV4()) return (v4_ >> 16) == 0xa9fe;
-  return v6_[0] == 0xfe && (v6_[1] & 0xc0) == 0x80;
+  if (isV4()) return bytes_[0] == 169 && bytes_[1] == 254;
+  return bytes_[0] == 0xfe && (bytes_[1] & 0xc0) == 0x80;
 }
 
 bool IpAddress::isUnicastHost() const noexcept {
-  if (isV4()) {
-    const uint8_t top = v4_ >> 24;
-    return top != 0 && top != 127 && top < 224;
-  }
-  if (v6_[0] == 0xff) return false;  // multicast
+  if (isV4()) return bytes_[0] != 0 && bytes_[0] != 127 && bytes_[0] < 224;
+  if (bytes_[0] == 0xff) return false;  // multicast
   if (isLinkLocal()) return false;
   // ::/96 holds the unspecified and loopback addresses and the deprecated IPv4-compatible
   // ones; ::ffff:0:0/96 the IPv4-mapped ones. None names a host on an IPv6 wire.
   bool zero80 = true;
-  for (int i = 0; i < 10; ++i) zero80 = zero80 && v6_[i] == 0;
+  for (int i = 0; i < 10; ++i) zero80 = zero80 && bytes_[i] == 0;
   if (zero80) {
-    const bool w5 = v6_[10] == 0 && v6_[11] == 0;
-    const bool mapped = v6_[10] == 0xff && v6_[11] == 0xff;
+    const bool w5 = bytes_[10] == 0 && bytes_[11] == 0;
+    const bool mapped = bytes_[10] == 0xff && bytes_[11] == 0xff;
     if (w5 || mapped) return false;
   }
   return true;
@@ -115,14 +108,14 @@ bool IpAddress::isUnicastHost() const noexcept {
 std::string IpAddress::str() const {
   if (isV4()) {
     std::string text;
-    for (int shift = 24; shift >= 0; shift -= 8) {
-      if (!text.empty()) text += '.';
-      text += std::to_string((v4_ >> shift) & 0xff);
+    for (int i = 0; i < 4; ++i) {
+      if (i > 0) text += '.';
+      text += std::to_string(bytes_[i]);
     }
     return text;
   }
   char buffer[INET6_ADDRSTRLEN];
-  if (inet_ntop(AF_INET6, v6_.data(), buffer, sizeof buffer) == nullptr) return "?";
+  if (inet_ntop(AF_INET6, bytes_.data(), buffer, sizeof buffer) == nullptr) return "?";
   return buffer;
 }
 
@@ -149,8 +142,6 @@ size_t std::hash<ng::conf::IpAddress>::operator()(const ng::conf::IpAddress& a) 
   uint64_t h = 1469598103934665603ull;
   auto mix = [&h](uint8_t byte) { h = (h ^ byte) * 1099511628211ull; };
   mix(static_cast<uint8_t>(a.family()));
-  const uint32_t v4 = a.v4();
-  for (int s = 0; s < 32; s += 8) mix(static_cast<uint8_t>(v4 >> s));
-  for (uint8_t byte : a.v6Bytes()) mix(byte);
+  for (uint8_t byte : a.bytes()) mix(byte);
   return static_cast<size_t>(h);
 }

@@ -3,8 +3,7 @@
 // handles them — config, REST, Kubernetes, IPAM, nodeport, status. The data plane has
 // its own wire-order types; the compiler converts.
 //
-// An IPv4 address is kept as its 32-bit value in host byte order (bytes 0..3 of the
-// storage, the rest zero) and never as an IPv4-mapped IPv6 address: "10.0.0.1" and
+// An IPv4 address is kept as its 4 bytes (never as an IPv4-mapped IPv6 address): "10.0.0.1" and
 // "::ffff:10.0.0.1" are different addresses of different families here, as they are to
 // Kubernetes (ipFamilies) and to the wire. Ordering: every IPv4 address sorts before every
 // IPv6 address; within a family, numerically.
@@ -19,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -36,12 +36,14 @@ class IpAddress {
 
   constexpr IpAddress() noexcept = default;
   // An IPv4 address, host byte order.
-  constexpr IpAddress(uint32_t v4) noexcept : v4_(v4) {}  // NOLINT(google-explicit-constructor)
+  constexpr IpAddress(uint32_t v4) noexcept  // NOLINT(google-explicit-constructor)
+      : bytes_{static_cast<uint8_t>(v4 >> 24), static_cast<uint8_t>(v4 >> 16), static_cast<uint8_t>(v4 >> 8),
+               static_cast<uint8_t>(v4)} {}
   // An IPv6 address, network byte order.
   [[nodiscard]] static constexpr IpAddress v6(const Bytes16& bytes) noexcept {
     IpAddress a;
     a.family_ = IpFamily::kIpv6;
-    a.v6_ = bytes;
+    a.bytes_ = bytes;
     return a;
   }
 
@@ -53,9 +55,13 @@ class IpAddress {
   [[nodiscard]] constexpr bool isV4() const noexcept { return family_ == IpFamily::kIpv4; }
   [[nodiscard]] constexpr bool isV6() const noexcept { return family_ == IpFamily::kIpv6; }
   // IPv4 value, host byte order; 0 for an IPv6 address.
-  [[nodiscard]] constexpr uint32_t v4() const noexcept { return isV4() ? v4_ : 0; }
-  // IPv6 bytes, network order; all zero for an IPv4 address.
-  [[nodiscard]] constexpr const Bytes16& v6Bytes() const noexcept { return v6_; }
+  [[nodiscard]] constexpr uint32_t v4() const noexcept {
+    return isV4() ? uint32_t{bytes_[0]} << 24 | uint32_t{bytes_[1]} << 16 | uint32_t{bytes_[2]} << 8 | bytes_[3] : 0;
+  }
+  // The address in network byte order: 4 bytes (IPv4) or 16 (IPv6).
+  [[nodiscard]] constexpr std::span<const uint8_t> bytes() const noexcept {
+    return {bytes_.data(), isV4() ? size_t{4} : size_t{16}};
+  }
 
   // The address's bit `i` counted from the most significant (0..31 or 0..127).
   [[nodiscard]] bool bit(unsigned i) const noexcept;
@@ -74,20 +80,17 @@ class IpAddress {
   // "10.0.0.1", "fd00::1" (RFC 5952 canonical form).
   [[nodiscard]] std::string str() const;
 
-  friend constexpr bool operator==(const IpAddress& a, const IpAddress& b) noexcept {
-    return a.family_ == b.family_ && a.v4_ == b.v4_ && a.v6_ == b.v6_;
-  }
-  friend constexpr std::strong_ordering operator<=>(const IpAddress& a, const IpAddress& b) noexcept {
-    if (auto c = a.family_ <=> b.family_; c != 0) return c;
-    if (auto c = a.v4_ <=> b.v4_; c != 0) return c;
-    return a.v6_ <=> b.v6_;
-  }
+  // Family first, then the bytes: numeric order within a family (network byte order).
+  friend constexpr bool operator==(const IpAddress&, const IpAddress&) noexcept = default;
+  friend constexpr std::strong_ordering operator<=>(const IpAddress&, const IpAddress&) noexcept = default;
 
  private:
+  // 17 bytes, byte-aligned: the compiler keeps millions of these at 10,000 Services x 300
+  // nodes. An IPv4 address uses bytes 0..3, the rest stays zero (so == and <=> work).
   IpFamily family_ = IpFamily::kIpv4;
-  uint32_t v4_ = 0;
-  Bytes16 v6_{};
+  Bytes16 bytes_{};
 };
+static_assert(sizeof(IpAddress) == 17);
 
 // A network: address and prefix length (0..32 or 0..128).
 struct IpPrefix {

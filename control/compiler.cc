@@ -20,6 +20,15 @@ const char* policyName(conf::TrafficPolicy policy) noexcept {
 SnapshotCompiler::SnapshotCompiler(uint32_t maglev_size, uint32_t stats_capacity)
     : maglev_size_(maglev_size), stats_capacity_(stats_capacity) {}
 
+uint64_t maglevId(const conf::IpAddress& address) noexcept {
+  if (address.isV4()) return address.v4();  // the identity IPv4 tables always had
+  // FNV-1a over the 16 bytes, with the top bit set so no IPv6 id equals an IPv4 one.
+  // Fixed, so every box (and every version) builds the same IPv6 tables.
+  uint64_t h = 14695981039346656037ull;
+  for (uint8_t b : address.bytes()) h = (h ^ b) * 1099511628211ull;
+  return h | (uint64_t{1} << 63);
+}
+
 uint32_t maglevSizeFor(uint32_t min_size, size_t backends) {
   // Maglev's balance and churn hold when M >= 100 N (NSDI'16 sec. 5.3); keep the
   // configured size unless a node set is too large for it.
@@ -37,7 +46,7 @@ std::shared_ptr<const lb::MaglevTable> SnapshotCompiler::tableFor(const NodeSet&
   } else {
     for (const auto& [address, weight] : nodes) {
       // Identity = node address: equal node sets give equal tables on every box.
-      entry.backends.push_back(lb::MaglevBackend{.id = address, .weight = weight});
+      entry.backends.push_back(lb::MaglevBackend{.id = maglevId(address), .weight = weight});
     }
     entry.table = std::make_shared<const lb::MaglevTable>(
         lb::MaglevTable::build(entry.backends, maglevSizeFor(maglev_size_, entry.backends.size())));
@@ -55,7 +64,7 @@ uint32_t SnapshotCompiler::takeFreeId() {
   return id;
 }
 
-void SnapshotCompiler::assignStatsIds(uint64_t port_key, const std::vector<nodeport::NodeBackend>& backends,
+void SnapshotCompiler::assignStatsIds(const PortKey& port_key, const std::vector<nodeport::NodeBackend>& backends,
                                       std::vector<uint32_t>& ids) {
   PortIds& port = stats_ids_[port_key];
   std::vector<PortIds::Entry> next;
@@ -95,7 +104,7 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
   auto view = std::make_shared<StatusView>();
   snap->generation = generation;
   view->generation = generation;
-  snap->snat_addresses = config.dataplane.snat.addresses;
+  for (const conf::IpAddress& a : config.dataplane.snat.of(conf::IpFamily::kIpv4)) snap->snat_addresses.push_back(a.v4());
   const conf::FlowConfig& flows = config.dataplane.flows;
   snap->timeouts = lb::FlowTimeouts{.tcp_established_ms = flows.tcp_timeout * 1000,
                                     .tcp_transitory_ms = flows.tcp_transitory_timeout * 1000,
@@ -103,27 +112,36 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
                                     .tcp_half_open_ms = flows.tcp_half_open_timeout * 1000};
   snap->half_open_budget_percent = flows.half_open_budget;
   for (const conf::NodeConfig& node : config.nodes) {
-    snap->resolve_targets.push_back(node.address);
-    if (node.mac) snap->static_neighbors.push_back(fwd::StaticNeighbor{.ip = node.address, .mac = *node.mac});
-    view->nodes.push_back(NodeView{.name = node.name, .address = node.address});
+    if (auto v4 = node.address(conf::IpFamily::kIpv4)) {
+      snap->resolve_targets.push_back(v4->v4());
+      if (node.mac) snap->static_neighbors.push_back(fwd::StaticNeighbor{.ip = v4->v4(), .mac = *node.mac});
+    }
+    view->nodes.push_back(NodeView{.name = node.name, .addresses = node.addresses});
   }
 
   std::map<NodeSet, CachedTable> next_tables;
-  std::map<std::tuple<uint32_t, uint16_t, uint8_t>, NodeSet> next_sets;
-  std::map<uint32_t, VipView> vips;
+  std::map<PortKey, NodeSet> next_sets;
+  std::map<conf::IpAddress, VipView> vips;
   std::vector<uint32_t> stats_ids;
   for (nodeport::ServicePortBackends& set : nodeport::backendSets(config, health)) {
+    if (!set.vip.isV4()) continue;  // WIP: IPv6 VIPs join with the IPv6 snapshot (branch ipv6)
     fwd::ServicePort sp;
-    sp.vip = set.vip;
+    sp.vip = set.vip.v4();
     sp.port = set.port;
     sp.proto = set.protocol == conf::Protocol::kTcp ? IPPROTO_TCP : IPPROTO_UDP;
     // Source ranges become merged address intervals, so a worker answers "allowed?" with
-    // one binary search whatever overlaps the list has.
+    // one binary search whatever overlaps the list has. A list without a range of the
+    // VIP's family admits nobody (conf::ServiceConfig::source_ranges).
     std::vector<fwd::SourceRange> ranges;
-    for (const conf::Ipv4Prefix& prefix : set.source_ranges) {
-      ranges.push_back(fwd::prefixRange(prefix.address, prefix.length));
+    for (const conf::IpPrefix& prefix : set.source_ranges) {
+      if (prefix.family() == conf::IpFamily::kIpv4) ranges.push_back(fwd::prefixRange(prefix.address.v4(), prefix.length));
     }
     sp.source_ranges = fwd::mergeSourceRanges(std::move(ranges));
+    if (!set.source_ranges.empty() && sp.source_ranges.empty()) {
+      // An inclusive range with first > last holds no address, and a non-empty list
+      // restricts: every source is refused (ServicePort::allowsSource).
+      sp.source_ranges.push_back(fwd::SourceRange{.first = 1, .last = 0});
+    }
     if (set.session_affinity == conf::SessionAffinity::kClientIp) {
       sp.affinity_timeout_ms = set.session_affinity_timeout * 1000;  // <= 86,400,000
     }
@@ -131,12 +149,13 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
                        .node_port = set.backends.empty() ? uint16_t{0} : set.backends.front().node_port,
                        .policy = set.policy, .all_down = set.all_down, .backends = {}};
     NodeSet nodes;
-    assignStatsIds(uint64_t{sp.vip} << 32 | uint64_t{sp.port} << 8 | sp.proto, set.backends, stats_ids);
+    const PortKey key{set.vip, sp.port, sp.proto};
+    assignStatsIds(key, set.backends, stats_ids);
     for (size_t i = 0; i < set.backends.size(); ++i) {  // sorted by address
       nodeport::NodeBackend& b = set.backends[i];
       const uint32_t stats_id = stats_ids[i];
       if (b.serving) {
-        sp.backends.push_back(fwd::Backend{.node_ip = b.address, .node_port = b.node_port,
+        sp.backends.push_back(fwd::Backend{.node_ip = b.address.v4(), .node_port = b.node_port,
                                            .weight = static_cast<uint16_t>(b.weight), .stats_id = stats_id});
         nodes.emplace_back(b.address, b.weight);
       }
@@ -150,7 +169,6 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
     // dropped and counted as no_backend.
     if (!nodes.empty()) sp.maglev = tableFor(nodes, next_tables);
 
-    const auto key = std::make_tuple(sp.vip, sp.port, sp.proto);
     if (auto prev = previous_sets_.find(key); prev != previous_sets_.end() && prev->second != nodes &&
                                               !prev->second.empty() && !nodes.empty()) {
       const auto& old_entry = tables_.at(prev->second);
@@ -163,8 +181,8 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
     }
     next_sets[key] = std::move(nodes);
 
-    VipView& vip = vips[sp.vip];
-    vip.vip = sp.vip;
+    VipView& vip = vips[set.vip];
+    vip.vip = set.vip;
     vip.owner = set.service;
     vip.mode = set.mode;
     vip.ports.push_back(std::move(port_view));

@@ -38,6 +38,9 @@ namespace ng::control {
 
 // Smallest prime >= max(min_size, 100 x backends): the Maglev table size for a node set.
 [[nodiscard]] uint32_t maglevSizeFor(uint32_t min_size, size_t backends);
+// A node's Maglev identity (lb::MaglevBackend::id): its IPv4 address, or a fixed 64-bit
+// hash of its IPv6 address. Deterministic, so boxes behind ECMP agree.
+[[nodiscard]] uint64_t maglevId(const conf::IpAddress& address) noexcept;
 
 class SnapshotCompiler {
  public:
@@ -53,7 +56,7 @@ class SnapshotCompiler {
   [[nodiscard]] std::shared_ptr<const StatusView> lastStatus() const noexcept { return status_; }
 
  private:
-  using NodeSet = std::vector<std::pair<uint32_t, uint32_t>>;  // (node address, weight), sorted
+  using NodeSet = std::vector<std::pair<conf::IpAddress, uint32_t>>;  // (node address, weight), sorted
   struct CachedTable {
     std::shared_ptr<const lb::MaglevTable> table;
     std::vector<lb::MaglevBackend> backends;
@@ -63,7 +66,7 @@ class SnapshotCompiler {
   // instead of a hash lookup per backend (10,000 Services x 300 nodes is 3M backends).
   struct PortIds {
     struct Entry {
-      uint32_t node = 0;
+      conf::IpAddress node;
       uint16_t node_port = 0;
       uint32_t id = 0;  // 0 = unattributed (no id was free)
     };
@@ -73,7 +76,8 @@ class SnapshotCompiler {
   std::shared_ptr<const lb::MaglevTable> tableFor(const NodeSet& nodes,
                                                   std::map<NodeSet, CachedTable>& next);
   // Ids for `backends` (sorted by address) of the port `port_key`, in their order.
-  void assignStatsIds(uint64_t port_key, const std::vector<nodeport::NodeBackend>& backends,
+  using PortKey = std::tuple<conf::IpAddress, uint16_t, uint8_t>;  // VIP, port, IP protocol
+  void assignStatsIds(const PortKey& port_key, const std::vector<nodeport::NodeBackend>& backends,
                       std::vector<uint32_t>& ids);
   uint32_t takeFreeId();
 
@@ -81,9 +85,9 @@ class SnapshotCompiler {
   uint32_t stats_capacity_;
   std::map<NodeSet, CachedTable> tables_;  // previous generation's tables
   // Per VIP:port/protocol, the node set it used last generation (for churn reporting).
-  std::map<std::tuple<uint32_t, uint16_t, uint8_t>, NodeSet> previous_sets_;
+  std::map<PortKey, NodeSet> previous_sets_;
   // By VIP << 32 | port << 8 | protocol. Ports a compile did not see are released after it.
-  std::unordered_map<uint64_t, PortIds> stats_ids_;
+  std::map<PortKey, PortIds> stats_ids_;
   std::vector<uint32_t> released_;  // released by the current compile, freed after it
   uint64_t pass_ = 0;
   std::deque<uint32_t> free_ids_;             // released, oldest first

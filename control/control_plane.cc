@@ -209,7 +209,7 @@ void ControlPlane::kubernetes(std::vector<KubeChange> changes,
     if (reply.status >= 400) {
       outcome.error = reply.body.value("error", "refused");
     } else if (!c.remove) {
-      outcome.address = registry_.addressOf(id);
+      outcome.addresses = registry_.addressesOf(id);
     }
     outcomes.push_back(std::move(outcome));
   }

@@ -41,11 +41,11 @@ void keepBootSettings(const conf::Config& running, conf::Config& next);
 struct KubeChange {
   LoadBalancerSpec spec;   // for a removal only its namespace and name count
   bool remove = false;
-  bool fallback = false;   // spec.requested_ip is a wish (the old status address)
+  bool fallback = false;   // spec.requested_ips are a wish (the old status addresses)
 };
 struct KubeOutcome {
   std::string id;          // "namespace/name"
-  std::optional<uint32_t> address;  // programmed at this address; nullopt: removed or refused
+  std::vector<conf::IpAddress> addresses;  // programmed at these (ipFamilies order); empty: removed or refused
   std::string error;       // why it was refused ("" = fine)
 };
 

@@ -5,7 +5,7 @@ namespace ng::control {
 health::ProbeSpec probeSpecOf(const nodeport::ProbeTarget& target) {
   return health::ProbeSpec{.kind = target.kind == nodeport::ProbeKind::kHttp ? health::ProbeKind::kHttp
                                                                             : health::ProbeKind::kTcp,
-                           .address = conf::formatIpv4(target.address),
+                           .address = target.address.str(),
                            .port = target.port,
                            .path = target.kind == nodeport::ProbeKind::kHttp ? target.path : "/healthz",
                            .tls_verify = false};

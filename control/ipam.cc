@@ -5,12 +5,6 @@
 namespace ng::control {
 namespace {
 
-uint32_t maskOf(uint8_t length) { return length == 0 ? 0 : ~uint32_t{0} << (32 - length); }
-
-bool inPrefix(uint32_t address, const conf::Ipv4Prefix& p) {
-  return (address & maskOf(p.length)) == (p.address & maskOf(p.length));
-}
-
 std::string portsText(const std::vector<PortKey>& ports) {
   std::string text;
   for (const auto& [protocol, port] : ports) {
@@ -26,19 +20,19 @@ Ipam::Ipam(std::vector<conf::PoolConfig> pools) : pools_(std::move(pools)) {}
 
 void Ipam::setPools(std::vector<conf::PoolConfig> pools) { pools_ = std::move(pools); }
 
-void Ipam::setStatic(std::map<uint32_t, std::string> owners) { static_ = std::move(owners); }
+void Ipam::setStatic(std::map<conf::IpAddress, std::string> owners) { static_ = std::move(owners); }
 
-std::optional<std::string> Ipam::poolOf(uint32_t address) const {
+std::optional<std::string> Ipam::poolOf(const conf::IpAddress& address) const {
   for (const conf::PoolConfig& pool : pools_) {
-    for (const conf::Ipv4Prefix& cidr : pool.cidrs) {
-      if (inPrefix(address, cidr)) return pool.name;
+    for (const conf::IpPrefix& cidr : pool.cidrs) {
+      if (cidr.contains(address)) return pool.name;
     }
   }
   return std::nullopt;
 }
 
-std::string Ipam::conflict(uint32_t address, const AllocationRequest& request) const {
-  const std::string text = conf::formatIpv4(address);
+std::string Ipam::conflict(const conf::IpAddress& address, const AllocationRequest& request) const {
+  const std::string text = address.str();
   if (auto it = static_.find(address); it != static_.end()) {
     return text + " is the static VIP of " + it->second + " (config file)";
   }
@@ -59,46 +53,54 @@ std::string Ipam::conflict(uint32_t address, const AllocationRequest& request) c
   return "";
 }
 
-std::expected<uint32_t, std::string> Ipam::allocate(const AllocationRequest& request) {
-  std::optional<uint32_t> chosen;
+std::expected<conf::IpAddress, std::string> Ipam::allocate(const AllocationRequest& request) {
+  std::optional<conf::IpAddress> chosen;
+  const auto current = addressOf(request.owner, request.family);
   if (request.requested) {
-    const uint32_t want = *request.requested;
-    const auto current = addressOf(request.owner);
-    if (!poolOf(want) && current != want) {
-      return std::unexpected(conf::formatIpv4(want) + " is not in any pool");
+    const conf::IpAddress want = *request.requested;
+    if (want.family() != request.family) {
+      return std::unexpected(want.str() + " is not an " + conf::ipFamilyName(request.family) + " address");
     }
+    if (!poolOf(want) && current != want) return std::unexpected(want.str() + " is not in any pool");
     if (std::string why = conflict(want, request); !why.empty()) return std::unexpected(why);
     chosen = want;
-  } else if (auto current = addressOf(request.owner); current && conflict(*current, request).empty()) {
+  } else if (current && conflict(*current, request).empty()) {
     chosen = current;
   } else {
+    // Lowest free address first. Each candidate that is taken is skipped in O(log n), so
+    // a pool of any size (an IPv6 /64) costs at most one step per address in use.
     for (const conf::PoolConfig& pool : pools_) {
-      for (const conf::Ipv4Prefix& cidr : pool.cidrs) {
-        const uint64_t first = cidr.address & maskOf(cidr.length);
-        const uint64_t count = uint64_t{1} << (32 - cidr.length);
-        for (uint64_t a = first; a < first + count && !chosen; ++a) {
-          if (conflict(static_cast<uint32_t>(a), request).empty()) chosen = static_cast<uint32_t>(a);
+      for (const conf::IpPrefix& cidr : pool.cidrs) {
+        if (cidr.family() != request.family) continue;
+        const conf::IpPrefix net = cidr.network();
+        for (conf::IpAddress a = net.address; net.contains(a); a = a.plus(1)) {
+          if (a.isUnicastHost() && conflict(a, request).empty()) {
+            chosen = a;
+            break;
+          }
+          if (a.plus(1) == net.address) break;  // wrapped: /0 exhausted
         }
         if (chosen) break;
       }
       if (chosen) break;
     }
-    if (!chosen) return std::unexpected(std::string("no free address in any pool"));
+    if (!chosen) {
+      return std::unexpected(std::string("no free ") + conf::ipFamilyName(request.family) + " address in any pool");
+    }
   }
-  release(request.owner);
   adopt(request, *chosen);
   return *chosen;
 }
 
-void Ipam::adopt(const AllocationRequest& request, uint32_t address) {
-  release(request.owner);
+void Ipam::adopt(const AllocationRequest& request, const conf::IpAddress& address) {
+  release(request.owner, address.family());
   holders_[address].push_back(Holder{.owner = request.owner, .sharing_key = request.sharing_key,
                                      .ports = request.ports});
-  by_owner_[request.owner] = address;
+  by_owner_[{request.owner, address.family()}] = address;
 }
 
-void Ipam::release(const std::string& owner) {
-  auto it = by_owner_.find(owner);
+void Ipam::release(const std::string& owner, conf::IpFamily family) {
+  auto it = by_owner_.find({owner, family});
   if (it == by_owner_.end()) return;
   auto& list = holders_[it->second];
   std::erase_if(list, [&](const Holder& h) { return h.owner == owner; });
@@ -106,8 +108,13 @@ void Ipam::release(const std::string& owner) {
   by_owner_.erase(it);
 }
 
-std::optional<uint32_t> Ipam::addressOf(const std::string& owner) const {
-  auto it = by_owner_.find(owner);
+void Ipam::release(const std::string& owner) {
+  release(owner, conf::IpFamily::kIpv4);
+  release(owner, conf::IpFamily::kIpv6);
+}
+
+std::optional<conf::IpAddress> Ipam::addressOf(const std::string& owner, conf::IpFamily family) const {
+  auto it = by_owner_.find({owner, family});
   if (it == by_owner_.end()) return std::nullopt;
   return it->second;
 }

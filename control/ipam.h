@@ -1,13 +1,15 @@
 #pragma once
-// VIP pools (IPAM) for load balancers declared through the API (and, later, Kubernetes):
-// automatic allocation, requested addresses, and MetalLB's sharing rule.
+// VIP pools (IPAM) for load balancers declared through the API and by the Kubernetes
+// controller: automatic allocation, requested addresses, and MetalLB's sharing rule, per
+// address family (a dual-stack Service holds one address of each family).
 //
 // Rules:
 //   - A requested address is honoured when it lies in a pool and is free, or is held
 //     only by Services with the same sharing key whose ports do not collide; otherwise
 //     the request is refused with the reason (never stolen from its holder).
-//   - Automatic allocation takes the lowest free address of the first pool that has one
-//     (pools in configuration order), so results are deterministic.
+//   - Automatic allocation takes the lowest free address of the request's family from the
+//     first pool that has one (pools in configuration order; a pool may mix families),
+//     so results are deterministic.
 //   - Static VIPs of config-file Services are taken, never shared.
 // Control thread only; plain data, no I/O.
 
@@ -28,9 +30,10 @@ namespace ng::control {
 using PortKey = std::pair<conf::Protocol, uint16_t>;
 
 struct AllocationRequest {
-  std::string owner;                  // "namespace/name"
-  std::optional<uint32_t> requested;  // loadBalancerIP
-  std::string sharing_key;            // "" = not shareable
+  std::string owner;                         // "namespace/name"
+  conf::IpFamily family = conf::IpFamily::kIpv4;
+  std::optional<conf::IpAddress> requested;  // loadBalancerIP / annotation; of `family`
+  std::string sharing_key;                   // "" = not shareable
   std::vector<PortKey> ports;
 };
 
@@ -42,17 +45,20 @@ class Ipam {
   // (an address in use is never moved under a running Service); poolOf() tells.
   void setPools(std::vector<conf::PoolConfig> pools);
   // Addresses of config-file Services: taken, not shareable. Replaces the previous set.
-  void setStatic(std::map<uint32_t, std::string> owners);
+  void setStatic(std::map<conf::IpAddress, std::string> owners);
 
-  // Allocates (or keeps) the owner's address. The owner's current address is kept when
-  // it still satisfies the request. Error: a sentence naming the address and the reason.
-  [[nodiscard]] std::expected<uint32_t, std::string> allocate(const AllocationRequest& request);
-  // Re-adopts an address from persisted state without the pool check (restart).
-  void adopt(const AllocationRequest& request, uint32_t address);
-  void release(const std::string& owner);
+  // Allocates (or keeps) the owner's address of the request's family. The owner's
+  // current address is kept when it still satisfies the request. Error: a sentence
+  // naming the address and the reason.
+  [[nodiscard]] std::expected<conf::IpAddress, std::string> allocate(const AllocationRequest& request);
+  // Re-adopts an address from persisted state without the pool check (restart); the
+  // family is the address's.
+  void adopt(const AllocationRequest& request, const conf::IpAddress& address);
+  void release(const std::string& owner);                          // every family
+  void release(const std::string& owner, conf::IpFamily family);
 
-  [[nodiscard]] std::optional<uint32_t> addressOf(const std::string& owner) const;
-  [[nodiscard]] std::optional<std::string> poolOf(uint32_t address) const;
+  [[nodiscard]] std::optional<conf::IpAddress> addressOf(const std::string& owner, conf::IpFamily family) const;
+  [[nodiscard]] std::optional<std::string> poolOf(const conf::IpAddress& address) const;
 
  private:
   struct Holder {
@@ -61,12 +67,12 @@ class Ipam {
     std::vector<PortKey> ports;
   };
   // Why `request` may not use `address` ("" = it may).
-  [[nodiscard]] std::string conflict(uint32_t address, const AllocationRequest& request) const;
+  [[nodiscard]] std::string conflict(const conf::IpAddress& address, const AllocationRequest& request) const;
 
   std::vector<conf::PoolConfig> pools_;
-  std::map<uint32_t, std::string> static_;            // address -> config Service
-  std::map<uint32_t, std::vector<Holder>> holders_;   // address -> API Services on it
-  std::map<std::string, uint32_t> by_owner_;
+  std::map<conf::IpAddress, std::string> static_;           // address -> config Service
+  std::map<conf::IpAddress, std::vector<Holder>> holders_;  // address -> API Services on it
+  std::map<std::pair<std::string, conf::IpFamily>, conf::IpAddress> by_owner_;
 };
 
 }  // namespace ng::control

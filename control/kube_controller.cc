@@ -12,6 +12,12 @@
 namespace ng::control {
 namespace {
 
+std::string joinAddresses(const std::vector<conf::IpAddress>& addresses) {
+  std::string out;
+  for (const conf::IpAddress& a : addresses) out += (out.empty() ? "" : ", ") + a.str();
+  return out;
+}
+
 using nlohmann::json;
 
 std::string servicePath(const std::string& id) {
@@ -311,7 +317,7 @@ void KubeController::reconcile(std::stop_token stop) {
     if (last_good != nullptr) {
       // The old status address is only a wish: once served, the address held counts.
       LoadBalancerSpec compare = spec;
-      if (translated->fallback) compare.requested_ip = last_good->requested_ip;
+      if (translated->fallback) compare.requested_ips = last_good->requested_ips;
       if (compare == *last_good) {
         check_status.push_back(id);
         continue;
@@ -327,7 +333,7 @@ void KubeController::reconcile(std::stop_token stop) {
   if (!changes.empty()) {
     // Requested addresses (and old status addresses) first, so that an automatic
     // allocation never takes the address another Service is about to re-adopt.
-    std::ranges::stable_partition(changes, [](const KubeChange& c) { return c.spec.requested_ip.has_value(); });
+    std::ranges::stable_partition(changes, [](const KubeChange& c) { return !c.spec.requested_ips.empty(); });
     std::vector<std::string> ids;
     for (const KubeChange& c : changes) ids.push_back(c.spec.id());
     auto applied = apply_(changes, stop);
@@ -349,7 +355,7 @@ void KubeController::reconcile(std::stop_token stop) {
         if (o.error.empty()) programmed_.erase(o.id);
         continue;
       }
-      if (!o.error.empty() || !o.address) {
+      if (!o.error.empty() || o.addresses.empty()) {
         if (last_error_[o.id] != o.error) {
           spdlog::warn("kubernetes: Service {}: {}", o.id, o.error);
           event(o.id, "Warning", "SyncLoadBalancerFailed", o.error);
@@ -358,7 +364,7 @@ void KubeController::reconcile(std::stop_token stop) {
         ensuring.erase(o.id);
         continue;
       }
-      programmed_[o.id] = Programmed{.spec = std::move(c->spec), .address = *o.address};
+      programmed_[o.id] = Programmed{.spec = std::move(c->spec), .addresses = o.addresses};
     }
   }
 
@@ -366,7 +372,7 @@ void KubeController::reconcile(std::stop_token stop) {
     auto p = programmed_.find(id);
     auto svc = services_.find(id);
     if (p == programmed_.end() || svc == services_.end()) continue;
-    const json desired = ingressFor(p->second.spec, p->second.address, options_.ip_mode);
+    const json desired = ingressFor(p->second.spec, p->second.addresses, options_.ip_mode);
     const bool write = currentIngress(svc->second) != desired;
     if (write && !patchStatus(id, desired)) {
       retryLater(id);
@@ -374,7 +380,7 @@ void KubeController::reconcile(std::stop_token stop) {
     }
     if (ensuring.contains(id) && (acted_ || write)) {
       event(id, "Normal", "EnsuredLoadBalancer",
-            "Ensured load balancer at " + conf::formatIpv4(p->second.address));
+            "Ensured load balancer at " + joinAddresses(p->second.addresses));
     }
   }
 

@@ -132,7 +132,7 @@ class KubeController {
   };
   struct Programmed {
     LoadBalancerSpec spec;
-    uint32_t address = 0;
+    std::vector<conf::IpAddress> addresses;  // ipFamilies order
   };
   using Clock = std::chrono::steady_clock;
 

@@ -129,13 +129,21 @@ std::optional<LbNode> candidateNode(const json& node, conf::NodeAddressType pref
   if (!addresses.is_array()) return std::nullopt;
   const char* first = preferred == conf::NodeAddressType::kInternalIp ? "InternalIP" : "ExternalIP";
   const char* second = preferred == conf::NodeAddressType::kInternalIp ? "ExternalIP" : "InternalIP";
-  for (const char* type : {first, second}) {
-    for (const json& a : addresses) {
-      if (stringAt(a, {"type"}) != type) continue;
-      if (auto address = conf::parseIpv4(stringAt(a, {"address"}))) return LbNode{.name = name, .address = *address};
+  // Per family: the first address of the preferred type, else of the other type.
+  LbNode out{.name = name};
+  for (conf::IpFamily family : {conf::IpFamily::kIpv4, conf::IpFamily::kIpv6}) {
+    std::optional<conf::IpAddress> found;
+    for (const char* type : {first, second}) {
+      for (const json& a : addresses) {
+        if (found || stringAt(a, {"type"}) != type) continue;
+        auto address = conf::IpAddress::parse(stringAt(a, {"address"}));
+        if (address && address->family() == family && address->isUnicastHost()) found = address;
+      }
     }
+    if (found) out.addresses.push_back(*found);
   }
-  return std::nullopt;
+  if (out.addresses.empty()) return std::nullopt;
+  return out;
 }
 
 std::expected<ServiceTranslation, std::string> translateService(const json& service, const std::vector<LbNode>& nodes,
@@ -146,13 +154,19 @@ std::expected<ServiceTranslation, std::string> translateService(const json& serv
   spec.name = stringAt(service, {"metadata", "name"});
   if (spec.namespace_name.empty() || spec.name.empty()) return std::unexpected(std::string("metadata: no namespace or name"));
 
+  // One VIP per family, primary first. The API server always fills ipFamilies (1.20+);
+  // without it (an older server) a Service is IPv4.
   const json& families = at(service, {"spec", "ipFamilies"});
-  if (families.is_array() && !families.empty() &&
-      std::ranges::none_of(families, [](const json& f) { return f == "IPv4"; })) {
-    return std::unexpected("spec.ipFamilies: " + families.dump() + ": this build serves IPv4 only");
-  }
-  if (families.is_array() && families.size() > 1) {
-    out.warnings.push_back("spec.ipFamilies: dual-stack; only the IPv4 address is served");
+  if (families.is_array() && !families.empty()) {
+    spec.families.clear();
+    for (const json& f : families) {
+      if (f != "IPv4" && f != "IPv6") return std::unexpected("spec.ipFamilies: " + f.dump() + " is not IPv4 or IPv6");
+      const auto family = f == "IPv4" ? conf::IpFamily::kIpv4 : conf::IpFamily::kIpv6;
+      if (std::ranges::find(spec.families, family) != spec.families.end() || spec.families.size() == 2) {
+        return std::unexpected("spec.ipFamilies: " + families.dump() + " lists a family twice");
+      }
+      spec.families.push_back(family);
+    }
   }
 
   const json& ports = at(service, {"spec", "ports"});
@@ -202,20 +216,19 @@ std::expected<ServiceTranslation, std::string> translateService(const json& serv
     }
   }
 
-  // Source ranges: an unparsable one must never open the VIP to everyone.
+  // Source ranges: an unparsable one must never open the VIP to everyone. A VIP admits
+  // only the ranges of its own family (conf::ServiceConfig::source_ranges).
   auto [ranges, ranges_field] = sourceRangesOf(service);
   std::string range_error;
   for (const std::string& text : ranges) {
-    if (text.find(':') != std::string::npos) continue;  // IPv6: not for an IPv4 VIP
-    auto prefix = conf::parseIpv4Prefix(text);
+    auto prefix = conf::IpPrefix::parse(text);
     if (!prefix) {
       range_error = ranges_field + ": '" + text + "' is not a CIDR";
       break;
     }
-    spec.source_ranges.push_back(*prefix);
-  }
-  if (range_error.empty() && !ranges.empty() && spec.source_ranges.empty()) {
-    range_error = ranges_field + ": only IPv6 ranges, which would leave the IPv4 address open to everyone";
+    // Kubernetes accepts "10.0.0.1/8" in the annotation; the network is what it means.
+    const conf::IpPrefix network = prefix->network();
+    if (std::ranges::find(spec.source_ranges, network) == spec.source_ranges.end()) spec.source_ranges.push_back(network);
   }
   if (!range_error.empty()) {
     if (last_good == nullptr) return std::unexpected(range_error + "; not programmed until it is fixed");
@@ -225,51 +238,65 @@ std::expected<ServiceTranslation, std::string> translateService(const json& serv
 
   // The address: the Service's request (field or annotation); else, as a wish only, the
   // address its status already shows, so a restart re-adopts it rather than reshuffling.
-  std::string requested = stringAt(service, {"spec", "loadBalancerIP"});
+  // The field holds one address; the annotation one per family ("203.0.113.10,2001:db8::10").
+  const std::string field = stringAt(service, {"spec", "loadBalancerIP"});
   const std::string annotated = stringAt(service, {"metadata", "annotations", std::string(kRequestedIpsAnnotation).c_str()});
-  std::string requested_field = "spec.loadBalancerIP";
-  if (requested.empty() && !annotated.empty()) {
-    requested_field = "metadata.annotations[" + std::string(kRequestedIpsAnnotation) + "]";
-    for (const std::string& a : splitComma(annotated)) {
-      if (a.find(':') == std::string::npos) {
-        requested = a;
-        break;
-      }
+  const std::string requested_field =
+      !field.empty() ? "spec.loadBalancerIP" : "metadata.annotations[" + std::string(kRequestedIpsAnnotation) + "]";
+  for (const std::string& text : !field.empty() ? std::vector<std::string>{field} : splitComma(annotated)) {
+    auto address = conf::IpAddress::parse(text);
+    if (!address || !address->isUnicastHost()) {
+      return std::unexpected(requested_field + ": '" + text + "' is not a unicast IP address");
     }
-    if (requested.empty()) return std::unexpected(requested_field + ": '" + annotated + "' has no IPv4 address");
+    if (std::ranges::find(spec.families, address->family()) == spec.families.end()) {
+      // One annotation value often serves single- and dual-stack clusters alike.
+      out.warnings.push_back(requested_field + ": " + text + " is " + conf::ipFamilyName(address->family()) +
+                             ", not one of the Service's ipFamilies; ignored");
+      continue;
+    }
+    if (spec.requested(address->family())) {
+      return std::unexpected(requested_field + ": two " + std::string(conf::ipFamilyName(address->family())) +
+                             " addresses; at most one per family");
+    }
+    spec.requested_ips.push_back(*address);
   }
-  if (!requested.empty()) {
-    auto address = conf::parseIpv4(requested);
-    if (!address) return std::unexpected(requested_field + ": '" + requested + "' is not an IPv4 address");
-    spec.requested_ip = *address;
-  } else {
+  if (spec.requested_ips.empty()) {
     const json ingress = currentIngress(service);
     if (ingress.is_array()) {
       for (const json& entry : ingress) {
-        if (auto address = conf::parseIpv4(stringAt(entry, {"ip"}))) {
-          spec.requested_ip = *address;
-          out.fallback = true;
-          break;
+        auto address = conf::IpAddress::parse(stringAt(entry, {"ip"}));
+        if (!address || std::ranges::find(spec.families, address->family()) == spec.families.end() ||
+            spec.requested(address->family())) {
+          continue;
         }
+        spec.requested_ips.push_back(*address);
+        out.fallback = true;
       }
     }
   }
+  std::ranges::sort(spec.requested_ips);
   spec.sharing_key = stringAt(service, {"metadata", "annotations", std::string(kSharingKeyAnnotation).c_str()});
   return out;
 }
 
-json ingressFor(const LoadBalancerSpec& spec, uint32_t address, std::string_view ip_mode) {
-  json entry{{"ip", conf::formatIpv4(address)}, {"ipMode", ip_mode}};
+json ingressFor(const LoadBalancerSpec& spec, const std::vector<conf::IpAddress>& addresses,
+                std::string_view ip_mode) {
+  json ports = nullptr;
   if (std::ranges::any_of(spec.ports, [](const LbPort& p) { return p.error().has_value(); })) {
-    json ports = json::array();
+    ports = json::array();
     for (const LbPort& p : spec.ports) {
       json port{{"port", p.port}, {"protocol", p.protocol}};
       if (p.error()) port["error"] = portErrorReason(p);
       ports.push_back(std::move(port));
     }
-    entry["ports"] = std::move(ports);
   }
-  return json::array({std::move(entry)});
+  json out = json::array();
+  for (const conf::IpAddress& a : addresses) {
+    json entry{{"ip", a.str()}, {"ipMode", ip_mode}};
+    if (!ports.is_null()) entry["ports"] = ports;
+    out.push_back(std::move(entry));
+  }
+  return out;
 }
 
 json currentIngress(const json& service) {

@@ -44,10 +44,10 @@ using kube::objectKey;
 // Ours and not being deleted: it should have a load balancer.
 [[nodiscard]] bool wantsLoadBalancer(const nlohmann::json& service, const std::string& class_name);
 
-// A Node that may carry load balancer traffic, at the IPv4 address of the preferred
-// type (else of the other type); nullopt when it may not: being deleted, labelled
-// exclude-from-external-load-balancers with a value that does not parse as false, tainted
-// for the cluster autoscaler, or without an IPv4 InternalIP/ExternalIP. NotReady and
+// A Node that may carry load balancer traffic, at one address per family: the first of
+// the preferred type (else of the other type); nullopt when it may not: being deleted,
+// labelled exclude-from-external-load-balancers with a value that does not parse as
+// false, tainted for the cluster autoscaler, or without any InternalIP/ExternalIP. NotReady and
 // cordoned nodes stay candidates: health checks decide where traffic goes.
 [[nodiscard]] std::optional<LbNode> candidateNode(const nlohmann::json& node, conf::NodeAddressType preferred);
 // Go's strconv.ParseBool, which kube's node predicate uses for the exclude label.
@@ -55,10 +55,12 @@ using kube::objectKey;
 
 struct ServiceTranslation {
   LoadBalancerSpec spec;
-  bool fallback = false;              // spec.requested_ip is only the old status address
+  bool fallback = false;              // spec.requested_ips are only the old status addresses
   std::vector<std::string> warnings;  // served, but something was not taken as given
 };
-// The load balancer of a Service of ours over the candidate `nodes`. `last_good` is the
+// The load balancer of a Service of ours over the candidate `nodes`: one VIP per entry of
+// spec.ipFamilies; requested addresses from spec.loadBalancerIP or the annotation (one
+// per family), else the addresses in its status as a wish (fallback). `last_good` is the
 // spec applied before (nullptr for a new Service): an unparsable source range keeps its
 // ranges, and fails closed (an error, nothing programmed) when there is none.
 // Error: a sentence naming the field.
@@ -66,10 +68,11 @@ struct ServiceTranslation {
                                                                             const std::vector<LbNode>& nodes,
                                                                             const LoadBalancerSpec* last_good);
 
-// status.loadBalancer.ingress for a Service served at `address`: one IPv4 entry with
-// ipMode ("Proxy" for fullnat, "VIP" for tunnel), and, when a port is not served, every
+// status.loadBalancer.ingress for a Service served at `addresses`: one entry per
+// address (ipFamilies order) with ipMode ("Proxy" for fullnat, "VIP" for tunnel), and, when a port is not served, every
 // port with the reason on the ones that are not.
-[[nodiscard]] nlohmann::json ingressFor(const LoadBalancerSpec& spec, uint32_t address, std::string_view ip_mode);
+[[nodiscard]] nlohmann::json ingressFor(const LoadBalancerSpec& spec, const std::vector<conf::IpAddress>& addresses,
+                                        std::string_view ip_mode);
 // The Service's current status.loadBalancer.ingress (null when absent or empty).
 [[nodiscard]] nlohmann::json currentIngress(const nlohmann::json& service);
 

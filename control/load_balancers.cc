@@ -35,15 +35,39 @@ struct Reader {
     out = j.get<uint64_t>();
     return true;
   }
-  bool ipv4(const json& j, const std::string& field, uint32_t& out) {
+  // A unicast host address of either family (the rule of conf/ip_address.h).
+  bool ip(const json& j, const std::string& field, conf::IpAddress& out) {
     std::string text;
     if (!string(j, field, text)) return false;
-    auto address = conf::parseIpv4(text);
-    if (!address) {
-      return fail(field, "'" + text + "' is not an IPv4 address" +
-                             (text.find(':') != std::string::npos ? " (IPv6 is not supported yet)" : ""));
+    auto address = conf::IpAddress::parse(text);
+    if (!address) return fail(field, "'" + text + "' is not an IP address");
+    if (!address->isUnicastHost()) {
+      return fail(field, "'" + text + "' is not a unicast host address (multicast, loopback, unspecified, "
+                         "link-local and reserved addresses are refused)");
     }
     out = *address;
+    return true;
+  }
+  // One address, or an array of at most one per family; sorted IPv4 first.
+  bool ipPerFamily(const json& j, const std::string& field, std::vector<conf::IpAddress>& out) {
+    out.clear();
+    if (!j.is_array()) {
+      conf::IpAddress a;
+      if (!ip(j, field, a)) return false;
+      out.push_back(a);
+      return true;
+    }
+    if (j.empty() || j.size() > 2) return fail(field, "expected one address per family (1 or 2), got " + std::to_string(j.size()));
+    for (size_t i = 0; i < j.size(); ++i) {
+      conf::IpAddress a;
+      if (!ip(j[i], field + "[" + std::to_string(i) + "]", a)) return false;
+      if (!out.empty() && out.front().family() == a.family()) {
+        return fail(field + "[" + std::to_string(i) + "]",
+                    std::string("a second ") + conf::ipFamilyName(a.family()) + " address; at most one per family");
+      }
+      out.push_back(a);
+    }
+    std::ranges::sort(out);
     return true;
   }
   bool known(const json& object, const std::string& where, std::initializer_list<const char*> keys) {
@@ -73,7 +97,7 @@ std::expected<LoadBalancerSpec, std::string> parseLoadBalancerSpec(const json& b
   if (!body.is_object()) return std::unexpected(std::string("body: expected a JSON object"));
   if (!r.known(body, "", {"namespace", "name", "ports", "nodes", "externalTrafficPolicy", "healthCheckNodePort",
                           "sessionAffinity", "sessionAffinityTimeoutSeconds", "loadBalancerSourceRanges",
-                          "loadBalancerIP", "sharingKey", "ipFamilies"})) {
+                          "loadBalancerIP", "loadBalancerIPs", "sharingKey", "ipFamilies"})) {
     return failed();
   }
   LoadBalancerSpec spec{.namespace_name = namespace_name, .name = name};
@@ -117,21 +141,27 @@ std::expected<LoadBalancerSpec, std::string> parseLoadBalancerSpec(const json& b
   if (body.contains("nodes")) {
     if (!body["nodes"].is_array()) return std::unexpected(std::string("nodes: expected an array"));
     std::set<std::string> names;
-    std::set<uint32_t> addresses;
+    std::set<conf::IpAddress> addresses;
     for (size_t i = 0; i < body["nodes"].size(); ++i) {
       const json& n = body["nodes"][i];
       const std::string at = "nodes[" + std::to_string(i) + "]";
       if (!n.is_object()) return std::unexpected(at + ": expected an object {name, address}");
-      if (!r.known(n, at, {"name", "address"})) return failed();
+      if (!r.known(n, at, {"name", "address", "addresses"})) return failed();
       LbNode node;
       if (!n.contains("name") || !r.string(n["name"], at + ".name", node.name) || node.name.empty()) {
         return std::unexpected(r.error.empty() ? at + ".name: required" : r.error);
       }
-      if (!n.contains("address")) return std::unexpected(at + ".address: required");
-      if (!r.ipv4(n["address"], at + ".address", node.address)) return failed();
+      if (n.contains("address") == n.contains("addresses")) {
+        return std::unexpected(at + ": expected address (one) or addresses (one per family), exactly one of them");
+      }
+      const std::string field = at + (n.contains("address") ? ".address" : ".addresses");
+      const json& value = n.contains("address") ? n["address"] : n["addresses"];
+      if (n.contains("address") && value.is_array()) return std::unexpected(field + ": expected a string");
+      if (n.contains("addresses") && !value.is_array()) return std::unexpected(field + ": expected an array");
+      if (!r.ipPerFamily(value, field, node.addresses)) return failed();
       if (!names.insert(node.name).second) return std::unexpected(at + ".name: '" + node.name + "' is listed twice");
-      if (!addresses.insert(node.address).second) {
-        return std::unexpected(at + ".address: " + conf::formatIpv4(node.address) + " is listed twice");
+      for (const conf::IpAddress& a : node.addresses) {
+        if (!addresses.insert(a).second) return std::unexpected(field + ": " + a.str() + " is listed twice");
       }
       spec.nodes.push_back(std::move(node));
     }
@@ -176,29 +206,58 @@ std::expected<LoadBalancerSpec, std::string> parseLoadBalancerSpec(const json& b
       const std::string at = "loadBalancerSourceRanges[" + std::to_string(i) + "]";
       std::string text;
       if (!r.string(ranges[i], at, text)) return failed();
-      auto prefix = conf::parseIpv4Prefix(text);
-      if (!prefix) {
-        return std::unexpected(at + ": '" + text + "' is not an IPv4 prefix" +
-                               (text.find(':') != std::string::npos ? " (IPv6 is not supported yet)" : ""));
+      auto prefix = conf::IpPrefix::parse(text);
+      if (!prefix) return std::unexpected(at + ": '" + text + "' is not an IP prefix (address/length)");
+      // As Kubernetes' validation: a range with host bits set is refused, not guessed at.
+      if (prefix->hasHostBits()) {
+        return std::unexpected(at + ": '" + text + "' has host bits set (did you mean " + prefix->network().str() + "?)");
       }
-      spec.source_ranges.push_back(*prefix);
+      if (std::ranges::find(spec.source_ranges, *prefix) == spec.source_ranges.end()) spec.source_ranges.push_back(*prefix);
     }
   }
   if (body.contains("loadBalancerIP") && !body["loadBalancerIP"].is_null()) {
     std::string text;
     if (!r.string(body["loadBalancerIP"], "loadBalancerIP", text)) return failed();
     if (!text.empty()) {
-      uint32_t address = 0;
-      if (!r.ipv4(body["loadBalancerIP"], "loadBalancerIP", address)) return failed();
-      spec.requested_ip = address;
+      conf::IpAddress address;
+      if (!r.ip(body["loadBalancerIP"], "loadBalancerIP", address)) return failed();
+      spec.requested_ips.push_back(address);
     }
+  }
+  if (body.contains("loadBalancerIPs") && !body["loadBalancerIPs"].is_null()) {
+    if (!spec.requested_ips.empty()) {
+      return std::unexpected(std::string("loadBalancerIPs: set either loadBalancerIP or loadBalancerIPs, not both"));
+    }
+    if (!body["loadBalancerIPs"].is_array()) return std::unexpected(std::string("loadBalancerIPs: expected an array"));
+    if (!r.ipPerFamily(body["loadBalancerIPs"], "loadBalancerIPs", spec.requested_ips)) return failed();
   }
   if (body.contains("sharingKey") && !r.string(body["sharingKey"], "sharingKey", spec.sharing_key)) return failed();
   if (body.contains("ipFamilies")) {
     const json& families = body["ipFamilies"];
-    if (!families.is_array()) return std::unexpected(std::string("ipFamilies: expected an array"));
-    for (const json& f : families) {
-      if (f != "IPv4") return std::unexpected("ipFamilies: " + f.dump() + " is not supported yet (IPv4 only)");
+    if (!families.is_array() || families.empty() || families.size() > 2) {
+      return std::unexpected(std::string("ipFamilies: expected [\"IPv4\"], [\"IPv6\"] or both, primary first"));
+    }
+    spec.families.clear();
+    for (size_t i = 0; i < families.size(); ++i) {
+      const json& f = families[i];
+      const std::string at = "ipFamilies[" + std::to_string(i) + "]";
+      if (f != "IPv4" && f != "IPv6") return std::unexpected(at + ": " + f.dump() + " is not one of IPv4, IPv6");
+      const conf::IpFamily family = f == "IPv4" ? conf::IpFamily::kIpv4 : conf::IpFamily::kIpv6;
+      if (std::ranges::find(spec.families, family) != spec.families.end()) {
+        return std::unexpected(at + ": " + f.dump() + " is listed twice");
+      }
+      spec.families.push_back(family);
+    }
+  } else if (!spec.requested_ips.empty()) {
+    // No ipFamilies: the requested addresses say which (Kubernetes would default to the
+    // cluster's primary family; a box cannot know it).
+    spec.families.clear();
+    for (const conf::IpAddress& a : spec.requested_ips) spec.families.push_back(a.family());
+  }
+  for (const conf::IpAddress& a : spec.requested_ips) {
+    if (std::ranges::find(spec.families, a.family()) == spec.families.end()) {
+      return std::unexpected(std::string(body.contains("loadBalancerIPs") ? "loadBalancerIPs" : "loadBalancerIP") + ": " +
+                             a.str() + " is " + conf::ipFamilyName(a.family()) + ", not one of the ipFamilies");
     }
   }
   return spec;
@@ -210,11 +269,19 @@ json specJson(const LoadBalancerSpec& spec) {
     ports.push_back(json{{"name", p.name}, {"protocol", p.protocol}, {"port", p.port}, {"nodePort", p.node_port}});
   }
   json nodes = json::array();
-  for (const LbNode& n : spec.nodes) nodes.push_back(json{{"name", n.name}, {"address", conf::formatIpv4(n.address)}});
-  json ranges = json::array();
-  for (const conf::Ipv4Prefix& p : spec.source_ranges) {
-    ranges.push_back(conf::formatIpv4(p.address) + "/" + std::to_string(p.length));
+  for (const LbNode& n : spec.nodes) {
+    if (n.addresses.size() == 1) {
+      nodes.push_back(json{{"name", n.name}, {"address", n.addresses[0].str()}});
+    } else {
+      json list = json::array();
+      for (const conf::IpAddress& a : n.addresses) list.push_back(a.str());
+      nodes.push_back(json{{"name", n.name}, {"addresses", std::move(list)}});
+    }
   }
+  json ranges = json::array();
+  for (const conf::IpPrefix& p : spec.source_ranges) ranges.push_back(p.str());
+  json families = json::array();
+  for (conf::IpFamily f : spec.families) families.push_back(conf::ipFamilyName(f));
   json j{{"namespace", spec.namespace_name},
          {"name", spec.name},
          {"ports", std::move(ports)},
@@ -224,17 +291,30 @@ json specJson(const LoadBalancerSpec& spec) {
          {"sessionAffinity", spec.client_ip_affinity ? "ClientIP" : "None"},
          {"sessionAffinityTimeoutSeconds", spec.affinity_timeout_seconds},
          {"loadBalancerSourceRanges", std::move(ranges)},
+         {"ipFamilies", std::move(families)},
          {"sharingKey", spec.sharing_key}};
-  if (spec.requested_ip) j["loadBalancerIP"] = conf::formatIpv4(*spec.requested_ip);
+  if (!spec.requested_ips.empty()) {
+    json list = json::array();
+    for (const conf::IpAddress& a : spec.requested_ips) list.push_back(a.str());
+    j["loadBalancerIPs"] = std::move(list);
+  }
   return j;
+}
+
+std::optional<conf::IpAddress> LoadBalancerSpec::requested(conf::IpFamily family) const {
+  for (const conf::IpAddress& a : requested_ips) {
+    if (a.family() == family) return a;
+  }
+  return std::nullopt;
 }
 
 LoadBalancerRegistry::LoadBalancerRegistry(std::string state_path) : file_(std::move(state_path)) {}
 
 namespace {
 
-AllocationRequest allocationFor(const LoadBalancerSpec& spec) {
-  AllocationRequest request{.owner = spec.id(), .requested = spec.requested_ip, .sharing_key = spec.sharing_key};
+AllocationRequest allocationFor(const LoadBalancerSpec& spec, conf::IpFamily family) {
+  AllocationRequest request{.owner = spec.id(), .family = family, .requested = spec.requested(family),
+                            .sharing_key = spec.sharing_key};
   for (const LbPort& p : spec.ports) {
     if (p.error()) continue;
     request.ports.emplace_back(p.protocol == "TCP" ? conf::Protocol::kTcp : conf::Protocol::kUdp, p.port);
@@ -255,18 +335,32 @@ std::expected<size_t, std::string> LoadBalancerRegistry::load(const conf::Config
   }
   std::map<std::string, Entry> loaded;
   for (const json& item : doc["load_balancers"]) {
-    if (!item.is_object() || !item.contains("spec") || !item.contains("ip") || !item["spec"].is_object()) {
-      return std::unexpected(file_.path() + ": an entry without spec and ip");
+    if (!item.is_object() || !item.contains("spec") || !(item.contains("ips") || item.contains("ip")) ||
+        !item["spec"].is_object()) {
+      return std::unexpected(file_.path() + ": an entry without spec and ips");
     }
     const json& spec_json = item["spec"];
     auto spec = parseLoadBalancerSpec(spec_json, spec_json.value("namespace", ""), spec_json.value("name", ""));
     if (!spec) return std::unexpected(file_.path() + ": " + spec_json.value("namespace", "?") + "/" +
                                       spec_json.value("name", "?") + ": " + spec.error());
-    const auto address = item["ip"].is_string() ? conf::parseIpv4(item["ip"].get<std::string>()) : std::nullopt;
-    if (!address) return std::unexpected(file_.path() + ": " + spec->id() + ": bad ip " + item["ip"].dump());
-    ipam_.adopt(allocationFor(*spec), *address);
+    // "ips": one per spec family, in its order; "ip": the IPv4-only files written before
+    // dual stack.
+    const json ips = item.contains("ips") ? item["ips"] : json::array({item["ip"]});
+    std::vector<conf::IpAddress> addresses;
+    for (const json& ip : ips.is_array() ? ips : json::array()) {
+      auto address = ip.is_string() ? conf::IpAddress::parse(ip.get<std::string>()) : std::nullopt;
+      if (!address) return std::unexpected(file_.path() + ": " + spec->id() + ": bad ip " + ip.dump());
+      addresses.push_back(*address);
+    }
+    bool matches = addresses.size() == spec->families.size();
+    for (size_t i = 0; matches && i < addresses.size(); ++i) matches = addresses[i].family() == spec->families[i];
+    if (!matches) {
+      return std::unexpected(file_.path() + ": " + spec->id() + ": ips " + ips.dump() + " do not match ipFamilies " +
+                             specJson(*spec)["ipFamilies"].dump());
+    }
+    for (const conf::IpAddress& a : addresses) ipam_.adopt(allocationFor(*spec, a.family()), a);
     std::string id = spec->id();  // before the spec is moved into the entry
-    loaded.emplace(std::move(id), Entry{.spec = std::move(*spec), .address = *address});
+    loaded.emplace(std::move(id), Entry{.spec = std::move(*spec), .addresses = std::move(addresses)});
   }
   balancers_ = std::move(loaded);
   return balancers_.size();
@@ -275,8 +369,10 @@ std::expected<size_t, std::string> LoadBalancerRegistry::load(const conf::Config
 void LoadBalancerRegistry::configure(const conf::Config& config) {
   config_ = config;
   ipam_.setPools(config.pools);
-  std::map<uint32_t, std::string> statics;
-  for (const conf::ServiceConfig& s : config.services) statics.emplace(s.vip, s.namespace_name + "/" + s.name);
+  std::map<conf::IpAddress, std::string> statics;
+  for (const conf::ServiceConfig& s : config.services) {
+    for (const conf::IpAddress& vip : s.vips) statics.emplace(vip, s.namespace_name + "/" + s.name);
+  }
   ipam_.setStatic(std::move(statics));
 }
 
@@ -288,13 +384,18 @@ json LoadBalancerRegistry::statusJson(const Entry& e) const {
     ports.push_back(std::move(port));
   }
   const char* ip_mode = config_.dataplane.mode == conf::Mode::kFullNat ? "Proxy" : "VIP";
+  json ingress = json::array();
+  for (const conf::IpAddress& a : e.addresses) {
+    ingress.push_back(json{{"ip", a.str()}, {"ipMode", ip_mode}, {"ports", ports}});
+  }
   json body{{"namespace", e.spec.namespace_name},
             {"name", e.spec.name},
-            {"ingress", json::array({json{{"ip", conf::formatIpv4(e.address)}, {"ipMode", ip_mode},
-                                          {"ports", std::move(ports)}}})},
+            {"ingress", std::move(ingress)},
             {"spec", specJson(e.spec)}};
-  if (!ipam_.poolOf(e.address) && !(e.spec.requested_ip && *e.spec.requested_ip == e.address)) {
-    body["warning"] = conf::formatIpv4(e.address) + " is no longer in any pool; it stays until the load balancer is deleted";
+  for (const conf::IpAddress& a : e.addresses) {
+    if (!ipam_.poolOf(a) && e.spec.requested(a.family()) != a) {
+      body["warning"] = a.str() + " is no longer in any pool; it stays until the load balancer is deleted";
+    }
   }
   if (e.spec.nodes.empty()) body["warning"] = "no nodes: the address is allocated but nothing is programmed";
   return body;
@@ -302,23 +403,32 @@ json LoadBalancerRegistry::statusJson(const Entry& e) const {
 
 std::string LoadBalancerRegistry::conflicts(const LoadBalancerSpec& spec, bool api_only) const {
   // A node name means one address everywhere: in the config file and in every load balancer.
-  std::map<std::string, uint32_t> known;
-  for (const conf::NodeConfig& n : config_.nodes) known.emplace(n.name, n.address);
+  auto text = [](const std::vector<conf::IpAddress>& list) {
+    std::string out;
+    for (const conf::IpAddress& a : list) out += (out.empty() ? "" : ", ") + a.str();
+    return out;
+  };
+  std::map<std::string, std::vector<conf::IpAddress>> known;
+  for (const conf::NodeConfig& n : config_.nodes) known.emplace(n.name, n.addresses);
   for (const auto& [id, e] : balancers_) {
     if (id == spec.id() || (api_only && e.source != LbSource::kApi)) continue;
-    for (const LbNode& n : e.spec.nodes) known.emplace(n.name, n.address);
+    for (const LbNode& n : e.spec.nodes) known.emplace(n.name, n.addresses);
   }
-  std::set<uint32_t> own;
-  for (const conf::PortConfig& p : config_.dataplane.ports) own.insert(p.address.address);
-  for (uint32_t a : config_.dataplane.snat.addresses) own.insert(a);
+  std::set<conf::IpAddress> own;
+  for (const conf::PortConfig& p : config_.dataplane.ports) {
+    own.insert(p.address.address);
+    if (p.address6) own.insert(p.address6->address);
+  }
+  for (const conf::IpAddress& a : config_.dataplane.snat.addresses) own.insert(a);
   for (size_t i = 0; i < spec.nodes.size(); ++i) {
     const LbNode& n = spec.nodes[i];
     const std::string at = "nodes[" + std::to_string(i) + "]";
-    if (auto it = known.find(n.name); it != known.end() && it->second != n.address) {
-      return at + ": node '" + n.name + "' has address " + conf::formatIpv4(it->second) + " elsewhere, not " +
-             conf::formatIpv4(n.address);
+    if (auto it = known.find(n.name); it != known.end() && it->second != n.addresses) {
+      return at + ": node '" + n.name + "' has address " + text(it->second) + " elsewhere, not " + text(n.addresses);
     }
-    if (own.contains(n.address)) return at + ".address: " + conf::formatIpv4(n.address) + " is an address of the box";
+    for (const conf::IpAddress& a : n.addresses) {
+      if (own.contains(a)) return at + ".address: " + a.str() + " is an address of the box";
+    }
   }
   return "";
 }
@@ -326,7 +436,10 @@ std::string LoadBalancerRegistry::conflicts(const LoadBalancerSpec& spec, bool a
 std::expected<void, std::string> LoadBalancerRegistry::commit(std::map<std::string, Entry> next) {
   json list = json::array();
   for (const auto& [id, e] : next) {
-    if (e.source == LbSource::kApi) list.push_back(json{{"spec", specJson(e.spec)}, {"ip", conf::formatIpv4(e.address)}});
+    if (e.source != LbSource::kApi) continue;
+    json ips = json::array();
+    for (const conf::IpAddress& a : e.addresses) ips.push_back(a.str());
+    list.push_back(json{{"spec", specJson(e.spec)}, {"ips", std::move(ips)}});
   }
   if (auto written = file_.write(json{{"load_balancers", std::move(list)}}); !written) {
     return std::unexpected(written.error());
@@ -351,14 +464,13 @@ LoadBalancerRegistry::Reply LoadBalancerRegistry::store(LoadBalancerSpec spec) {
   if (std::string why = conflicts(spec); !why.empty()) return {409, json{{"error", why}}, false};
   const std::string id = spec.id();
   const Ipam before = ipam_;
-  auto address = ipam_.allocate(allocationFor(spec));
-  if (!address) {
-    return {409, json{{"error", (spec.requested_ip ? "loadBalancerIP: " : "address: ") + address.error()}}, false};
-  }
+  auto addresses = allocate(spec);
+  if (!addresses) return {409, json{{"error", addresses.error()}}, false};
   auto next = balancers_;
   const auto old = next.find(id);
-  const bool same = old != next.end() && specJson(old->second.spec) == specJson(spec) && old->second.address == *address;
-  next[id] = Entry{.spec = std::move(spec), .address = *address};
+  const bool same =
+      old != next.end() && specJson(old->second.spec) == specJson(spec) && old->second.addresses == *addresses;
+  next[id] = Entry{.spec = std::move(spec), .addresses = std::move(*addresses)};
   if (!same) {
     if (auto done = commit(std::move(next)); !done) {
       ipam_ = before;  // nothing changed
@@ -425,19 +537,17 @@ LoadBalancerRegistry::Reply LoadBalancerRegistry::ensureKubernetes(LoadBalancerS
   const std::string id = spec.id();
   if (auto other = ownedByOther(id, LbSource::kKubernetes)) return *other;
   if (std::string why = conflicts(spec, /*api_only=*/true); !why.empty()) return {409, json{{"error", why}}, false};
-  auto address = ipam_.allocate(allocationFor(spec));
-  if (!address && fallback && spec.requested_ip) {
-    spec.requested_ip.reset();
-    address = ipam_.allocate(allocationFor(spec));
+  auto addresses = allocate(spec);
+  if (!addresses && fallback && !spec.requested_ips.empty()) {
+    spec.requested_ips.clear();
+    addresses = allocate(spec);
   }
-  if (!address) {
-    return {409, json{{"error", (spec.requested_ip ? "loadBalancerIP: " : "address: ") + address.error()}}, false};
-  }
+  if (!addresses) return {409, json{{"error", addresses.error()}}, false};
   // No copy of the whole set and no file: a cold start ensures thousands of these.
   auto [it, fresh] = balancers_.try_emplace(id);
   Entry& e = it->second;
-  const bool same = !fresh && e.address == *address && e.spec == spec;
-  e = Entry{.spec = std::move(spec), .address = *address, .source = LbSource::kKubernetes};
+  const bool same = !fresh && e.addresses == *addresses && e.spec == spec;
+  e = Entry{.spec = std::move(spec), .addresses = std::move(*addresses), .source = LbSource::kKubernetes};
   return {200, statusJson(e), !same};
 }
 
@@ -458,10 +568,30 @@ std::vector<std::string> LoadBalancerRegistry::kubernetesIds() const {
   return ids;
 }
 
-std::optional<uint32_t> LoadBalancerRegistry::addressOf(const std::string& id) const {
+std::vector<conf::IpAddress> LoadBalancerRegistry::addressesOf(const std::string& id) const {
   auto it = balancers_.find(id);
-  if (it == balancers_.end()) return std::nullopt;
-  return it->second.address;
+  if (it == balancers_.end()) return {};
+  return it->second.addresses;
+}
+
+std::expected<std::vector<conf::IpAddress>, std::string> LoadBalancerRegistry::allocate(const LoadBalancerSpec& spec) {
+  const Ipam before = ipam_;
+  std::vector<conf::IpAddress> out;
+  for (conf::IpFamily family : spec.families) {
+    auto address = ipam_.allocate(allocationFor(spec, family));
+    if (!address) {
+      ipam_ = before;
+      const std::string field = spec.requested(family) ? (spec.requested_ips.size() > 1 ? "loadBalancerIPs" : "loadBalancerIP")
+                                                       : std::string("address (") + conf::ipFamilyName(family) + ")";
+      return std::unexpected(field + ": " + address.error());
+    }
+    out.push_back(*address);
+  }
+  // A family the spec no longer has (dual stack -> single) gives its address back.
+  for (conf::IpFamily family : {conf::IpFamily::kIpv4, conf::IpFamily::kIpv6}) {
+    if (std::ranges::find(spec.families, family) == spec.families.end()) ipam_.release(spec.id(), family);
+  }
+  return out;
 }
 
 std::optional<LbSource> LoadBalancerRegistry::sourceOf(const std::string& id) const {
@@ -474,9 +604,11 @@ std::string LoadBalancerRegistry::conflictsWith(const conf::Config& config) cons
   for (size_t i = 0; i < config.services.size(); ++i) {
     const conf::ServiceConfig& s = config.services[i];
     for (const auto& [id, e] : balancers_) {
-      if (e.address == s.vip) {
-        return config.source + ": services.[" + std::to_string(i) + "].vip: " + conf::formatIpv4(s.vip) +
-               " is allocated to load balancer " + id + " (declared through the API)";
+      for (const conf::IpAddress& vip : s.vips) {
+        if (std::ranges::find(e.addresses, vip) != e.addresses.end()) {
+          return config.source + ": services.[" + std::to_string(i) + "].vip: " + vip.str() +
+                 " is allocated to load balancer " + id + " (declared through the API)";
+        }
       }
     }
   }
@@ -490,9 +622,9 @@ conf::Config LoadBalancerRegistry::merged(const conf::Config& base) const {
   for (const auto& [id, e] : balancers_) {
     if (e.spec.nodes.empty()) continue;  // allocated, nothing to program
     for (const LbNode& n : e.spec.nodes) {
-      if (names.insert(n.name).second) out.nodes.push_back(conf::NodeConfig{.name = n.name, .address = n.address});
+      if (names.insert(n.name).second) out.nodes.push_back(conf::NodeConfig{.name = n.name, .addresses = n.addresses});
     }
-    conf::ServiceConfig svc{.namespace_name = e.spec.namespace_name, .name = e.spec.name, .vip = e.address};
+    conf::ServiceConfig svc{.namespace_name = e.spec.namespace_name, .name = e.spec.name, .vips = e.addresses};
     for (const LbPort& p : e.spec.ports) {
       if (p.error()) continue;
       svc.ports.push_back(conf::ServicePortConfig{

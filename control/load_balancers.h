@@ -39,7 +39,9 @@ struct LbPort {
 
 struct LbNode {
   std::string name;
-  uint32_t address = 0;
+  // One address per family, IPv4 first ("address", or "addresses" for a dual-stack
+  // node); a VIP's traffic goes to the address of its family.
+  std::vector<conf::IpAddress> addresses;
   friend bool operator==(const LbNode&, const LbNode&) = default;
 };
 
@@ -55,9 +57,16 @@ struct LoadBalancerSpec {
   uint16_t health_check_node_port = 0;
   bool client_ip_affinity = false;
   uint32_t affinity_timeout_seconds = 10800;
-  std::vector<conf::Ipv4Prefix> source_ranges;
-  std::optional<uint32_t> requested_ip;
+  std::vector<conf::IpPrefix> source_ranges;  // either family (conf::ServiceConfig says how)
+  // ipFamilies: one VIP per family, in this order (the first is the primary, as in
+  // Kubernetes); default IPv4.
+  std::vector<conf::IpFamily> families = {conf::IpFamily::kIpv4};
+  // Requested addresses (loadBalancerIP / loadBalancerIPs), at most one per family, each
+  // of a family in `families`.
+  std::vector<conf::IpAddress> requested_ips;
   std::string sharing_key;
+
+  [[nodiscard]] std::optional<conf::IpAddress> requested(conf::IpFamily family) const;
 
   [[nodiscard]] std::string id() const { return namespace_name + "/" + name; }
   friend bool operator==(const LoadBalancerSpec&, const LoadBalancerSpec&) = default;
@@ -98,13 +107,14 @@ class LoadBalancerRegistry {
 
   // The Kubernetes controller's load balancers: like ensure() and remove(), for a spec
   // it built itself, without persisting. When `spec` asks for an address
-  // (requested_ip) that cannot be had and `fallback` is set, an automatic one is taken
+  // (requested_ips) that cannot be had and `fallback` is set, an automatic one is taken
   // instead (re-adopting a Service's old status address is a wish, not a demand).
   // 409: the id belongs to a REST-declared load balancer, or the address is refused.
   [[nodiscard]] Reply ensureKubernetes(LoadBalancerSpec spec, bool fallback);
   [[nodiscard]] Reply removeKubernetes(const std::string& id);
   [[nodiscard]] std::vector<std::string> kubernetesIds() const;
-  [[nodiscard]] std::optional<uint32_t> addressOf(const std::string& id) const;
+  // The load balancer's addresses, in its ipFamilies order (empty: unknown id).
+  [[nodiscard]] std::vector<conf::IpAddress> addressesOf(const std::string& id) const;
 
   // `base` plus the declared load balancers (Services and their nodes).
   [[nodiscard]] conf::Config merged(const conf::Config& base) const;
@@ -115,9 +125,12 @@ class LoadBalancerRegistry {
  private:
   struct Entry {
     LoadBalancerSpec spec;
-    uint32_t address = 0;
+    std::vector<conf::IpAddress> addresses;  // one per spec.families, same order
     LbSource source = LbSource::kApi;
   };
+  // Allocates an address per family of `spec` ("" error = all allocated). On an error
+  // the IPAM is as before.
+  [[nodiscard]] std::expected<std::vector<conf::IpAddress>, std::string> allocate(const LoadBalancerSpec& spec);
   // 409 when `id` is held by the other source.
   [[nodiscard]] std::optional<Reply> ownedByOther(const std::string& id, LbSource source) const;
   [[nodiscard]] nlohmann::json statusJson(const Entry& entry) const;

@@ -68,7 +68,7 @@ json vipObject(const StatusSources& sources, const VipView& vip) {
       port_totals += totals;
       port_rates += rates;
       backends.push_back(json{{"node", b.node},
-                              {"address", conf::formatIpv4(b.address)},
+                              {"address", b.address.str()},
                               {"node_port", b.node_port},
                               {"weight", b.weight},
                               {"serving", b.serving},
@@ -86,7 +86,7 @@ json vipObject(const StatusSources& sources, const VipView& vip) {
                          {"rates", ratesJson(port_rates)},
                          {"backends", std::move(backends)}});
   }
-  return json{{"vip", conf::formatIpv4(vip.vip)}, {"owner", vip.owner},       {"source", vip.source},
+  return json{{"vip", vip.vip.str()}, {"owner", vip.owner},       {"source", vip.source},
               {"mode", modeName(vip.mode)},        {"ip_mode", ipModeName(vip.mode)}, {"ports", std::move(ports)}};
 }
 
@@ -273,7 +273,7 @@ json vipsJson(const StatusSources& sources) {
               {"drops", dropsJson(*sources.model)}};
 }
 
-std::optional<json> vipJson(const StatusSources& sources, uint32_t address) {
+std::optional<json> vipJson(const StatusSources& sources, const conf::IpAddress& address) {
   const auto view = sources.model->view();
   if (!view) return std::nullopt;
   for (const VipView& vip : view->vips) {
@@ -293,7 +293,7 @@ json nodesJson(const StatusSources& sources) {
     std::set<std::string> services;
     bool serving = false;
   };
-  std::map<uint32_t, NodeUse> uses;
+  std::map<conf::IpAddress, NodeUse> uses;
   for (const VipView& vip : view->vips) {
     for (const PortView& port : vip.ports) {
       for (const BackendView& b : port.backends) {
@@ -305,7 +305,16 @@ json nodesJson(const StatusSources& sources) {
     }
   }
   for (const NodeView& node : view->nodes) {
-    const NodeUse& use = uses[node.address];
+    NodeUse use;  // a dual-stack node's backends are spread over its two addresses
+    for (const conf::IpAddress& a : node.addresses) {
+      if (auto it = uses.find(a); it != uses.end()) {
+        use.probes.insert(it->second.probes.begin(), it->second.probes.end());
+        use.services.insert(it->second.services.begin(), it->second.services.end());
+        use.serving = use.serving || it->second.serving;
+      }
+    }
+    json addresses = json::array();
+    for (const conf::IpAddress& a : node.addresses) addresses.push_back(a.str());
     json checks = json::array();
     for (const auto& probe : use.probes) {
       const auto h = healthOf(sources, probe);
@@ -323,7 +332,8 @@ json nodesJson(const StatusSources& sources) {
       checks.push_back(std::move(check));
     }
     json entry{{"name", node.name},
-               {"address", conf::formatIpv4(node.address)},
+               {"address", node.addresses.empty() ? "" : node.addresses.front().str()},
+               {"addresses", std::move(addresses)},
                {"services", use.services},
                {"serving", use.serving},
                {"health", std::move(checks)}};
@@ -427,14 +437,14 @@ std::string metricsText(const StatusSources& sources) {
   if (view) {
     for (const VipView& vip : view->vips) {
       for (const PortView& port : vip.ports) {
-        PortRow row{.labels = {{"vip", conf::formatIpv4(vip.vip)}, {"port", std::to_string(port.port)},
+        PortRow row{.labels = {{"vip", vip.vip.str()}, {"port", std::to_string(port.port)},
                                {"protocol", protocolName(port.protocol)}, {"service", vip.owner}},
                     .totals = {}, .all_down = port.all_down};
         for (const BackendView& b : port.backends) {
           BackendRow br{.labels = row.labels, .totals = model.backendTotals(b.stats_id), .serving = b.serving,
                         .weight = b.weight};
           br.labels.emplace_back("node", b.node);
-          br.labels.emplace_back("backend", conf::formatIpv4(b.address) + ":" + std::to_string(b.node_port));
+          br.labels.emplace_back("backend", conf::formatEndpoint(b.address, b.node_port));
           row.totals += br.totals;
           backends.push_back(std::move(br));
         }
@@ -637,8 +647,8 @@ void StatusApi::start(const conf::ApiConfig& api) {
   });
   server_->Get(R"(/v1/vips/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     const std::string text = req.matches[1];
-    const auto address = conf::parseIpv4(text);
-    if (!address) return reply(res, 400, errorJson("'" + text + "' is not an IPv4 address"));
+    const auto address = conf::IpAddress::parse(text);
+    if (!address) return reply(res, 400, errorJson("'" + text + "' is not an IP address"));
     if (auto vip = vipJson(sources_, *address)) return reply(res, 200, *vip);
     reply(res, 404, errorJson("no VIP " + text));
   });

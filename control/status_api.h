@@ -107,7 +107,7 @@ struct StatusSources {
 // Response builders, public for tests. Times are RFC 3339 UTC strings.
 [[nodiscard]] nlohmann::json statsJson(const StatusModel& model);
 [[nodiscard]] nlohmann::json vipsJson(const StatusSources& sources);
-[[nodiscard]] std::optional<nlohmann::json> vipJson(const StatusSources& sources, uint32_t vip);
+[[nodiscard]] std::optional<nlohmann::json> vipJson(const StatusSources& sources, const conf::IpAddress& vip);
 [[nodiscard]] nlohmann::json nodesJson(const StatusSources& sources);
 [[nodiscard]] nlohmann::json statusJson(const StatusSources& sources);
 [[nodiscard]] std::string metricsText(const StatusSources& sources);

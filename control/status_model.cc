@@ -51,9 +51,8 @@ void StatusModel::publish(std::shared_ptr<const StatusView> view) {
     for (const PortView& port : vip.ports) {
       for (const BackendView& b : port.backends) {
         if (b.stats_id == 0) continue;
-        std::string key = conf::formatIpv4(vip.vip) + ":" + std::to_string(port.port) + "/" +
-                          protocolName(port.protocol) + " " + conf::formatIpv4(b.address) + ":" +
-                          std::to_string(b.node_port);
+        std::string key = conf::formatEndpoint(vip.vip, port.port) + "/" + protocolName(port.protocol) + " " +
+                          conf::formatEndpoint(b.address, b.node_port);
         owner.emplace(b.stats_id, std::move(key));
       }
     }

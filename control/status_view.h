@@ -25,7 +25,7 @@ struct CompileStats {
 
 struct BackendView {
   std::string node;
-  uint32_t address = 0;
+  conf::IpAddress address;  // of the VIP's family
   uint16_t node_port = 0;
   uint32_t weight = 1;     // reported weight (0 = drain)
   bool serving = true;     // in the Maglev table of this generation
@@ -44,7 +44,7 @@ struct PortView {
 };
 
 struct VipView {
-  uint32_t vip = 0;
+  conf::IpAddress vip;
   std::string owner;            // "namespace/name"
   std::string source = "config";
   conf::Mode mode = conf::Mode::kFullNat;
@@ -53,7 +53,7 @@ struct VipView {
 
 struct NodeView {
   std::string name;
-  uint32_t address = 0;
+  std::vector<conf::IpAddress> addresses;  // one per family, IPv4 first
 };
 
 struct StatusView {
@@ -61,7 +61,7 @@ struct StatusView {
   int64_t compiled_unix_ms = 0;
   double compile_ms = 0;
   CompileStats stats;
-  std::vector<VipView> vips;    // sorted by address
+  std::vector<VipView> vips;    // sorted by address (IPv4 first)
   std::vector<NodeView> nodes;  // as configured
 };
 

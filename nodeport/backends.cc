@@ -6,7 +6,7 @@ namespace ng::nodeport {
 namespace {
 
 std::optional<ProbeTarget> probeFor(const conf::Config& config, const conf::ServiceConfig& svc,
-                                    const conf::ServicePortConfig& port, uint32_t node) {
+                                    const conf::ServicePortConfig& port, const conf::IpAddress& node) {
   if (svc.external_traffic_policy == conf::TrafficPolicy::kLocal) {
     return ProbeTarget{.kind = ProbeKind::kHttp, .address = node, .port = svc.health_check_node_port,
                        .path = "/healthz"};
@@ -22,33 +22,40 @@ std::optional<ProbeTarget> probeFor(const conf::Config& config, const conf::Serv
   return std::nullopt;
 }
 
-std::vector<const conf::NodeConfig*> candidates(const conf::Config& config, const conf::ServiceConfig& svc) {
-  std::vector<const conf::NodeConfig*> nodes;
+struct Candidate {
+  const conf::NodeConfig* node;
+  conf::IpAddress address;  // the node's address of the VIP's family
+};
+
+// The Service's nodes that have an address of `family` (KUBERNETES.md: node addresses
+// of the VIP's family), sorted by that address.
+std::vector<Candidate> candidates(const conf::Config& config, const conf::ServiceConfig& svc, conf::IpFamily family) {
+  std::vector<Candidate> nodes;
   for (const conf::NodeConfig& node : config.nodes) {
-    if (svc.node_names.empty() || std::ranges::find(svc.node_names, node.name) != svc.node_names.end()) {
-      nodes.push_back(&node);
-    }
+    if (!svc.node_names.empty() && std::ranges::find(svc.node_names, node.name) == svc.node_names.end()) continue;
+    if (auto address = node.address(family)) nodes.push_back(Candidate{.node = &node, .address = *address});
   }
-  std::ranges::sort(nodes, {}, [](const conf::NodeConfig* n) { return n->address; });
+  std::ranges::sort(nodes, {}, &Candidate::address);
   return nodes;
 }
 
 }  // namespace
 
 std::string ProbeTarget::url() const {
-  const std::string host = conf::formatIpv4(address) + ":" + std::to_string(port);
+  const std::string host = conf::formatEndpoint(address, port);
   return kind == ProbeKind::kHttp ? "http://" + host + path : "tcp://" + host;
 }
 
 std::vector<ServicePortBackends> backendSets(const conf::Config& config, const HealthView* health) {
   std::vector<ServicePortBackends> out;
   for (const conf::ServiceConfig& svc : config.services) {
-    const auto nodes = candidates(config, svc);
+   for (const conf::IpAddress& vip : svc.vips) {
+    const auto nodes = candidates(config, svc, vip.family());
     const bool local = svc.external_traffic_policy == conf::TrafficPolicy::kLocal;
     for (const conf::ServicePortConfig& port : svc.ports) {
       ServicePortBackends set{.service = svc.namespace_name + "/" + svc.name,
                               .port_name = port.name,
-                              .vip = svc.vip,
+                              .vip = vip,
                               .port = port.port,
                               .protocol = port.protocol,
                               .policy = svc.external_traffic_policy,
@@ -59,9 +66,9 @@ std::vector<ServicePortBackends> backendSets(const conf::Config& config, const H
                               .session_affinity = svc.session_affinity,
                               .session_affinity_timeout = svc.session_affinity_timeout};
       bool any_serving = false;
-      for (const conf::NodeConfig* node : nodes) {
-        NodeBackend b{.node = node->name, .address = node->address, .node_port = port.node_port,
-                      .weight = 1, .serving = true, .probe = probeFor(config, svc, port, node->address)};
+      for (const Candidate& c : nodes) {
+        NodeBackend b{.node = c.node->name, .address = c.address, .node_port = port.node_port,
+                      .weight = 1, .serving = true, .probe = probeFor(config, svc, port, c.address)};
         if (health != nullptr && b.probe) {
           if (const auto verdict = health->lookup(*b.probe)) {
             // Only kube-proxy's per-Service endpoint reports a meaningful weight; its
@@ -87,6 +94,7 @@ std::vector<ServicePortBackends> backendSets(const conf::Config& config, const H
       }
       out.push_back(std::move(set));
     }
+   }
   }
   return out;
 }
@@ -94,9 +102,11 @@ std::vector<ServicePortBackends> backendSets(const conf::Config& config, const H
 std::vector<ProbeTarget> probeTargets(const conf::Config& config) {
   std::vector<ProbeTarget> targets;
   for (const conf::ServiceConfig& svc : config.services) {
-    for (const conf::NodeConfig* node : candidates(config, svc)) {
-      for (const conf::ServicePortConfig& port : svc.ports) {
-        if (auto probe = probeFor(config, svc, port, node->address)) targets.push_back(std::move(*probe));
+    for (const conf::IpAddress& vip : svc.vips) {
+      for (const Candidate& c : candidates(config, svc, vip.family())) {
+        for (const conf::ServicePortConfig& port : svc.ports) {
+          if (auto probe = probeFor(config, svc, port, c.address)) targets.push_back(std::move(*probe));
+        }
       }
     }
   }

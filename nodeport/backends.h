@@ -5,7 +5,8 @@
 // (control/compiler.h) turns the result into Maglev tables and the status view.
 //
 // Policy (KUBERNETES.md, "kube-proxy health endpoints"):
-//   - candidates: every configured node, or the Service's `nodes` subset;
+//   - candidates: every configured node, or the Service's `nodes` subset, that has an
+//     address of the VIP's family (a dual-stack Service gets one set per VIP and port);
 //   - externalTrafficPolicy Local: probe GET node:healthCheckNodePort/healthz; 200 serves
 //     with the reported weight (X-Load-Balancing-Endpoint-Weight / localEndpoints), 503
 //     drains; Cluster: per health.cluster_probe, kube-proxy's node:10256/healthz (weight
@@ -31,11 +32,12 @@ enum class ProbeKind : uint8_t { kHttp, kTcp };
 // One thing to probe. Equal targets are probed once, whichever Services share them.
 struct ProbeTarget {
   ProbeKind kind = ProbeKind::kHttp;
-  uint32_t address = 0;  // node IP (host order)
+  conf::IpAddress address;  // node IP
   uint16_t port = 0;
   std::string path;      // HTTP only: "/healthz"
   auto operator<=>(const ProbeTarget&) const = default;
-  [[nodiscard]] std::string url() const;  // "http://10.0.0.1:10256/healthz", "tcp://10.0.0.1:30080"
+  // "http://10.0.0.1:10256/healthz", "tcp://10.0.0.1:30080", "http://[fd00::1]:10256/healthz"
+  [[nodiscard]] std::string url() const;
 };
 
 struct TargetHealth {
@@ -60,7 +62,7 @@ inline constexpr uint32_t kMaxWeight = 1000;
 
 struct NodeBackend {
   std::string node;        // node name
-  uint32_t address = 0;    // node IP (host order)
+  conf::IpAddress address;  // node IP, of the VIP's family
   uint16_t node_port = 0;
   uint32_t weight = 1;     // Maglev weight when serving
   bool serving = true;     // gets new flows (health up and weight > 0, or fail-open)
@@ -71,7 +73,7 @@ struct NodeBackend {
 struct ServicePortBackends {
   std::string service;     // "namespace/name"
   std::string port_name;
-  uint32_t vip = 0;
+  conf::IpAddress vip;     // one set per VIP (a dual-stack Service has two) and port
   uint16_t port = 0;
   conf::Protocol protocol = conf::Protocol::kTcp;
   conf::TrafficPolicy policy = conf::TrafficPolicy::kCluster;
@@ -80,7 +82,7 @@ struct ServicePortBackends {
   bool all_down = false;   // no candidate passed its health check
   // The Service's loadBalancerSourceRanges (empty = every source) and session affinity,
   // carried to the data plane unchanged.
-  std::vector<conf::Ipv4Prefix> source_ranges;
+  std::vector<conf::IpPrefix> source_ranges;  // both families, as configured
   conf::SessionAffinity session_affinity = conf::SessionAffinity::kNone;
   uint32_t session_affinity_timeout = conf::kDefaultSessionAffinityTimeout;  // seconds
 };

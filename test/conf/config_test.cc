@@ -85,7 +85,7 @@ TEST(ConfigTest, DemoConfLoads) {
   EXPECT_EQ(dp.ports[1].role, PortRole::kInternal);
   EXPECT_EQ(dp.ports[1].mtu, 1500);
   EXPECT_EQ(dp.mode, Mode::kFullNat);
-  EXPECT_EQ(dp.snat.addresses, std::vector<uint32_t>{ip("10.200.0.1")});
+  EXPECT_EQ(dp.snat.addresses, std::vector<IpAddress>{ip("10.200.0.1")});
   EXPECT_EQ(dp.flows.capacity, 65536u);
   EXPECT_EQ(dp.flows.tcp_timeout, 900u);
   EXPECT_EQ(dp.flows.tcp_transitory_timeout, 60u);
@@ -94,12 +94,12 @@ TEST(ConfigTest, DemoConfLoads) {
   EXPECT_EQ(config->state_dir, "/tmp/nodegate-demo");
   ASSERT_EQ(config->nodes.size(), 3u);
   EXPECT_EQ(config->nodes[2].name, "n3");
-  EXPECT_EQ(config->nodes[2].address, ip("10.200.0.13"));
+  EXPECT_EQ(config->nodes[2].addresses, (std::vector<IpAddress>{ip("10.200.0.13")}));
   ASSERT_EQ(config->services.size(), 1u);
   const ServiceConfig& web = config->services[0];
   EXPECT_EQ(web.namespace_name, "default");
   EXPECT_EQ(web.name, "web");
-  EXPECT_EQ(web.vip, ip("10.100.0.100"));
+  EXPECT_EQ(web.vips, (std::vector<IpAddress>{ip("10.100.0.100")}));
   ASSERT_EQ(web.ports.size(), 1u);
   EXPECT_EQ(web.ports[0].name, "http");
   EXPECT_EQ(web.ports[0].protocol, Protocol::kTcp);
@@ -121,11 +121,11 @@ TEST(ConfigTest, AnnotatedExampleLoads) {
   EXPECT_EQ(config->port(PortRole::kInternal)->mtu, 9000);
   EXPECT_EQ(config->port(PortRole::kInternal)->address,
             (Ipv4Prefix{.address = ip("10.20.0.10"), .length = 16}));
-  EXPECT_EQ(dp.snat.addresses, (std::vector<uint32_t>{ip("10.20.0.10"), ip("10.20.0.11")}));
+  EXPECT_EQ(dp.snat.addresses, (std::vector<IpAddress>{ip("10.20.0.10"), ip("10.20.0.11")}));
   EXPECT_EQ(config->api.token_file, "/etc/nodegate/api-token");
   ASSERT_EQ(config->pools.size(), 2u);
   EXPECT_EQ(config->pools[1].name, "internal-lb");
-  EXPECT_EQ(config->pools[1].cidrs[1], (Ipv4Prefix{.address = ip("10.20.201.0"), .length = 28}));
+  EXPECT_EQ(config->pools[1].cidrs[1], (IpPrefix{.address = ip("10.20.201.0"), .length = 28}));
   EXPECT_FALSE(config->kubernetes.enabled);
   EXPECT_EQ(config->kubernetes.class_name, "nodegate.io/lb");
   ASSERT_EQ(config->nodes.size(), 3u);
@@ -134,8 +134,8 @@ TEST(ConfigTest, AnnotatedExampleLoads) {
   ASSERT_EQ(config->services.size(), 2u);
   EXPECT_EQ(config->services[0].ports.size(), 2u);
   EXPECT_EQ(config->services[0].source_ranges,
-            (std::vector<Ipv4Prefix>{{.address = ip("198.51.100.0"), .length = 24},
-                                     {.address = ip("203.0.113.0"), .length = 25}}));
+            (std::vector<IpPrefix>{{.address = ip("198.51.100.0"), .length = 24},
+                                   {.address = ip("203.0.113.0"), .length = 25}}));
   EXPECT_EQ(config->services[0].session_affinity, SessionAffinity::kClientIp);
   EXPECT_EQ(config->services[0].session_affinity_timeout, 3600u);
   EXPECT_TRUE(config->services[1].source_ranges.empty());
@@ -164,7 +164,7 @@ TEST(ConfigTest, DefaultsApplyToAMinimalConfig) {
   EXPECT_EQ(dp.ports[0].mtu, 1500);
   EXPECT_FALSE(dp.ports[0].gateway.has_value());
   // SNAT defaults to the internal port's address.
-  EXPECT_EQ(dp.snat.addresses, std::vector<uint32_t>{ip("10.200.0.1")});
+  EXPECT_EQ(dp.snat.addresses, std::vector<IpAddress>{ip("10.200.0.1")});
   EXPECT_EQ(dp.flows.capacity, defaults.dataplane.flows.capacity);
   EXPECT_EQ(dp.flows.tcp_timeout, 900u);
   EXPECT_EQ(dp.flows.tcp_transitory_timeout, 60u);
@@ -198,10 +198,10 @@ TEST(ConfigTest, SourceRangesAndClientIpAffinity) {
       "t.conf");
   ASSERT_TRUE(config.has_value()) << config.error().message;
   const ServiceConfig& web = config->services[0];
-  EXPECT_EQ(web.source_ranges, (std::vector<Ipv4Prefix>{{.address = ip("198.51.100.0"), .length = 24},
-                                                         {.address = 0, .length = 0},
-                                                         {.address = ip("203.0.113.7"), .length = 32},
-                                                         {.address = ip("10.0.0.0"), .length = 8}}))
+  EXPECT_EQ(web.source_ranges, (std::vector<IpPrefix>{{.address = ip("198.51.100.0"), .length = 24},
+                                                       {.address = 0u, .length = 0},
+                                                       {.address = ip("203.0.113.7"), .length = 32},
+                                                       {.address = ip("10.0.0.0"), .length = 8}}))
       << "kept as written; the compiler merges them";
   EXPECT_EQ(web.session_affinity, SessionAffinity::kClientIp);
   EXPECT_EQ(web.session_affinity_timeout, 86400u);
@@ -228,7 +228,7 @@ TEST(ConfigTest, ClientIpAffinityDefaultsToKubernetesTimeoutAndEmptyRangesAllowA
 TEST(ConfigTest, EmptySnatListFallsBackToInternalAddress) {
   const auto config = parseConfig(withBase("", "snat = { addresses = [ ]; };"), "t.conf");
   ASSERT_TRUE(config.has_value()) << config.error().message;
-  EXPECT_EQ(config->dataplane.snat.addresses, std::vector<uint32_t>{ip("10.200.0.1")});
+  EXPECT_EQ(config->dataplane.snat.addresses, std::vector<IpAddress>{ip("10.200.0.1")});
 }
 
 TEST(ConfigTest, AcceptsInt64HexAndListSpellings) {
@@ -538,17 +538,19 @@ const BadCase kBadCases[] = {
     {"SourceRangeWithoutLength",
      withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
                  R"(source_ranges = [ "198.51.100.7" ];)"),
-     12, "services.[0].source_ranges.[0]", "'198.51.100.7' is not an IPv4 prefix (a.b.c.d/len)"},
+     12, "services.[0].source_ranges.[0]", "'198.51.100.7' is not an IP prefix"},
     {"SourceRangeLengthTooLong",
      withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
                  R"(source_ranges = [ "198.51.100.0/33" ];)"),
-     12, "services.[0].source_ranges.[0]", "'198.51.100.0/33' is not an IPv4 prefix (a.b.c.d/len)"},
-    {"SourceRangeIpv6",
+     12, "services.[0].source_ranges.[0]", "'198.51.100.0/33' is not an IP prefix"},
+    {"SourceRangeIpv6LengthTooLong",
      withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
-                 R"(source_ranges = [ "198.51.100.0/24", "2001:db8::/32" ];)"),
-     12, "services.[0].source_ranges.[1]",
-     "'2001:db8::/32' is an IPv6 prefix; IPv6 source ranges are not supported yet (the data plane "
-     "forwards IPv4 only)"},
+                 R"(source_ranges = [ "2001:db8::/129" ];)"),
+     12, "services.[0].source_ranges.[0]", "'2001:db8::/129' is not an IP prefix"},
+    {"SourceRangeIpv6HostBits",
+     withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
+                 R"(source_ranges = [ "198.51.100.0/24", "2001:db8::1/32" ];)"),
+     12, "services.[0].source_ranges.[1]", "'2001:db8::1/32' has host bits set (did you mean 2001:db8::/32?)"},
     {"SourceRangeListedTwice",
      withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
                  R"(source_ranges = [ "198.51.100.0/24", "10.0.0.0/8", "198.51.100.0/24" ];)"),
@@ -698,9 +700,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadFile{"syntax_error.conf", 5, "syntax error"},
         BadFile{"wrapped_integer.conf", 9,
                 "dataplane.flows.capacity: 4294967297 is outside 1..268435456"},
-        BadFile{"ipv6_source_range.conf", 12,
-                "services.[0].source_ranges.[1]: '2001:db8::/32' is an IPv6 prefix; IPv6 source ranges "
-                "are not supported yet (the data plane forwards IPv4 only)"},
+        BadFile{"ipv6_vip_without_snat.conf", 10,
+                "services.[0].vips: VIP fd00:100::100 needs an IPv6 SNAT source for full-NAT"},
         BadFile{"source_range_host_bits.conf", 12,
                 "services.[0].source_ranges.[0]: '198.51.100.7/24' has host bits set (did you mean "
                 "198.51.100.0/24?)"}),
@@ -719,6 +720,125 @@ TEST(ConfigTest, MissingFileNamesThePath) {
 
 // ---------------------------------------------------------------------------------------
 // Helpers
+
+// ---------------------------------------------------------------------------------------
+// Dual stack: IPv6 port addresses, nodes, VIPs, SNAT sources and source ranges.
+
+// Lines: 1 dataplane, 3 ext port, 4 int port, 6 `snat` line (may be empty), 8 nodes,
+// 9 services group, 10 `vips`/`vip` line, 11 ports, 12 `extra`.
+std::string dualStack(std::string_view int6, std::string_view snat, std::string_view nodes, std::string_view vip_line,
+                      std::string_view extra = "") {
+  return std::string(R"(dataplane = {
+  ports = (
+    { name = "ext"; device = "net_ring0"; role = "external"; address = "10.100.0.1/24"; address6 = "fd00:100::1/64"; gateway6 = "fe80::1"; },
+    { name = "int"; device = "net_ring1"; role = "internal"; address = "10.200.0.1/24"; )") +
+         std::string(int6) + R"( }
+  );
+  )" + std::string(snat) + R"(
+};
+)" + std::string(nodes) + R"(
+services = ( { namespace = "default"; name = "web";
+  )" + std::string(vip_line) + R"(
+  ports = ( { protocol = "TCP"; port = 80; node_port = 30080; } );
+  )" + std::string(extra) + R"(
+} );
+)";
+}
+
+constexpr std::string_view kInt6 = R"(address6 = "fd00:200::1/64";)";
+constexpr std::string_view kDualNodes =
+    R"(nodes = ( { name = "n1"; addresses = [ "fd00:200::11", "10.200.0.11" ]; }, { name = "n2"; address = "10.200.0.12"; } );)";
+
+IpAddress ip6(std::string_view text) { return IpAddress::parse(text).value(); }
+
+TEST(DualStackConfigTest, LoadsIpv6PortsNodesVipsAndRanges) {
+  const auto config = parseConfig(
+      dualStack(kInt6, "", kDualNodes, R"(vips = [ "fd00:100::100", "10.100.0.100" ];)",
+                R"(source_ranges = [ "198.51.100.0/24", "2001:db8::/32", "::/0" ];)"),
+      "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  const PortConfig& ext = *config->port(PortRole::kExternal);
+  EXPECT_EQ(ext.address6->str(), "fd00:100::1/64");
+  EXPECT_EQ(ext.gateway6, ip6("fe80::1"));
+  EXPECT_EQ(config->port(PortRole::kInternal)->address6->str(), "fd00:200::1/64");
+  // Default SNAT sources: the internal port's address of each family.
+  EXPECT_EQ(config->dataplane.snat.addresses, (std::vector<IpAddress>{ip("10.200.0.1"), ip6("fd00:200::1")}));
+  EXPECT_EQ(config->dataplane.snat.of(IpFamily::kIpv6), (std::vector<IpAddress>{ip6("fd00:200::1")}));
+  // Addresses are kept IPv4 first, whatever order they were written in.
+  EXPECT_EQ(config->nodes[0].addresses, (std::vector<IpAddress>{ip("10.200.0.11"), ip6("fd00:200::11")}));
+  EXPECT_EQ(config->nodes[0].address(IpFamily::kIpv6), ip6("fd00:200::11"));
+  EXPECT_FALSE(config->nodes[1].address(IpFamily::kIpv6).has_value());
+  const ServiceConfig& web = config->services[0];
+  EXPECT_EQ(web.vips, (std::vector<IpAddress>{ip("10.100.0.100"), ip6("fd00:100::100")}));
+  ASSERT_EQ(web.source_ranges.size(), 3u);
+  EXPECT_EQ(web.source_ranges[1].str(), "2001:db8::/32");
+  EXPECT_EQ(web.source_ranges[2].str(), "::/0");
+}
+
+TEST(DualStackConfigTest, Ipv6OnlyServiceWithExplicitSnat) {
+  const auto config = parseConfig(
+      dualStack("", R"(snat = { addresses = [ "10.200.0.1", "fd00:200::9" ]; };)",
+                R"(nodes = ( { name = "n1"; address = "fd00:200::11"; } );)", R"(vip = "fd00:100::100";)"),
+      "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->services[0].vips, (std::vector<IpAddress>{ip6("fd00:100::100")}));
+  EXPECT_EQ(config->dataplane.snat.of(IpFamily::kIpv6), (std::vector<IpAddress>{ip6("fd00:200::9")}));
+}
+
+const std::string kN1 = R"(nodes = ( { name = "n1"; addresses = [ "10.200.0.11", "fd00:200::11" ]; } );)";
+
+const std::vector<BadCase> kDualStackBadCases = {
+    {"BothAddressSettings",
+     dualStack(kInt6, "", R"(nodes = ( { name = "n1"; address = "10.200.0.11"; addresses = [ "fd00:200::11" ]; } );)",
+               R"(vip = "10.100.0.100";)"),
+     8, "nodes.[0].addresses", "set either address or addresses, not both"},
+    {"NoNodeAddress", dualStack(kInt6, "", R"(nodes = ( { name = "n1"; } );)", R"(vip = "10.100.0.100";)"), 8,
+     "nodes.[0].address", "required setting is missing"},
+    {"TwoNodeAddressesOfOneFamily",
+     dualStack(kInt6, "", R"(nodes = ( { name = "n1"; addresses = [ "fd00:200::11", "fd00:200::12" ]; } );)",
+               R"(vip = "10.100.0.100";)"),
+     8, "nodes.[0].addresses.[1]", "a second IPv6 address (fd00:200::12 after fd00:200::11); at most one per family"},
+    {"ThreeVips", dualStack(kInt6, "", kN1, R"(vips = [ "10.100.0.100", "fd00:100::100", "10.100.0.101" ];)"), 10,
+     "services.[0].vips", "expected one address per family (one IPv4, one IPv6, or one of each), got 3"},
+    {"LinkLocalVip", dualStack(kInt6, "", kN1, R"(vip = "fe80::100";)"), 10, "services.[0].vip",
+     "'fe80::100' is not a unicast host address"},
+    {"MulticastVip", dualStack(kInt6, "", kN1, R"(vip = "ff02::1";)"), 10, "services.[0].vip",
+     "'ff02::1' is not a unicast host address"},
+    {"MappedVip", dualStack(kInt6, "", kN1, R"(vip = "::ffff:10.100.0.100";)"), 10, "services.[0].vip",
+     "is not a unicast host address"},
+    {"BadIpv6Vip", dualStack(kInt6, "", kN1, R"(vip = "fd00::100::1";)"), 10, "services.[0].vip",
+     "'fd00::100::1' is not an IPv6 address"},
+    {"VipIsNodeAddress", dualStack(kInt6, "", kN1, R"(vip = "fd00:200::11";)"), 10, "services.[0].vip",
+     "VIP fd00:200::11 is the address of node 'n1'"},
+    {"VipIsPortAddress", dualStack(kInt6, "", kN1, R"(vip = "fd00:100::1";)"), 10, "services.[0].vip",
+     "VIP fd00:100::1 is the IPv6 address of port 'ext'"},
+    {"Ipv6VipWithoutIpv6Nodes",
+     dualStack(kInt6, "", R"(nodes = ( { name = "n1"; address = "10.200.0.11"; } );)", R"(vips = [ "10.100.0.100", "fd00:100::100" ];)"),
+     10, "services.[0].vips", "VIP fd00:100::100 is IPv6 but none of its nodes has an IPv6 address"},
+    {"Ipv6VipWithoutIpv6Snat", dualStack("", "", kN1, R"(vip = "fd00:100::100";)"), 10, "services.[0].vip",
+     "VIP fd00:100::100 needs an IPv6 SNAT source for full-NAT"},
+    {"Gateway6OutsidePrefix",
+     dualStack(R"(address6 = "fd00:200::1/64"; gateway6 = "fd00:999::1";)", "", kN1, R"(vip = "10.100.0.100";)"), 4,
+     "dataplane.ports.[1].gateway6", "gateway6 fd00:999::1 is neither link-local nor inside the port's prefix fd00:200::/64"},
+    {"Gateway6WithoutAddress6", dualStack(R"(gateway6 = "fe80::1";)", "", kN1, R"(vip = "10.100.0.100";)"), 4,
+     "dataplane.ports.[1].gateway6", "gateway6 needs address6"},
+    {"Address6NotIpv6", dualStack(R"(address6 = "10.9.0.1/24";)", "", kN1, R"(vip = "10.100.0.100";)"), 4,
+     "dataplane.ports.[1].address6", "'10.9.0.1/24' is not an IPv6 prefix"},
+    {"Address6Overlaps", dualStack(R"(address6 = "fd00:100::2/64";)", "", kN1, R"(vip = "10.100.0.100";)"), 4,
+     "dataplane.ports.[1].address6", "fd00:100::2/64 overlaps port 'ext' (fd00:100::1/64)"},
+    {"Address6Slash128", dualStack(R"(address6 = "fd00:200::1/128";)", "", kN1, R"(vip = "10.100.0.100";)"), 4,
+     "dataplane.ports.[1].address6", "a /128 leaves no room for neighbours"},
+    {"DuplicateIpv6Frontend",
+     dualStack(kInt6, "", kN1, R"(vip = "fd00:100::100";)",
+               R"(}, { namespace = "default"; name = "web2"; vip = "fd00:100::100"; ports = ( { protocol = "TCP"; port = 80; node_port = 30081; } );)"),
+     12, "services.[1].ports.[0]", "[fd00:100::100]:80/TCP is already used by services.[0].ports.[0] (default/web)"},
+    {"DuplicateIpv6Snat", dualStack(kInt6, R"(snat = { addresses = [ "fd00:200::9", "fd00:200::9" ]; };)", kN1,
+                                    R"(vip = "10.100.0.100";)"),
+     6, "dataplane.snat.addresses.[1]", "fd00:200::9 is listed twice"},
+};
+
+INSTANTIATE_TEST_SUITE_P(DualStack, BrokenConfigTest, testing::ValuesIn(kDualStackBadCases),
+                         [](const testing::TestParamInfo<BadCase>& info) { return info.param.name; });
 
 TEST(ConfigHelpersTest, ParseIpv4) {
   EXPECT_EQ(parseIpv4("10.200.0.1"), 0x0ac80001u);

@@ -143,7 +143,7 @@ TEST(Compiler, ANewNodeSetBuildsOneTable) {
   SnapshotCompiler compiler(1009);
   (void)compiler.compile(baseConfig(), 1);
   conf::Config cfg = baseConfig();
-  cfg.nodes.push_back({.name = "n4", .address = conf::parseIpv4("10.200.0.14").value()});
+  cfg.nodes.push_back({.name = "n4", .addresses = {conf::parseIpv4("10.200.0.14").value()}});
   (void)compiler.compile(cfg, 2);
   EXPECT_EQ(compiler.lastStats().maglev_built, 1u) << "only the all-nodes table changes";
   EXPECT_GT(compiler.lastStats().slots_moved, 0u);
@@ -161,7 +161,7 @@ TEST(Compiler, MaglevSizeGrowsPastOneHundredSlotsPerBackend) {
 
 TEST(Compiler, SourceRangesAreMergedIntoEveryPortOfTheirService) {
   conf::Config cfg = baseConfig();
-  auto prefix = [](const char* text) { return conf::parseIpv4Prefix(text).value(); };
+  auto prefix = [](const char* text) { return conf::IpPrefix::parse(text).value(); };
   cfg.services[0].source_ranges = {prefix("192.168.1.0/24"), prefix("10.0.0.0/8"), prefix("10.1.0.0/16"),
                                    prefix("192.168.0.0/24"), prefix("203.0.113.9/32")};
   cfg.services[1].source_ranges = {prefix("0.0.0.0/0")};
@@ -190,6 +190,36 @@ TEST(Compiler, SourceRangesAreMergedIntoEveryPortOfTheirService) {
   auto next = compiler.compile(cfg, 2);
   EXPECT_EQ(compiler.lastStats().maglev_built, 0u);
   EXPECT_TRUE(next->find(ip("10.100.0.100"), 80, IPPROTO_TCP)->source_ranges.empty());
+}
+
+TEST(Compiler, AnIpv4VipWhoseServiceListsOnlyIpv6RangesAdmitsNobody) {
+  conf::Config cfg = baseConfig();
+  cfg.services[0].source_ranges = {conf::IpPrefix::parse("2001:db8::/32").value()};
+  SnapshotCompiler compiler(1009);
+  auto snap = compiler.compile(cfg, 1);
+  auto ip = [](const char* text) { return conf::parseIpv4(text).value(); };
+  const fwd::ServicePort* sp = snap->find(ip("10.100.0.100"), 80, IPPROTO_TCP);
+  ASSERT_NE(sp, nullptr);
+  EXPECT_FALSE(sp->source_ranges.empty());
+  for (uint32_t src : {0u, 1u, ip("198.51.100.1"), 0xffffffffu}) EXPECT_FALSE(sp->allowsSource(src)) << src;
+  // Adding an IPv4 range opens exactly that range.
+  cfg.services[0].source_ranges.push_back(conf::IpPrefix::parse("198.51.100.0/24").value());
+  snap = compiler.compile(cfg, 2);
+  sp = snap->find(ip("10.100.0.100"), 80, IPPROTO_TCP);
+  EXPECT_TRUE(sp->allowsSource(ip("198.51.100.1")));
+  EXPECT_FALSE(sp->allowsSource(ip("198.51.101.1")));
+}
+
+TEST(Compiler, Ipv6MaglevIdentityIsFixedAndNeverAnIpv4One) {
+  EXPECT_EQ(maglevId(conf::IpAddress(0x0a000001u)), 0x0a000001u) << "IPv4 tables keep their identities";
+  const auto a = maglevId(conf::IpAddress::parse("fd00::1").value());
+  const auto b = maglevId(conf::IpAddress::parse("fd00::2").value());
+  EXPECT_NE(a, b);
+  EXPECT_GE(a, uint64_t{1} << 63);
+  EXPECT_GE(b, uint64_t{1} << 63);
+  // Pinned (FNV-1a 64 of the 16 bytes, top bit set; computed independently): boxes of
+  // any version behind ECMP must build the same IPv6 tables.
+  EXPECT_EQ(a, 0xc3c95b9eb8bf5b8bull);
 }
 
 TEST(Compiler, ClientIpAffinityBecomesAPerPortTimeoutInMilliseconds) {

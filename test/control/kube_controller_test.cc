@@ -146,7 +146,7 @@ pools = ( { name = "a"; cidrs = [ "10.100.0.100/30", "10.100.0.104/29" ]; } );
       auto reply = c.remove ? registry_.removeKubernetes(id) : registry_.ensureKubernetes(c.spec, c.fallback);
       KubeOutcome o{.id = id};
       if (reply.status >= 400) o.error = reply.body.value("error", "");
-      if (!c.remove && reply.status < 400) o.address = registry_.addressOf(id);
+      if (!c.remove && reply.status < 400) o.addresses = registry_.addressesOf(id);
       if (!c.remove && reply.status < 400) specs_[id] = c.spec;
       outcomes.push_back(std::move(o));
     }
@@ -218,8 +218,8 @@ TEST_F(KubeControllerTest, ColdStartProgramsOursInOneApplyAndWritesOnlyWhatIsWro
   ASSERT_TRUE(quiet());
 
   EXPECT_EQ(applies_, 1u) << "a cold start is one apply";
-  EXPECT_EQ(registry_.addressOf("shop/right"), conf::parseIpv4("10.100.0.107")) << "re-adopted, not reshuffled";
-  EXPECT_EQ(registry_.addressOf("shop/fresh"), conf::parseIpv4("10.100.0.100"));
+  EXPECT_EQ(registry_.addressesOf("shop/right"), std::vector<conf::IpAddress>{conf::IpAddress::parse("10.100.0.107").value()}) << "re-adopted, not reshuffled";
+  EXPECT_EQ(registry_.addressesOf("shop/fresh"), std::vector<conf::IpAddress>{conf::IpAddress::parse("10.100.0.100").value()});
   EXPECT_EQ(specs_["shop/fresh"].nodes.size(), 2u);
   // Writes: fresh gets its finalizer (before the apply) and its status; right gets nothing.
   const auto lines = log_.snapshot();

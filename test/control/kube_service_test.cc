@@ -31,7 +31,10 @@ json exampleNode() {
    "conditions":[{"type":"Ready","status":"True"}]}})");
 }
 
-const std::vector<LbNode> kNodes = {{.name = "a", .address = 0x0a000001}, {.name = "b", .address = 0x0a000002}};
+const std::vector<LbNode> kNodes = {{.name = "a", .addresses = {0x0a000001u}}, {.name = "b", .addresses = {0x0a000002u}}};
+
+conf::IpAddress ip(std::string_view text) { return conf::IpAddress::parse(text).value(); }
+conf::IpPrefix prefix(std::string_view text) { return conf::IpPrefix::parse(text).value(); }
 
 TEST(KubeService, ExampleServiceTranslatesFieldByField) {
   auto t = translateService(exampleService(), kNodes, nullptr);
@@ -47,8 +50,9 @@ TEST(KubeService, ExampleServiceTranslatesFieldByField) {
   EXPECT_TRUE(s.client_ip_affinity);
   EXPECT_EQ(s.affinity_timeout_seconds, 10800u);
   ASSERT_EQ(s.source_ranges.size(), 1u);
-  EXPECT_EQ(s.source_ranges[0], (conf::Ipv4Prefix{.address = 0xc6336400, .length = 24}));
-  EXPECT_FALSE(s.requested_ip);
+  EXPECT_EQ(s.source_ranges[0], prefix("198.51.100.0/24"));
+  EXPECT_EQ(s.families, std::vector<conf::IpFamily>{conf::IpFamily::kIpv4});
+  EXPECT_TRUE(s.requested_ips.empty());
   EXPECT_FALSE(t->fallback);
   EXPECT_TRUE(t->warnings.empty());
 }
@@ -76,7 +80,8 @@ TEST(KubeService, ExampleNodeIsNotACandidateBecauseOfTheAutoscalerTaint) {
   auto n = candidateNode(node, conf::NodeAddressType::kInternalIp);
   ASSERT_TRUE(n);
   EXPECT_EQ(n->name, "worker-1");
-  EXPECT_EQ(n->address, 0xc000020bu);  // the IPv4 InternalIP, not the IPv6 one
+  // One address per family.
+  EXPECT_EQ(n->addresses, (std::vector<conf::IpAddress>{ip("192.0.2.11"), ip("2001:db8:1::11")}));
 }
 
 TEST(KubeService, NodePredicates) {
@@ -106,11 +111,23 @@ TEST(KubeService, NodeAddressTypePreferenceAndFallback) {
   json node = json::parse(R"({"metadata":{"name":"n"},"status":{"addresses":[
       {"type":"Hostname","address":"n"},{"type":"ExternalIP","address":"203.0.113.5"},
       {"type":"InternalIP","address":"10.1.0.5"}]}})");
-  EXPECT_EQ(candidateNode(node, conf::NodeAddressType::kInternalIp)->address, 0x0a010005u);
-  EXPECT_EQ(candidateNode(node, conf::NodeAddressType::kExternalIp)->address, 0xcb007105u);
+  using V = std::vector<conf::IpAddress>;
+  EXPECT_EQ(candidateNode(node, conf::NodeAddressType::kInternalIp)->addresses, V{ip("10.1.0.5")});
+  EXPECT_EQ(candidateNode(node, conf::NodeAddressType::kExternalIp)->addresses, V{ip("203.0.113.5")});
   node["status"]["addresses"].erase(2);
-  EXPECT_EQ(candidateNode(node, conf::NodeAddressType::kInternalIp)->address, 0xcb007105u);  // fallback
+  EXPECT_EQ(candidateNode(node, conf::NodeAddressType::kInternalIp)->addresses, V{ip("203.0.113.5")});  // fallback
+  // Per family: an IPv6-only node is a candidate for IPv6 VIPs; the preference applies per
+  // family (IPv6 InternalIP here, IPv4 only as ExternalIP).
   node["status"]["addresses"] = json::array({json{{"type", "InternalIP"}, {"address", "fd00::5"}}});
+  EXPECT_EQ(candidateNode(node, conf::NodeAddressType::kInternalIp)->addresses, V{ip("fd00::5")});
+  node["status"]["addresses"].push_back(json{{"type", "ExternalIP"}, {"address", "203.0.113.5"}});
+  node["status"]["addresses"].push_back(json{{"type", "ExternalIP"}, {"address", "2001:db8::5"}});
+  EXPECT_EQ(candidateNode(node, conf::NodeAddressType::kInternalIp)->addresses, (V{ip("203.0.113.5"), ip("fd00::5")}));
+  EXPECT_EQ(candidateNode(node, conf::NodeAddressType::kExternalIp)->addresses,
+            (V{ip("203.0.113.5"), ip("2001:db8::5")}));
+  // Addresses that name no host are skipped; none left: not a candidate.
+  node["status"]["addresses"] = json::array({json{{"type", "InternalIP"}, {"address", "fe80::5"}},
+                                             json{{"type", "InternalIP"}, {"address", "not-an-ip"}}});
   EXPECT_FALSE(candidateNode(node, conf::NodeAddressType::kInternalIp));
 }
 
@@ -121,13 +138,22 @@ TEST(KubeService, PortsThatCannotBeServedAreReportedInStatus) {
   auto t = translateService(svc, kNodes, nullptr);
   ASSERT_TRUE(t) << t.error();
   EXPECT_EQ(t->spec.ports[2].node_port, 0);
-  const json ingress = ingressFor(t->spec, 0xcb00710a, "Proxy");
+  const json ingress = ingressFor(t->spec, {ip("203.0.113.10")}, "Proxy");
   EXPECT_EQ(ingress, json::parse(R"([{"ip":"203.0.113.10","ipMode":"Proxy","ports":[
       {"port":80,"protocol":"TCP"},{"port":9000,"protocol":"SCTP","error":"nodegate.io/UnsupportedProtocol"},
       {"port":81,"protocol":"TCP","error":"nodegate.io/NoNodePort"}]}])"));
   // All fine: no ports list at all.
-  EXPECT_EQ(ingressFor(translateService(exampleService(), kNodes, nullptr)->spec, 0xcb00710a, "VIP"),
+  EXPECT_EQ(ingressFor(translateService(exampleService(), kNodes, nullptr)->spec, {ip("203.0.113.10")}, "VIP"),
             json::parse(R"([{"ip":"203.0.113.10","ipMode":"VIP"}])"));
+  // Dual stack: one entry per address, in the order given (ipFamilies order), each with
+  // the port errors.
+  EXPECT_EQ(ingressFor(t->spec, {ip("2001:db8::10"), ip("203.0.113.10")}, "Proxy"),
+            json::parse(R"([{"ip":"2001:db8::10","ipMode":"Proxy","ports":[
+      {"port":80,"protocol":"TCP"},{"port":9000,"protocol":"SCTP","error":"nodegate.io/UnsupportedProtocol"},
+      {"port":81,"protocol":"TCP","error":"nodegate.io/NoNodePort"}]},
+      {"ip":"203.0.113.10","ipMode":"Proxy","ports":[
+      {"port":80,"protocol":"TCP"},{"port":9000,"protocol":"SCTP","error":"nodegate.io/UnsupportedProtocol"},
+      {"port":81,"protocol":"TCP","error":"nodegate.io/NoNodePort"}]}])"));
 }
 
 TEST(KubeService, SourceRangesFieldElseAnnotationAndFailClosed) {
@@ -137,7 +163,7 @@ TEST(KubeService, SourceRangesFieldElseAnnotationAndFailClosed) {
   auto t = translateService(svc, kNodes, nullptr);
   ASSERT_TRUE(t) << t.error();
   EXPECT_EQ(t->spec.source_ranges,
-            (std::vector<conf::Ipv4Prefix>{{.address = 0x0a000000, .length = 8}, {.address = 0xc0000207, .length = 32}}));
+            (std::vector<conf::IpPrefix>{prefix("10.0.0.0/8"), prefix("192.0.2.7/32"), prefix("2001:db8::/32")}));
   // The field wins over the annotation.
   svc["spec"]["loadBalancerSourceRanges"] = json::array({"198.51.100.0/24"});
   EXPECT_EQ(translateService(svc, kNodes, nullptr)->spec.source_ranges.size(), 1u);
@@ -153,9 +179,12 @@ TEST(KubeService, SourceRangesFieldElseAnnotationAndFailClosed) {
   EXPECT_EQ(kept->spec.source_ranges, last.source_ranges);
   ASSERT_EQ(kept->warnings.size(), 1u);
 
-  // Only IPv6 ranges would leave an IPv4 VIP open: that is an error too, not "allow all".
+  // Only IPv6 ranges: kept as given. They do not open the IPv4 VIP to everyone: a VIP
+  // admits only ranges of its family, none here (compiler_test: ...AdmitsNobody).
   svc["spec"]["loadBalancerSourceRanges"] = json::array({"2001:db8::/32"});
-  EXPECT_FALSE(translateService(svc, kNodes, nullptr));
+  auto v6_only = translateService(svc, kNodes, nullptr);
+  ASSERT_TRUE(v6_only) << v6_only.error();
+  EXPECT_EQ(v6_only->spec.source_ranges, std::vector<conf::IpPrefix>{prefix("2001:db8::/32")});
 }
 
 TEST(KubeService, RequestedAddressAndReadoption) {
@@ -163,12 +192,30 @@ TEST(KubeService, RequestedAddressAndReadoption) {
   svc["spec"]["loadBalancerIP"] = "203.0.113.20";
   auto t = translateService(svc, kNodes, nullptr);
   ASSERT_TRUE(t);
-  EXPECT_EQ(t->spec.requested_ip, 0xcb007114u);
+  EXPECT_EQ(t->spec.requested_ips, std::vector<conf::IpAddress>{ip("203.0.113.20")});
   EXPECT_FALSE(t->fallback);
 
+  // The annotation: one per family; an address of a family the Service does not have is
+  // ignored with a warning (one annotation often serves single- and dual-stack clusters).
   svc["spec"]["loadBalancerIP"] = "";
   svc["metadata"]["annotations"][std::string(kRequestedIpsAnnotation)] = "2001:db8::1, 203.0.113.21";
-  EXPECT_EQ(translateService(svc, kNodes, nullptr)->spec.requested_ip, 0xcb007115u);
+  t = translateService(svc, kNodes, nullptr);
+  ASSERT_TRUE(t) << t.error();
+  EXPECT_EQ(t->spec.requested_ips, std::vector<conf::IpAddress>{ip("203.0.113.21")});
+  ASSERT_EQ(t->warnings.size(), 1u);
+  EXPECT_NE(t->warnings[0].find("2001:db8::1 is IPv6, not one of the Service's ipFamilies; ignored"), std::string::npos)
+      << t->warnings[0];
+  svc["spec"]["ipFamilies"] = json::array({"IPv6", "IPv4"});
+  t = translateService(svc, kNodes, nullptr);
+  ASSERT_TRUE(t) << t.error();
+  EXPECT_EQ(t->spec.families, (std::vector<conf::IpFamily>{conf::IpFamily::kIpv6, conf::IpFamily::kIpv4}));
+  EXPECT_EQ(t->spec.requested_ips, (std::vector<conf::IpAddress>{ip("203.0.113.21"), ip("2001:db8::1")}));
+  EXPECT_TRUE(t->warnings.empty());
+  svc["metadata"]["annotations"][std::string(kRequestedIpsAnnotation)] = "2001:db8::1,2001:db8::2";
+  auto two = translateService(svc, kNodes, nullptr);
+  ASSERT_FALSE(two);
+  EXPECT_NE(two.error().find("two IPv6 addresses; at most one per family"), std::string::npos) << two.error();
+  svc["spec"]["ipFamilies"] = json::array({"IPv4"});
   svc["metadata"]["annotations"][std::string(kRequestedIpsAnnotation)] = "bogus";
   auto bad = translateService(svc, kNodes, nullptr);
   ASSERT_FALSE(bad);
@@ -178,8 +225,20 @@ TEST(KubeService, RequestedAddressAndReadoption) {
   svc = exampleService();
   svc["status"]["loadBalancer"]["ingress"] = json::parse(R"([{"ip":"203.0.113.30","ipMode":"Proxy"}])");
   t = translateService(svc, kNodes, nullptr);
-  EXPECT_EQ(t->spec.requested_ip, 0xcb00711eu);
+  EXPECT_EQ(t->spec.requested_ips, std::vector<conf::IpAddress>{ip("203.0.113.30")});
   EXPECT_TRUE(t->fallback);
+  // Dual stack: each family's status address is re-adopted; one of a family the Service
+  // no longer has is let go.
+  svc["spec"]["ipFamilies"] = json::array({"IPv4", "IPv6"});
+  svc["status"]["loadBalancer"]["ingress"] =
+      json::parse(R"([{"ip":"203.0.113.30"},{"ip":"2001:db8::30"},{"ip":"2001:db8::31"}])");
+  t = translateService(svc, kNodes, nullptr);
+  EXPECT_EQ(t->spec.requested_ips, (std::vector<conf::IpAddress>{ip("203.0.113.30"), ip("2001:db8::30")}));
+  svc["spec"]["ipFamilies"] = json::array({"IPv6"});
+  t = translateService(svc, kNodes, nullptr);
+  EXPECT_EQ(t->spec.requested_ips, std::vector<conf::IpAddress>{ip("2001:db8::30")});
+  svc["spec"]["ipFamilies"] = json::array({"IPv6", "IPX"});
+  EXPECT_FALSE(translateService(svc, kNodes, nullptr));
 }
 
 TEST(KubeService, FieldErrorsNameTheField) {
@@ -197,11 +256,19 @@ TEST(KubeService, FieldErrorsNameTheField) {
 
   svc = exampleService();
   svc["spec"]["ipFamilies"] = json::array({"IPv6"});
-  EXPECT_FALSE(translateService(svc, kNodes, nullptr));
+  auto v6 = translateService(svc, kNodes, nullptr);
+  ASSERT_TRUE(v6) << v6.error();
+  EXPECT_EQ(v6->spec.families, std::vector<conf::IpFamily>{conf::IpFamily::kIpv6});
   svc["spec"]["ipFamilies"] = json::array({"IPv6", "IPv4"});
   auto dual = translateService(svc, kNodes, nullptr);
-  ASSERT_TRUE(dual);
-  EXPECT_EQ(dual->warnings.size(), 1u);
+  ASSERT_TRUE(dual) << dual.error();
+  EXPECT_TRUE(dual->warnings.empty());
+  svc["spec"]["ipFamilies"] = json::array({"IPv4", "IPv4"});
+  auto twice = translateService(svc, kNodes, nullptr);
+  ASSERT_FALSE(twice);
+  EXPECT_NE(twice.error().find("spec.ipFamilies"), std::string::npos) << twice.error();
+  svc["spec"].erase("ipFamilies");  // an API server before 1.20: IPv4
+  EXPECT_EQ(translateService(svc, kNodes, nullptr)->spec.families, std::vector<conf::IpFamily>{conf::IpFamily::kIpv4});
 }
 
 TEST(KubeService, KeysAndFinalizers) {

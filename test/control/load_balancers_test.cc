@@ -89,9 +89,19 @@ INSTANTIATE_TEST_SUITE_P(
         BadRequest{"DuplicatePort", R"({"ports": [{"port": 80}, {"port": 80, "protocol": "TCP"}]})",
                    "ports[1]: port 80/TCP is listed twice"},
         BadRequest{"NodeAddress", R"({"ports": [{"port": 80}], "nodes": [{"name": "n1", "address": "10.0.0.300"}]})",
-                   "nodes[0].address: '10.0.0.300' is not an IPv4 address"},
-        BadRequest{"NodeIpv6", R"({"ports": [{"port": 80}], "nodes": [{"name": "n1", "address": "2001:db8::1"}]})",
-                   "nodes[0].address: '2001:db8::1' is not an IPv4 address (IPv6 is not supported yet)"},
+                   "nodes[0].address: '10.0.0.300' is not an IP address"},
+        BadRequest{"NodeLinkLocal", R"({"ports": [{"port": 80}], "nodes": [{"name": "n1", "address": "fe80::1"}]})",
+                   "nodes[0].address: 'fe80::1' is not a unicast host address (multicast, loopback, unspecified, "
+                   "link-local and reserved addresses are refused)"},
+        BadRequest{"NodeTwoOfAFamily",
+                   R"({"ports": [{"port": 80}], "nodes": [{"name": "n1", "addresses": ["fd00::1", "fd00::2"]}]})",
+                   "nodes[0].addresses[1]: a second IPv6 address; at most one per family"},
+        BadRequest{"NodeAddressAndAddresses",
+                   R"({"ports": [{"port": 80}], "nodes": [{"name": "n1", "address": "10.0.0.1", "addresses": ["fd00::1"]}]})",
+                   "nodes[0]: expected address (one) or addresses (one per family), exactly one of them"},
+        BadRequest{"NodeAddressesNotAList",
+                   R"({"ports": [{"port": 80}], "nodes": [{"name": "n1", "addresses": "fd00::1"}]})",
+                   "nodes[0].addresses: expected an array"},
         BadRequest{"NodeTwice",
                    R"({"ports": [{"port": 80}], "nodes": [{"name": "n1", "address": "10.0.0.1"}, {"name": "n1", "address": "10.0.0.2"}]})",
                    "nodes[1].name: 'n1' is listed twice"},
@@ -104,11 +114,25 @@ INSTANTIATE_TEST_SUITE_P(
         BadRequest{"AffinityTimeout", R"({"ports": [{"port": 80}], "sessionAffinityTimeoutSeconds": 86401})",
                    "sessionAffinityTimeoutSeconds: 86401 is not an integer in 1..86400"},
         BadRequest{"SourceRange", R"({"ports": [{"port": 80}], "loadBalancerSourceRanges": ["10.0.0.0/33"]})",
-                   "loadBalancerSourceRanges[0]: '10.0.0.0/33' is not an IPv4 prefix"},
+                   "loadBalancerSourceRanges[0]: '10.0.0.0/33' is not an IP prefix (address/length)"},
+        BadRequest{"SourceRangeHostBits", R"({"ports": [{"port": 80}], "loadBalancerSourceRanges": ["2001:db8::1/32"]})",
+                   "loadBalancerSourceRanges[0]: '2001:db8::1/32' has host bits set (did you mean 2001:db8::/32?)"},
         BadRequest{"RequestedIp", R"({"ports": [{"port": 80}], "loadBalancerIP": "nope"})",
-                   "loadBalancerIP: 'nope' is not an IPv4 address"},
-        BadRequest{"Ipv6Family", R"({"ports": [{"port": 80}], "ipFamilies": ["IPv6"]})",
-                   "ipFamilies: \"IPv6\" is not supported yet (IPv4 only)"},
+                   "loadBalancerIP: 'nope' is not an IP address"},
+        BadRequest{"RequestedIpOfOtherFamily",
+                   R"({"ports": [{"port": 80}], "loadBalancerIP": "fd00::121", "ipFamilies": ["IPv4"]})",
+                   "loadBalancerIP: fd00::121 is IPv6, not one of the ipFamilies"},
+        BadRequest{"RequestedIpAndIps",
+                   R"({"ports": [{"port": 80}], "loadBalancerIP": "10.100.0.121", "loadBalancerIPs": ["fd00::121"]})",
+                   "loadBalancerIPs: set either loadBalancerIP or loadBalancerIPs, not both"},
+        BadRequest{"RequestedIpsTwoOfAFamily", R"({"ports": [{"port": 80}], "loadBalancerIPs": ["fd00::1", "fd00::2"]})",
+                   "loadBalancerIPs[1]: a second IPv6 address; at most one per family"},
+        BadRequest{"UnknownFamily", R"({"ports": [{"port": 80}], "ipFamilies": ["IPv5"]})",
+                   "ipFamilies[0]: \"IPv5\" is not one of IPv4, IPv6"},
+        BadRequest{"FamilyTwice", R"({"ports": [{"port": 80}], "ipFamilies": ["IPv6", "IPv6"]})",
+                   "ipFamilies[1]: \"IPv6\" is listed twice"},
+        BadRequest{"NoFamily", R"({"ports": [{"port": 80}], "ipFamilies": []})",
+                   "ipFamilies: expected [\"IPv4\"], [\"IPv6\"] or both, primary first"},
         BadRequest{"NameMismatch", R"({"name": "other", "ports": [{"port": 80}]})",
                    "name: 'other' does not match the path ('web')"}),
     [](const auto& info) { return info.param.label; });
@@ -124,7 +148,7 @@ TEST(LoadBalancerSpec, ParsesEveryFieldAndRoundTrips) {
   EXPECT_EQ(spec->policy, conf::TrafficPolicy::kLocal);
   EXPECT_TRUE(spec->client_ip_affinity);
   EXPECT_EQ(spec->affinity_timeout_seconds, 600u);
-  EXPECT_EQ(spec->requested_ip, ip("10.100.0.121"));
+  EXPECT_EQ(spec->requested_ips, std::vector<conf::IpAddress>{ip("10.100.0.121")});
   ASSERT_EQ(spec->nodes.size(), 2u);
   auto again = parseLoadBalancerSpec(specJson(*spec), "shop", "web");
   ASSERT_TRUE(again.has_value()) << again.error();
@@ -147,7 +171,7 @@ TEST(Ipam, AllocatesLowestFreeSkippingStaticAndHonoursRequests) {
             "10.100.0.100 is the static VIP of cfg/static (config file)");
   EXPECT_EQ(ipam.allocate({.owner = "a/three"}).value(), ip("10.100.0.103"));
   EXPECT_EQ(ipam.allocate({.owner = "a/four"}).value(), ip("10.100.0.120")) << "second pool";
-  EXPECT_EQ(ipam.allocate({.owner = "a/five"}).error(), "no free address in any pool");
+  EXPECT_EQ(ipam.allocate({.owner = "a/five"}).error(), "no free IPv4 address in any pool");
   ipam.release("a/two");
   EXPECT_EQ(ipam.allocate({.owner = "a/five"}).value(), ip("10.100.0.102"));
 }
@@ -156,12 +180,47 @@ TEST(Ipam, SharingKeyAllowsOneAddressWhenPortsDoNotCollide) {
   Ipam ipam(boxConfig().pools);
   const PortKey http{conf::Protocol::kTcp, 80};
   const PortKey dns{conf::Protocol::kUdp, 53};
-  const uint32_t a = ipam.allocate({.owner = "s/web", .sharing_key = "k", .ports = {http}}).value();
+  const conf::IpAddress a = ipam.allocate({.owner = "s/web", .sharing_key = "k", .ports = {http}}).value();
   EXPECT_EQ(ipam.allocate({.owner = "s/dns", .requested = a, .sharing_key = "k", .ports = {dns}}).value(), a);
   EXPECT_EQ(ipam.allocate({.owner = "s/web2", .requested = a, .sharing_key = "k", .ports = {http}}).error(),
             "10.100.0.100 is shared with s/web, which already uses port 80/TCP");
   EXPECT_EQ(ipam.allocate({.owner = "s/other", .requested = a, .sharing_key = "j", .ports = {dns}}).error(),
             "10.100.0.100 is in use by s/web (sharing key 'k')");
+}
+
+TEST(Ipam, AllocatesPerFamilyFromMixedPools) {
+  using conf::IpAddress;
+  using conf::IpFamily;
+  auto v6 = [](const char* t) { return IpAddress::parse(t).value(); };
+  std::vector<conf::PoolConfig> pools = {
+      {.name = "mixed", .cidrs = {conf::IpPrefix::parse("fd00:100::/126").value(), conf::IpPrefix::parse("10.100.0.100/31").value()}},
+      {.name = "big6", .cidrs = {conf::IpPrefix::parse("2001:db8::/64").value()}}};
+  Ipam ipam(pools);
+  ipam.setStatic({{v6("fd00:100::"), "cfg/static6"}});
+  const AllocationRequest dual4{.owner = "a/dual", .family = IpFamily::kIpv4};
+  const AllocationRequest dual6{.owner = "a/dual", .family = IpFamily::kIpv6};
+  EXPECT_EQ(ipam.allocate(dual4).value(), IpAddress(ip("10.100.0.100")));
+  EXPECT_EQ(ipam.allocate(dual6).value(), v6("fd00:100::1")) << "lowest free IPv6, after the static one";
+  EXPECT_EQ(ipam.addressOf("a/dual", IpFamily::kIpv4), IpAddress(ip("10.100.0.100")));
+  EXPECT_EQ(ipam.addressOf("a/dual", IpFamily::kIpv6), v6("fd00:100::1"));
+  EXPECT_EQ(ipam.allocate(dual6).value(), v6("fd00:100::1")) << "idempotent per family";
+  EXPECT_EQ(ipam.allocate({.owner = "b/x", .family = IpFamily::kIpv6, .requested = v6("fd00:100::1")}).error(),
+            "fd00:100::1 is in use by a/dual");
+  EXPECT_EQ(ipam.allocate({.owner = "b/x", .family = IpFamily::kIpv4, .requested = v6("fd00:100::2")}).error(),
+            "fd00:100::2 is not an IPv4 address");
+  // fd00:100::2 and ::3 fill the /126, then the second pool's /64 (walked, never listed).
+  EXPECT_EQ(ipam.allocate({.owner = "c/1", .family = IpFamily::kIpv6}).value(), v6("fd00:100::2"));
+  EXPECT_EQ(ipam.allocate({.owner = "c/2", .family = IpFamily::kIpv6}).value(), v6("fd00:100::3"));
+  EXPECT_EQ(ipam.allocate({.owner = "c/3", .family = IpFamily::kIpv6}).value(), v6("2001:db8::"));
+  EXPECT_EQ(ipam.poolOf(v6("2001:db8::ffff:1")), "big6");
+  EXPECT_FALSE(ipam.poolOf(v6("2001:db8:1::1")).has_value());
+  // Releasing one family keeps the other.
+  ipam.release("a/dual", IpFamily::kIpv6);
+  EXPECT_FALSE(ipam.addressOf("a/dual", IpFamily::kIpv6).has_value());
+  EXPECT_EQ(ipam.addressOf("a/dual", IpFamily::kIpv4), IpAddress(ip("10.100.0.100")));
+  EXPECT_EQ(ipam.allocate({.owner = "c/4", .family = IpFamily::kIpv6}).value(), v6("fd00:100::1"));
+  ipam.release("a/dual");
+  EXPECT_FALSE(ipam.addressOf("a/dual", IpFamily::kIpv4).has_value());
 }
 
 // --- state file ---------------------------------------------------------------------
@@ -238,6 +297,107 @@ TEST(LoadBalancerRegistry, EnsureGetDeleteAndSurviveARestart) {
   EXPECT_EQ(third.load(cfg).value(), 1u);
 }
 
+conf::Config dualStackBox() {
+  auto cfg = conf::parseConfig(R"(
+dataplane = {
+  ports = (
+    { name = "ext"; device = "d0"; role = "external"; address = "10.100.0.1/24"; address6 = "fd00:100::1/64"; },
+    { name = "int"; device = "d1"; role = "internal"; address = "10.200.0.1/24"; address6 = "fd00:200::1/64"; }
+  );
+};
+pools = ( { name = "a"; cidrs = [ "10.100.0.100/30", "fd00:100::100/126" ]; } );
+)", "box.conf");
+  EXPECT_TRUE(cfg.has_value()) << (cfg ? "" : cfg.error().message);
+  return *cfg;
+}
+
+TEST(LoadBalancerRegistry, DualStackGetsOneAddressPerFamilyInIpFamiliesOrder) {
+  TempDir dir;
+  const conf::Config cfg = dualStackBox();
+  LoadBalancerRegistry reg(dir.file("lb.json"));
+  ASSERT_EQ(reg.load(cfg).value(), 0u);
+  const char* nodes = R"({"nodes": [{"name": "n1", "addresses": ["fd00:200::11", "10.200.0.11"]},
+                                    {"name": "n2", "address": "fd00:200::12"}]})";
+  json body = web(nodes);
+  body["ipFamilies"] = json::array({"IPv6", "IPv4"});
+  auto r = reg.ensure(body, "shop", "web");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  ASSERT_EQ(r.body["ingress"].size(), 2u);
+  EXPECT_EQ(r.body["ingress"][0]["ip"], "fd00:100::100") << "the primary family first";
+  EXPECT_EQ(r.body["ingress"][1]["ip"], "10.100.0.100");
+  EXPECT_EQ(r.body["spec"]["nodes"][0]["addresses"], json::array({"10.200.0.11", "fd00:200::11"}));
+  EXPECT_EQ(reg.addressesOf("shop/web"),
+            (std::vector<conf::IpAddress>{conf::IpAddress::parse("fd00:100::100").value(), ip("10.100.0.100")}));
+
+  // The compiler's model: one Service with both VIPs; nodes keep both their addresses.
+  const conf::Config merged = reg.merged(cfg);
+  ASSERT_EQ(merged.services.size(), 1u);
+  EXPECT_EQ(merged.services[0].vips.size(), 2u);
+  EXPECT_EQ(merged.nodes[0].addresses.size(), 2u);
+
+  // A requested IPv6 address for an IPv6-only load balancer (ipFamilies from the request).
+  json v6only = web(nodes);
+  v6only["loadBalancerIPs"] = json::array({"fd00:100::103"});
+  auto v6 = reg.ensure(v6only, "shop", "v6");
+  ASSERT_EQ(v6.status, 200) << v6.body.dump();
+  ASSERT_EQ(v6.body["ingress"].size(), 1u);
+  EXPECT_EQ(v6.body["ingress"][0]["ip"], "fd00:100::103");
+  EXPECT_EQ(v6.body["spec"]["ipFamilies"], json::array({"IPv6"}));
+
+  // An IPv6 address outside every pool: refused, nothing changes (the IPv4 one neither).
+  json outside = web(nodes);
+  outside["ipFamilies"] = json::array({"IPv4", "IPv6"});
+  outside["loadBalancerIPs"] = json::array({"fd00:999::1"});
+  auto refused = reg.ensure(outside, "shop", "outside");
+  EXPECT_EQ(refused.status, 409);
+  EXPECT_EQ(refused.body["error"], "loadBalancerIP: fd00:999::1 is not in any pool");
+  EXPECT_EQ(reg.get("shop", "outside").status, 404);
+  auto next = reg.ensure(web(R"({"nodes": [{"name": "n3", "address": "10.200.0.13"}]})"), "shop", "next");
+  EXPECT_EQ(next.body["ingress"][0]["ip"], "10.100.0.101") << "the refused request held nothing; " << next.body.dump();
+
+  // Restart: every address of every family is where it was.
+  LoadBalancerRegistry restarted(dir.file("lb.json"));
+  ASSERT_EQ(restarted.load(cfg).value(), 3u);
+  EXPECT_EQ(restarted.get("shop", "web").body["ingress"], r.body["ingress"]);
+  EXPECT_EQ(restarted.get("shop", "v6").body["ingress"][0]["ip"], "fd00:100::103");
+
+  // Dual stack -> IPv4 only: the IPv6 address goes back to the pool.
+  body["ipFamilies"] = json::array({"IPv4"});
+  auto single = restarted.ensure(body, "shop", "web");
+  ASSERT_EQ(single.status, 200) << single.body.dump();
+  EXPECT_EQ(single.body["ingress"].size(), 1u);
+  json other6 = web(nodes);
+  other6["ipFamilies"] = json::array({"IPv6"});
+  EXPECT_EQ(restarted.ensure(other6, "shop", "other6").body["ingress"][0]["ip"], "fd00:100::100");
+}
+
+TEST(LoadBalancerRegistry, ReadsStateFilesWrittenBeforeDualStack) {
+  TempDir dir;
+  const conf::Config cfg = boxConfig();
+  // The IPv4-only format: "ip" instead of "ips", no ipFamilies in the spec.
+  json old_spec = web();
+  old_spec["namespace"] = "shop";
+  old_spec["name"] = "web";
+  ASSERT_TRUE(StateFile(dir.file("lb.json"))
+                  .write(json{{"load_balancers", json::array({json{{"spec", old_spec}, {"ip", "10.100.0.102"}}})}})
+                  .has_value());
+  LoadBalancerRegistry reg(dir.file("lb.json"));
+  auto loaded = reg.load(cfg);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error();
+  EXPECT_EQ(*loaded, 1u);
+  EXPECT_EQ(reg.get("shop", "web").body["ingress"][0]["ip"], "10.100.0.102");
+  // An address whose family the spec does not have is corruption, not something to guess.
+  old_spec["ipFamilies"] = json::array({"IPv6"});
+  ASSERT_TRUE(StateFile(dir.file("lb.json"))
+                  .write(json{{"load_balancers", json::array({json{{"spec", old_spec}, {"ips", {"10.100.0.102"}}}})}})
+                  .has_value());
+  LoadBalancerRegistry mismatch(dir.file("lb.json"));
+  auto bad = mismatch.load(cfg);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().find("shop/web: ips [\"10.100.0.102\"] do not match ipFamilies [\"IPv6\"]"), std::string::npos)
+      << bad.error();
+}
+
 TEST(LoadBalancerRegistry, KubernetesLoadBalancersShareThePoolsButAreNotPersisted) {
   TempDir dir;
   const conf::Config cfg = boxConfig();
@@ -247,11 +407,11 @@ TEST(LoadBalancerRegistry, KubernetesLoadBalancersShareThePoolsButAreNotPersiste
 
   LoadBalancerSpec spec{.namespace_name = "shop", .name = "kube",
                         .ports = {{.name = "http", .protocol = "TCP", .port = 80, .node_port = 31080}},
-                        .nodes = {{.name = "n1", .address = ip("10.200.0.11")}}};
+                        .nodes = {{.name = "n1", .addresses = {ip("10.200.0.11")}}}};
   auto r = reg.ensureKubernetes(spec, false);
   ASSERT_EQ(r.status, 200) << r.body.dump();
   EXPECT_TRUE(r.changed);
-  EXPECT_EQ(reg.addressOf("shop/kube"), ip("10.100.0.102"));
+  EXPECT_EQ(reg.addressesOf("shop/kube"), std::vector<conf::IpAddress>{ip("10.100.0.102")});
   EXPECT_EQ(reg.sourceOf("shop/kube"), LbSource::kKubernetes);
   EXPECT_FALSE(reg.ensureKubernetes(spec, false).changed) << "same spec, nothing to publish";
   EXPECT_EQ(reg.kubernetesIds(), std::vector<std::string>{"shop/kube"});
@@ -266,11 +426,11 @@ TEST(LoadBalancerRegistry, KubernetesLoadBalancersShareThePoolsButAreNotPersiste
   // An old status address that is taken is only a wish: with fallback another one is used.
   LoadBalancerSpec wish = spec;
   wish.name = "wish";
-  wish.requested_ip = ip("10.100.0.101");  // held by shop/api
+  wish.requested_ips = {ip("10.100.0.101")};  // held by shop/api
   EXPECT_EQ(reg.ensureKubernetes(wish, false).status, 409);
   auto fell_back = reg.ensureKubernetes(wish, true);
   ASSERT_EQ(fell_back.status, 200) << fell_back.body.dump();
-  EXPECT_EQ(reg.addressOf("shop/wish"), ip("10.100.0.103"));
+  EXPECT_EQ(reg.addressesOf("shop/wish"), std::vector<conf::IpAddress>{ip("10.100.0.103")});
 
   // Not in the state file: a restart sees only the REST-declared one.
   LoadBalancerRegistry restarted(dir.file("lb.json"));
@@ -332,7 +492,7 @@ TEST(LoadBalancerRegistry, MergedServiceCarriesPolicyRangesAndAffinity) {
   EXPECT_EQ(svc.session_affinity, conf::SessionAffinity::kClientIp);
   EXPECT_EQ(svc.session_affinity_timeout, 60u);
   ASSERT_EQ(svc.source_ranges.size(), 1u);
-  EXPECT_EQ(svc.source_ranges[0], (conf::Ipv4Prefix{.address = ip("198.51.100.0"), .length = 24}));
+  EXPECT_EQ(svc.source_ranges[0], (conf::IpPrefix{.address = ip("198.51.100.0"), .length = 24}));
   EXPECT_EQ(svc.node_names, (std::vector<std::string>{"n1", "n2"}));
 }
 
@@ -353,7 +513,7 @@ TEST(LoadBalancerRegistry, ReloadThatTakesAnAllocatedAddressIsRefused) {
   ASSERT_EQ(reg.ensure(web(), "shop", "web").status, 200);  // 10.100.0.101
   cfg.services.push_back(cfg.services[0]);
   cfg.services.back().name = "second";
-  cfg.services.back().vip = ip("10.100.0.101");
+  cfg.services.back().vips = {ip("10.100.0.101")};
   EXPECT_EQ(reg.conflictsWith(cfg),
             "box.conf: services.[1].vip: 10.100.0.101 is allocated to load balancer shop/web (declared through the API)");
 }

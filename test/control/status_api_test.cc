@@ -199,7 +199,7 @@ TEST(StatusApi, ReusedStatsIdStartsFromZeroForItsNewOwner) {
   box.stats[0].at(old_id).packets_in.add(50);
   EXPECT_EQ(box.model->backendTotals(old_id).packets_in, 50u);
   cfg.services[0].ports[0].port = 81;  // new keys: 3 fresh, then the released ones
-  cfg.nodes.push_back({.name = "n3", .address = conf::parseIpv4("10.200.0.13").value()});
+  cfg.nodes.push_back({.name = "n3", .addresses = {conf::parseIpv4("10.200.0.13").value()}});
   (void)small.compile(cfg, 2);
   box.model->publish(small.lastStatus());
   for (const auto& b : box.model->view()->vips[0].ports[0].backends) {

@@ -9,12 +9,12 @@ namespace {
 
 conf::Config config() {
   conf::Config c;
-  c.nodes = {{.name = "b", .address = 20}, {.name = "a", .address = 10}, {.name = "c", .address = 30}};
+  c.nodes = {{.name = "b", .addresses = {20}}, {.name = "a", .addresses = {10}}, {.name = "c", .addresses = {30}}};
   c.services = {
-      {.namespace_name = "ns", .name = "all", .vip = 100,
+      {.namespace_name = "ns", .name = "all", .vips = {100u},
        .ports = {{.name = "http", .protocol = conf::Protocol::kTcp, .port = 80, .node_port = 30080},
                  {.name = "dns", .protocol = conf::Protocol::kUdp, .port = 53, .node_port = 30053}}},
-      {.namespace_name = "ns", .name = "some", .vip = 101,
+      {.namespace_name = "ns", .name = "some", .vips = {101u},
        .ports = {{.name = "p", .protocol = conf::Protocol::kTcp, .port = 81, .node_port = 30081}},
        .node_names = {"c", "a"}},
   };
@@ -75,7 +75,7 @@ class MapHealth : public HealthView {
 
 conf::Config withNodeIps() {
   conf::Config c = config();
-  c.nodes = {{.name = "a", .address = 0x0a00000b}, {.name = "b", .address = 0x0a00000c}};  // 10.0.0.11, .12
+  c.nodes = {{.name = "a", .addresses = {0x0a00000b}}, {.name = "b", .addresses = {0x0a00000c}}};  // 10.0.0.11, .12
   c.services.resize(1);
   c.services[0].ports.resize(1);
   return c;
