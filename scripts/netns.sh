@@ -44,6 +44,11 @@
 #   ng_wait_ready PREFIX PID [SECONDS]
 #                              poll /readyz every 0.1 s: 0 once it is 200, 1 after
 #                              SECONDS (default 30), 2 when PID (nodegate) has exited
+# IPv6 (NG_NETNS_IPV6=1 when building): the client gets $NG_CLIENT_ADDR6/64 (default
+# route via the box's $NG_GATEWAY_ADDR6), the nodes $NG_NODE_ADDRS6, mgmt0 $NG_LB_MGMT_ADDR6,
+# and every server listens on both families; ext0 and int0 stay without IPv6 in the kernel
+# (NodeGate answers Neighbor Solicitations there itself). Addresses skip DAD (nodad), so
+# they are usable at once. Default: IPv6 off everywhere.
 # Needs root, iproute2, ethtool, python3 and curl.
 
 # Topology constants, shared with the demo and the tests.
@@ -60,6 +65,12 @@ NG_NODE_ADDRS=(10.200.0.11 10.200.0.12 10.200.0.13)
 NG_NODE_PORT=30080
 NG_UDP_NODE_PORT=30053
 NG_API=http://127.0.0.1:9080
+NG_CLIENT_ADDR6=fd00:100::2
+NG_GATEWAY_ADDR6=fd00:100::1
+NG_VIP6=fd00:100::100
+NG_LB_INT_ADDR6=fd00:200::1
+NG_LB_MGMT_ADDR6=fd00:200::2
+NG_NODE_ADDRS6=(fd00:200::11 fd00:200::12 fd00:200::13)
 NG_BIG_BYTES=$((50 * 1024 * 1024))
 
 ng_netns_names() {
@@ -122,19 +133,25 @@ _ng_ipv6_off() {
 # The node's HTTP server: ThreadingHTTPServer on 0.0.0.0:PORT serving DIR, with an
 # X-Node: NAME header on every answer; one line per request on stderr (the node's log).
 _NG_SERVER_PY='
-import functools, http.server, sys
+import functools, http.server, socket, sys
 name, root, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+host = sys.argv[4] if len(sys.argv) > 4 else "0.0.0.0"
 class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 256
     daemon_threads = True
     allow_reuse_address = True
+    address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    def server_bind(self):  # "::" takes IPv4 too (IPV6_V6ONLY off)
+        if self.address_family == socket.AF_INET6:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
 class Handler(http.server.SimpleHTTPRequestHandler):
     def end_headers(self):  # every answer says which node served it
         self.send_header("X-Node", name)
         super().end_headers()
 handler = functools.partial(Handler, directory=root)
-print(f"{name}: serving {root} on 0.0.0.0:{port}", file=sys.stderr, flush=True)
-Server(("0.0.0.0", port), handler).serve_forever()
+print(f"{name}: serving {root} on {host} port {port}", file=sys.stderr, flush=True)
+Server((host, port), handler).serve_forever()
 '
 
 # The node's UDP echo server on 0.0.0.0:PORT: every datagram is answered, to its sender,
@@ -142,10 +159,13 @@ Server(("0.0.0.0", port), handler).serve_forever()
 _NG_UDP_PY='
 import socket, sys
 name, port = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+host = sys.argv[3] if len(sys.argv) > 3 else "0.0.0.0"
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", port))
-print(f"{name}: UDP echo on 0.0.0.0:{port}", file=sys.stderr, flush=True)
+if ":" in host:
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind((host, port))
+print(f"{name}: UDP echo on {host} port {port}", file=sys.stderr, flush=True)
 prefix = name.encode() + b" "
 while True:
     data, peer = s.recvfrom(65535)
@@ -155,7 +175,7 @@ while True:
 # Asks a UDP echo server at HOST:PORT once (1 s); prints its answer, fails without one.
 _NG_UDP_ASK_PY='
 import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(1)
 s.sendto(b"ready?", (sys.argv[1], int(sys.argv[2])))
 print(s.recvfrom(65535)[0].decode())
@@ -165,8 +185,9 @@ print(s.recvfrom(65535)[0].decode())
 # own, :32000/healthz like a Service's healthCheckNodePort (any path), each answering the
 # code (and weight) in DIR/kube-proxy or DIR/hcnp, re-read on every request.
 _NG_HEALTH_PY='
-import http.server, json, sys, threading, time
+import http.server, json, socket, sys, threading, time
 name, state_dir, kp_port, hcnp_port = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+host = sys.argv[5] if len(sys.argv) > 5 else "0.0.0.0"
 def state(which):
     try:
         code, weight = open(f"{state_dir}/{which}").read().split()
@@ -197,7 +218,12 @@ def handler_for(which):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-servers = [Server(("0.0.0.0", kp_port), handler_for("kube-proxy")), Server(("0.0.0.0", hcnp_port), handler_for("hcnp"))]
+    address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    def server_bind(self):
+        if self.address_family == socket.AF_INET6:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+servers = [Server((host, kp_port), handler_for("kube-proxy")), Server((host, hcnp_port), handler_for("hcnp"))]
 for s in servers[1:]:
     threading.Thread(target=s.serve_forever, daemon=True).start()
 print(f"{name}: health on :{kp_port} and :{hcnp_port}", file=sys.stderr, flush=True)
@@ -219,6 +245,8 @@ _ng_netns_up_body() {
   set -euo pipefail
   local p="$1" ns n i dev
   local w; w="$(ng_netns_workdir "$p")"
+  local v6="${NG_NETNS_IPV6:-0}" bind=0.0.0.0
+  ((v6)) && bind="::"
   local client="${p}client" lb="${p}lb" sw="${p}sw"
   step() { printf '[netns] %s\n' "$*"; }
 
@@ -263,6 +291,15 @@ _ng_netns_up_body() {
     _ng_ipv6_off "$sw" "$dev"; _ng_offloads_off "$sw" "$dev"
   done
   for n in "${NG_NODE_NAMES[@]}"; do _ng_ipv6_off "${p}${n}" eth0; _ng_offloads_off "${p}${n}" eth0; done
+  if ((v6)); then
+    step "IPv6 back on for the client, the nodes and mgmt0 (NG_NETNS_IPV6=1)"
+    for ns in "$client" "${NG_NODE_NAMES[@]/#/$p}"; do
+      ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.eth0.disable_ipv6=0 \
+        net.ipv6.conf.eth0.accept_ra=0 >/dev/null
+    done
+    # Only mgmt0: writing all.disable_ipv6 would turn IPv6 back on for ext0 and int0 too.
+    ip netns exec "$lb" sysctl -qw net.ipv6.conf.mgmt0.disable_ipv6=0 net.ipv6.conf.mgmt0.accept_ra=0 >/dev/null
+  fi
   # The box must stay silent on its data ports: no address, no IPv6, so no ARP/ND/RST.
   for dev in ext0 int0; do
     [[ "$(ip netns exec "$lb" sysctl -n "net.ipv6.conf.$dev.disable_ipv6" 2>/dev/null || echo 1)" == 1 ]] \
@@ -287,6 +324,15 @@ _ng_netns_up_body() {
     ip -n "${p}${n}" addr add "${NG_NODE_ADDRS[$i]}/24" dev eth0
     ip -n "${p}${n}" link set eth0 up
   done
+  if ((v6)); then
+    step "IPv6: client $NG_CLIENT_ADDR6 (gw $NG_GATEWAY_ADDR6), nodes ${NG_NODE_ADDRS6[*]}, mgmt0 $NG_LB_MGMT_ADDR6"
+    ip -n "$client" -6 addr add "$NG_CLIENT_ADDR6/64" dev eth0 nodad
+    ip -n "$client" -6 route add default via "$NG_GATEWAY_ADDR6" dev eth0
+    ip -n "$lb" -6 addr add "$NG_LB_MGMT_ADDR6/64" dev mgmt0 nodad
+    for i in "${!NG_NODE_NAMES[@]}"; do
+      ip -n "${p}${NG_NODE_NAMES[$i]}" -6 addr add "${NG_NODE_ADDRS6[$i]}/64" dev eth0 nodad
+    done
+  fi
 
   step "files: $w/{whoami,big.bin} ($((NG_BIG_BYTES >> 20)) MiB)"
   rm -rf "$w"
@@ -300,17 +346,17 @@ _ng_netns_up_body() {
 
   step "HTTP servers on :$NG_NODE_PORT in ${NG_NODE_NAMES[*]}"
   for n in "${NG_NODE_NAMES[@]}"; do
-    ip netns exec "${p}${n}" python3 -c "$_NG_SERVER_PY" "$n" "$w/www/$n" "$NG_NODE_PORT" \
+    ip netns exec "${p}${n}" python3 -c "$_NG_SERVER_PY" "$n" "$w/www/$n" "$NG_NODE_PORT" "$bind" \
       </dev/null >>"$w/$n.log" 2>&1 &
   done
   step "UDP echo servers on :$NG_UDP_NODE_PORT in ${NG_NODE_NAMES[*]}"
   for n in "${NG_NODE_NAMES[@]}"; do
-    ip netns exec "${p}${n}" python3 -c "$_NG_UDP_PY" "$n" "$NG_UDP_NODE_PORT" \
+    ip netns exec "${p}${n}" python3 -c "$_NG_UDP_PY" "$n" "$NG_UDP_NODE_PORT" "$bind" \
       </dev/null >>"$w/$n.udp.log" 2>&1 &
   done
   step "health servers on :$NG_KUBE_PROXY_PORT and :$NG_HCNP in ${NG_NODE_NAMES[*]}"
   for n in "${NG_NODE_NAMES[@]}"; do
-    ip netns exec "${p}${n}" python3 -c "$_NG_HEALTH_PY" "$n" "$w/health/$n" "$NG_KUBE_PROXY_PORT" "$NG_HCNP" \
+    ip netns exec "${p}${n}" python3 -c "$_NG_HEALTH_PY" "$n" "$w/health/$n" "$NG_KUBE_PROXY_PORT" "$NG_HCNP" "$bind" \
       </dev/null >>"$w/$n.health.log" 2>&1 &
   done
   local deadline=$((SECONDS + 15)) got
@@ -322,7 +368,9 @@ _ng_netns_up_body() {
         && ip netns exec "${p}${n}" curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$NG_HCNP/healthz" \
         && [[ "$(ip netns exec "${p}${n}" python3 -c "$_NG_UDP_ASK_PY" 127.0.0.1 "$NG_UDP_NODE_PORT" 2>/dev/null)" \
               == "$n ready?" ]] \
-        && ip netns exec "$lb" curl -sf --max-time 1 -o /dev/null "http://${NG_NODE_ADDRS[$i]}:$NG_KUBE_PROXY_PORT/healthz"; do
+        && ip netns exec "$lb" curl -sf --max-time 1 -o /dev/null "http://${NG_NODE_ADDRS[$i]}:$NG_KUBE_PROXY_PORT/healthz" \
+        && { ((!v6)) || ip netns exec "$lb" curl -sf --max-time 1 -o /dev/null \
+               "http://[${NG_NODE_ADDRS6[$i]}]:$NG_KUBE_PROXY_PORT/healthz"; }; do
       if ((SECONDS >= deadline)); then
         echo "[netns] error: HTTP or UDP server in ${p}${n} did not answer; its log:" >&2
         cat "$w/$n.log" "$w/$n.udp.log" "$w/$n.health.log" >&2 || true
