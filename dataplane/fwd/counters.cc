@@ -34,6 +34,11 @@ const char* dropReasonName(DropReason reason) noexcept {
     case DropReason::kTxFull: return "tx_full";
     case DropReason::kMultiSegment: return "multi_segment";
     case DropReason::kRedirectFull: return "redirect_full";
+    case DropReason::kExtHeaderChain: return "ext_header_chain";
+    case DropReason::kJumbogram: return "jumbogram";
+    case DropReason::kRoutingHeader: return "routing_header";
+    case DropReason::kBadNd: return "bad_nd";
+    case DropReason::kNdNotForUs: return "nd_not_for_us";
     case DropReason::kCount: break;
   }
   return "unknown";

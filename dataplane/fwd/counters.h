@@ -56,6 +56,14 @@ enum class DropReason : uint8_t {
   kTxFull,              // the device did not accept the frame
   kMultiSegment,        // chained mbuf (jumbo/scattered); not handled yet
   kRedirectFull,        // another worker's reply (or ARP copy) found that worker's ring full
+  // IPv6 (fwd/processor6.cc, pkt/parse6.cc)
+  kExtHeaderChain,      // IPv6 extension headers: more than pkt::kMaxExtHeaders or
+                        // kMaxExtHeaderBytes, Hop-by-Hop not first, two Fragment headers
+  kJumbogram,           // IPv6 payload length 0 with a Hop-by-Hop header (RFC 2675)
+  kRoutingHeader,       // Routing header with segments left > 0 (source routing via us)
+  kBadNd,               // NS/NA failing RFC 4861 validation (hop limit 255, checksum, code,
+                        // length, options, multicast target, DAD rules)
+  kNdNotForUs,          // NS for a target that is not ours (normal on a LAN)
   kCount
 };
 
@@ -78,7 +86,7 @@ struct alignas(64) WorkerCounters {
   Counter arp_replies;
   Counter arp_requests;    // requests we sent
   Counter icmp_echo_replies;
-  Counter fragments_forwarded;  // IPv4 fragments sent on (first ones included)
+  Counter fragments_forwarded;  // IPv4 and IPv6 fragments sent on (first ones included)
   // sessionAffinity ClientIP: new flows sent to the node remembered for their client, and
   // new flows whose client could not be remembered (its affinity-table bucket was full
   // of live entries; the flow still got the client-IP Maglev choice).
@@ -93,6 +101,11 @@ struct alignas(64) WorkerCounters {
   Counter redirected;
   Counter redirect_received;
   std::array<Counter, kDropReasonCount> drops;
+  // IPv6 (appended: rx, to_nodes, to_clients, new_flows, fragments_forwarded and the
+  // flow gauges count both families).
+  Counter nd_replies;          // Neighbor Advertisements sent for our addresses
+  Counter nd_requests;         // Neighbor Solicitations sent (next-hop resolution)
+  Counter icmp6_echo_replies;
 
   void drop(DropReason reason) noexcept { drops[static_cast<size_t>(reason)].add(); }
 };

@@ -5,13 +5,15 @@
 
 namespace ng::fwd {
 
-NeighborTable::NeighborTable(uint32_t sets) {
+template <class Addr>
+BasicNeighborTable<Addr>::BasicNeighborTable(uint32_t sets) {
   if (sets == 0 || !std::has_single_bit(sets)) throw std::invalid_argument("neighbor sets must be a power of two");
   entries_.resize(size_t{sets} * kWays);
   set_mask_ = sets - 1;
 }
 
-NeighborTable::Entry* NeighborTable::find(uint32_t ip) noexcept {
+template <class Addr>
+typename BasicNeighborTable<Addr>::Entry* BasicNeighborTable<Addr>::find(const Addr& ip) noexcept {
   Entry* set = &entries_[size_t{setOf(ip)} * kWays];
   for (uint32_t w = 0; w < kWays; ++w) {
     if (set[w].used && set[w].ip == ip) return &set[w];
@@ -19,11 +21,13 @@ NeighborTable::Entry* NeighborTable::find(uint32_t ip) noexcept {
   return nullptr;
 }
 
-const NeighborTable::Entry* NeighborTable::find(uint32_t ip) const noexcept {
-  return const_cast<NeighborTable*>(this)->find(ip);
+template <class Addr>
+const typename BasicNeighborTable<Addr>::Entry* BasicNeighborTable<Addr>::find(const Addr& ip) const noexcept {
+  return const_cast<BasicNeighborTable*>(this)->find(ip);
 }
 
-NeighborTable::Entry* NeighborTable::victim(uint32_t ip, uint32_t now_ms) noexcept {
+template <class Addr>
+typename BasicNeighborTable<Addr>::Entry* BasicNeighborTable<Addr>::victim(const Addr& ip, uint32_t now_ms) noexcept {
   Entry* set = &entries_[size_t{setOf(ip)} * kWays];
   Entry* best = nullptr;
   uint32_t best_age = 0;
@@ -40,7 +44,8 @@ NeighborTable::Entry* NeighborTable::victim(uint32_t ip, uint32_t now_ms) noexce
   return best;
 }
 
-void NeighborTable::learn(uint32_t ip, const Mac& mac, uint32_t now_ms, bool is_static) noexcept {
+template <class Addr>
+void BasicNeighborTable<Addr>::learn(const Addr& ip, const Mac& mac, uint32_t now_ms, bool is_static) noexcept {
   Entry* e = find(ip);
   if (e != nullptr && e->is_static && !is_static) return;  // configuration wins over the wire
   if (e == nullptr) {
@@ -57,7 +62,8 @@ void NeighborTable::learn(uint32_t ip, const Mac& mac, uint32_t now_ms, bool is_
   e->is_static = is_static;
 }
 
-bool NeighborTable::want(uint32_t ip, uint32_t now_ms) noexcept {
+template <class Addr>
+bool BasicNeighborTable<Addr>::want(const Addr& ip, uint32_t now_ms) noexcept {
   Entry* e = find(ip);
   if (e != nullptr && e->resolved) return false;
   if (e == nullptr) {
@@ -74,7 +80,8 @@ bool NeighborTable::want(uint32_t ip, uint32_t now_ms) noexcept {
   return true;
 }
 
-bool NeighborTable::refreshDue(uint32_t ip, uint32_t now_ms) noexcept {
+template <class Addr>
+bool BasicNeighborTable<Addr>::refreshDue(const Addr& ip, uint32_t now_ms) noexcept {
   Entry* e = find(ip);
   if (e == nullptr || !e->resolved) return want(ip, now_ms);
   if (e->is_static || now_ms - e->learned_ms < kRefreshMs) return false;
@@ -84,15 +91,20 @@ bool NeighborTable::refreshDue(uint32_t ip, uint32_t now_ms) noexcept {
   return true;
 }
 
-bool NeighborTable::pending(uint32_t ip) const noexcept {
+template <class Addr>
+bool BasicNeighborTable<Addr>::pending(const Addr& ip) const noexcept {
   const Entry* e = find(ip);
   return e != nullptr && e->requested;
 }
 
-uint32_t NeighborTable::size() const noexcept {
+template <class Addr>
+uint32_t BasicNeighborTable<Addr>::size() const noexcept {
   uint32_t n = 0;
   for (const Entry& e : entries_) n += e.used ? 1 : 0;
   return n;
 }
+
+template class BasicNeighborTable<uint32_t>;
+template class BasicNeighborTable<pkt::Ip6>;
 
 }  // namespace ng::fwd

@@ -33,6 +33,8 @@ DropReason reasonFor(ParseStatus status) noexcept {
     case ParseStatus::kBadIpHeader: return DropReason::kBadIpHeader;
     case ParseStatus::kIpChecksum: return DropReason::kIpChecksum;
     case ParseStatus::kBadL4Header: return DropReason::kBadL4Header;
+    case ParseStatus::kExtHeaderChain: return DropReason::kExtHeaderChain;
+    case ParseStatus::kJumbogram: return DropReason::kJumbogram;
     case ParseStatus::kOk:
     case ParseStatus::kTruncated: break;
   }
@@ -484,14 +486,24 @@ uint32_t WorkerContext::defaultAffinityCapacity(uint32_t flow_capacity) noexcept
   return std::max<uint32_t>(1024, flow_capacity / 4);
 }
 
+uint32_t WorkerContext::defaultFlow6Capacity(uint32_t flow_capacity) noexcept {
+  return std::max<uint32_t>(1024, flow_capacity / 4);
+}
+
 WorkerContext::WorkerContext(unsigned worker_id, std::vector<PortInfo> port_infos, uint32_t flow_capacity,
-                             uint32_t affinity_capacity, uint32_t backend_stats_capacity)
+                             uint32_t affinity_capacity, uint32_t backend_stats_capacity, uint32_t flow6_capacity)
     : id(worker_id),
       ports(std::move(port_infos)),
       flows(flow_capacity),
       backend_stats(backend_stats_capacity),
       affinity(affinity_capacity != 0 ? affinity_capacity : defaultAffinityCapacity(flow_capacity)),
-      next_fragment_id(static_cast<uint16_t>(worker_id << 12)) {
+      next_fragment_id(static_cast<uint16_t>(worker_id << 12)),
+      flows6(flow6_capacity != 0 ? flow6_capacity : defaultFlow6Capacity(flow_capacity)),
+      affinity6(defaultAffinityCapacity(flows6.capacity())),
+      next_fragment_id6(worker_id << 24) {
+  for (PortInfo& port : ports) {
+    if (port.link_local6.isZero()) port.link_local6 = pkt::linkLocalFromMac(port.mac);
+  }
   for (size_t i = 0; i < ports.size(); ++i) {
     if (ports[i].role == PortRole::kExternal) external_port = static_cast<uint8_t>(i);
     if (ports[i].role == PortRole::kInternal) internal_port = static_cast<uint8_t>(i);

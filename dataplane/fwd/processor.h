@@ -22,6 +22,7 @@
 #include "dataplane/lb/fragment_table.h"
 #include "dataplane/lb/reply_steering.h"
 #include "dataplane/lb/snat.h"
+#include "dataplane/pkt/ip6.h"
 
 namespace ng::fwd {
 
@@ -44,6 +45,30 @@ struct PortInfo {
   [[nodiscard]] uint32_t nextHop(uint32_t dst) const noexcept {
     return onLink(dst) ? dst : gateway;
   }
+
+  // --- IPv6 (all zero: the port has no IPv6; IPv6 frames on it are dropped not_for_us) ---
+  // The box's global IPv6 address on this port and its prefix (on-link test).
+  Ip6 address6{};
+  uint8_t prefix_len6 = 64;
+  // IPv6 next hop for off-link destinations: a router's link-local (fe80::...) or
+  // global address; zero = none (off-link IPv6 destinations are unreachable).
+  Ip6 gateway6{};
+  // The port's link-local address, answered for ND and echo and used as the source of
+  // NSs toward link-local next hops. Zero: WorkerContext derives it from `mac`
+  // (modified EUI-64, fe80::/64), the address the kernel would have given the port.
+  Ip6 link_local6{};
+
+  // True for link-local destinations (always on-link) and the port's IPv6 prefix.
+  [[nodiscard]] bool onLink6(const Ip6& ip) const noexcept {
+    if (ip.isLinkLocal()) return true;
+    return !address6.isZero() && pkt::ip6Mask(ip, prefix_len6) == pkt::ip6Mask(address6, prefix_len6);
+  }
+  // IPv6 next hop for `dst` out of this port, or zero when there is none.
+  [[nodiscard]] Ip6 nextHop6(const Ip6& dst) const noexcept { return onLink6(dst) ? dst : gateway6; }
+  // True when `ip` is one of the box's own IPv6 addresses on this port.
+  [[nodiscard]] bool isOwn6(const Ip6& ip) const noexcept {
+    return !ip.isZero() && (ip == address6 || ip == link_local6);
+  }
 };
 
 struct ArpRequest {
@@ -51,11 +76,26 @@ struct ArpRequest {
   uint32_t target_ip = 0;
 };
 
+// An IPv6 Neighbor Solicitation the worker should send (the ARP request's twin).
+struct NsRequest {
+  uint8_t port = 0;
+  Ip6 target_ip{};
+};
+
 struct alignas(64) WorkerContext {
   // `affinity_capacity`: entries of the session-affinity table; 0 = derived from the flow
   // capacity (defaultAffinityCapacity). `backend_stats_capacity`: BackendStats entries.
+  // `flow6_capacity`: IPv6 flows (a separate table, lb::FlowTable6); 0 = derived from
+  // the flow capacity (defaultFlow6Capacity). The IPv6 affinity table gets a quarter of
+  // it, at least 1024.
   WorkerContext(unsigned worker_id, std::vector<PortInfo> port_infos, uint32_t flow_capacity,
-                uint32_t affinity_capacity = 0, uint32_t backend_stats_capacity = kBackendStatsCapacity);
+                uint32_t affinity_capacity = 0, uint32_t backend_stats_capacity = kBackendStatsCapacity,
+                uint32_t flow6_capacity = 0);
+
+  // A quarter of the (IPv4) flow capacity, at least 1024: IPv6 flow records are 96
+  // bytes against IPv4's 40, and most clients of a dual-stack Service still arrive over
+  // IPv4; a box serving mostly IPv6 sets its own share.
+  [[nodiscard]] static uint32_t defaultFlow6Capacity(uint32_t flow_capacity) noexcept;
 
   // A quarter of the flow capacity, at least 1024: entries outlive flows, but a client
   // with affinity usually has several flows at a time (8 MiB per worker at 1M flows).
@@ -104,8 +144,25 @@ struct alignas(64) WorkerContext {
   void steerReplies(lb::ReplySteering s) {
     steering = std::move(s);
     snat.steer(&steering, id);
+    snat6.steer(&steering, id);
     steer_clients = steering.steersClients();
   }
+
+  // --- IPv6 (fwd/processor6.cc): the same per-worker state, for IPv6 flows ------------
+  // Separate tables rather than wider keys, so IPv4 flows keep their 40-byte records.
+  lb::FlowTable6 flows6;
+  lb::SnatAllocator6 snat6;
+  NeighborTable6 neighbors6;
+  lb::AffinityTable6 affinity6;
+  static constexpr uint32_t kFragmentEntries6 = 1024;
+  lb::FragmentTable6 fragments6{kFragmentEntries6};
+  // Fragment identification for the next fragmented IPv6 datagram this worker forwards
+  // (fragment policy in processor.cc; the IPv6 Fragment header carries 32 bits).
+  uint32_t next_fragment_id6 = 0;
+  // Neighbor Solicitations a packet asked for; sent by the next slowTickNd().
+  std::array<NsRequest, kArpQueueSize> ns_queue{};
+  uint8_t ns_queue_len = 0;
+  uint32_t last_neighbor_scan6_ms = 0;
 };
 
 struct Action {
@@ -153,5 +210,18 @@ size_t slowTick(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now
 // (60 bytes, padded) or 0 when `frame` is too small.
 size_t writeArpRequest(const PortInfo& port, uint32_t target_ip,
                        std::span<std::byte> frame) noexcept;
+
+// IPv6 twin of slowTick's request collection (call right after slowTick; IPv6 flow,
+// affinity and fragment expiry already ran inside slowTick): the Neighbor Solicitations
+// that are due - addresses a packet wanted, and every 100 ms the snapshot's
+// resolve_targets6 and each port's gateway6. Returns the number written to `requests`.
+size_t slowTickNd(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms,
+                  std::span<NsRequest> requests) noexcept;
+
+// Writes a multicast Neighbor Solicitation from `port` for `target_ip` (to its
+// solicited-node group, hop limit 255, source link-layer option; source address: the
+// port's global address for on-link global targets, else its link-local one). Returns
+// the frame length (86 bytes) or 0 when `frame` is too small or the port has no IPv6.
+size_t writeNsRequest(const PortInfo& port, const Ip6& target_ip, std::span<std::byte> frame) noexcept;
 
 }  // namespace ng::fwd

@@ -91,6 +91,7 @@ void ForwardingSnapshot::finalize() {
     while (index_[s].used) s = (s + 1) & index_mask_;
     index_[s] = IndexSlot{.vip = sp.vip, .port = sp.port, .proto = sp.proto, .used = 1, .position = i};
   }
+  finalize6();
 }
 
 const ServicePort* ForwardingSnapshot::find(uint32_t vip, uint16_t port, uint8_t proto) const noexcept {

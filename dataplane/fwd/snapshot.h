@@ -15,6 +15,7 @@
 
 #include "dataplane/lb/flow_table.h"
 #include "dataplane/lb/maglev.h"
+#include "dataplane/fwd/snapshot6.h"
 
 namespace ng::fwd {
 
@@ -87,12 +88,23 @@ class ForwardingSnapshot {
   // beyond it a new SYN evicts the oldest half-open flow (fwd/processor.cc).
   uint32_t half_open_budget_percent = 25;
 
-  // Builds the VIP:port index and notes which ports' backends are sorted; call once
-  // after filling service_ports (control thread).
+  // --- IPv6 (types and dual-stack rules in fwd/snapshot6.h) -------------------------
+  // Mirrors of the IPv4 fields above, for IPv6. All may be empty (an IPv4-only box).
+  std::vector<ServicePort6> service_ports6;
+  std::vector<Ip6> vips6;                   // sorted, unique (finalize): answered for ND/ICMPv6 echo
+  std::vector<Ip6> snat_addresses6;         // full-NAT IPv6 source addresses (at most 64 used)
+  std::vector<Ip6> resolve_targets6;        // IPv6 next hops the worker keeps resolved (nodes)
+  std::vector<StaticNeighbor6> static_neighbors6;
+
+  // Builds the VIP:port indexes (IPv4 and IPv6) and notes which ports' backends are
+  // sorted; call once after filling service_ports and service_ports6 (control thread).
   void finalize();
 
   [[nodiscard]] const ServicePort* find(uint32_t vip, uint16_t port, uint8_t proto) const noexcept;
   [[nodiscard]] bool isVip(uint32_t ip) const noexcept;
+  [[nodiscard]] const ServicePort6* find6(const Ip6& vip, uint16_t port, uint8_t proto) const noexcept;
+  [[nodiscard]] bool isVip6(const Ip6& ip) const noexcept;
+  [[nodiscard]] bool isSnatAddress6(const Ip6& ip) const noexcept;
   // True when flows to the backend with this stats id are cut (binary search).
   [[nodiscard]] bool cutsFlowsOf(uint32_t stats_id) const noexcept {
     return std::binary_search(cut_stats_ids.begin(), cut_stats_ids.end(), stats_id);
@@ -110,6 +122,17 @@ class ForwardingSnapshot {
   };
   std::vector<IndexSlot> index_;
   uint32_t index_mask_ = 0;
+
+  struct IndexSlot6 {
+    Ip6 vip;
+    uint16_t port = 0;
+    uint8_t proto = 0;
+    uint8_t used = 0;
+    uint32_t position = 0;
+  };
+  void finalize6();  // the IPv6 part of finalize() (fwd/snapshot6.cc)
+  std::vector<IndexSlot6> index6_;
+  uint32_t index6_mask_ = 0;
 };
 
 }  // namespace ng::fwd

@@ -9,14 +9,16 @@
 namespace ng::lb {
 namespace {
 
-bool matches(const AffinityEntry& e, const AffinityKey& key) noexcept {
+template <class Addr>
+bool matches(const BasicAffinityEntry<Addr>& e, const BasicAffinityKey<Addr>& key) noexcept {
   return e.used && e.client_ip == key.client_ip && e.vip == key.vip && e.port == key.port &&
          e.proto == key.proto;
 }
 
 }  // namespace
 
-AffinityTable::AffinityTable(uint32_t capacity) {
+template <class Addr>
+BasicAffinityTable<Addr>::BasicAffinityTable(uint32_t capacity) {
   static_assert(std::is_trivially_destructible_v<Bucket>);
   const uint32_t wanted = capacity / kWays + (capacity % kWays != 0 ? 1 : 0);
   const uint32_t buckets = std::bit_ceil(wanted == 0 ? 1u : wanted);
@@ -24,22 +26,25 @@ AffinityTable::AffinityTable(uint32_t capacity) {
   bucket_mask_ = buckets - 1;
 }
 
-uint32_t AffinityTable::bucketOf(const AffinityKey& key) const noexcept {
+template <class Addr>
+uint32_t BasicAffinityTable<Addr>::bucketOf(const AffinityKey& key) const noexcept {
   // The flow-key hash over (client, VIP, port, protocol); not secret, so a crafted set of
   // client addresses can fill one bucket. That costs only those clients' memory of their
   // node (they get the Maglev choice), never a probe longer than kWays.
-  const FlowKey k{.src_ip = key.client_ip, .dst_ip = key.vip, .src_port = 0, .dst_port = key.port,
-                  .proto = key.proto};
+  const FlowKeyFor<Addr> k{.src_ip = key.client_ip, .dst_ip = key.vip, .src_port = 0, .dst_port = key.port,
+                           .proto = key.proto};
   return static_cast<uint32_t>(hashFlowKey(k, kSeed)) & bucket_mask_;
 }
 
-bool AffinityTable::expired(const AffinityEntry& e, uint32_t now_ms, uint32_t timeout_ms) noexcept {
+template <class Addr>
+bool BasicAffinityTable<Addr>::expired(const AffinityEntry& e, uint32_t now_ms, uint32_t timeout_ms) noexcept {
   // Wrap-safe: differences of the 32-bit millisecond clock; expire() keeps every idle
   // entry far younger than the 49-day wrap.
   return e.flows == 0 && now_ms - e.last_seen_ms > timeout_ms;
 }
 
-const AffinityEntry* AffinityTable::find(const AffinityKey& key, uint32_t now_ms,
+template <class Addr>
+const BasicAffinityEntry<Addr>* BasicAffinityTable<Addr>::find(const AffinityKey& key, uint32_t now_ms,
                                          uint32_t timeout_ms) const noexcept {
   const Bucket& b = buckets_[bucketOf(key)];
   for (const AffinityEntry& e : b.ways) {
@@ -48,7 +53,8 @@ const AffinityEntry* AffinityTable::find(const AffinityKey& key, uint32_t now_ms
   return nullptr;
 }
 
-bool AffinityTable::remember(const AffinityKey& key, uint32_t node_ip, uint16_t node_port,
+template <class Addr>
+bool BasicAffinityTable<Addr>::remember(const AffinityKey& key, const Addr& node_ip, uint16_t node_port,
                              uint32_t now_ms, uint32_t timeout_ms) noexcept {
   Bucket& b = buckets_[bucketOf(key)];
   AffinityEntry* slot = nullptr;
@@ -74,7 +80,8 @@ bool AffinityTable::remember(const AffinityKey& key, uint32_t node_ip, uint16_t 
   return true;
 }
 
-void AffinityTable::release(const AffinityKey& key, uint32_t last_seen_ms) noexcept {
+template <class Addr>
+void BasicAffinityTable<Addr>::release(const AffinityKey& key, uint32_t last_seen_ms) noexcept {
   Bucket& b = buckets_[bucketOf(key)];
   for (AffinityEntry& e : b.ways) {
     if (!matches(e, key)) continue;
@@ -85,7 +92,8 @@ void AffinityTable::release(const AffinityKey& key, uint32_t last_seen_ms) noexc
   }
 }
 
-uint32_t AffinityTable::expire(uint32_t now_ms, uint32_t buckets) noexcept {
+template <class Addr>
+uint32_t BasicAffinityTable<Addr>::expire(uint32_t now_ms, uint32_t buckets) noexcept {
   uint32_t cleared = 0;
   if (size_ == 0) return 0;  // the common case without affinity Services: touch nothing
   for (uint32_t n = 0; n < buckets && n <= bucket_mask_; ++n) {
@@ -101,5 +109,8 @@ uint32_t AffinityTable::expire(uint32_t now_ms, uint32_t buckets) noexcept {
   }
   return cleared;
 }
+
+template class BasicAffinityTable<uint32_t>;
+template class BasicAffinityTable<Ip6>;
 
 }  // namespace ng::lb

@@ -34,47 +34,61 @@
 
 #include <cstdint>
 
+#include "dataplane/lb/flow_key.h"
 #include "dataplane/lb/huge_array.h"
 
 namespace ng::lb {
 
+// One template over the address type: AffinityTable (IPv4 clients, 32-byte entries) and
+// AffinityTable6 (IPv6 clients and nodes), so ClientIP affinity works for both families
+// without widening the IPv4 entries.
+
 // Which client, toward which VIP:port/protocol.
-struct AffinityKey {
-  uint32_t client_ip = 0;
-  uint32_t vip = 0;
+template <class Addr>
+struct BasicAffinityKey {
+  Addr client_ip{};
+  Addr vip{};
   uint16_t port = 0;
   uint8_t proto = 0;
-  friend bool operator==(const AffinityKey&, const AffinityKey&) = default;
+  friend bool operator==(const BasicAffinityKey&, const BasicAffinityKey&) = default;
 };
+using AffinityKey = BasicAffinityKey<uint32_t>;
+using AffinityKey6 = BasicAffinityKey<Ip6>;
 
-struct AffinityEntry {
-  uint32_t client_ip = 0;
-  uint32_t vip = 0;
+template <class Addr>
+struct BasicAffinityEntry {
+  Addr client_ip{};
+  Addr vip{};
   uint16_t port = 0;
   uint8_t proto = 0;
   uint8_t used = 0;          // 0 = empty way
-  uint32_t node_ip = 0;      // the remembered backend
+  Addr node_ip{};            // the remembered backend
   uint16_t node_port = 0;
   uint16_t reserved = 0;
   uint32_t flows = 0;        // live flows placed through this entry
   uint32_t last_seen_ms = 0; // newest flow start or flow end seen
   uint32_t timeout_ms = 0;   // idle timeout once `flows` is 0 (the service's setting)
 
-  [[nodiscard]] AffinityKey key() const noexcept {
+  [[nodiscard]] BasicAffinityKey<Addr> key() const noexcept {
     return {.client_ip = client_ip, .vip = vip, .port = port, .proto = proto};
   }
 };
+using AffinityEntry = BasicAffinityEntry<uint32_t>;
+using AffinityEntry6 = BasicAffinityEntry<Ip6>;
 static_assert(sizeof(AffinityEntry) == 32);
 
-class AffinityTable {
+template <class Addr>
+class BasicAffinityTable {
  public:
+  using AffinityKey = BasicAffinityKey<Addr>;
+  using AffinityEntry = BasicAffinityEntry<Addr>;
   static constexpr uint32_t kWays = 4;
   // Seed of the bucket hash; distinct from the flow-table and Maglev seeds.
   static constexpr uint64_t kSeed = 0x6166662d74626c65;  // "aff-tble"
 
   // Room for at least `capacity` entries (rounded up to a power of two buckets of kWays;
   // at least one bucket). Allocates here only; throws std::bad_alloc on failure.
-  explicit AffinityTable(uint32_t capacity);
+  explicit BasicAffinityTable(uint32_t capacity);
 
   // The live entry of `key` at `now_ms`, judged with the service's current
   // `timeout_ms`; nullptr when there is none (never seen, or idle past the timeout).
@@ -85,7 +99,7 @@ class AffinityTable {
   // time, timeout) and counts the flow in it. Returns false and changes nothing when the
   // key has no entry and every way of its bucket is live; the caller then must not call
   // release() for that flow.
-  [[nodiscard]] bool remember(const AffinityKey& key, uint32_t node_ip, uint16_t node_port,
+  [[nodiscard]] bool remember(const AffinityKey& key, const Addr& node_ip, uint16_t node_port,
                               uint32_t now_ms, uint32_t timeout_ms) noexcept;
 
   // A flow that remember() counted has ended; its last packet was at `last_seen_ms`.
@@ -103,7 +117,7 @@ class AffinityTable {
   struct alignas(64) Bucket {
     AffinityEntry ways[kWays];
   };
-  static_assert(sizeof(Bucket) == 128);
+  static_assert(sizeof(Addr) != 4 || sizeof(Bucket) == 128);
 
   [[nodiscard]] uint32_t bucketOf(const AffinityKey& key) const noexcept;
   [[nodiscard]] static bool expired(const AffinityEntry& e, uint32_t now_ms, uint32_t timeout_ms) noexcept;
@@ -113,5 +127,10 @@ class AffinityTable {
   uint32_t size_ = 0;
   uint32_t cursor_ = 0;
 };
+
+using AffinityTable = BasicAffinityTable<uint32_t>;
+using AffinityTable6 = BasicAffinityTable<Ip6>;
+extern template class BasicAffinityTable<uint32_t>;
+extern template class BasicAffinityTable<Ip6>;
 
 }  // namespace ng::lb

@@ -17,12 +17,12 @@ constexpr uint32_t kMaxCapacity = uint32_t{1} << 28;
 }  // namespace
 
 
-void trackTcp(Flow& flow, uint8_t tcp_flags, bool from_client) noexcept {
-  if (flow.state == FlowState::kUdp) return;
+void trackTcpState(FlowState& state, uint8_t tcp_flags, bool from_client) noexcept {
+  if (state == FlowState::kUdp) return;
   if (tcp_flags & (pkt::tcp::kFin | pkt::tcp::kRst)) {
     // Either side closing. The record lingers for the transitory timeout, which is the
     // SNAT port's quarantine while the node holds the connection in TIME_WAIT.
-    flow.state = FlowState::kTcpClosing;
+    state = FlowState::kTcpClosing;
     return;
   }
   const bool syn = tcp_flags & pkt::tcp::kSyn;
@@ -30,15 +30,15 @@ void trackTcp(Flow& flow, uint8_t tcp_flags, bool from_client) noexcept {
   if (from_client) {
     if (syn && !ack) {
       // A fresh SYN on a closing flow: the client reuses its port for a new connection.
-      if (flow.state == FlowState::kTcpClosing) flow.state = FlowState::kTcpSynSent;
-    } else if (ack && !syn && flow.state == FlowState::kTcpSynSent) {
+      if (state == FlowState::kTcpClosing) state = FlowState::kTcpSynSent;
+    } else if (ack && !syn && state == FlowState::kTcpSynSent) {
       // The client's ACK of the handshake (we may have missed the SYN-ACK's effect).
-      flow.state = FlowState::kTcpEstablished;
+      state = FlowState::kTcpEstablished;
     }
-  } else if (ack && flow.state == FlowState::kTcpSynSent) {
+  } else if (ack && state == FlowState::kTcpSynSent) {
     // SYN-ACK or data from the node. Not from kTcpClosing: the ACKs of a FIN exchange
     // must not revive a closing flow.
-    flow.state = FlowState::kTcpEstablished;
+    state = FlowState::kTcpEstablished;
   }
 }
 
@@ -56,7 +56,8 @@ uint32_t timeoutFor(FlowState state, const FlowTimeouts& t) noexcept {
   return t.tcp_transitory_ms;
 }
 
-FlowTable::FlowTable(uint32_t capacity) : capacity_(capacity) {
+template <class Key>
+BasicFlowTable<Key>::BasicFlowTable(uint32_t capacity) : capacity_(capacity) {
   if (capacity == 0 || capacity > kMaxCapacity) {
     throw std::invalid_argument("flow table: capacity must be in [1, 2^28]");
   }
@@ -82,11 +83,13 @@ FlowTable::FlowTable(uint32_t capacity) : capacity_(capacity) {
   setHalfOpenLimit(capacity / 4);
 }
 
-void FlowTable::setHalfOpenLimit(uint32_t limit) noexcept {
+template <class Key>
+void BasicFlowTable<Key>::setHalfOpenLimit(uint32_t limit) noexcept {
   half_open_limit_ = limit == 0 ? 1 : (limit > capacity_ ? capacity_ : limit);
 }
 
-void FlowTable::linkHalfOpen(uint32_t idx) noexcept {
+template <class Key>
+void BasicFlowTable<Key>::linkHalfOpen(uint32_t idx) noexcept {
   Link& l = half_open_links_[idx];
   if (l.prev != kUnlinked) return;
   l.prev = half_open_tail_;
@@ -100,7 +103,8 @@ void FlowTable::linkHalfOpen(uint32_t idx) noexcept {
   ++half_open_;
 }
 
-void FlowTable::unlinkHalfOpen(uint32_t idx) noexcept {
+template <class Key>
+void BasicFlowTable<Key>::unlinkHalfOpen(uint32_t idx) noexcept {
   Link& l = half_open_links_[idx];
   if (l.prev == kUnlinked) return;
   if (l.prev == kNil) {
@@ -117,7 +121,8 @@ void FlowTable::unlinkHalfOpen(uint32_t idx) noexcept {
   --half_open_;
 }
 
-void FlowTable::stateChanged(Flow& flow, FlowState before) noexcept {
+template <class Key>
+void BasicFlowTable<Key>::stateChanged(Flow& flow, FlowState before) noexcept {
   if (&flow < records_.data() || &flow >= records_.data() + capacity_) return;
   const auto idx = static_cast<uint32_t>(&flow - records_.data());
   if (!live_[idx]) return;
@@ -128,25 +133,31 @@ void FlowTable::stateChanged(Flow& flow, FlowState before) noexcept {
   }
 }
 
-FlowTable::~FlowTable() = default;
+template <class Key>
+BasicFlowTable<Key>::~BasicFlowTable() = default;
 
-void FlowTable::prefetchSlot(uint32_t hash) const noexcept {
+template <class Key>
+void BasicFlowTable<Key>::prefetchSlot(uint32_t hash) const noexcept {
   __builtin_prefetch(&slots_[hash & slot_mask_]);
 }
 
-void FlowTable::prefetchRecord(uint32_t hash) const noexcept {
+template <class Key>
+void BasicFlowTable<Key>::prefetchRecord(uint32_t hash) const noexcept {
   const Slot s = slots_[hash & slot_mask_];
   if (s.ref != kEmptyRef && s.tag == hash) __builtin_prefetch(&records_[s.ref >> 1]);
 }
 
-FlowTable::Hit FlowTable::lookup(const FlowKey& key) noexcept { return lookup(key, hashOf(key)); }
+template <class Key>
+typename BasicFlowTable<Key>::Hit BasicFlowTable<Key>::lookup(const Key& key) noexcept { return lookup(key, hashOf(key)); }
 
-bool FlowTable::contains(const FlowKey& key) const noexcept {
+template <class Key>
+bool BasicFlowTable<Key>::contains(const Key& key) const noexcept {
   uint32_t empty;
   return find(key, hashOf(key), empty) != kNotFound;
 }
 
-Flow* FlowTable::insert(const FlowKey& client, const FlowKey& node, FlowState state,
+template <class Key>
+BasicFlow<Key>* BasicFlowTable<Key>::insert(const Key& client, const Key& node, FlowState state,
                         uint32_t now_ms) noexcept {
   if (free_top_ == 0 || client == node) return nullptr;
 
@@ -182,7 +193,8 @@ Flow* FlowTable::insert(const FlowKey& client, const FlowKey& node, FlowState st
   return &f;
 }
 
-void FlowTable::eraseRef(const FlowKey& key, uint32_t ref) noexcept {
+template <class Key>
+void BasicFlowTable<Key>::eraseRef(const Key& key, uint32_t ref) noexcept {
   uint32_t pos = hashOf(key) & slot_mask_;
   while (slots_[pos].ref != ref) {
     assert(slots_[pos].ref != kEmptyRef);
@@ -203,7 +215,8 @@ void FlowTable::eraseRef(const FlowKey& key, uint32_t ref) noexcept {
   slots_[hole] = Slot{.tag = 0, .ref = kEmptyRef};
 }
 
-void FlowTable::erase(Flow* flow) noexcept {
+template <class Key>
+void BasicFlowTable<Key>::erase(Flow* flow) noexcept {
   if (flow < records_.data() || flow >= records_.data() + capacity_) return;
   const auto idx = static_cast<uint32_t>(flow - records_.data());
   if (!live_[idx]) return;
@@ -215,7 +228,8 @@ void FlowTable::erase(Flow* flow) noexcept {
   --size_;
 }
 
-uint32_t FlowTable::expire(uint32_t now_ms, uint32_t budget, const FlowTimeouts& timeouts,
+template <class Key>
+uint32_t BasicFlowTable<Key>::expire(uint32_t now_ms, uint32_t budget, const FlowTimeouts& timeouts,
                            ExpiryObserver* observer) noexcept {
   // Never more than one lap per call, whatever the budget.
   if (budget > capacity_) budget = capacity_;
@@ -235,10 +249,14 @@ uint32_t FlowTable::expire(uint32_t now_ms, uint32_t budget, const FlowTimeouts&
   return removed;
 }
 
-size_t FlowTable::bytesPerFlow() const noexcept {
+template <class Key>
+size_t BasicFlowTable<Key>::bytesPerFlow() const noexcept {
   const size_t bytes = size_t{capacity_} * (sizeof(Flow) + sizeof(uint32_t) + sizeof(uint8_t) + sizeof(Link)) +
                        (size_t{slot_mask_} + 1) * sizeof(Slot);
   return bytes / capacity_;
 }
+
+template class BasicFlowTable<FlowKey>;
+template class BasicFlowTable<FlowKey6>;
 
 }  // namespace ng::lb

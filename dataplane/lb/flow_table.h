@@ -7,6 +7,11 @@
 // as the reply is received on the internal port). Records hold the backend itself
 // (in the node key), never an index into a snapshot, so an established flow keeps its
 // node when the forwarding tables change.
+//
+// One template over the key type: FlowTable (IPv4 FlowKey, 40-byte records) and
+// FlowTable6 (IPv6 FlowKey6, 96-byte records) are separate instances with separate
+// capacities, so an IPv4 entry does not pay for IPv6's 16-byte addresses
+// (docs/BENCHMARKS.md has the bytes per flow of both).
 
 #include <cstddef>
 #include <cstdint>
@@ -35,9 +40,10 @@ struct FlowTimeouts {
   uint32_t tcp_half_open_ms = 10'000;
 };
 
-struct Flow {
-  FlowKey client;          // as received from the client
-  FlowKey node;            // as the node's reply is received: node:nodePort -> snat:port
+template <class Key>
+struct BasicFlow {
+  Key client;              // as received from the client
+  Key node;                // as the node's reply is received: node:nodePort -> snat:port
   uint32_t last_seen_ms = 0;
   // Which per-worker backend counters this flow's packets count toward (the snapshot's
   // Backend::stats_id at creation; 0 = unattributed). Stored, like the node itself, so a
@@ -46,32 +52,45 @@ struct Flow {
   FlowState state = FlowState::kTcpSynSent;
   uint8_t flags = 0;  // kFlowHoldsAffinity
 };
+using Flow = BasicFlow<FlowKey>;
+using Flow6 = BasicFlow<FlowKey6>;
 
 // Flow::flags: the flow was counted in the worker's AffinityTable entry of its client key
 // (sessionAffinity ClientIP) and must be released from it when it ends.
 inline constexpr uint8_t kFlowHoldsAffinity = 0x01;
 
 // Told about every flow that expire() removes, before its record can be reused.
-class ExpiryObserver {
+template <class Key>
+class BasicExpiryObserver {
  public:
-  virtual void onExpired(const Flow& flow) noexcept = 0;
+  virtual void onExpired(const BasicFlow<Key>& flow) noexcept = 0;
 
  protected:
-  ~ExpiryObserver() = default;
+  ~BasicExpiryObserver() = default;
 };
+using ExpiryObserver = BasicExpiryObserver<FlowKey>;
+using ExpiryObserver6 = BasicExpiryObserver<FlowKey6>;
 
 // TCP tracking: updates `flow.state` for a segment with `tcp_flags` (wire bits: FIN=0x01,
 // SYN=0x02, RST=0x04, ACK=0x10) seen from the client (from_client) or from the node.
-void trackTcp(Flow& flow, uint8_t tcp_flags, bool from_client) noexcept;
+void trackTcpState(FlowState& state, uint8_t tcp_flags, bool from_client) noexcept;
+template <class Key>
+void trackTcp(BasicFlow<Key>& flow, uint8_t tcp_flags, bool from_client) noexcept {
+  trackTcpState(flow.state, tcp_flags, from_client);
+}
 
 [[nodiscard]] uint32_t timeoutFor(FlowState state, const FlowTimeouts& t) noexcept;
 
-class FlowTable {
+template <class Key>
+class BasicFlowTable {
  public:
+  using Flow = BasicFlow<Key>;
+  using ExpiryObserver = BasicExpiryObserver<Key>;
+
   // Allocates everything up front: `capacity` flow records and an index sized for a
   // load factor of at most 1/2 over both keys. Throws std::bad_alloc / invalid_argument
   // (capacity 0 or > 2^28) at construction only.
-  explicit FlowTable(uint32_t capacity);
+  explicit BasicFlowTable(uint32_t capacity);
 
   // Bound on any index probe: lookups and inserts never walk more than
   // kMaxDisplacement + 1 slots, whatever keys an attacker sends.
@@ -80,15 +99,15 @@ class FlowTable {
   // choice and index position are uncorrelated). Public so tests can craft collisions.
   static constexpr uint64_t kIndexSeed = 0x666c6f772d696478;  // "flow-idx"
 
-  ~FlowTable();
-  FlowTable(const FlowTable&) = delete;
-  FlowTable& operator=(const FlowTable&) = delete;
+  ~BasicFlowTable();
+  BasicFlowTable(const BasicFlowTable&) = delete;
+  BasicFlowTable& operator=(const BasicFlowTable&) = delete;
 
   struct Hit {
     Flow* flow = nullptr;    // nullptr: no flow for this key
     bool by_node_key = false;  // true when the key matched the node (reply) key
   };
-  [[nodiscard]] Hit lookup(const FlowKey& key) noexcept;
+  [[nodiscard]] Hit lookup(const Key& key) noexcept;
 
   // Burst helpers (DPDK l3fwd / rte_hash bulk-lookup style): hash every key of a burst,
   // prefetch their index slots, then their records, then look up with the known hash, so
@@ -96,7 +115,7 @@ class FlowTable {
   // Inline, so a key built from parsed fields is hashed from registers: called out of
   // line, the compiler merged the field loads into 8-byte loads over the fresh 4-byte
   // stores, a store-forwarding stall per packet.
-  [[nodiscard]] static uint32_t hashOf(const FlowKey& key) noexcept {
+  [[nodiscard]] static uint32_t hashOf(const Key& key) noexcept {
     return static_cast<uint32_t>(hashFlowKey(key, kIndexSeed));
   }
   void prefetchSlot(uint32_t hash) const noexcept;
@@ -104,20 +123,20 @@ class FlowTable {
   // its tag matches; a hint only, never a fault.
   void prefetchRecord(uint32_t hash) const noexcept;
   // `hash` must be hashOf(key). Inline: the per-packet lookup of an established flow.
-  [[nodiscard]] Hit lookup(const FlowKey& key, uint32_t hash) noexcept {
+  [[nodiscard]] Hit lookup(const Key& key, uint32_t hash) noexcept {
     uint32_t empty;
     const uint32_t pos = find(key, hash, empty);
     if (pos == kNotFound) return {};
     const uint32_t ref = slots_[pos].ref;
     return {.flow = &records_[ref >> 1], .by_node_key = (ref & 1) != 0};
   }
-  [[nodiscard]] bool contains(const FlowKey& key) const noexcept;
+  [[nodiscard]] bool contains(const Key& key) const noexcept;
 
   // Inserts a flow under both keys. Returns nullptr (and changes nothing) when the table
   // is full, either key is already present, or a key would sit more than
   // kMaxDisplacement slots from its home in the index (crafted hash collisions; with
   // honest traffic the longest displacement at 4M flows is about 40).
-  [[nodiscard]] Flow* insert(const FlowKey& client, const FlowKey& node, FlowState state,
+  [[nodiscard]] Flow* insert(const Key& client, const Key& node, FlowState state,
                              uint32_t now_ms) noexcept;
   void erase(Flow* flow) noexcept;
 
@@ -184,7 +203,7 @@ class FlowTable {
   // No entry sits further than kMaxDisplacement from its home (insert refuses, deletion
   // only shifts entries closer), so the walk is bounded even under hash flooding: a
   // crafted cluster costs at most kMaxDisplacement + 1 probes, never a stall.
-  uint32_t find(const FlowKey& key, uint32_t tag, uint32_t& empty) const noexcept {
+  uint32_t find(const Key& key, uint32_t tag, uint32_t& empty) const noexcept {
     uint32_t pos = tag & slot_mask_;
     for (uint32_t d = 0; d <= kMaxDisplacement; ++d, pos = (pos + 1) & slot_mask_) {
       const Slot s = slots_[pos];
@@ -200,7 +219,7 @@ class FlowTable {
     return kNotFound;
   }
   // Removes the index entry `ref` (record index << 1 | is_node_key) reached by `key`.
-  void eraseRef(const FlowKey& key, uint32_t ref) noexcept;
+  void eraseRef(const Key& key, uint32_t ref) noexcept;
   void stateChanged(Flow& flow, FlowState before) noexcept;
   void linkHalfOpen(uint32_t idx) noexcept;    // append at the tail (newest)
   void unlinkHalfOpen(uint32_t idx) noexcept;  // no-op when not linked
@@ -228,5 +247,10 @@ class FlowTable {
   uint32_t half_open_ = 0;
   uint32_t half_open_limit_ = 1;
 };
+
+using FlowTable = BasicFlowTable<FlowKey>;
+using FlowTable6 = BasicFlowTable<FlowKey6>;
+extern template class BasicFlowTable<FlowKey>;
+extern template class BasicFlowTable<FlowKey6>;
 
 }  // namespace ng::lb

@@ -15,7 +15,8 @@ constexpr uint64_t kSeed = 0x667261672d696478;  // "frag-idx"
 
 }  // namespace
 
-FragmentTable::FragmentTable(uint32_t capacity, uint32_t timeout_ms) : timeout_ms_(timeout_ms) {
+template <class Addr>
+BasicFragmentTable<Addr>::BasicFragmentTable(uint32_t capacity, uint32_t timeout_ms) : timeout_ms_(timeout_ms) {
   if (capacity == 0 || capacity > kMaxCapacity) {
     throw std::invalid_argument("fragment table: capacity must be in [1, 2^24]");
   }
@@ -25,15 +26,19 @@ FragmentTable::FragmentTable(uint32_t capacity, uint32_t timeout_ms) : timeout_m
   entries_ = HugeArray<FragmentEntry>(size_t{bucket_count_} * kWays);  // value-initialised: all unused
 }
 
-FragmentEntry* FragmentTable::bucketOf(const FragmentKey& key) noexcept {
+template <class Addr>
+BasicFragmentEntry<Addr>* BasicFragmentTable<Addr>::bucketOf(const FragmentKey& key) noexcept {
   // The flow-key hash over the same fields (id in the port's place): one hash function
   // for the whole data plane.
-  const FlowKey k{.src_ip = key.src_ip, .dst_ip = key.dst_ip, .src_port = key.id, .proto = key.proto};
+  const FlowKeyFor<Addr> k{.src_ip = key.src_ip, .dst_ip = key.dst_ip,
+                           .src_port = static_cast<uint16_t>(key.id),
+                           .dst_port = static_cast<uint16_t>(uint32_t{key.id} >> 16), .proto = key.proto};
   const auto b = static_cast<uint32_t>(hashFlowKey(k, kSeed)) & bucket_mask_;
   return &entries_[size_t{b} * kWays];
 }
 
-FragmentEntry* FragmentTable::find(const FragmentKey& key, uint32_t now_ms) noexcept {
+template <class Addr>
+BasicFragmentEntry<Addr>* BasicFragmentTable<Addr>::find(const FragmentKey& key, uint32_t now_ms) noexcept {
   FragmentEntry* bucket = bucketOf(key);
   for (uint32_t w = 0; w < kWays; ++w) {
     FragmentEntry& e = bucket[w];
@@ -42,7 +47,8 @@ FragmentEntry* FragmentTable::find(const FragmentKey& key, uint32_t now_ms) noex
   return nullptr;
 }
 
-FragmentEntry* FragmentTable::insert(const FragmentKey& key, uint32_t now_ms) noexcept {
+template <class Addr>
+BasicFragmentEntry<Addr>* BasicFragmentTable<Addr>::insert(const FragmentKey& key, uint32_t now_ms) noexcept {
   FragmentEntry* bucket = bucketOf(key);
   FragmentEntry* slot = nullptr;
   for (uint32_t w = 0; w < kWays; ++w) {
@@ -59,13 +65,15 @@ FragmentEntry* FragmentTable::insert(const FragmentKey& key, uint32_t now_ms) no
   return slot;
 }
 
-void FragmentTable::erase(FragmentEntry* entry) noexcept {
+template <class Addr>
+void BasicFragmentTable<Addr>::erase(FragmentEntry* entry) noexcept {
   if (entry == nullptr || !entry->used) return;
   *entry = FragmentEntry{};
   --size_;
 }
 
-uint32_t FragmentTable::sweep(uint32_t now_ms, uint32_t buckets) noexcept {
+template <class Addr>
+uint32_t BasicFragmentTable<Addr>::sweep(uint32_t now_ms, uint32_t buckets) noexcept {
   if (buckets > bucket_count_) buckets = bucket_count_;
   uint32_t cleared = 0;
   for (uint32_t n = 0; n < buckets; ++n) {
@@ -80,5 +88,8 @@ uint32_t FragmentTable::sweep(uint32_t now_ms, uint32_t buckets) noexcept {
   }
   return cleared;
 }
+
+template class BasicFragmentTable<uint32_t>;
+template class BasicFragmentTable<Ip6>;
 
 }  // namespace ng::lb

@@ -21,26 +21,39 @@
 // construction.
 
 #include <cstdint>
+#include <type_traits>
 
+#include "dataplane/lb/flow_key.h"
 #include "dataplane/lb/huge_array.h"
 
 namespace ng::lb {
 
-struct FragmentKey {
-  uint32_t src_ip = 0;  // host byte order, as received
-  uint32_t dst_ip = 0;
-  uint16_t id = 0;      // IPv4 identification
-  uint8_t proto = 0;
-  uint8_t pad = 0;      // always zero
-  friend bool operator==(const FragmentKey&, const FragmentKey&) = default;
-};
-static_assert(sizeof(FragmentKey) == 12);
+// One template over the address type: FragmentTable (IPv4: 16-bit identification) and
+// FragmentTable6 (IPv6: the Fragment extension header's 32-bit identification, RFC 8200
+// 4.5). The key is RFC 791's / RFC 8200's reassembly key either way.
+template <class Addr>
+using FragmentIdFor = std::conditional_t<std::is_same_v<Addr, uint32_t>, uint16_t, uint32_t>;
 
-struct FragmentEntry {
-  FragmentKey key;
+template <class Addr>
+struct BasicFragmentKey {
+  Addr src_ip{};        // host byte order, as received
+  Addr dst_ip{};
+  FragmentIdFor<Addr> id = 0;  // IPv4 identification / IPv6 fragment identification
+  uint8_t proto = 0;    // IPv6: the upper-layer protocol after the Fragment header
+  uint8_t pad[sizeof(Addr) == 4 ? 1 : 3] = {};  // always zero
+  friend bool operator==(const BasicFragmentKey&, const BasicFragmentKey&) = default;
+};
+using FragmentKey = BasicFragmentKey<uint32_t>;
+using FragmentKey6 = BasicFragmentKey<Ip6>;
+static_assert(sizeof(FragmentKey) == 12);
+static_assert(sizeof(FragmentKey6) == 40);
+
+template <class Addr>
+struct BasicFragmentEntry {
+  BasicFragmentKey<Addr> key;
   uint32_t created_ms = 0;   // when the first fragment passed
-  uint32_t new_src_ip = 0;   // what the first fragment's addresses were rewritten to
-  uint32_t new_dst_ip = 0;
+  Addr new_src_ip{};         // what the first fragment's addresses were rewritten to
+  Addr new_dst_ip{};
   uint32_t stats_id = 0;     // the flow's backend counters (0 = none)
   uint32_t received = 0;     // IP payload bytes forwarded so far (first fragment included)
   uint32_t total = 0;        // the datagram's payload length once its last fragment passed; 0 = not yet
@@ -49,18 +62,23 @@ struct FragmentEntry {
   uint8_t out_port = 0;      // port slot it leaves by
   uint8_t to_node = 0;       // 1: client -> node, 0: node -> client
   uint8_t used = 0;          // 0 = empty way
-  uint16_t new_id = 0;       // IPv4 identification every fragment of the datagram leaves with
+  FragmentIdFor<Addr> new_id = 0;  // identification every fragment of the datagram leaves with
 };
+using FragmentEntry = BasicFragmentEntry<uint32_t>;
+using FragmentEntry6 = BasicFragmentEntry<Ip6>;
 
-class FragmentTable {
+template <class Addr>
+class BasicFragmentTable {
  public:
+  using FragmentKey = BasicFragmentKey<Addr>;
+  using FragmentEntry = BasicFragmentEntry<Addr>;
   static constexpr uint32_t kWays = 4;
   static constexpr uint32_t kDefaultTimeoutMs = 2'000;
 
   // `capacity` entries, rounded up to a power-of-two number of buckets of kWays (at
   // least one bucket). Throws std::invalid_argument (0 or > 2^24) / std::bad_alloc at
   // construction only.
-  explicit FragmentTable(uint32_t capacity, uint32_t timeout_ms = kDefaultTimeoutMs);
+  explicit BasicFragmentTable(uint32_t capacity, uint32_t timeout_ms = kDefaultTimeoutMs);
 
   // The live entry of `key`, or nullptr (none, or aged out).
   [[nodiscard]] FragmentEntry* find(const FragmentKey& key, uint32_t now_ms) noexcept;
@@ -91,5 +109,10 @@ class FragmentTable {
   uint32_t size_ = 0;
   uint32_t sweep_cursor_ = 0;
 };
+
+using FragmentTable = BasicFragmentTable<uint32_t>;
+using FragmentTable6 = BasicFragmentTable<Ip6>;
+extern template class BasicFragmentTable<uint32_t>;
+extern template class BasicFragmentTable<Ip6>;
 
 }  // namespace ng::lb

@@ -29,7 +29,7 @@
 // differently than its report says) still reaches its flow through the ring.
 //
 // Threading: built on the control thread at boot; each WorkerContext holds its own
-// copy (about 13 KiB, in that worker's cache), read-only afterwards. Allocation-free and
+// copy (about 37 KiB: the Toeplitz tables cover the IPv6 tuple too), read-only afterwards. Allocation-free and
 // noexcept after construction.
 
 #include <cstdint>
@@ -38,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/lb/flow_key.h"
 #include "dataplane/lb/toeplitz.h"
 
 namespace ng::lb {
@@ -102,6 +103,41 @@ class ReplySteering {
       case Mode::kRss: break;
     }
     return worker_of_[(reply_base ^ toeplitz_.dstPortPart(snat_port)) & reta_mask_] == worker;
+  }
+
+  // IPv6: the same three functions over the IPv6 tuple. A NIC hashes IPv6 TCP/UDP with
+  // the same key and RETA (RSS over addresses and ports, extension headers skipped), so
+  // SNAT6 port choice steers IPv6 replies exactly like IPv4 ones; by-port is
+  // family-blind.
+  [[nodiscard]] uint32_t owner(const Ip6& node_ip, const Ip6& snat_ip, uint16_t node_port,
+                               uint16_t snat_port) const noexcept {
+    switch (mode_) {
+      case Mode::kSingle: return 0;
+      case Mode::kByPort: return snat_port % workers_;
+      case Mode::kRss: break;
+    }
+    return worker_of_[toeplitz_.hashIpv6(node_ip.hi, node_ip.lo, snat_ip.hi, snat_ip.lo, node_port, snat_port) &
+                      reta_mask_];
+  }
+  [[nodiscard]] uint32_t replyBase(const Ip6& node_ip, const Ip6& snat_ip, uint16_t node_port) const noexcept {
+    return mode_ == Mode::kRss
+               ? toeplitz_.hashIpv6(node_ip.hi, node_ip.lo, snat_ip.hi, snat_ip.lo, node_port, 0)
+               : 0;
+  }
+  [[nodiscard]] bool owns6(uint32_t worker, uint32_t reply_base, uint16_t snat_port) const noexcept {
+    switch (mode_) {
+      case Mode::kSingle: return true;
+      case Mode::kByPort: return snat_port % workers_ == worker;
+      case Mode::kRss: break;
+    }
+    return worker_of_[(reply_base ^ toeplitz_.dstPortPart6(snat_port)) & reta_mask_] == worker;
+  }
+  // owns() or owns6() by the address type of the SNAT allocator.
+  [[nodiscard]] bool ownsFor(const uint32_t*, uint32_t worker, uint32_t base, uint16_t port) const noexcept {
+    return owns(worker, base, port);
+  }
+  [[nodiscard]] bool ownsFor(const Ip6*, uint32_t worker, uint32_t base, uint16_t port) const noexcept {
+    return owns6(worker, base, port);
   }
 
  private:

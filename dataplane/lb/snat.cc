@@ -24,26 +24,39 @@ uint16_t startPort(uint32_t address, uint64_t seed, uint16_t port_min, uint16_t 
   return static_cast<uint16_t>(port_min + hashBytes(bytes, kCursorSeed ^ seed) % range);
 }
 
+uint16_t startPort(const Ip6& address, uint64_t seed, uint16_t port_min, uint16_t port_max) noexcept {
+  std::array<std::byte, 16> bytes;
+  for (size_t i = 0; i < 8; ++i) {
+    bytes[i] = static_cast<std::byte>(address.hi >> (8 * i));
+    bytes[8 + i] = static_cast<std::byte>(address.lo >> (8 * i));
+  }
+  const uint32_t range = uint32_t{port_max} - port_min + 1;
+  return static_cast<uint16_t>(port_min + hashBytes(bytes, kCursorSeed ^ seed) % range);
+}
+
 }  // namespace
 
-SnatAllocator::SnatAllocator(std::span<const uint32_t> addresses, uint16_t port_min,
-                             uint16_t port_max)
+template <class Addr>
+BasicSnatAllocator<Addr>::BasicSnatAllocator(std::span<const Addr> addresses, uint16_t port_min,
+                                             uint16_t port_max)
     : port_min_(port_min), port_max_(port_max) {
   if (port_min > port_max) throw std::invalid_argument("snat: port_min > port_max");
   setAddresses(addresses);
 }
 
-void SnatAllocator::reseed(uint64_t seed) noexcept {
+template <class Addr>
+void BasicSnatAllocator<Addr>::reseed(uint64_t seed) noexcept {
   start_seed_ = seed;
   for (uint32_t i = 0; i < count_; ++i) {
     cursors_[i].next_port = startPort(cursors_[i].address, seed, port_min_, port_max_);
   }
 }
 
-void SnatAllocator::setAddresses(std::span<const uint32_t> addresses) noexcept {
+template <class Addr>
+void BasicSnatAllocator<Addr>::setAddresses(std::span<const Addr> addresses) noexcept {
   std::array<Cursor, kMaxAddresses> next{};
   uint32_t n = 0;
-  for (uint32_t a : addresses) {
+  for (const Addr& a : addresses) {
     if (n == kMaxAddresses) break;
     bool duplicate = false;
     for (uint32_t i = 0; i < n; ++i) duplicate = duplicate || next[i].address == a;
@@ -61,8 +74,10 @@ void SnatAllocator::setAddresses(std::span<const uint32_t> addresses) noexcept {
   if (next_address_ >= count_) next_address_ = 0;
 }
 
-std::optional<SnatEndpoint> SnatAllocator::allocate(const FlowTable& flows, uint32_t node_ip,
-                                                    uint16_t node_port, uint8_t proto) noexcept {
+template <class Addr>
+std::optional<BasicSnatEndpoint<Addr>> BasicSnatAllocator<Addr>::allocate(const BasicFlowTable<Key>& flows,
+                                                                          const Addr& node_ip, uint16_t node_port,
+                                                                          uint8_t proto) noexcept {
   const uint32_t n = count_;
   if (n == 0) return std::nullopt;
   const uint32_t range = uint32_t{port_max_} - port_min_ + 1;
@@ -80,10 +95,10 @@ std::optional<SnatEndpoint> SnatAllocator::allocate(const FlowTable& flows, uint
       const uint16_t port = c.next_port;
       c.next_port = port == port_max_ ? port_min_ : static_cast<uint16_t>(port + 1);
       // Another worker's port: its reply would land on that worker's queue.
-      if (steered && !steering_->owns(worker_, base, port)) continue;
+      if (steered && !steering_->ownsFor(&node_ip, worker_, base, port)) continue;
       // The key the node's reply will carry. A port is free toward this node:nodePort
       // unless a flow - live, or closing and so in quarantine - already holds it.
-      const FlowKey reply{.src_ip = node_ip,
+      const Key reply{.src_ip = node_ip,
                           .dst_ip = c.address,
                           .src_port = node_port,
                           .dst_port = port,
@@ -91,12 +106,15 @@ std::optional<SnatEndpoint> SnatAllocator::allocate(const FlowTable& flows, uint
       if (!flows.contains(reply)) {
         // The next flow starts on the next address: several addresses share the load.
         next_address_ = ai + 1 == n ? 0 : ai + 1;
-        return SnatEndpoint{.address = c.address, .port = port};
+        return Endpoint{.address = c.address, .port = port};
       }
     }
     ai = ai + 1 == n ? 0 : ai + 1;
   }
   return std::nullopt;
 }
+
+template class BasicSnatAllocator<uint32_t>;
+template class BasicSnatAllocator<Ip6>;
 
 }  // namespace ng::lb

@@ -10,6 +10,9 @@
 // With several workers each allocator hands out only the ports whose reply reaches its
 // own worker (lb/reply_steering.h): the rotation skips the others. Ownership partitions
 // reply keys between workers, so checking this worker's flow table is enough.
+//
+// One template over the address type: SnatAllocator (IPv4 SNAT addresses, checked
+// against the IPv4 FlowTable) and SnatAllocator6 (IPv6 SNAT addresses, FlowTable6).
 
 #include <array>
 #include <cstddef>
@@ -24,19 +27,25 @@
 
 namespace ng::lb {
 
-struct SnatEndpoint {
-  uint32_t address = 0;
+template <class Addr>
+struct BasicSnatEndpoint {
+  Addr address{};
   uint16_t port = 0;
 };
+using SnatEndpoint = BasicSnatEndpoint<uint32_t>;
+using SnatEndpoint6 = BasicSnatEndpoint<Ip6>;
 
-class SnatAllocator {
+template <class Addr>
+class BasicSnatAllocator {
  public:
+  using Key = FlowKeyFor<Addr>;
+  using Endpoint = BasicSnatEndpoint<Addr>;
   static constexpr uint16_t kPortMin = 1024;
   static constexpr uint16_t kPortMax = 65535;
   static constexpr uint32_t kMaxProbes = 64;  // bounded work per new flow
 
-  SnatAllocator() = default;
-  explicit SnatAllocator(std::span<const uint32_t> addresses, uint16_t port_min = kPortMin,
+  BasicSnatAllocator() = default;
+  explicit BasicSnatAllocator(std::span<const Addr> addresses, uint16_t port_min = kPortMin,
                          uint16_t port_max = kPortMax);
 
   // At most this many addresses; further ones are ignored (the config loader rejects them).
@@ -45,7 +54,7 @@ class SnatAllocator {
   // Replaces the address set (control decided; called by the worker between bursts when
   // a snapshot with other SNAT addresses arrives). Cursors of kept addresses survive.
   // Allocates nothing: safe on a worker.
-  void setAddresses(std::span<const uint32_t> addresses) noexcept;
+  void setAddresses(std::span<const Addr> addresses) noexcept;
 
   // Seeds where each address's rotation starts (control thread, before traffic): a box
   // passes a new seed every boot so a restart does not replay the ports its previous run
@@ -64,12 +73,12 @@ class SnatAllocator {
   // `flows` and owned by this worker, or nullopt after kMaxProbes collisions per address
   // (counted by the caller). With steering, at most kMaxProbes * workers ports are
   // examined per address (about kMaxProbes of them owned): bounded work either way.
-  [[nodiscard]] std::optional<SnatEndpoint> allocate(const FlowTable& flows, uint32_t node_ip,
-                                                     uint16_t node_port, uint8_t proto) noexcept;
+  [[nodiscard]] std::optional<Endpoint> allocate(const BasicFlowTable<Key>& flows, const Addr& node_ip,
+                                                 uint16_t node_port, uint8_t proto) noexcept;
 
  private:
   struct Cursor {
-    uint32_t address;
+    Addr address;
     uint16_t next_port;
   };
   std::array<Cursor, kMaxAddresses> cursors_{};
@@ -81,5 +90,10 @@ class SnatAllocator {
   const ReplySteering* steering_ = nullptr;
   uint32_t worker_ = 0;
 };
+
+using SnatAllocator = BasicSnatAllocator<uint32_t>;
+using SnatAllocator6 = BasicSnatAllocator<Ip6>;
+extern template class BasicSnatAllocator<uint32_t>;
+extern template class BasicSnatAllocator<Ip6>;
 
 }  // namespace ng::lb

@@ -23,6 +23,10 @@ class Toeplitz {
   // The IPv4 TCP/UDP input: source address, destination address, source port,
   // destination port, all in network byte order.
   static constexpr size_t kIpv4TupleLen = 12;
+  // The IPv6 TCP/UDP input: source (16 bytes), destination (16), source port, destination
+  // port - what NICs hash for IPv6 TCP/UDP whatever extension headers sit in between
+  // (RSS "IPv6 TCP/UDP", not the _EX variants). Needs the full 40-byte key.
+  static constexpr size_t kIpv6TupleLen = 36;
   // Shortest key that covers the IPv4 tuple: 12 input bytes need 12 * 8 + 32 bits.
   static constexpr size_t kMinKeyLen = kIpv4TupleLen + 4;
   static constexpr size_t kDefaultKeyLen = 40;
@@ -55,6 +59,14 @@ class Toeplitz {
     return table_[10][dst_port >> 8] ^ table_[11][dst_port & 0xff];
   }
 
+  // Hash of the IPv6 tuple (addresses as pkt::Ip6 halves, host order): 36 lookups.
+  [[nodiscard]] uint32_t hashIpv6(uint64_t src_hi, uint64_t src_lo, uint64_t dst_hi, uint64_t dst_lo,
+                                  uint16_t src_port, uint16_t dst_port) const noexcept;
+  // hashIpv6(..., dp) == hashIpv6(..., 0) ^ dstPortPart6(dp).
+  [[nodiscard]] uint32_t dstPortPart6(uint16_t dst_port) const noexcept {
+    return table_[34][dst_port >> 8] ^ table_[35][dst_port & 0xff];
+  }
+
   [[nodiscard]] std::span<const uint8_t> key() const noexcept { return {key_.data(), key_len_}; }
 
  private:
@@ -65,7 +77,8 @@ class Toeplitz {
   std::array<uint8_t, kDefaultKeyLen> key_{};
   size_t key_len_ = 0;
   // table_[i][v]: the hash of an input that is all zeros except byte i, which is v.
-  std::array<std::array<uint32_t, 256>, kIpv4TupleLen> table_{};
+  // Positions 0..11 serve the IPv4 tuple, 0..35 the IPv6 one (36 KiB).
+  std::array<std::array<uint32_t, 256>, kIpv6TupleLen> table_{};
 };
 
 }  // namespace ng::lb

@@ -13,12 +13,14 @@ inline constexpr size_t kMinFrameLen = 60;  // without FCS
 
 inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
 inline constexpr uint16_t kEtherTypeArp = 0x0806;
+inline constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
 inline constexpr uint16_t kEtherTypeVlan = 0x8100;
 inline constexpr uint16_t kEtherTypeQinQ = 0x88a8;
 
 inline constexpr uint8_t kProtoIcmp = 1;
 inline constexpr uint8_t kProtoTcp = 6;
 inline constexpr uint8_t kProtoUdp = 17;
+inline constexpr uint8_t kProtoIcmp6 = 58;
 
 // ARP for Ethernet/IPv4 (RFC 826): 28 bytes.
 inline constexpr size_t kArpLen = 28;
@@ -57,5 +59,32 @@ namespace icmp {
 inline constexpr size_t kType = 0, kCode = 1, kChecksum = 2;
 inline constexpr uint8_t kEchoReply = 0, kEchoRequest = 8;
 }
+
+// IPv6 (RFC 8200): fixed 40-byte header, then extension headers.
+inline constexpr size_t kIpv6HeaderLen = 40;
+namespace ipv6 {
+inline constexpr size_t kVersionClassFlow = 0, kPayloadLen = 4, kNextHeader = 6, kHopLimit = 7,
+                        kSrc = 8, kDst = 24;
+// Extension header types (RFC 8200 4, RFC 4302, RFC 4303).
+inline constexpr uint8_t kHopByHop = 0, kRouting = 43, kFragment = 44, kEsp = 50, kAh = 51,
+                         kNoNext = 59, kDestOpts = 60;
+// Fragment header: next header, reserved, offset (13 bits) | 2 reserved bits | M, id.
+inline constexpr size_t kFragHeaderLen = 8;
+inline constexpr size_t kFragOffsetFlags = 2, kFragId = 4;
+inline constexpr uint16_t kFragMore = 0x0001;
+inline constexpr uint16_t kFragOffsetMask = 0xfff8;
+}  // namespace ipv6
+
+// ICMPv6 (RFC 4443) and Neighbor Discovery (RFC 4861).
+namespace icmp6 {
+inline constexpr uint8_t kEchoRequest = 128, kEchoReply = 129;
+inline constexpr uint8_t kNeighborSolicitation = 135, kNeighborAdvertisement = 136;
+// NS/NA body: type, code, checksum, 4 bytes (reserved / NA flags), target address.
+inline constexpr size_t kNdTarget = 8, kNdMinLen = 24;
+inline constexpr uint32_t kNaRouter = 0x80000000u, kNaSolicited = 0x40000000u, kNaOverride = 0x20000000u;
+// Options: type, length in units of 8 bytes.
+inline constexpr uint8_t kOptSourceLinkAddr = 1, kOptTargetLinkAddr = 2;
+inline constexpr uint8_t kNdHopLimit = 255;
+}  // namespace icmp6
 
 }  // namespace ng::pkt

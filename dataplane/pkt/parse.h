@@ -1,6 +1,7 @@
 #pragma once
-// Bounds-checked parsing of Ethernet (with one 802.1Q tag), ARP, IPv4, TCP, UDP and ICMP
-// over a byte span. Reads nothing outside the span and nothing past the IPv4 total
+// Bounds-checked parsing of Ethernet (with one 802.1Q tag), ARP, IPv4, IPv6 (with its
+// extension-header chain, pkt/parse6.cc), TCP, UDP, ICMP and ICMPv6 over a byte span.
+// Reads nothing outside the span and nothing past the IPv4 total length / IPv6 payload
 // length; never allocates, never throws. The result records header offsets so the
 // rewrite functions can edit the frame in place.
 
@@ -20,10 +21,14 @@ enum class ParseStatus : uint8_t {
   kBadIpHeader,           // version != 4, IHL < 5, total length < IHL or > frame
   kIpChecksum,            // IPv4 header checksum does not verify
   kBadL4Header,           // TCP data offset < 5 or past the segment, UDP length wrong
-                          // (< 8, or past the datagram when it is not fragmented)
+                          // (< 8, or past the datagram when it is not fragmented); IPv6:
+                          // a UDP checksum of zero (RFC 8200 8.1)
+  kExtHeaderChain,        // IPv6 extension-header chain too long, HBH not first, two
+                          // Fragment headers (parse6.cc has the bounds)
+  kJumbogram,             // IPv6 payload length 0 with a Hop-by-Hop header (RFC 2675)
 };
 
-enum class L3 : uint8_t { kNone, kArp, kIpv4 };
+enum class L3 : uint8_t { kNone, kArp, kIpv4, kIpv6 };
 
 // Written entirely by parseFrame(), which is the only way to make one: no default member
 // initialisers, so an array of them on a worker's stack costs nothing to declare.
@@ -41,14 +46,19 @@ struct ParsedFrame {
   uint32_t arp_spa;
   uint32_t arp_tpa;
 
-  // IPv4 (l3 == kIpv4); addresses and ports in host byte order
+  // IPv4 (l3 == kIpv4); addresses and ports in host byte order.
+  // IPv6 (l3 == kIpv6): src_ip/dst_ip stay 0 - the addresses are read from the frame
+  // (pkt::loadIp6 at l3_offset + ipv6::kSrc/kDst), which keeps this struct, zeroed for
+  // every IPv4 packet, as small as before. proto = the upper-layer protocol after the
+  // extension headers, ttl = hop limit, ip_total_len = 40 + payload length,
+  // ip_header_len = 40 + extension headers up to the upper-layer header.
   uint32_t src_ip;
   uint32_t dst_ip;
   uint8_t proto;
   uint8_t ttl;
   uint16_t ip_total_len;
   uint16_t ip_header_len;
-  bool is_fragment;   // MF set or offset != 0
+  bool is_fragment;   // MF set or offset != 0 (IPv6: a Fragment header that is not atomic)
   bool first_fragment; // offset == 0 (L4 header present)
 
   // L4 (parsed for TCP/UDP/ICMP when first_fragment); l4_offset from frame start
@@ -59,6 +69,11 @@ struct ParsedFrame {
   uint8_t tcp_flags;
   uint8_t icmp_type;
   uint8_t icmp_code;
+
+  // IPv6 only: offset of the Fragment header from the frame start (0 = none), and the
+  // largest "segments left" of any Routing header (0 = none or all consumed).
+  uint16_t frag6_offset;
+  uint8_t routing_left;
 };
 
 struct ParseResult {
