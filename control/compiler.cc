@@ -20,6 +20,17 @@ const char* policyName(conf::TrafficPolicy policy) noexcept {
 SnapshotCompiler::SnapshotCompiler(uint32_t maglev_size, uint32_t stats_capacity)
     : maglev_size_(maglev_size), stats_capacity_(stats_capacity) {}
 
+fwd::Ip6 toIp6(const conf::IpAddress& address) noexcept {
+  const auto b = address.bytes();
+  if (b.size() != 16) return {};
+  uint64_t hi = 0, lo = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    hi = hi << 8 | b[i];
+    lo = lo << 8 | b[i + 8];
+  }
+  return fwd::Ip6{.hi = hi, .lo = lo};
+}
+
 uint64_t maglevId(const conf::IpAddress& address) noexcept {
   if (address.isV4()) return address.v4();  // the identity IPv4 tables always had
   // FNV-1a over the 16 bytes, with the top bit set so no IPv6 id equals an IPv4 one.
@@ -105,6 +116,9 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
   snap->generation = generation;
   view->generation = generation;
   for (const conf::IpAddress& a : config.dataplane.snat.of(conf::IpFamily::kIpv4)) snap->snat_addresses.push_back(a.v4());
+  for (const conf::IpAddress& a : config.dataplane.snat.of(conf::IpFamily::kIpv6)) {
+    snap->snat_addresses6.push_back(toIp6(a));
+  }
   const conf::FlowConfig& flows = config.dataplane.flows;
   snap->timeouts = lb::FlowTimeouts{.tcp_established_ms = flows.tcp_timeout * 1000,
                                     .tcp_transitory_ms = flows.tcp_transitory_timeout * 1000,
@@ -116,6 +130,10 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
       snap->resolve_targets.push_back(v4->v4());
       if (node.mac) snap->static_neighbors.push_back(fwd::StaticNeighbor{.ip = v4->v4(), .mac = *node.mac});
     }
+    if (auto v6 = node.address(conf::IpFamily::kIpv6)) {
+      snap->resolve_targets6.push_back(toIp6(*v6));
+      if (node.mac) snap->static_neighbors6.push_back(fwd::StaticNeighbor6{.ip = toIp6(*v6), .mac = *node.mac});
+    }
     view->nodes.push_back(NodeView{.name = node.name, .addresses = node.addresses});
   }
 
@@ -124,39 +142,28 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
   std::map<conf::IpAddress, VipView> vips;
   std::vector<uint32_t> stats_ids;
   for (nodeport::ServicePortBackends& set : nodeport::backendSets(config, health)) {
-    if (!set.vip.isV4()) continue;  // WIP: IPv6 VIPs join with the IPv6 snapshot (branch ipv6)
-    fwd::ServicePort sp;
-    sp.vip = set.vip.v4();
-    sp.port = set.port;
-    sp.proto = set.protocol == conf::Protocol::kTcp ? IPPROTO_TCP : IPPROTO_UDP;
-    // Source ranges become merged address intervals, so a worker answers "allowed?" with
-    // one binary search whatever overlaps the list has. A list without a range of the
-    // VIP's family admits nobody (conf::ServiceConfig::source_ranges).
-    std::vector<fwd::SourceRange> ranges;
-    for (const conf::IpPrefix& prefix : set.source_ranges) {
-      if (prefix.family() == conf::IpFamily::kIpv4) ranges.push_back(fwd::prefixRange(prefix.address.v4(), prefix.length));
-    }
-    sp.source_ranges = fwd::mergeSourceRanges(std::move(ranges));
-    if (!set.source_ranges.empty() && sp.source_ranges.empty()) {
-      // An inclusive range with first > last holds no address, and a non-empty list
-      // restricts: every source is refused (ServicePort::allowsSource).
-      sp.source_ranges.push_back(fwd::SourceRange{.first = 1, .last = 0});
-    }
-    if (set.session_affinity == conf::SessionAffinity::kClientIp) {
-      sp.affinity_timeout_ms = set.session_affinity_timeout * 1000;  // <= 86,400,000
-    }
+    const uint8_t proto = set.protocol == conf::Protocol::kTcp ? IPPROTO_TCP : IPPROTO_UDP;
+    const bool v4 = set.vip.isV4();
     PortView port_view{.name = set.port_name, .port = set.port, .protocol = set.protocol,
                        .node_port = set.backends.empty() ? uint16_t{0} : set.backends.front().node_port,
                        .policy = set.policy, .all_down = set.all_down, .backends = {}};
     NodeSet nodes;
-    const PortKey key{set.vip, sp.port, sp.proto};
+    std::vector<fwd::Backend> backends;    // IPv4 VIP
+    std::vector<fwd::Backend6> backends6;  // IPv6 VIP (nodeport gives nodes of the VIP's family)
+    const PortKey key{set.vip, set.port, proto};
     assignStatsIds(key, set.backends, stats_ids);
     for (size_t i = 0; i < set.backends.size(); ++i) {  // sorted by address
       nodeport::NodeBackend& b = set.backends[i];
       const uint32_t stats_id = stats_ids[i];
       if (b.serving) {
-        sp.backends.push_back(fwd::Backend{.node_ip = b.address.v4(), .node_port = b.node_port,
-                                           .weight = static_cast<uint16_t>(b.weight), .stats_id = stats_id});
+        const auto weight = static_cast<uint16_t>(b.weight);
+        if (v4) {
+          backends.push_back(fwd::Backend{.node_ip = b.address.v4(), .node_port = b.node_port, .weight = weight,
+                                          .stats_id = stats_id});
+        } else {
+          backends6.push_back(fwd::Backend6{.node_ip = toIp6(b.address), .node_port = b.node_port, .weight = weight,
+                                            .stats_id = stats_id});
+        }
         nodes.emplace_back(b.address, b.weight);
       }
       if (b.cut) snap->cut_stats_ids.push_back(stats_id);
@@ -167,7 +174,8 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
     }
     // No serving node (all_down = "drop", or no nodes at all): no table; new flows are
     // dropped and counted as no_backend.
-    if (!nodes.empty()) sp.maglev = tableFor(nodes, next_tables);
+    std::shared_ptr<const lb::MaglevTable> maglev;
+    if (!nodes.empty()) maglev = tableFor(nodes, next_tables);
 
     if (auto prev = previous_sets_.find(key); prev != previous_sets_.end() && prev->second != nodes &&
                                               !prev->second.empty() && !nodes.empty()) {
@@ -181,13 +189,48 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
     }
     next_sets[key] = std::move(nodes);
 
+    const uint32_t affinity_ms =
+        set.session_affinity == conf::SessionAffinity::kClientIp ? set.session_affinity_timeout * 1000 : 0;  // <= 86,400,000
+    // Source ranges become merged address intervals, so a worker answers "allowed?" with
+    // one binary search whatever overlaps the list has. A VIP takes the ranges of its
+    // family; a list without one admits nobody on it (conf::ServiceConfig::source_ranges).
+    if (v4) {
+      fwd::ServicePort sp{.vip = set.vip.v4(), .port = set.port, .proto = proto};
+      std::vector<fwd::SourceRange> ranges;
+      for (const conf::IpPrefix& prefix : set.source_ranges) {
+        if (prefix.address.isV4()) ranges.push_back(fwd::prefixRange(prefix.address.v4(), prefix.length));
+      }
+      sp.source_ranges = fwd::mergeSourceRanges(std::move(ranges));
+      if (!set.source_ranges.empty() && sp.source_ranges.empty()) {
+        // An inclusive range with first > last holds no address, and a non-empty list
+        // restricts: every source is refused (ServicePort::allowsSource).
+        sp.source_ranges.push_back(fwd::SourceRange{.first = 1, .last = 0});
+      }
+      sp.backends = std::move(backends);
+      sp.maglev = std::move(maglev);
+      sp.affinity_timeout_ms = affinity_ms;
+      snap->vips.push_back(sp.vip);
+      snap->service_ports.push_back(std::move(sp));
+    } else {
+      fwd::ServicePort6 sp{.vip = toIp6(set.vip), .port = set.port, .proto = proto};
+      std::vector<fwd::SourceRange6> ranges;
+      for (const conf::IpPrefix& prefix : set.source_ranges) {
+        if (prefix.address.isV6()) ranges.push_back(fwd::prefixRange6(toIp6(prefix.address), prefix.length));
+      }
+      sp.source_ranges = fwd::mergeSourceRanges6(std::move(ranges));
+      sp.restrict_sources = !set.source_ranges.empty();
+      sp.backends = std::move(backends6);
+      sp.maglev = std::move(maglev);
+      sp.affinity_timeout_ms = affinity_ms;
+      snap->vips6.push_back(sp.vip);
+      snap->service_ports6.push_back(std::move(sp));
+    }
+
     VipView& vip = vips[set.vip];
     vip.vip = set.vip;
     vip.owner = set.service;
     vip.mode = set.mode;
     vip.ports.push_back(std::move(port_view));
-    snap->vips.push_back(sp.vip);
-    snap->service_ports.push_back(std::move(sp));
   }
   snap->finalize();
 
@@ -201,7 +244,7 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
   });
   free_ids_.insert(free_ids_.end(), released_.begin(), released_.end());
   released_.clear();
-  stats_.service_ports = static_cast<uint32_t>(snap->service_ports.size());
+  stats_.service_ports = static_cast<uint32_t>(snap->service_ports.size() + snap->service_ports6.size());
   stats_.maglev_tables = static_cast<uint32_t>(next_tables.size());
   tables_ = std::move(next_tables);
   previous_sets_ = std::move(next_sets);

@@ -41,6 +41,8 @@ namespace ng::control {
 // A node's Maglev identity (lb::MaglevBackend::id): its IPv4 address, or a fixed 64-bit
 // hash of its IPv6 address. Deterministic, so boxes behind ECMP agree.
 [[nodiscard]] uint64_t maglevId(const conf::IpAddress& address) noexcept;
+// An IPv6 address as the data plane holds it (zero for an IPv4 one).
+[[nodiscard]] fwd::Ip6 toIp6(const conf::IpAddress& address) noexcept;
 
 class SnapshotCompiler {
  public:

@@ -61,7 +61,10 @@ ng::fwd::PortInfo portInfo(const ng::conf::PortConfig& pc, const dp::Port& port)
       .address = pc.address.address,
       .prefix_len = pc.address.length,
       .gateway = pc.gateway.value_or(0),
-      .mtu = pc.mtu};
+      .mtu = pc.mtu,
+      .address6 = pc.address6 ? ng::control::toIp6(pc.address6->address) : ng::fwd::Ip6{},
+      .prefix_len6 = pc.address6 ? pc.address6->length : uint8_t{64},
+      .gateway6 = pc.gateway6 ? ng::control::toIp6(*pc.gateway6) : ng::fwd::Ip6{}};
 }
 
 // Frames one worker may have waiting for another; a full ring drops and counts

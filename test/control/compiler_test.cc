@@ -307,3 +307,113 @@ TEST(CompilerStatsIds, StableWhileTheBackendStaysThenReusedOldestFirst) {
 
 }  // namespace
 }  // namespace ng::control
+
+namespace ng::control {
+namespace {
+
+conf::Config dualStackConfig(std::string_view ranges = "") {
+  auto cfg = conf::parseConfig(std::string(R"(
+dataplane = {
+  ports = (
+    { name = "ext"; device = "net_null0"; role = "external"; address = "10.100.0.1/24"; address6 = "fd00:100::1/64"; },
+    { name = "int"; device = "net_null1"; role = "internal"; address = "10.200.0.1/24"; address6 = "fd00:200::1/64"; }
+  );
+};
+nodes = (
+  { name = "n1"; addresses = [ "10.200.0.11", "fd00:200::11" ]; mac = "02:00:00:00:02:11"; },
+  { name = "n2"; address = "10.200.0.12"; },
+  { name = "n3"; addresses = [ "fd00:200::13", "10.200.0.13" ]; }
+);
+services = (
+  { namespace = "a"; name = "web"; vips = [ "fd00:100::100", "10.100.0.100" ]; )") +
+                                   std::string(ranges) + R"(
+    ports = ( { name = "http"; protocol = "TCP"; port = 80; node_port = 30080; } ); }
+);
+)", "dual.conf");
+  EXPECT_TRUE(cfg.has_value()) << (cfg ? "" : cfg.error().message);
+  return *cfg;
+}
+
+fwd::Ip6 ip6(const char* text) { return toIp6(conf::IpAddress::parse(text).value()); }
+
+TEST(Compiler, DualStackServiceGetsAnIpv4AndAnIpv6PortOverTheNodesOfEachFamily) {
+  SnapshotCompiler compiler(1009);
+  auto snap = compiler.compile(dualStackConfig(), 1);
+  ASSERT_EQ(snap->service_ports.size(), 1u);
+  ASSERT_EQ(snap->service_ports6.size(), 1u);
+  const fwd::ServicePort* v4 = snap->find(conf::parseIpv4("10.100.0.100").value(), 80, IPPROTO_TCP);
+  const fwd::ServicePort6* v6 = snap->find6(ip6("fd00:100::100"), 80, IPPROTO_TCP);
+  ASSERT_NE(v4, nullptr);
+  ASSERT_NE(v6, nullptr);
+  EXPECT_EQ(v4->backends.size(), 3u);
+  ASSERT_EQ(v6->backends.size(), 2u) << "n2 has no IPv6 address";
+  EXPECT_EQ(v6->backends[0].node_ip, ip6("fd00:200::11"));
+  EXPECT_EQ(v6->backends[1].node_ip, ip6("fd00:200::13"));
+  EXPECT_EQ(v6->backends[0].node_port, 30080);
+  ASSERT_NE(v6->maglev, nullptr);
+  EXPECT_NE(v6->maglev, v4->maglev) << "other node identities, another table";
+  EXPECT_FALSE(v6->restrict_sources);
+  EXPECT_TRUE(snap->isVip6(ip6("fd00:100::100")));
+  EXPECT_EQ(snap->snat_addresses6, std::vector<fwd::Ip6>{ip6("fd00:200::1")}) << "the internal port's address6";
+  EXPECT_EQ(snap->snat_addresses, std::vector<uint32_t>{conf::parseIpv4("10.200.0.1").value()});
+  EXPECT_EQ(snap->resolve_targets6, (std::vector<fwd::Ip6>{ip6("fd00:200::11"), ip6("fd00:200::13")}));
+  ASSERT_EQ(snap->static_neighbors6.size(), 1u);
+  EXPECT_EQ(snap->static_neighbors6[0].ip, ip6("fd00:200::11"));
+  // Stats ids: one per (VIP, node, nodePort), so the families count apart.
+  std::set<uint32_t> ids;
+  for (const auto& b : v4->backends) ids.insert(b.stats_id);
+  for (const auto& b : v6->backends) ids.insert(b.stats_id);
+  EXPECT_EQ(ids.size(), 5u);
+  EXPECT_FALSE(ids.contains(0u));
+  // The status view: both VIPs (IPv4 first), the IPv6 one with the nodes' IPv6 addresses.
+  const auto view = compiler.lastStatus();
+  ASSERT_EQ(view->vips.size(), 2u);
+  EXPECT_EQ(view->vips[0].vip.str(), "10.100.0.100");
+  EXPECT_EQ(view->vips[1].vip.str(), "fd00:100::100");
+  EXPECT_EQ(view->vips[1].ports[0].backends[1].address.str(), "fd00:200::13");
+  EXPECT_EQ(compiler.lastStats().service_ports, 2u);
+
+  // A recompile reuses both tables; the same IPv6 nodes give the same table on any box.
+  auto again = compiler.compile(dualStackConfig(), 2);
+  EXPECT_EQ(compiler.lastStats().maglev_built, 0u);
+  SnapshotCompiler other(1009);
+  auto elsewhere = other.compile(dualStackConfig(), 1);
+  EXPECT_TRUE(*snap->find6(ip6("fd00:100::100"), 80, IPPROTO_TCP)->maglev ==
+              *elsewhere->find6(ip6("fd00:100::100"), 80, IPPROTO_TCP)->maglev);
+}
+
+TEST(Compiler, SourceRangesApplyPerFamilyAndFailClosed) {
+  SnapshotCompiler compiler(1009);
+  // Only an IPv6 range: the IPv6 VIP admits that prefix, the IPv4 VIP nobody.
+  auto snap = compiler.compile(dualStackConfig(R"(source_ranges = [ "2001:db8::/32" ];)"), 1);
+  const fwd::ServicePort6* v6 = snap->find6(ip6("fd00:100::100"), 80, IPPROTO_TCP);
+  const fwd::ServicePort* v4 = snap->find(conf::parseIpv4("10.100.0.100").value(), 80, IPPROTO_TCP);
+  ASSERT_TRUE(v6 && v4);
+  EXPECT_TRUE(v6->restrict_sources);
+  EXPECT_TRUE(v6->allowsSource(ip6("2001:db8::7")));
+  EXPECT_FALSE(v6->allowsSource(ip6("2001:db9::7")));
+  EXPECT_FALSE(v4->allowsSource(conf::parseIpv4("198.51.100.7").value()));
+  // Only an IPv4 range: the IPv6 VIP admits nobody.
+  snap = compiler.compile(dualStackConfig(R"(source_ranges = [ "198.51.100.0/24" ];)"), 2);
+  v6 = snap->find6(ip6("fd00:100::100"), 80, IPPROTO_TCP);
+  EXPECT_TRUE(v6->restrict_sources);
+  EXPECT_FALSE(v6->allowsSource(ip6("2001:db8::7")));
+  EXPECT_FALSE(v6->allowsSource(ip6("fd00:100::2")));
+  // ::/0 and /128 edges.
+  snap = compiler.compile(dualStackConfig(R"(source_ranges = [ "::/0" ];)"), 3);
+  EXPECT_TRUE(snap->find6(ip6("fd00:100::100"), 80, IPPROTO_TCP)->allowsSource(ip6("ffff::1")));
+  snap = compiler.compile(dualStackConfig(R"(source_ranges = [ "fd00:100::2/128" ];)"), 4);
+  v6 = snap->find6(ip6("fd00:100::100"), 80, IPPROTO_TCP);
+  EXPECT_TRUE(v6->allowsSource(ip6("fd00:100::2")));
+  EXPECT_FALSE(v6->allowsSource(ip6("fd00:100::3")));
+}
+
+TEST(Compiler, ToIp6KeepsTheWireOrder) {
+  const fwd::Ip6 a = ip6("2001:db8:1:2:3:4:5:6");
+  EXPECT_EQ(a.hi, 0x20010db800010002ull);
+  EXPECT_EQ(a.lo, 0x0003000400050006ull);
+  EXPECT_TRUE(toIp6(conf::IpAddress(0x0a000001u)).isZero());
+}
+
+}  // namespace
+}  // namespace ng::control
