@@ -358,9 +358,12 @@ void Worker::slowTick() noexcept {
     std::array<fwd::ArpRequest, kMaxArpPerTick> requests;
     const size_t n = fwd::slowTick(ctx_, *snap, now_ms, options_.expiry_budget, requests);
     sendArpRequests(requests.data(), std::min(n, requests.size()), tsc);
+    std::array<fwd::NsRequest, kMaxArpPerTick> ns;
+    const size_t n6 = fwd::slowTickNd(ctx_, *snap, now_ms, ns);
+    sendNsRequests(ns.data(), std::min(n6, ns.size()), tsc);
   }
-  ctx_.counters.active_flows.set(ctx_.flows.size());
-  ctx_.counters.half_open_flows.set(ctx_.flows.halfOpen());
+  ctx_.counters.active_flows.set(ctx_.flows.size() + ctx_.flows6.size());
+  ctx_.counters.half_open_flows.set(ctx_.flows.halfOpen() + ctx_.flows6.halfOpen());
   drainTx(tsc);
   rte_rcu_qsbr_quiescent(qsbr_, rcu_thread_id_);
 }
@@ -378,6 +381,25 @@ void Worker::sendArpRequests(const fwd::ArpRequest* requests, size_t n, uint64_t
       continue;
     }
     ctx_.counters.arp_requests.add();
+    enqueueTx(slots_[req.port], m, tsc);
+  }
+}
+
+// IPv6 twin of sendArpRequests: Neighbor Solicitations for the next hops slowTickNd
+// asked for.
+void Worker::sendNsRequests(const fwd::NsRequest* requests, size_t n, uint64_t tsc) noexcept {
+  for (size_t i = 0; i < n; ++i) {
+    const fwd::NsRequest& req = requests[i];
+    if (req.port >= slots_.size() || req.port >= ctx_.ports.size()) continue;
+    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    if (m == nullptr) return;
+    const std::span<std::byte> room(rte_pktmbuf_mtod(m, std::byte*), rte_pktmbuf_tailroom(m));
+    const size_t len = fwd::writeNsRequest(ctx_.ports[req.port], req.target_ip, room);
+    if (len == 0 || rte_pktmbuf_append(m, static_cast<uint16_t>(len)) == nullptr) {
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    ctx_.counters.nd_requests.add();
     enqueueTx(slots_[req.port], m, tsc);
   }
 }

@@ -188,6 +188,7 @@ class alignas(64) Worker {
   void sendTx(Slot& slot) noexcept;
   void drainTx(uint64_t tsc) noexcept;
   void sendArpRequests(const fwd::ArpRequest* requests, size_t n, uint64_t tsc) noexcept;
+  void sendNsRequests(const fwd::NsRequest* requests, size_t n, uint64_t tsc) noexcept;
   [[nodiscard]] uint32_t nowMs(uint64_t tsc) const noexcept {
     return static_cast<uint32_t>(tsc / cycles_per_ms_);
   }

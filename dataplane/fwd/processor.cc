@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "dataplane/fwd/processor6.h"
 #include "dataplane/lb/hash.h"
 #include "dataplane/pkt/headers.h"
 #include "dataplane/pkt/parse.h"
@@ -476,6 +477,7 @@ Action decide(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_por
   // Ports are configured untagged in this version; a tag means a misconfigured switch.
   if (p.has_vlan) return drop(ctx, DropReason::kVlan);
   if (p.l3 == pkt::L3::kArp) return handleArp(ctx, snap, in_port, frame, p, now_ms);
+  if (p.l3 == pkt::L3::kIpv6) [[unlikely]] return detail::decide6(ctx, snap, in_port, frame, p, now_ms);
   if (p.is_fragment) [[unlikely]] return handleFragment(ctx, snap, in_port, frame, p, have_hash, flow_hash, now_ms);
   return decideDatagram(ctx, snap, in_port, frame, p, have_hash, flow_hash, now_ms);
 }
@@ -554,6 +556,7 @@ void onSnapshot(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now
   for (const StaticNeighbor& n : snap.static_neighbors) {
     ctx.neighbors.learn(n.ip, n.mac, now_ms, /*is_static=*/true);
   }
+  detail::onSnapshot6(ctx, snap, now_ms);
   ctx.applied_generation.store(snap.generation, std::memory_order_relaxed);
 }
 
@@ -576,11 +579,13 @@ size_t slowTick(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now
                 uint32_t expiry_budget, std::span<ArpRequest> requests) noexcept {
   FlowEnder ender(ctx);
   ctx.counters.expired_flows.add(ctx.flows.expire(now_ms, expiry_budget, snap.timeouts, &ender));
+  // IPv6 flows, affinity and fragments at the same pace (processor6.cc).
+  ctx.counters.expired_flows.add(detail::expire6(ctx, snap, now_ms, expiry_budget));
   // Affinity entries at the same pace (in buckets of kWays entries), after the flows
   // that just ended released theirs.
   (void)ctx.affinity.expire(now_ms, (expiry_budget + lb::AffinityTable::kWays - 1) / lb::AffinityTable::kWays);
-  ctx.counters.active_flows.set(ctx.flows.size());
-  ctx.counters.half_open_flows.set(ctx.flows.halfOpen());
+  ctx.counters.active_flows.set(ctx.flows.size() + ctx.flows6.size());
+  ctx.counters.half_open_flows.set(ctx.flows.halfOpen() + ctx.flows6.halfOpen());
   (void)ctx.fragments.sweep(now_ms, (expiry_budget + lb::FragmentTable::kWays - 1) / lb::FragmentTable::kWays);
 
   size_t n = 0;

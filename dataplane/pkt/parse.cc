@@ -5,6 +5,7 @@
 
 #include "dataplane/pkt/checksum.h"
 #include "dataplane/pkt/headers.h"
+#include "dataplane/pkt/parse6.h"
 
 namespace ng::pkt {
 namespace {
@@ -64,7 +65,8 @@ ParseStatus parseL4(std::span<const std::byte> f, ParsedFrame& out) noexcept {
       out.dst_port = load16(l4 + udp::kDstPort);
       return ParseStatus::kOk;
     }
-    case kProtoIcmp: {
+    case kProtoIcmp:
+    case kProtoIcmp6: {  // only reached from parse6.cc: same type/code layout
       if (out.l4_len < kIcmpMinLen) return ParseStatus::kTruncated;
       out.icmp_type = std::to_integer<uint8_t>(l4[icmp::kType]);
       out.icmp_code = std::to_integer<uint8_t>(l4[icmp::kCode]);
@@ -106,6 +108,12 @@ ParseStatus parseIpv4(std::span<const std::byte> f, ParsedFrame& out) noexcept {
 
 }  // namespace
 
+namespace detail {
+ParseStatus parseL4(std::span<const std::byte> frame, ParsedFrame& out) noexcept {
+  return ng::pkt::parseL4(frame, out);
+}
+}  // namespace detail
+
 ParseStatus parseFrame(std::span<const std::byte> f, ParsedFrame& out) noexcept {
   // memset, not `out = ParsedFrame{}`: the compiler builds the braced temporary with narrow
   // stores and copies it with wide loads, a store-forwarding stall on every packet.
@@ -129,6 +137,8 @@ ParseStatus parseFrame(std::span<const std::byte> f, ParsedFrame& out) noexcept 
       return parseArp(f, out);
     case kEtherTypeIpv4:
       return parseIpv4(f, out);
+    case kEtherTypeIpv6:
+      return detail::parseIpv6(f, out);
     default:
       return ParseStatus::kUnsupportedEtherType;
   }
@@ -143,6 +153,8 @@ const char* parseStatusName(ParseStatus status) noexcept {
     case ParseStatus::kBadIpHeader: return "bad_ip_header";
     case ParseStatus::kIpChecksum: return "ip_checksum";
     case ParseStatus::kBadL4Header: return "bad_l4_header";
+    case ParseStatus::kExtHeaderChain: return "ext_header_chain";
+    case ParseStatus::kJumbogram: return "jumbogram";
   }
   return "unknown";
 }

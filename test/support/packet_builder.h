@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "dataplane/pkt/bytes.h"
+#include "dataplane/pkt/ip6.h"
 
 namespace ng::test {
 
@@ -24,6 +25,7 @@ using pkt::Mac;
 
 [[nodiscard]] uint32_t ip(std::string_view dotted);  // aborts on a bad literal
 [[nodiscard]] Mac mac(std::string_view text);
+[[nodiscard]] pkt::Ip6 ip6(std::string_view text);  // "2001:db8::1"; aborts on a bad literal
 
 class PacketBuilder {
  public:
@@ -42,6 +44,25 @@ class PacketBuilder {
   PacketBuilder& ipChecksum(uint16_t csum);          // override header checksum
   PacketBuilder& ipVersionIhl(uint8_t value);        // override first byte
 
+  // IPv6 (RFC 8200). Extension headers appear in the order they are added, between the
+  // IPv6 header and the upper layer; lengths, next-header chain and the upper-layer
+  // checksum (IPv6 pseudo-header) are computed by build().
+  PacketBuilder& ipv6(const pkt::Ip6& src, const pkt::Ip6& dst, uint8_t hop_limit = 64);
+  // A Hop-by-Hop / Destination Options / Routing / AH header of `bytes` bytes (a multiple
+  // of 8, at least 8; AH: of 4, at least 12), padded with PadN; `byte3` goes to offset 3
+  // (a Routing header's segments left).
+  PacketBuilder& ext6(uint8_t type, size_t bytes = 8, uint8_t byte3 = 0);
+  // A Fragment header: `offset` in bytes (a multiple of 8), M flag, identification.
+  PacketBuilder& frag6(uint16_t offset, bool more, uint32_t id);
+  PacketBuilder& ip6PayloadLen(uint16_t len);        // override payload length
+  PacketBuilder& ip6NextHeader(uint8_t next);        // override the upper-layer protocol
+  // ICMPv6 echo request/reply, Neighbor Solicitation (with a source link-layer option
+  // when `lla` is given) and Neighbor Advertisement (flags icmp6::kNa*, target
+  // link-layer option when `lla` is given).
+  PacketBuilder& icmp6Echo(uint8_t type, uint16_t id, uint16_t seq);
+  PacketBuilder& ndSolicit(const pkt::Ip6& target, std::optional<Mac> lla);
+  PacketBuilder& ndAdvert(const pkt::Ip6& target, uint32_t flags, std::optional<Mac> lla);
+
   PacketBuilder& tcp(uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq = 1000,
                      uint32_t ack = 0);
   PacketBuilder& udp(uint16_t sport, uint16_t dport);
@@ -52,7 +73,24 @@ class PacketBuilder {
   [[nodiscard]] Bytes build() const;
 
  private:
-  enum class L4 { kNone, kTcp, kUdp, kIcmp };
+  void buildIpv6(Bytes& f) const;
+  enum class L4 { kNone, kTcp, kUdp, kIcmp, kIcmp6Echo, kNs, kNa };
+  struct Ext6 {
+    uint8_t type;
+    size_t bytes;
+    uint8_t byte3;
+    uint16_t frag_offset;
+    bool frag_more;
+    uint32_t frag_id;
+  };
+  bool ipv6_ = false;
+  pkt::Ip6 ip6_src_{}, ip6_dst_{};
+  std::vector<Ext6> ext6_;
+  std::optional<uint16_t> ip6_payload_len_;
+  std::optional<uint8_t> ip6_next_;
+  pkt::Ip6 nd_target_{};
+  uint32_t nd_flags_ = 0;
+  std::optional<Mac> nd_lla_;
   Mac src_{}, dst_{};
   std::optional<uint16_t> vlan_;
   std::optional<uint16_t> ether_type_;
@@ -88,5 +126,10 @@ class PacketBuilder {
 // and checksum stay in the first fragment, computed over the whole datagram. A frame
 // whose payload fits is returned alone, unchanged.
 [[nodiscard]] std::vector<Bytes> fragmentIpv4(const Bytes& frame, size_t fragment_payload);
+
+// The IPv6 twin of fragmentIpv4 for a frame without extension headers: a Fragment
+// header (identification `id`) after the IPv6 header, fragmentable part split in
+// pieces of at most `fragment_payload` bytes (multiple of 8).
+[[nodiscard]] std::vector<Bytes> fragmentIpv6(const Bytes& frame, size_t fragment_payload, uint32_t id);
 
 }  // namespace ng::test

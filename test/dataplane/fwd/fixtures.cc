@@ -183,6 +183,23 @@ Step laterToNode(Bytes input, std::function<Bytes(const Observed&)> expected) {
 
 }  // namespace
 
+Mac Topo6::nodeMac(const pkt::Ip6& node) {
+  return Mac{0x02, 0, 0, 0, 0x06, static_cast<uint8_t>(node.lo & 0xff)};
+}
+
+fwd::ServicePort6 fixtureServicePort6(uint16_t port, uint8_t proto, uint16_t node_port) {
+  fwd::ServicePort6 sp{.vip = Topo6::vip(), .port = port, .proto = proto};
+  std::vector<lb::MaglevBackend> ids;
+  for (const pkt::Ip6& node : Topo6::nodes()) {
+    // Distinct from the IPv4 backends' ids (the compiler gives each family its own).
+    const auto stats_id = static_cast<uint32_t>(node_port * 4 + sp.backends.size() + 1 + 0x40000);
+    sp.backends.push_back(fwd::Backend6{.node_ip = node, .node_port = node_port, .weight = 1, .stats_id = stats_id});
+    ids.push_back(lb::MaglevBackend{.id = static_cast<uint32_t>(node.lo), .weight = 1});
+  }
+  sp.maglev = std::make_shared<const lb::MaglevTable>(lb::MaglevTable::build(ids, 251));
+  return sp;
+}
+
 Mac Topo::nodeMac(uint32_t node_ip) {
   return Mac{0x02, 0, 0, 0, 0x02, static_cast<uint8_t>(node_ip & 0xff)};
 }
@@ -191,9 +208,9 @@ Env makeEnv() {
   Env env;
   env.ports = {
       fwd::PortInfo{.role = fwd::PortRole::kExternal, .mac = Topo::extMac(), .address = Topo::extIp(),
-                    .prefix_len = 24},
+                    .prefix_len = 24, .address6 = Topo6::extIp(), .prefix_len6 = 64, .gateway6 = Topo6::gateway()},
       fwd::PortInfo{.role = fwd::PortRole::kInternal, .mac = Topo::intMac(), .address = Topo::intIp(),
-                    .prefix_len = 24},
+                    .prefix_len = 24, .address6 = Topo6::intIp(), .prefix_len6 = 64},
   };
   auto snap = std::make_unique<fwd::ForwardingSnapshot>();
   snap->generation = 1;
@@ -218,6 +235,30 @@ Env makeEnv() {
   for (uint32_t node : nodeIps()) {
     snap->resolve_targets.push_back(node);
     snap->static_neighbors.push_back(fwd::StaticNeighbor{.ip = node, .mac = Topo::nodeMac(node)});
+  }
+  // Dual stack: the same Service ports on the IPv6 VIP.
+  snap->service_ports6.push_back(fixtureServicePort6(80, kProtoTcp, 30080));
+  snap->service_ports6.push_back(fixtureServicePort6(53, kProtoUdp, 30053));
+  auto ranged6 = [&](uint16_t port, std::vector<std::pair<const char*, uint8_t>> prefixes) {
+    fwd::ServicePort6 sp = fixtureServicePort6(port, kProtoTcp, SvcPorts::nodePortOf(port));
+    std::vector<fwd::SourceRange6> ranges;
+    for (const auto& [address, length] : prefixes) ranges.push_back(fwd::prefixRange6(ip6(address), length));
+    sp.source_ranges = fwd::mergeSourceRanges6(std::move(ranges));
+    sp.restrict_sources = true;
+    snap->service_ports6.push_back(std::move(sp));
+  };
+  ranged6(SvcPorts::kOnlyClient, {{"2001:db8:100::2", 128}});
+  ranged6(SvcPorts::kDocNets, {});  // the Service lists IPv4 prefixes only
+  ranged6(SvcPorts::kAnySource, {{"::", 0}});
+  {
+    fwd::ServicePort6 sp = fixtureServicePort6(SvcPorts::kAffinityTcp, kProtoTcp, SvcPorts::nodePortOf(SvcPorts::kAffinityTcp));
+    sp.affinity_timeout_ms = SvcPorts::kAffinityTimeoutMs;
+    snap->service_ports6.push_back(std::move(sp));
+  }
+  snap->snat_addresses6 = {Topo6::intIp()};
+  for (const pkt::Ip6& node : Topo6::nodes()) {
+    snap->resolve_targets6.push_back(node);
+    snap->static_neighbors6.push_back(fwd::StaticNeighbor6{.ip = node, .mac = Topo6::nodeMac(node)});
   }
   snap->finalize();
   env.snapshot = std::move(snap);
@@ -513,8 +554,8 @@ std::vector<Fixture> standardFixtures() {
   f.push_back({"802.1Q tagged frames on an untagged port",
                {dropStep(kExt, fromClient().vlan(100).ipv4(Topo::clientIp(), Topo::vip()).tcp(kClientPort, 80, tcp::kSyn).build(),
                          DropReason::kVlan)}});
-  f.push_back({"IPv6 ethertype is not handled yet",
-               {dropStep(kExt, fromClient().etherType(0x86dd).payload(60).build(), DropReason::kUnsupportedEtherType)}});
+  f.push_back({"LLDP ethertype is not handled",
+               {dropStep(kExt, fromClient().etherType(0x88cc).payload(60).build(), DropReason::kUnsupportedEtherType)}});
   f.push_back({"GRE to a VIP", {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipProto(47).payload(24).build(),
                                          DropReason::kUnsupportedProtocol)}});
   f.push_back({"SSH to the box's own address has no exception path yet",

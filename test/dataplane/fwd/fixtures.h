@@ -57,10 +57,30 @@ struct SvcPorts {
 // compiler would give them).
 [[nodiscard]] fwd::ServicePort fixtureServicePort(uint16_t port, uint8_t proto, uint16_t node_port);
 
+// The IPv6 half of the topology (dual stack): external port 2001:db8:100::1/64, client
+// 2001:db8:100::2; internal port 2001:db8:200::1/64 (also the SNAT6 address); VIP6
+// 2001:db8:100::100 with the same ports as the IPv4 VIP (TCP 80, UDP 53, the SvcPorts
+// below) -> nodes 2001:db8:200::11..13 on the same nodePorts, static MACs. Source ranges
+// for IPv6: kOnlyClient 2001:db8:100::2/128, kAnySource ::/0, kDocNets lists only IPv4
+// prefixes (so no IPv6 client may connect).
+struct Topo6 {
+  static pkt::Ip6 extIp() { return ip6("2001:db8:100::1"); }
+  static pkt::Ip6 intIp() { return ip6("2001:db8:200::1"); }
+  static pkt::Ip6 clientIp() { return ip6("2001:db8:100::2"); }
+  static pkt::Ip6 vip() { return ip6("2001:db8:100::100"); }
+  static pkt::Ip6 gateway() { return ip6("fe80::254"); }
+  static std::vector<pkt::Ip6> nodes() {
+    return {ip6("2001:db8:200::11"), ip6("2001:db8:200::12"), ip6("2001:db8:200::13")};
+  }
+  static Mac nodeMac(const pkt::Ip6& node);  // 02:00:00:00:06:<last byte>
+};
+[[nodiscard]] fwd::ServicePort6 fixtureServicePort6(uint16_t port, uint8_t proto, uint16_t node_port);
+
 // What a step's output told us, for later steps of the same fixture.
 struct Observed {
   uint32_t node_ip = 0;
   uint16_t snat_port = 0;
+  pkt::Ip6 node_ip6{};  // IPv6 steps
 };
 
 struct Step {
@@ -87,13 +107,18 @@ struct Fixture {
   std::vector<Step> steps;
   // Neighbours the worker knows before the first step (ip, mac) besides the static nodes.
   std::vector<std::pair<uint32_t, Mac>> known_neighbors = {};
+  std::vector<std::pair<pkt::Ip6, Mac>> known_neighbors6 = {};
 };
 
 [[nodiscard]] std::vector<Fixture> standardFixtures();
+// IPv6 and dual-stack behaviour (fixtures6.cc): same topology, same runner.
+[[nodiscard]] std::vector<Fixture> ipv6Fixtures();
 
 // Frames used by fixtures and benchmarks.
 [[nodiscard]] Bytes clientTcp(uint16_t client_port, uint8_t flags, size_t payload = 0);
 [[nodiscard]] Bytes nodeTcp(uint32_t node_ip, uint16_t snat_port, uint8_t flags, size_t payload = 0);
 [[nodiscard]] Bytes nodeUdp(uint32_t node_ip, uint16_t snat_port, size_t payload = 0);
+[[nodiscard]] Bytes clientTcp6(uint16_t client_port, uint8_t flags, size_t payload = 0);
+[[nodiscard]] Bytes nodeTcp6(const pkt::Ip6& node_ip, uint16_t snat_port, uint8_t flags, size_t payload = 0);
 
 }  // namespace ng::test

@@ -98,7 +98,9 @@ TEST(Parse, EveryPrefixOfEveryFrameKindParsesWithinBounds) {
 }
 
 TEST(Parse, Statuses) {
-  EXPECT_EQ(parseFrame(base().etherType(0x86dd).payload(40).build()).status, ParseStatus::kUnsupportedEtherType);
+  EXPECT_EQ(parseFrame(base().etherType(0x88cc).payload(40).build()).status, ParseStatus::kUnsupportedEtherType);
+  EXPECT_EQ(parseFrame(base().etherType(0x86dd).payload(40).build()).status, ParseStatus::kBadIpHeader)
+      << "IPv6 ethertype, version nibble not 6";
   EXPECT_EQ(parseFrame(base().ipv4(1, 2).ipChecksum(1).tcp(1, 2, 0).build()).status, ParseStatus::kIpChecksum);
   EXPECT_EQ(parseFrame(base().ipv4(1, 2).ipVersionIhl(0x43).tcp(1, 2, 0).build()).status, ParseStatus::kBadIpHeader);
   EXPECT_EQ(parseFrame(base().ipv4(1, 2).ipVersionIhl(0x46).tcp(1, 2, 0).build()).status, ParseStatus::kIpChecksum)

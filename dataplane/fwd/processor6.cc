@@ -1,0 +1,347 @@
+// The IPv6 data path: full-NAT IPv6 -> IPv6 (client v6 -> VIP6:port becomes
+// SNAT6:port -> node6:nodePort; replies restored), with the IPv4 path's rules - new
+// flows by Maglev, established flows keep their node, source ranges and ClientIP
+// affinity on new flows only, SYN-flood policy, drain timeout, reply steering, fragment
+// policy - applied to IPv6 state kept in its own tables (WorkerContext::flows6 and
+// friends), so the IPv4 path and its per-flow memory are untouched.
+//
+// IPv6-specific decisions (why):
+// - Routing headers with segments left > 0 are dropped (routing_header) whatever the
+//   destination: every address we accept is our own (VIP, SNAT, box), and RFC 8200 4.4
+//   would have us process the header and forward to the next segment - source routing
+//   through the balancer, which the deprecation of type 0 (RFC 5095) showed is only
+//   ever used to bounce traffic past filters. Segments left = 0 is a finished route:
+//   forwarded like any extension header.
+// - Hop limit: decremented on every forwarded packet, <= 1 dropped (ttl_exceeded), as
+//   for IPv4; ND frames must arrive with 255 (nd.cc) and are never forwarded.
+// - Martian sources (nd.cc, isMartianSource6) are dropped before anything is created.
+//   Link-local sources may talk to the box (ND, echo to its link-local address) but
+//   never open a flow: RFC 4291 2.5.6 keeps them on their link, and full-NAT would carry
+//   the conversation to the node's link.
+// - Link-local and multicast destinations are never forwarded: only ND (the
+//   solicited-node groups of our addresses) and echo to our own link-local address are
+//   answered; everything else is not_for_us.
+// - Extension headers are forwarded as they are (only addresses, ports, hop limit and
+//   the Fragment header's identification change). None of them is covered by the L4
+//   checksum, so the incremental update of addresses and ports is the whole correction.
+#include <algorithm>
+
+#include "dataplane/fwd/processor6.h"
+#include "dataplane/lb/hash.h"
+#include "dataplane/pkt/headers.h"
+#include "dataplane/pkt/rewrite.h"
+#include "dataplane/pkt/rewrite6.h"
+
+namespace ng::fwd::detail {
+namespace {
+
+using pkt::Ip6;
+using pkt::ParsedFrame;
+
+// Same seed as IPv4's (processor.cc): boxes behind ECMP pick the same node.
+constexpr uint64_t kMaglevSeed = 0x4e4f444547415445ULL;  // "NODEGATE"
+
+Action drop(WorkerContext& ctx, DropReason reason) noexcept {
+  ctx.counters.drop(reason);
+  return Action{};
+}
+constexpr Action forwardTo(uint8_t port) noexcept { return {.kind = Action::Kind::kForward, .out_port = port}; }
+
+lb::FlowKey6 keyOf6(const Ip6& src, const Ip6& dst, const ParsedFrame& p) noexcept {
+  return lb::FlowKey6{.src_ip = src, .dst_ip = dst, .src_port = p.src_port, .dst_port = p.dst_port, .proto = p.proto};
+}
+
+lb::AffinityKey6 affinityKeyOf6(const lb::FlowKey6& client) noexcept {
+  return lb::AffinityKey6{.client_ip = client.src_ip, .vip = client.dst_ip, .port = client.dst_port,
+                          .proto = client.proto};
+}
+
+void endFlow6(WorkerContext& ctx, const lb::Flow6& flow) noexcept {
+  ctx.backend_stats.at(flow.stats_id).closed_flows.add();
+  if (flow.flags & lb::kFlowHoldsAffinity) ctx.affinity6.release(affinityKeyOf6(flow.client), flow.last_seen_ms);
+}
+
+bool isReopen6(const ParsedFrame& p, const lb::Flow6& flow) noexcept {
+  return p.proto == pkt::kProtoTcp &&
+         (p.tcp_flags & (pkt::tcp::kSyn | pkt::tcp::kAckFlag)) == pkt::tcp::kSyn &&
+         flow.state == lb::FlowState::kTcpClosing;
+}
+
+Action emit6(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, uint8_t out_port, const Mac& dst_mac,
+             const Ip6& src_ip, uint16_t src_port, const Ip6& dst_ip, uint16_t dst_port) noexcept {
+  pkt::forwardNat6(frame, p, src_ip, src_port, dst_ip, dst_port);
+  pkt::setEthernet(frame, dst_mac, ctx.ports[out_port].mac);
+  return forwardTo(out_port);
+}
+
+Action existingToNode6(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, lb::Flow6& flow,
+                       uint32_t now_ms) noexcept {
+  const uint8_t out = ctx.internal_port;
+  const Mac* mac = nextHopMac6(ctx, out, flow.node.src_ip, now_ms);
+  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
+  if (p.proto == pkt::kProtoTcp) ctx.flows6.track(flow, p.tcp_flags, /*from_client=*/true);
+  flow.last_seen_ms = now_ms;
+  ctx.counters.to_nodes.add();
+  BackendCounters& stats = ctx.backend_stats.at(flow.stats_id);
+  stats.packets_in.add();
+  stats.bytes_in.add(frame.size());
+  return emit6(ctx, frame, p, out, *mac, flow.node.dst_ip, flow.node.dst_port, flow.node.src_ip, flow.node.src_port);
+}
+
+Action existingToClient6(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, lb::Flow6& flow,
+                         uint32_t now_ms) noexcept {
+  const uint8_t out = ctx.external_port;
+  const Mac* mac = nextHopMac6(ctx, out, flow.client.src_ip, now_ms);
+  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
+  if (p.proto == pkt::kProtoTcp) ctx.flows6.track(flow, p.tcp_flags, /*from_client=*/false);
+  flow.last_seen_ms = now_ms;
+  ctx.counters.to_clients.add();
+  BackendCounters& stats = ctx.backend_stats.at(flow.stats_id);
+  stats.packets_out.add();
+  stats.bytes_out.add(frame.size());
+  return emit6(ctx, frame, p, out, *mac, flow.client.dst_ip, flow.client.dst_port, flow.client.src_ip,
+               flow.client.src_port);
+}
+
+// Maglev on the IPv6 5-tuple, or with ClientIP affinity the remembered node / Maglev on
+// the client address alone (processor.cc's chooseBackend, for IPv6 keys).
+const Backend6* chooseBackend6(WorkerContext& ctx, const ServicePort6& sp, const lb::FlowKey6& key,
+                               uint32_t now_ms) noexcept {
+  uint64_t hash = 0;
+  if (sp.affinity_timeout_ms != 0) {
+    if (const lb::AffinityEntry6* e = ctx.affinity6.find(affinityKeyOf6(key), now_ms, sp.affinity_timeout_ms)) {
+      if (const Backend6* b = sp.servingBackend(e->node_ip, e->node_port)) {
+        ctx.counters.affinity_hits.add();
+        return b;
+      }
+    }
+    hash = lb::hashFlowKey(lb::FlowKey6{.src_ip = key.src_ip}, kMaglevSeed);
+  } else {
+    hash = lb::hashFlowKey(key, kMaglevSeed);
+  }
+  const uint16_t slot = sp.maglev->lookup(hash);
+  if (slot == lb::MaglevTable::kNoBackend || slot >= sp.backends.size()) return nullptr;
+  return &sp.backends[slot];
+}
+
+void makeHalfOpenRoom6(WorkerContext& ctx) noexcept {
+  lb::Flow6* victim = ctx.flows6.oldestHalfOpen();
+  if (victim == nullptr) return;
+  endFlow6(ctx, *victim);
+  ctx.flows6.erase(victim);
+  ctx.counters.half_open_evictions.add();
+}
+
+Action newFlowToNode6(WorkerContext& ctx, const ForwardingSnapshot& snap, std::span<std::byte> frame,
+                      ParsedFrame& p, const lb::FlowKey6& key, uint32_t now_ms) noexcept {
+  const bool is_tcp = p.proto == pkt::kProtoTcp;
+  const ServicePort6* sp = snap.find6(key.dst_ip, p.dst_port, p.proto);
+  if (sp == nullptr) return drop(ctx, DropReason::kNoService);
+  if (!sp->allowsSource(key.src_ip)) return drop(ctx, DropReason::kSourceDenied);
+  if (is_tcp && (p.tcp_flags & (pkt::tcp::kSyn | pkt::tcp::kAckFlag | pkt::tcp::kRst)) != pkt::tcp::kSyn) {
+    return drop(ctx, DropReason::kNoFlow);
+  }
+  if (!sp->maglev || sp->backends.empty()) return drop(ctx, DropReason::kNoBackend);
+  const Backend6* chosen = chooseBackend6(ctx, *sp, key, now_ms);
+  if (chosen == nullptr) return drop(ctx, DropReason::kNoBackend);
+  const Backend6& backend = *chosen;
+  const uint8_t out = ctx.internal_port;
+  const Mac* mac = nextHopMac6(ctx, out, backend.node_ip, now_ms);
+  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
+  if (is_tcp && ctx.flows6.halfOpenFull()) makeHalfOpenRoom6(ctx);
+  if (ctx.flows6.size() >= ctx.flows6.capacity()) return drop(ctx, DropReason::kFlowTableFull);
+  auto snat = ctx.snat6.allocate(ctx.flows6, backend.node_ip, backend.node_port, p.proto);
+  if (!snat) return drop(ctx, DropReason::kSnatExhausted);
+  const lb::FlowKey6 node_key{.src_ip = backend.node_ip, .dst_ip = snat->address, .src_port = backend.node_port,
+                              .dst_port = snat->port, .proto = p.proto};
+  lb::Flow6* flow = ctx.flows6.insert(key, node_key, is_tcp ? lb::FlowState::kTcpSynSent : lb::FlowState::kUdp, now_ms);
+  if (flow == nullptr) return drop(ctx, DropReason::kFlowTableFull);
+  flow->stats_id = backend.stats_id;
+  if (sp->affinity_timeout_ms != 0) {
+    if (ctx.affinity6.remember(affinityKeyOf6(key), backend.node_ip, backend.node_port, now_ms,
+                               sp->affinity_timeout_ms)) {
+      flow->flags |= lb::kFlowHoldsAffinity;
+    } else {
+      ctx.counters.affinity_overflows.add();
+    }
+  }
+  ctx.counters.new_flows.add();
+  ctx.counters.to_nodes.add();
+  BackendCounters& stats = ctx.backend_stats.at(backend.stats_id);
+  stats.new_flows.add();
+  stats.packets_in.add();
+  stats.bytes_in.add(frame.size());
+  return emit6(ctx, frame, p, out, *mac, snat->address, snat->port, backend.node_ip, backend.node_port);
+}
+
+// An IPv6 datagram (whole, or a first fragment).
+Action decideDatagram6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                       std::span<std::byte> frame, ParsedFrame& p, uint32_t now_ms) noexcept {
+  const PortInfo& port = ctx.ports[in_port];
+  const Ip6 src = pkt::srcIp6(frame, p);
+  const Ip6 dst = pkt::dstIp6(frame, p);
+  const bool l4_balanced = p.first_fragment && (p.proto == pkt::kProtoTcp || p.proto == pkt::kProtoUdp);
+  if (l4_balanced) {
+    const lb::FlowKey6 key = keyOf6(src, dst, p);
+    if (ctx.steer_clients && port.role == PortRole::kExternal) [[unlikely]] {
+      const uint32_t owner = ctx.steering.clientOwner(lb::FlowTable6::hashOf(key));
+      if (owner != ctx.id) return Action{.kind = Action::Kind::kRedirect, .out_port = static_cast<uint8_t>(owner)};
+    }
+    const lb::FlowTable6::Hit hit = ctx.flows6.lookup(key);
+    const bool from_client = port.role == PortRole::kExternal && hit.flow != nullptr && !hit.by_node_key;
+    const bool from_node = port.role == PortRole::kInternal && hit.flow != nullptr && hit.by_node_key;
+    if (from_client && isReopen6(p, *hit.flow)) [[unlikely]] {
+      endFlow6(ctx, *hit.flow);
+      ctx.flows6.erase(hit.flow);
+    } else if (from_client || from_node) {
+      if (!snap.cut_stats_ids.empty() && snap.cutsFlowsOf(hit.flow->stats_id)) [[unlikely]] {
+        endFlow6(ctx, *hit.flow);
+        ctx.flows6.erase(hit.flow);
+        return drop(ctx, DropReason::kDrainTimeout);
+      }
+      if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
+      return from_client ? existingToNode6(ctx, frame, p, *hit.flow, now_ms)
+                         : existingToClient6(ctx, frame, p, *hit.flow, now_ms);
+    }
+  }
+
+  // Neighbor Discovery before the martian check: DAD probes come from "::".
+  if (p.proto == pkt::kProtoIcmp6 && p.first_fragment &&
+      (p.icmp_type == pkt::icmp6::kNeighborSolicitation || p.icmp_type == pkt::icmp6::kNeighborAdvertisement)) {
+    return handleNd(ctx, snap, in_port, frame, p, src, dst, now_ms);
+  }
+  if (isMartianSource6(ctx, snap, src)) return drop(ctx, DropReason::kMartian);
+  if (dst.isMulticast()) return drop(ctx, DropReason::kNotForUs);  // MLD, RA, ... : not ours to answer
+  if (port.role == PortRole::kExternal) {
+    if (snap.isVip6(dst)) {
+      if (p.proto == pkt::kProtoIcmp6) return handleEcho6(ctx, in_port, frame, p);
+      if (!l4_balanced) return drop(ctx, DropReason::kUnsupportedProtocol);
+      if (src.isLinkLocal()) return drop(ctx, DropReason::kMartian);  // see the file comment
+      if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
+      return newFlowToNode6(ctx, snap, frame, p, keyOf6(src, dst, p), now_ms);
+    }
+  } else if (l4_balanced && snap.isSnatAddress6(dst)) {
+    if (ctx.steering.workers() > 1) [[unlikely]] {
+      const uint32_t owner = ctx.steering.owner(src, dst, p.src_port, p.dst_port);
+      if (owner != ctx.id) return Action{.kind = Action::Kind::kRedirect, .out_port = static_cast<uint8_t>(owner)};
+    }
+    return drop(ctx, DropReason::kNoFlow);
+  } else if (snap.isVip6(dst)) {
+    return drop(ctx, DropReason::kWrongPort);
+  }
+  if (port.isOwn6(dst)) {
+    if (p.proto == pkt::kProtoIcmp6) return handleEcho6(ctx, in_port, frame, p);
+    return drop(ctx, DropReason::kLocalNoExceptionPath);
+  }
+  return drop(ctx, DropReason::kNotForUs);
+}
+
+// Fragment policy: processor.cc's, for the IPv6 Fragment header (RFC 8200 4.5). The
+// reassembly key is (source, destination, identification); the Fragment header's next
+// header is added, as IPv4's protocol is. The fragmentable part starts after the
+// Fragment header, so offsets and lengths are counted from there; every fragment leaves
+// with a per-worker identification (32 bits here) for the same reason as IPv4's.
+Action handleFragment6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                       std::span<std::byte> frame, ParsedFrame& p, uint32_t now_ms) noexcept {
+  const std::byte* fh = frame.data() + p.frag6_offset;
+  const uint8_t next = std::to_integer<uint8_t>(fh[0]);
+  const uint16_t off_flags = pkt::load16(fh + pkt::ipv6::kFragOffsetFlags);
+  const bool more = (off_flags & pkt::ipv6::kFragMore) != 0;
+  const uint32_t offset = off_flags & pkt::ipv6::kFragOffsetMask;  // already in bytes (13 bits << 3)
+  const uint32_t frag_data_start = p.frag6_offset + pkt::ipv6::kFragHeaderLen - p.l3_offset;
+  const uint32_t payload = p.ip_total_len - frag_data_start;
+  if ((more && (payload == 0 || payload % 8 != 0)) || offset + payload > 65535) {
+    return drop(ctx, DropReason::kFragmentMalformed);
+  }
+  if (p.first_fragment && p.proto != pkt::kProtoTcp && p.proto != pkt::kProtoUdp) {
+    return drop(ctx, DropReason::kFragment);
+  }
+  const lb::FragmentKey6 key{.src_ip = pkt::srcIp6(frame, p), .dst_ip = pkt::dstIp6(frame, p),
+                             .id = pkt::load32(fh + pkt::ipv6::kFragId), .proto = next};
+  if (p.first_fragment) {
+    lb::FragmentEntry6* e = ctx.fragments6.insert(key, now_ms);
+    if (e == nullptr) return drop(ctx, DropReason::kFragmentTableFull);
+    const lb::FlowKey6 flow_key = keyOf6(key.src_ip, key.dst_ip, p);  // as received
+    const Action a = decideDatagram6(ctx, snap, in_port, frame, p, now_ms);
+    if (a.kind != Action::Kind::kForward) {
+      ctx.fragments6.erase(e);
+      return a;
+    }
+    const lb::FlowTable6::Hit hit = ctx.flows6.lookup(flow_key);
+    e->new_src_ip = pkt::srcIp6(frame, p);  // rewritten by now
+    e->new_dst_ip = pkt::dstIp6(frame, p);
+    e->stats_id = hit.flow != nullptr ? hit.flow->stats_id : 0;
+    e->received = payload;
+    e->first_len = static_cast<uint16_t>(payload);
+    e->in_port = in_port;
+    e->out_port = a.out_port;
+    e->to_node = hit.flow != nullptr && !hit.by_node_key;
+    e->new_id = ctx.next_fragment_id6++;
+    pkt::setIpv6FragmentId(frame, p, e->new_id);
+    ctx.counters.fragments_forwarded.add();
+    return a;
+  }
+
+  lb::FragmentEntry6* e = ctx.fragments6.find(key, now_ms);
+  if (e == nullptr || e->in_port != in_port) return drop(ctx, DropReason::kFragmentNoFlow);
+  if (offset < e->first_len) return drop(ctx, DropReason::kFragmentMalformed);
+  if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
+  const uint8_t out = e->out_port;
+  const Mac* mac = nextHopMac6(ctx, out, e->new_dst_ip, now_ms);
+  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
+  BackendCounters& stats = ctx.backend_stats.at(e->stats_id);
+  if (e->to_node) {
+    ctx.counters.to_nodes.add();
+    stats.packets_in.add();
+    stats.bytes_in.add(frame.size());
+  } else {
+    ctx.counters.to_clients.add();
+    stats.packets_out.add();
+    stats.bytes_out.add(frame.size());
+  }
+  ctx.counters.fragments_forwarded.add();
+  const Action a = emit6(ctx, frame, p, out, *mac, e->new_src_ip, 0, e->new_dst_ip, 0);
+  pkt::setIpv6FragmentId(frame, p, e->new_id);
+  e->received += payload;
+  if (!more) e->total = offset + payload;
+  if (e->total != 0 && e->received >= e->total) ctx.fragments6.erase(e);
+  return a;
+}
+
+class FlowEnder6 final : public lb::ExpiryObserver6 {
+ public:
+  explicit FlowEnder6(WorkerContext& ctx) : ctx_(ctx) {}
+  void onExpired(const lb::Flow6& flow) noexcept override { endFlow6(ctx_, flow); }
+
+ private:
+  WorkerContext& ctx_;
+};
+
+}  // namespace
+
+Action decide6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port, std::span<std::byte> frame,
+               ParsedFrame& p, uint32_t now_ms) noexcept {
+  if (p.routing_left != 0) return drop(ctx, DropReason::kRoutingHeader);
+  if (p.is_fragment) [[unlikely]] return handleFragment6(ctx, snap, in_port, frame, p, now_ms);
+  return decideDatagram6(ctx, snap, in_port, frame, p, now_ms);
+}
+
+void onSnapshot6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms) noexcept {
+  ctx.snat6.setAddresses(snap.snat_addresses6);
+  ctx.flows6.setHalfOpenLimit(
+      static_cast<uint32_t>(uint64_t{ctx.flows6.capacity()} * snap.half_open_budget_percent / 100));
+  for (const StaticNeighbor6& n : snap.static_neighbors6) {
+    ctx.neighbors6.learn(n.ip, n.mac, now_ms, /*is_static=*/true);
+  }
+}
+
+uint32_t expire6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms, uint32_t budget) noexcept {
+  if (ctx.flows6.size() == 0 && ctx.affinity6.size() == 0 && ctx.fragments6.size() == 0) return 0;  // IPv4-only box
+  FlowEnder6 ender(ctx);
+  const uint32_t removed = ctx.flows6.expire(now_ms, budget, snap.timeouts, &ender);
+  (void)ctx.affinity6.expire(now_ms, (budget + lb::AffinityTable6::kWays - 1) / lb::AffinityTable6::kWays);
+  (void)ctx.fragments6.sweep(now_ms, (budget + lb::FragmentTable6::kWays - 1) / lb::FragmentTable6::kWays);
+  return removed;
+}
+
+}  // namespace ng::fwd::detail
