@@ -16,6 +16,11 @@
 #       nodes saw the box's IPv6 SNAT address as the client (full-NAT);
 #   (g) source ranges: a reload restricting the Service to IPv4 198.51.100.0/24 shuts
 #       the IPv6 client out (and the IPv4 one, which is outside it too);
+#   (h) Kubernetes, dual stack: nodegate restarted with the controller against the fake
+#       API server (nodes with an IPv4 and an IPv6 InternalIP, pools of both families):
+#       a RequireDualStack Service with ipFamilies [IPv6, IPv4] gets two status addresses,
+#       IPv6 first, and serves HTTP on both; an IPv6-only Service gets one IPv6 address
+#       and serves on it;
 # and always tears down, then checks that nothing of the run is left.
 # Needs root (exit 77 = skipped otherwise). Bounded: NG_E2E_TIMEOUT seconds (default 480).
 # shellcheck source-path=SCRIPTDIR/../.. disable=SC2317,SC2016  # trap-invoked functions; bash -c '...'
@@ -173,5 +178,64 @@ if [[ "$got6" =~ ^n[123]$ && "$code4" == 000 ]]; then
 else
   fail "(g) range fd00:100::/64: IPv6 '$got6', IPv4 HTTP '$code4'"
 fi
+
+# (h) The Kubernetes controller, dual stack.
+stop_nodegate
+readonly PY=/usr/bin/python3
+"$PY" - "$work/state.json" "${NG_NODE_NAMES[@]}" "${NG_NODE_ADDRS[@]}" "${NG_NODE_ADDRS6[@]}" <<'PY'
+import json, sys
+out, rest = sys.argv[1], sys.argv[2:]
+k = len(rest) // 3
+names, v4, v6 = rest[:k], rest[k:2 * k], rest[2 * k:]
+nodes = [{"metadata": {"name": n}, "status": {"addresses": [
+             {"type": "InternalIP", "address": a}, {"type": "InternalIP", "address": b}],
+             "conditions": [{"type": "Ready", "status": "True"}]}} for n, a, b in zip(names, v4, v6)]
+def svc(name, families, policy):
+    return {"metadata": {"name": name, "namespace": "shop"},
+            "spec": {"type": "LoadBalancer", "loadBalancerClass": "nodegate.io/lb",
+                     "ipFamilies": families, "ipFamilyPolicy": policy,
+                     "ports": [{"name": "http", "protocol": "TCP", "port": 80, "nodePort": 30080}]}}
+json.dump({"nodes": nodes, "services": [svc("dual", ["IPv6", "IPv4"], "RequireDualStack"),
+                                        svc("six", ["IPv6"], "SingleStack")]}, open(out, "w"))
+PY
+e2e_fake_apiserver "$work/state.json" --port 0 || exit 1
+sed -n '/^dataplane = {/,/^};/p' "$work/nodegate.conf" >"$work/kube.conf"
+cat >>"$work/kube.conf" <<CONF
+api = { listen = "127.0.0.1:9080"; };
+health = { interval_ms = 1000; timeout_ms = 500; rise = 2; fall = 2; };
+state_dir = "$work/state";
+pools = ( { name = "default"; cidrs = [ "10.100.0.100/30", "fd00:100::200/126" ]; } );
+kubernetes = { enabled = true; server = "https://127.0.0.1:$fake_port"; ca_file = "$work/ca.crt";
+               token_file = "$work/kube-token"; class = "nodegate.io/lb"; };
+CONF
+e2e_start "$work/kube.conf" || exit 1
+# ingress NAME: the Service's status addresses, space separated.
+ingress() {
+  ip netns exec "$lb" curl -sS --max-time 5 --cacert "$work/ca.crt" \
+    "https://127.0.0.1:$fake_port/_fake/objects/services/shop/$1" 2>/dev/null |
+    jq -r '[((.status.loadBalancer.ingress // [])[] | .ip)] | join(" ")' 2>/dev/null
+}
+for ((i = 0; i < 100; i++)); do
+  [[ "$(ingress dual)" == *" "* && -n "$(ingress six)" ]] && break
+  sleep 0.2
+done
+read -r dual6 dual4 <<<"$(ingress dual)"
+six="$(ingress six)"
+if [[ "$dual6" == fd00:100::20[0-3] && "$dual4" == 10.100.0.10[0-3] && "$six" == fd00:100::20[0-3] && "$six" != "$dual6" ]]; then
+  pass "(h) status: shop/dual [$dual6, $dual4] (IPv6 first), shop/six [$six]"
+else
+  fail "(h) status: shop/dual '$(ingress dual)', shop/six '$six'"
+fi
+ok=0
+for target in "[$dual6]" "$dual4" "[$six]"; do
+  for ((i = 0; i < 20; i++)); do  # the first requests may find a node not yet probed up
+    got="$(ip netns exec "$client" curl -s -g --max-time 2 "http://$target/whoami")"
+    [[ "$got" =~ ^n[123]$ ]] && break
+    sleep 0.25
+  done
+  [[ "$got" =~ ^n[123]$ ]] && ok=$((ok + 1)) || say "(h) http://$target/whoami: '$got'"
+done
+((ok == 3)) && pass "(h) HTTP through all three Kubernetes addresses (two families)" \
+  || fail "(h) only $ok of 3 Kubernetes addresses served"
 
 stop_nodegate
