@@ -53,17 +53,9 @@ std::optional<uint32_t> parseDecimal(std::string_view text, uint32_t max) noexce
 }  // namespace
 
 std::optional<uint32_t> parseIpv4(std::string_view text) noexcept {
-  uint32_t address = 0;
-  for (int i = 0; i < 4; ++i) {
-    const size_t dot = text.find('.');
-    const bool last = i == 3;
-    if (last != (dot == std::string_view::npos)) return std::nullopt;
-    const auto octet = parseDecimal(text.substr(0, dot), 255);
-    if (!octet) return std::nullopt;
-    address = (address << 8) | *octet;
-    text = last ? std::string_view{} : text.substr(dot + 1);
-  }
-  return address;
+  const auto address = IpAddress::parse(text);
+  if (!address || !address->isV4()) return std::nullopt;
+  return address->v4();
 }
 
 std::optional<Ipv4Prefix> parseIpv4Prefix(std::string_view text) noexcept {
@@ -907,7 +899,7 @@ std::optional<std::vector<IpAddress>> readAddressOrPair(const Cursor& item, std:
     return std::nullopt;
   }
   if (!single && !list) {
-    item.member(one, Need::kRequired);  // reports "required setting is missing" at `one`
+    (void)item.member(one, Need::kRequired);  // reports "required setting is missing" at `one`
     return std::nullopt;
   }
   std::vector<IpAddress> out;

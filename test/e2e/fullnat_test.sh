@@ -22,7 +22,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_main e2e_fullnat "nge2e$$-" "$@"
 
 readonly REQUESTS=300
-readonly MIN_SHARE=$((REQUESTS / 5))
 
 e2e_up || exit 1
 e2e_demo_conf "$work/nodegate.conf"
@@ -33,31 +32,7 @@ e2e_start "$work/nodegate.conf" || exit 1
 say "(a) $REQUESTS requests to http://$NG_VIP/whoami"
 e2e_requests "$REQUESTS" "$work/requests.txt"
 checkpoint
-declare -A hits=()
-bad=0
-while read -r line; do
-  case "$line" in
-    n1 | n2 | n3) hits[$line]=$((${hits[$line]:-0} + 1)) ;;
-    *) bad=$((bad + 1)) ;;
-  esac
-done <"$work/requests.txt"
-spread="n1=${hits[n1]:-0} n2=${hits[n2]:-0} n3=${hits[n3]:-0}"
-if ((bad == 0)) && (($(wc -l <"$work/requests.txt") == REQUESTS)); then
-  pass "(a) $REQUESTS/$REQUESTS requests succeeded ($spread)"
-else
-  # e.g. "15 x error:7, 285 x notrun" (error:N = curl's exit code; notrun = cut short).
-  why="$(grep -vx 'n[123]' "$work/requests.txt" | sort | uniq -c | awk '{printf "%s%s x %s", sep, $1, $2; sep=", "}')"
-  fail "(a) $bad of $REQUESTS requests failed or were not run ($spread; $why)"
-fi
-low=""
-for n in "${NG_NODE_NAMES[@]}"; do
-  ((${hits[$n]:-0} >= MIN_SHARE)) || low+=" $n=${hits[$n]:-0}"
-done
-if [[ -z "$low" ]]; then
-  pass "(a) every node served >= $MIN_SHARE (20%) ($spread)"
-else
-  fail "(a) nodes below $MIN_SHARE (20%):$low ($spread)"
-fi
+e2e_check_requests "(a)" "$work/requests.txt" "$REQUESTS"
 
 # (b) 50 MiB through the VIP.
 e2e_big_download "(b)"

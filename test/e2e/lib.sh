@@ -201,19 +201,50 @@ e2e_demo_conf() {
   sed -E "s|^state_dir *=.*|state_dir = \"$work/state\";|" "$repo/conf/demo.conf" >"$1"
 }
 
-# e2e_requests N FILE: N new HTTP connections to $NG_VIP/whoami from the client, one line
-# each in FILE: the answer, "error:RC", or "notrun" once 150 s passed or 15 failed in a row.
+# e2e_requests N FILE [HOST]: N new HTTP connections to HOST/whoami (default $NG_VIP; an
+# IPv6 VIP as "[fd00::1]") from the client, one line each in FILE: the answer, "error:RC",
+# or "notrun" once 150 s passed or 15 failed in a row.
 e2e_requests() {
   step ip netns exec "$client" bash -c '
     n=$1 vip=$2 end=$((SECONDS + 150)) streak=0
     for ((i = 0; i < n; i++)); do
       if ((SECONDS >= end || streak >= 15)); then echo "notrun"; continue; fi
-      if body=$(curl -s --max-time 5 --fail "http://$vip/whoami"); then
+      if body=$(curl -s -g --max-time 5 --fail "http://$vip/whoami"); then
         echo "$body"; streak=0
       else
         echo "error:$?"; streak=$((streak + 1))
       fi
-    done' _ "$1" "$NG_VIP" >"$2" 2>&1
+    done' _ "$1" "${3:-$NG_VIP}" >"$2" 2>&1
+}
+
+# e2e_check_requests LABEL FILE N: PASS/FAIL for the N answers e2e_requests wrote to FILE:
+# all N came from a node, and every node served at least a fifth of them.
+e2e_check_requests() {
+  local label="$1" file="$2" n="$3" line bad=0 low="" spread why node
+  local -A hits=()
+  local min_share=$((n / 5))
+  while read -r line; do
+    case "$line" in
+      n1 | n2 | n3) hits[$line]=$((${hits[$line]:-0} + 1)) ;;
+      *) bad=$((bad + 1)) ;;
+    esac
+  done <"$file"
+  spread="n1=${hits[n1]:-0} n2=${hits[n2]:-0} n3=${hits[n3]:-0}"
+  if ((bad == 0)) && (($(wc -l <"$file") == n)); then
+    pass "$label $n/$n requests succeeded ($spread)"
+  else
+    # e.g. "15 x error:7, 285 x notrun" (error:N = curl's exit code; notrun = cut short).
+    why="$(grep -vx 'n[123]' "$file" | sort | uniq -c | awk '{printf "%s%s x %s", sep, $1, $2; sep=", "}')"
+    fail "$label $bad of $n requests failed or were not run ($spread; $why)"
+  fi
+  for node in "${NG_NODE_NAMES[@]}"; do
+    ((${hits[$node]:-0} >= min_share)) || low+=" $node=${hits[$node]:-0}"
+  done
+  if [[ -z "$low" ]]; then
+    pass "$label every node served >= $min_share (20%) ($spread)"
+  else
+    fail "$label nodes below $min_share (20%):$low ($spread)"
+  fi
 }
 
 # e2e_big_download LABEL: big.bin (50 MiB) from $NG_VIP through the box; PASS when curl
