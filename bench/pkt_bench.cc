@@ -16,6 +16,7 @@
 #include "dataplane/fwd/processor.h"
 #include "dataplane/pkt/bytes.h"
 #include "dataplane/pkt/headers.h"
+#include "dataplane/pkt/ip6.h"
 #include "dataplane/pkt/parse.h"
 #include "test/dataplane/fwd/fixtures.h"
 
@@ -44,15 +45,37 @@ void reportCycles(benchmark::State& state, uint64_t cycles) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// IPv6 twin: distinct client addresses in the client's /64 (on-link), ports vary too.
+std::vector<Bytes> clientFrames6(size_t n, uint8_t flags) {
+  std::vector<Bytes> frames;
+  frames.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    pkt::Ip6 src = test::Topo6::clientIp();
+    src.lo += (i >> 14) << 8;
+    frames.push_back(test::PacketBuilder()
+                         .eth(test::Topo::clientMac(), test::Topo::extMac())
+                         .ipv6(src, test::Topo6::vip())
+                         .tcp(static_cast<uint16_t>(1024 + (i & 0x3fff)), 80, flags)
+                         .build());
+  }
+  return frames;
+}
+
 struct Pipeline {
   test::Env env = test::makeEnv();
   std::unique_ptr<fwd::WorkerContext> ctx;
-  explicit Pipeline(uint32_t capacity, uint32_t half_open_budget_percent = 25) {
+  // `capacity6`: IPv6 flows (0 = the WorkerContext default share).
+  explicit Pipeline(uint32_t capacity, uint32_t half_open_budget_percent = 25, uint32_t capacity6 = 0) {
     env.snapshot->half_open_budget_percent = half_open_budget_percent;
     env.ports[0].prefix_len = 8;  // every benchmark client is on-link: no gateway needed
     // One SNAT address holds ~64k ports per node; a million flows over 3 nodes need more.
     for (uint32_t a = 0; a < 16; ++a) env.snapshot->snat_addresses.push_back(test::ip("10.200.0.200") + a);
-    ctx = std::make_unique<fwd::WorkerContext>(0, env.ports, capacity);
+    for (uint32_t a = 0; a < 16; ++a) {
+      pkt::Ip6 snat = test::ip6("2001:db8:200::200");
+      snat.lo += a;
+      env.snapshot->snat_addresses6.push_back(snat);
+    }
+    ctx = std::make_unique<fwd::WorkerContext>(0, env.ports, capacity, 0, fwd::kBackendStatsCapacity, capacity6);
     fwd::onSnapshot(*ctx, *env.snapshot, 0);
   }
 };
@@ -231,6 +254,92 @@ void BM_ReplyToClient(benchmark::State& state) {
   reportCycles(state, cycles);
 }
 BENCHMARK(BM_ReplyToClient);
+
+// --- IPv6 (processor6.cc): the same three paths over FlowTable6 -------------------------
+
+void BM_EstablishedFlow6(benchmark::State& state) {
+  const auto flows = static_cast<size_t>(state.range(0));
+  // The IPv4 table stays small: only the IPv6 one is measured.
+  Pipeline p(1024, 25, static_cast<uint32_t>(flows * 2));
+  const std::vector<Bytes> acks = clientFrames6(flows, pkt::tcp::kAckFlag);
+  std::vector<Bytes> syns = clientFrames6(flows, pkt::tcp::kSyn);
+  for (size_t f = 0; f < flows; ++f) {
+    Bytes ack = acks[f];
+    if (fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, syns[f], 1).kind != fwd::Action::Kind::kForward ||
+        fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, ack, 1).kind != fwd::Action::Kind::kForward) {
+      state.SkipWithError("IPv6 SYN/ACK not forwarded during set-up");
+      return;
+    }
+  }
+  syns.clear();
+  Bytes frame(acks[0].size());
+  size_t i = 0;
+  uint64_t cycles = 0;
+  for (auto _ : state) {
+    const Bytes& src = acks[i];
+    i = i + 1 == flows ? 0 : i + 1;
+    std::memcpy(frame.data(), src.data(), src.size());
+    const uint64_t t0 = __rdtsc();
+    const fwd::Action a = fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, frame, 2);
+    cycles += __rdtsc() - t0;
+    benchmark::DoNotOptimize(a);
+  }
+  if (p.ctx->counters.new_flows.get() != flows) state.SkipWithError("ACKs created flows");
+  reportCycles(state, cycles);
+  state.counters["flows"] = static_cast<double>(flows);
+  state.counters["bytes_per_flow"] = static_cast<double>(p.ctx->flows6.bytesPerFlow());
+  state.counters["bytes_per_flow_v4"] = static_cast<double>(p.ctx->flows.bytesPerFlow());
+}
+BENCHMARK(BM_EstablishedFlow6)->Arg(4096)->Arg(1 << 20);
+
+void BM_NewFlow6(benchmark::State& state) {
+  constexpr size_t kBatch = 65536;
+  const std::vector<Bytes> syns = clientFrames6(kBatch, pkt::tcp::kSyn);
+  auto p = std::make_unique<Pipeline>(1024, 100, static_cast<uint32_t>(kBatch));
+  Bytes frame(syns[0].size());
+  size_t i = 0;
+  uint64_t cycles = 0;
+  for (auto _ : state) {
+    if (i == kBatch) {
+      state.PauseTiming();
+      p = std::make_unique<Pipeline>(1024, 100, static_cast<uint32_t>(kBatch));
+      i = 0;
+      state.ResumeTiming();
+    }
+    std::memcpy(frame.data(), syns[i].data(), syns[i].size());
+    ++i;
+    const uint64_t t0 = __rdtsc();
+    const fwd::Action a = fwd::processFrame(*p->ctx, *p->env.snapshot, test::kExt, frame, 1);
+    cycles += __rdtsc() - t0;
+    benchmark::DoNotOptimize(a);
+  }
+  uint64_t drops = 0;
+  for (const auto& d : p->ctx->counters.drops) drops += d.get();
+  if (drops != 0) state.SkipWithError("IPv6 SYNs were dropped");
+  reportCycles(state, cycles);
+}
+BENCHMARK(BM_NewFlow6);
+
+void BM_ReplyToClient6(benchmark::State& state) {
+  Pipeline p(1024, 25, 8192);
+  p.ctx->neighbors6.learn(test::Topo6::clientIp(), test::Topo::clientMac(), 0);
+  Bytes syn = test::clientTcp6(40000, pkt::tcp::kSyn);
+  (void)fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, syn, 1);
+  const pkt::ParsedFrame out = pkt::parseFrame(syn).frame;
+  const Bytes reply = test::nodeTcp6(pkt::loadIp6(syn.data() + 14 + pkt::ipv6::kDst), out.src_port, pkt::tcp::kAckFlag);
+  Bytes frame(reply.size());
+  uint64_t cycles = 0;
+  for (auto _ : state) {
+    std::memcpy(frame.data(), reply.data(), reply.size());
+    const uint64_t t0 = __rdtsc();
+    const fwd::Action a = fwd::processFrame(*p.ctx, *p.env.snapshot, test::kInt, frame, 2);
+    cycles += __rdtsc() - t0;
+    benchmark::DoNotOptimize(a);
+  }
+  if (p.ctx->counters.to_clients.get() == 0) state.SkipWithError("IPv6 reply not forwarded");
+  reportCycles(state, cycles);
+}
+BENCHMARK(BM_ReplyToClient6);
 
 void BM_CopyOnly(benchmark::State& state) {
   const Bytes src = test::clientTcp(40000, pkt::tcp::kAckFlag);

@@ -70,6 +70,9 @@ Bytes encode(const std::vector<Program>& programs) {
 // What the box chose for a forwarded client frame.
 Observed observe(const Bytes& out) {
   const pkt::ParseResult r = pkt::parseFrame(out);
+  if (r.frame.l3 == pkt::L3::kIpv6) {
+    return Observed{.snat_port = r.frame.src_port, .node_ip6 = pkt::loadIp6(out.data() + r.frame.l3_offset + 24)};
+  }
   return Observed{.node_ip = r.frame.dst_ip, .snat_port = r.frame.src_port};
 }
 
@@ -77,10 +80,11 @@ Observed observe(const Bytes& out) {
 // frames that depend on the box's choices.
 struct Sim {
   test::Env env = test::makeEnv();
-  fwd::WorkerContext ctx{0, env.ports, 256};
+  fwd::WorkerContext ctx{0, env.ports, 256, 0, 64, 256};
   Sim() {
     fwd::onSnapshot(ctx, *env.snapshot, 0);
     ctx.neighbors.learn(Topo::clientIp(), Topo::clientMac(), 0);
+    ctx.neighbors6.learn(test::Topo6::clientIp(), Topo::clientMac(), 0);
   }
   fwd::Action run(uint8_t port, Bytes& frame) { return fwd::processFrame(ctx, *env.snapshot, port, frame, 1); }
 };
@@ -139,11 +143,10 @@ class Writer {
   int count_ = 0;
 };
 
-void writeFixtures(Writer& out) {
-  const std::vector<Fixture> fixtures = test::standardFixtures();
+void writeFixtures(Writer& out, const std::vector<Fixture>& fixtures, const std::string& prefix) {
   for (size_t i = 0; i < fixtures.size(); ++i) {
     const Fixture& fx = fixtures[i];
-    const std::string base = "fixture-" + std::to_string(i) + "-" + slug(fx.description);
+    const std::string base = prefix + std::to_string(i) + "-" + slug(fx.description);
     const std::vector<Record> records = fixtureRecords(fx);
     // Each input frame on its own, exactly as the fixture has it (bad checksums stay bad).
     for (size_t s = 0; s < records.size(); ++s) {
@@ -163,6 +166,32 @@ void writeSynthesized(Writer& out) {
   const uint8_t kSynAck = tcp::kSyn | tcp::kAckFlag;
   const uint8_t kAck = tcp::kAckFlag;
   const uint8_t kFinAck = tcp::kFin | tcp::kAckFlag;
+
+  // IPv6: a whole connection through VIP6, then a DAD-free NS for the VIP and an echo.
+  {
+    Sim sim;
+    Bytes syn = test::clientTcp6(40000, tcp::kSyn);
+    sim.run(kExt, syn);
+    const Observed o = observe(syn);
+    out.write("synth-ipv6-connection",
+              {Program{.records = {
+                           Record{.ctl = kExt | kFix, .frame = test::clientTcp6(40000, tcp::kSyn)},
+                           Record{.ctl = kInt | kFix, .dt = 1, .frame = test::nodeTcp6(o.node_ip6, o.snat_port, kSynAck)},
+                           Record{.ctl = kExt | kFix, .dt = 1, .frame = test::clientTcp6(40000, kAck)},
+                           Record{.ctl = kExt | kFix, .dt = 1, .frame = test::clientTcp6(40000, kFinAck)},
+                           Record{.ctl = kInt | kFix, .dt = 1, .frame = test::nodeTcp6(o.node_ip6, o.snat_port, kFinAck)},
+                       }}});
+    const pkt::Ip6 group = pkt::solicitedNode(test::Topo6::vip());
+    out.write("synth-ipv6-nd-and-echo",
+              {Program{.records = {
+                           Record{.ctl = kExt | kFix, .frame = PacketBuilder().eth(Topo::clientMac(), pkt::multicastMac(group))
+                                                                 .ipv6(test::Topo6::clientIp(), group, 255)
+                                                                 .ndSolicit(test::Topo6::vip(), Topo::clientMac()).build()},
+                           Record{.ctl = kExt | kFix, .dt = 1, .frame = PacketBuilder().eth(Topo::clientMac(), Topo::extMac())
+                                                                 .ipv6(test::Topo6::clientIp(), test::Topo6::vip())
+                                                                 .icmp6Echo(pkt::icmp6::kEchoRequest, 1, 1).build()},
+                       }}});
+  }
 
   // A SYN then the node's reply, and the rest of the connection; then the closed flow
   // expires after the transitory timeout.
@@ -308,7 +337,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   ng::fuzz::Writer out(argv[1]);
-  ng::fuzz::writeFixtures(out);
+  ng::fuzz::writeFixtures(out, ng::test::standardFixtures(), "fixture-");
+  ng::fuzz::writeFixtures(out, ng::test::ipv6Fixtures(), "fixture6-");
   ng::fuzz::writeSynthesized(out);
   std::printf("make_corpus: wrote %d seeds to %s\n", out.count(), argv[1]);
   return 0;

@@ -40,6 +40,8 @@
 #include "dataplane/lb/maglev.h"
 #include "dataplane/pkt/headers.h"
 #include "dataplane/pkt/parse.h"
+#include "dataplane/pkt/parse6.h"
+#include "dataplane/pkt/rewrite6.h"
 #include "test/dataplane/fwd/fixtures.h"
 #include "test/fuzz/program_format.h"
 
@@ -83,6 +85,7 @@ struct Topology {
   // whose node has no static MAC (ARP resolution paths).
   std::array<std::unique_ptr<fwd::ForwardingSnapshot>, 3> variants;
   std::set<std::pair<uint32_t, pkt::Mac>> static_macs;  // of every variant
+  std::set<std::pair<pkt::Ip6, pkt::Mac>> static_macs6;
 };
 
 std::shared_ptr<const lb::MaglevTable> maglevOf(const std::vector<fwd::Backend>& backends) {
@@ -132,6 +135,7 @@ Topology makeTopology() {
   t.variants = {std::move(env.snapshot), std::move(removed), std::move(other)};
   for (const auto& snap : t.variants) {
     for (const fwd::StaticNeighbor& n : snap->static_neighbors) t.static_macs.insert({n.ip, n.mac});
+    for (const fwd::StaticNeighbor6& n : snap->static_neighbors6) t.static_macs6.insert({n.ip, n.mac});
   }
   return t;
 }
@@ -140,6 +144,13 @@ Topology makeTopology() {
 bool isAnySnatAddress(uint32_t a) { return a == Topo::intIp() || a == test::ip("10.200.0.5"); }
 bool isAnyNode(uint32_t a) { return a >= test::ip("10.200.0.11") && a <= test::ip("10.200.0.14"); }
 bool isAnyVip(uint32_t a) { return a == Topo::vip() || a == test::ip("10.100.0.101"); }
+// IPv6 (every variant keeps the fixtures' IPv6 half).
+bool isAnySnatAddress6(const pkt::Ip6& a) { return a == test::Topo6::intIp(); }
+bool isAnyNode6(const pkt::Ip6& a) {
+  const auto nodes = test::Topo6::nodes();
+  return std::find(nodes.begin(), nodes.end(), a) != nodes.end();
+}
+bool isAnyVip6(const pkt::Ip6& a) { return a == test::Topo6::vip(); }
 
 // --- Harness state ----------------------------------------------------------------------
 
@@ -149,14 +160,16 @@ struct World {
   explicit World(const Topology& t)
       // A small backend-stats arena: contexts are rebuilt on every world reset, and
       // zeroing the production-size 4 MiB one each time cut executions 15-fold.
-      : primary(0, t.ports, kFlowCapacity, 0, kBackendStats),
-        shadow(0, t.ports, kFlowCapacity, 0, kBackendStats),
+      : primary(0, t.ports, kFlowCapacity, 0, kBackendStats, kFlowCapacity),
+        shadow(0, t.ports, kFlowCapacity, 0, kBackendStats, kFlowCapacity),
         snap(t.variants[0].get()) {
     for (WorkerContext* ctx : {&primary, &shadow}) {
       fwd::onSnapshot(*ctx, *snap, now);
       ctx->neighbors.learn(Topo::clientIp(), Topo::clientMac(), now);  // as the fixture tests do
+      ctx->neighbors6.learn(test::Topo6::clientIp(), Topo::clientMac(), now);
     }
     announced.insert({primary.external_port, Topo::clientIp(), Topo::clientMac()});
+    announced6.insert({primary.external_port, test::Topo6::clientIp(), Topo::clientMac()});
   }
   WorkerContext primary;  // bursts where the program asks
   WorkerContext shadow;   // one frame at a time: the reference for the primary
@@ -170,6 +183,9 @@ struct World {
   // (port, address, MAC) of every ARP sender heard, whatever the verdict: the MACs a
   // next hop may be sent to out of that port (besides the configured static ones).
   std::set<std::tuple<uint8_t, uint32_t, pkt::Mac>> announced;
+  // IPv6: (port, address, MAC) of every NS source link-layer option and NA target
+  // link-layer option heard.
+  std::set<std::tuple<uint8_t, pkt::Ip6, pkt::Mac>> announced6;
 };
 
 struct Harness {
@@ -298,6 +314,15 @@ NG_FUZZ_UNTRACED uint16_t refChecksum(std::span<const std::byte> bytes, uint32_t
   return static_cast<uint16_t>(~acc);
 }
 
+// The IPv6 pseudo-header (RFC 8200 8.1) summed with the harness's own arithmetic.
+uint32_t pseudoHeader6(const pkt::Ip6& src, const pkt::Ip6& dst, uint8_t next, size_t len) {
+  uint32_t sum = next + static_cast<uint32_t>(len >> 16) + static_cast<uint32_t>(len & 0xffff);
+  for (uint64_t w : {src.hi, src.lo, dst.hi, dst.lo}) {
+    for (int shift = 48; shift >= 0; shift -= 16) sum += static_cast<uint32_t>((w >> shift) & 0xffff);
+  }
+  return sum;
+}
+
 NG_FUZZ_UNTRACED bool sameBytes(std::span<const std::byte> a, std::span<const std::byte> b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
 }
@@ -306,6 +331,15 @@ NG_FUZZ_UNTRACED bool sameBytes(std::span<const std::byte> a, std::span<const st
 // a node replies to (port 1) moves on by `index`, so one record can open many flows or
 // answer many of them.
 NG_FUZZ_UNTRACED void varyFlowPort(std::span<std::byte> f, uint8_t port, uint32_t index) {
+  if (index != 0) {
+    ParsedFrame p;
+    if (pkt::parseFrame(f, p) == ParseStatus::kOk && p.l3 == L3::kIpv6 && p.first_fragment &&
+        (p.proto == pkt::kProtoTcp || p.proto == pkt::kProtoUdp)) {
+      std::byte* at = f.data() + p.l4_offset + (port == 0 ? 0 : 2);
+      pkt::store16(at, static_cast<uint16_t>(pkt::load16(at) + index));
+      return;
+    }
+  }
   const auto l = ipv4Layout(f);
   if (index == 0 || !l || !l->first_fragment || (l->proto != pkt::kProtoTcp && l->proto != pkt::kProtoUdp) ||
       f.size() < l->l4 + 4) {
@@ -323,6 +357,24 @@ NG_FUZZ_UNTRACED void fixIpChecksum(std::span<std::byte> f) {
 }
 
 NG_FUZZ_UNTRACED void fixL4Checksum(std::span<std::byte> f) {
+  // IPv6 (TCP, UDP, ICMPv6; a first fragment's checksum covers the whole datagram,
+  // fixed over this fragment only - the fuzzer gains reach either way).
+  ParsedFrame p6;
+  const ParseStatus st6 = pkt::parseFrame(f, p6);
+  if ((st6 == ParseStatus::kOk || st6 == ParseStatus::kBadL4Header) && p6.l3 == L3::kIpv6 && p6.first_fragment &&
+      p6.l4_len >= pkt::kUdpLen) {
+    const size_t off = p6.proto == pkt::kProtoTcp ? tcp::kChecksum
+                       : p6.proto == pkt::kProtoUdp ? udp::kChecksum
+                       : p6.proto == pkt::kProtoIcmp6 ? icmp::kChecksum
+                                                      : 0;
+    if (off == 0 || (p6.proto == pkt::kProtoTcp && p6.l4_len < pkt::kTcpMinLen)) return;
+    std::byte* l4 = f.data() + p6.l4_offset;
+    pkt::store16(l4 + off, 0);
+    const uint16_t c = refChecksum(f.subspan(p6.l4_offset, p6.l4_len),
+                                   pseudoHeader6(pkt::srcIp6(f, p6), pkt::dstIp6(f, p6), p6.proto, p6.l4_len));
+    pkt::store16(l4 + off, p6.proto == pkt::kProtoUdp && c == 0 ? 0xffff : c);
+    return;
+  }
   const auto l = ipv4Layout(f);
   if (!l || !l->first_fragment) return;
   const uint32_t src = pkt::load32(f.data() + l->l3 + ipv4::kSrc);
@@ -375,6 +427,13 @@ NG_FUZZ_UNTRACED std::optional<bool> l4ChecksumOk(std::span<const std::byte> f, 
   }
 }
 
+NG_FUZZ_UNTRACED std::optional<bool> l4ChecksumOk6(std::span<const std::byte> f, const ParsedFrame& p) {
+  if (p.l3 != L3::kIpv6 || p.is_fragment) return std::nullopt;
+  if (p.proto != pkt::kProtoTcp && p.proto != pkt::kProtoUdp && p.proto != pkt::kProtoIcmp6) return std::nullopt;
+  const auto l4 = f.subspan(p.l4_offset, p.l4_len);
+  return refChecksum(l4, pseudoHeader6(pkt::srcIp6(f, p), pkt::dstIp6(f, p), p.proto, l4.size())) == 0;
+}
+
 pkt::Mac macAt(std::span<const std::byte> f, size_t at) { return pkt::loadMac(f.data() + at); }
 
 // True when byte `i` belongs to a field the rewrite of `p`'s kind may change.
@@ -382,6 +441,20 @@ NG_FUZZ_UNTRACED bool rewritable(const ParsedFrame& p, size_t i) {
   if (i < 12) return true;  // destination and source MAC
   const size_t l3 = p.l3_offset;
   if (p.l3 == L3::kArp) return i >= l3 + arp::kOper && i < l3 + pkt::kArpLen;
+  if (p.l3 == L3::kIpv6) {
+    if (i == l3 + pkt::ipv6::kHopLimit || (i >= l3 + pkt::ipv6::kSrc && i < l3 + pkt::ipv6::kDst + 16)) return true;
+    if (p.frag6_offset != 0 && i >= p.frag6_offset + pkt::ipv6::kFragId && i < p.frag6_offset + pkt::ipv6::kFragId + 4u) {
+      return true;  // renumbered
+    }
+    if (!p.first_fragment) return false;
+    const size_t l4 = p.l4_offset;
+    switch (p.proto) {
+      case pkt::kProtoIcmp6: return i == l4 + icmp::kType || i == l4 + icmp::kChecksum || i == l4 + icmp::kChecksum + 1;
+      case pkt::kProtoTcp: return (i >= l4 && i < l4 + 4) || i == l4 + tcp::kChecksum || i == l4 + tcp::kChecksum + 1;
+      case pkt::kProtoUdp: return (i >= l4 && i < l4 + 4) || i == l4 + udp::kChecksum || i == l4 + udp::kChecksum + 1;
+      default: return false;
+    }
+  }
   if (i == l3 + ipv4::kTtl || (i >= l3 + ipv4::kChecksum && i < l3 + ipv4::kDst + 4)) return true;
   if (p.is_fragment && (i == l3 + ipv4::kId || i == l3 + ipv4::kId + 1)) return true;  // renumbered
   if (!p.first_fragment) return false;  // a later fragment's payload is never touched
@@ -411,7 +484,26 @@ void checkParsed(std::span<const std::byte> f, const pkt::ParseResult& r) {
     require(size_t{p.l3_offset} + pkt::kArpLen <= f.size(), "parse: ARP body past the frame");
     return;
   }
-  require(p.l3 == L3::kIpv4, "parse: kOk without ARP or IPv4");
+  if (p.l3 == L3::kIpv6) {
+    require(p.ip_header_len >= pkt::kIpv6HeaderLen && p.ip_header_len <= p.ip_total_len &&
+                size_t{p.l3_offset} + p.ip_total_len <= f.size(),
+            "parse: IPv6 header, extension headers or payload length past the frame");
+    require(p.ip_header_len - pkt::kIpv6HeaderLen <= pkt::kMaxExtHeaderBytes,
+            "parse: IPv6 extension headers past the bound");
+    require(p.l4_offset == p.l3_offset + p.ip_header_len && p.l4_len == p.ip_total_len - p.ip_header_len,
+            "parse: L4 offset or length inconsistent with the IPv6 headers");
+    require(p.frag6_offset == 0 || (p.frag6_offset >= p.l3_offset + pkt::kIpv6HeaderLen &&
+                                    p.frag6_offset + pkt::ipv6::kFragHeaderLen <= p.l4_offset),
+            "parse: Fragment header outside the extension headers");
+    if (!p.first_fragment) return;
+    const size_t min6 = p.proto == pkt::kProtoTcp ? pkt::kTcpMinLen
+                        : p.proto == pkt::kProtoUdp ? pkt::kUdpLen
+                        : p.proto == pkt::kProtoIcmp6 ? pkt::kIcmpMinLen
+                                                      : 0;
+    require(p.l4_len >= min6, "parse: L4 header longer than the IPv6 payload");
+    return;
+  }
+  require(p.l3 == L3::kIpv4, "parse: kOk without ARP, IPv4 or IPv6");
   require(p.ip_header_len >= pkt::kIpv4MinLen && p.ip_header_len <= p.ip_total_len &&
               size_t{p.l3_offset} + p.ip_total_len <= f.size(),
           "parse: IPv4 header or total length past the frame");
@@ -427,6 +519,75 @@ void checkParsed(std::span<const std::byte> f, const pkt::ParseResult& r) {
 
 // --- Invariants of one frame's verdict (on the shadow, which decides frame by frame) ----
 
+// IPv6 forwards (fwd/processor6.cc, fwd/nd.cc): an NA answering an NS, an echo reply,
+// or full-NAT IPv6 -> IPv6.
+void checkForward6(const World& w, uint8_t in_port, std::span<const std::byte> in, const ParsedFrame& p,
+                   std::span<const std::byte> out, const ParsedFrame& q, uint8_t out_port, bool had_flow) {
+  const WorkerContext& ctx = w.shadow;
+  require(q.l3 == L3::kIpv6, "IPv6 forward: the output is not IPv6");
+  const pkt::Ip6 in_src = pkt::srcIp6(in, p), in_dst = pkt::dstIp6(in, p);
+  const pkt::Ip6 out_src = pkt::srcIp6(out, q), out_dst = pkt::dstIp6(out, q);
+  if (p.proto == pkt::kProtoIcmp6 && p.icmp_type == pkt::icmp6::kNeighborSolicitation) {
+    require(out_port == in_port && q.icmp_type == pkt::icmp6::kNeighborAdvertisement && q.ttl == 255,
+            "ND: an NS is answered by an NA with hop limit 255 on the port it came from");
+    require(p.ttl == 255 && !p.is_fragment, "ND: answered an NS that was routed or fragmented");
+    const pkt::Ip6 target = pkt::loadIp6(in.data() + p.l4_offset + pkt::icmp6::kNdTarget);
+    require(pkt::loadIp6(out.data() + q.l4_offset + pkt::icmp6::kNdTarget) == target && out_src == target,
+            "ND: the NA is not for the solicited target, or not from it");
+    require(ctx.ports[in_port].isOwn6(target) || isAnyVip6(target) || isAnySnatAddress6(target),
+            "ND: answered for an address that is not ours");
+    require(l4ChecksumOk6(out, q) == true, "ND: the NA's checksum does not verify");
+    require(l4ChecksumOk6(in, p) == true, "ND: answered an NS whose checksum does not verify");
+    return;
+  }
+  require(onlyRewritableChanged(in, p, out), "IPv6 forward: a byte outside the rewritten header fields changed");
+  require(q.proto == p.proto && q.ip_total_len == p.ip_total_len && q.ip_header_len == p.ip_header_len,
+          "IPv6 forward: protocol or lengths changed");
+  require(l4ChecksumOk6(out, q) == l4ChecksumOk6(in, p), "IPv6 forward: L4 checksum validity changed");
+  if (p.proto == pkt::kProtoIcmp6) {
+    require(out_port == in_port && p.icmp_type == pkt::icmp6::kEchoRequest && q.icmp_type == pkt::icmp6::kEchoReply,
+            "ICMPv6: only echo requests are answered, on the port they came from");
+    require(out_src == in_dst && out_dst == in_src && q.ttl == 64 && macAt(out, 0) == macAt(in, 6),
+            "ICMPv6: echo reply not addressed back to the requester");
+    return;
+  }
+  require(p.proto == pkt::kProtoTcp || p.proto == pkt::kProtoUdp || !p.first_fragment,
+          "IPv6 forward: protocol is not TCP/UDP/ICMPv6");
+  require(out_port != in_port, "NAT6: forwarded out of the port it came in on");
+  require(p.ttl >= 2 && q.ttl == p.ttl - 1, "NAT6: hop limit not decremented by one (or forwarded at <= 1)");
+  require(p.routing_left == 0, "NAT6: forwarded with a Routing header's segments left");
+  require(!in_src.isMulticast() && !in_src.isZero() && !in_src.isLoopback() && !in_src.isLinkLocal(),
+          "NAT6: forwarded from a martian source");
+  if (!p.first_fragment) {
+    if (out_port == ctx.internal_port) {
+      require(isAnySnatAddress6(out_src) && isAnyNode6(out_dst), "fragment6 to a node: from SNAT6 to a node");
+    } else {
+      require(isAnyVip6(out_src) && isAnyNode6(in_src), "fragment6 to a client: from a node, as the VIP");
+    }
+    return;
+  }
+  auto key = [&](const pkt::Ip6& s, const pkt::Ip6& d, uint16_t sp, uint16_t dp) {
+    return lb::FlowKey6{.src_ip = s, .dst_ip = d, .src_port = sp, .dst_port = dp, .proto = p.proto};
+  };
+  require(ctx.flows6.contains(key(in_src, in_dst, p.src_port, p.dst_port)) &&
+              ctx.flows6.contains(key(out_dst, out_src, q.dst_port, q.src_port)),
+          "NAT6: the IPv6 flow table lacks the key the frame came with or the key its answer will carry");
+  if (out_port == ctx.internal_port) {
+    require(isAnySnatAddress6(out_src) && q.src_port >= lb::SnatAllocator6::kPortMin && isAnyNode6(out_dst),
+            "NAT6 to a node: source must be a SNAT6 address:port, destination a node");
+    if (!had_flow) {
+      const fwd::ServicePort6* sp = w.snap->find6(in_dst, p.dst_port, p.proto);
+      require(sp != nullptr && sp->allowsSource(in_src), "NAT6 to a node: a new flow from a denied source");
+    }
+  } else {
+    require(isAnyVip6(out_src) && isAnyNode6(in_src), "NAT6 to a client: must come from a node and leave as a VIP");
+  }
+  const pkt::Ip6 hop = ctx.ports[out_port].nextHop6(out_dst);
+  const pkt::Mac dst_mac = macAt(out, 0);
+  require(harness().topo.static_macs6.contains({hop, dst_mac}) || w.announced6.contains({out_port, hop, dst_mac}),
+          "NAT6: sent to a next-hop MAC never announced on the out port");
+}
+
 // `had_flow`: the flow table held the frame's key before the frame was processed.
 void checkForward(const World& w, uint8_t in_port, std::span<const std::byte> in, const ParsedFrame& p,
                   std::span<const std::byte> out, uint8_t out_port, bool had_flow) {
@@ -438,7 +599,9 @@ void checkForward(const World& w, uint8_t in_port, std::span<const std::byte> in
   checkParsed(out, r);
   const ParsedFrame& q = r.frame;
   require(macAt(out, 6) == ctx.ports[out_port].mac, "forward: source MAC is not the out port's");
-  require(onlyRewritableChanged(in, p, out), "forward: a byte outside the rewritten header fields changed");
+  // IPv6: checkForward6 judges the bytes (an NA rewrites the whole NS body).
+  require(p.l3 == L3::kIpv6 || onlyRewritableChanged(in, p, out),
+          "forward: a byte outside the rewritten header fields changed");
 
   if (p.l3 == L3::kArp) {
     require(out_port == in_port && q.l3 == L3::kArp && q.arp_op == arp::kReply && p.arp_op == arp::kRequest,
@@ -448,7 +611,11 @@ void checkForward(const World& w, uint8_t in_port, std::span<const std::byte> in
             "ARP: reply addresses do not answer the request");
     return;
   }
-  require(p.l3 == L3::kIpv4 && q.l3 == L3::kIpv4, "forward: neither ARP nor IPv4");
+  if (p.l3 == L3::kIpv6) {
+    checkForward6(w, in_port, in, p, out, q, out_port, had_flow);
+    return;
+  }
+  require(p.l3 == L3::kIpv4 && q.l3 == L3::kIpv4, "forward: neither ARP, IPv4 nor IPv6");
   // The input's header checksum verified (the parser rejects bad ones), so the output's must.
   require(refChecksum(out.subspan(q.l3_offset, q.ip_header_len)) == 0,
           "forward: IPv4 header checksum does not verify after the rewrite");
@@ -519,8 +686,11 @@ void checkVerdict(const World& w, uint8_t in_port, std::span<const std::byte> in
       require(sameBytes(in, out), "drop: the frame was modified");
       return;
     case Action::Kind::kConsumed:
-      require(r.status == ParseStatus::kOk && r.frame.l3 == L3::kArp && r.frame.arp_op == arp::kReply,
-              "consumed: only ARP replies are consumed");
+      require(r.status == ParseStatus::kOk &&
+                  ((r.frame.l3 == L3::kArp && r.frame.arp_op == arp::kReply) ||
+                   (r.frame.l3 == L3::kIpv6 && r.frame.proto == pkt::kProtoIcmp6 &&
+                    r.frame.icmp_type == pkt::icmp6::kNeighborAdvertisement)),
+              "consumed: only ARP replies and Neighbor Advertisements are consumed");
       require(sameBytes(in, out), "consumed: the frame was modified");
       return;
     case Action::Kind::kForward:
@@ -555,8 +725,18 @@ NG_FUZZ_UNTRACED void checkWorkers(const World& w) {
               ca.to_clients.get() == cb.to_clients.get() && ca.arp_replies.get() == cb.arp_replies.get() &&
               ca.icmp_echo_replies.get() == cb.icmp_echo_replies.get() && ca.expired_flows.get() == cb.expired_flows.get() &&
               ca.fragments_forwarded.get() == cb.fragments_forwarded.get() &&
-              ca.half_open_evictions.get() == cb.half_open_evictions.get(),
+              ca.half_open_evictions.get() == cb.half_open_evictions.get() &&
+              ca.nd_replies.get() == cb.nd_replies.get() && ca.icmp6_echo_replies.get() == cb.icmp6_echo_replies.get() &&
+              ca.affinity_hits.get() == cb.affinity_hits.get(),
           "burst vs frame: counters differ");
+  require(a.flows6.size() == b.flows6.size() && a.flows6.halfOpen() == b.flows6.halfOpen() &&
+              a.fragments6.size() == b.fragments6.size() && a.ns_queue_len == b.ns_queue_len,
+          "burst vs frame: IPv6 flow table, fragment table or NS queue differ");
+  for (const WorkerContext* ctx : {&a, &b}) {
+    require(ctx->flows6.size() <= ctx->flows6.capacity() && ctx->flows6.halfOpen() <= ctx->flows6.size(),
+            "IPv6 flow table above its capacity, or more half-open flows than flows");
+    require(ctx->ns_queue_len <= ctx->ns_queue.size(), "NS queue longer than its array");
+  }
   require(a.fragments.size() == b.fragments.size() && a.flows.halfOpen() == b.flows.halfOpen(),
           "burst vs frame: fragment table size or half-open flows differ");
   for (const WorkerContext* ctx : {&a, &b}) {
@@ -566,8 +746,11 @@ NG_FUZZ_UNTRACED void checkWorkers(const World& w) {
   require(a.flows.size() == b.flows.size() && a.arp_queue_len == b.arp_queue_len,
           "burst vs frame: flow table size or ARP queue differ");
   require(dropTotal(b) == w.drops, "a drop verdict without exactly one drop reason (or a reason without a drop)");
-  require(cb.to_nodes.get() + cb.to_clients.get() + cb.arp_replies.get() + cb.icmp_echo_replies.get() == w.forwards,
-          "forwards do not match to_nodes + to_clients + arp_replies + icmp_echo_replies");
+  require(cb.to_nodes.get() + cb.to_clients.get() + cb.arp_replies.get() + cb.icmp_echo_replies.get() +
+                  cb.nd_replies.get() + cb.icmp6_echo_replies.get() ==
+              w.forwards,
+          "forwards do not match to_nodes + to_clients + arp_replies + icmp_echo_replies + nd_replies + "
+          "icmp6_echo_replies");
   require(w.drops + w.forwards + w.consumed == w.frames, "drops + forwards + consumed != frames processed");
 }
 
@@ -587,6 +770,12 @@ Current currentOf(const Buf& in, const Buf& out, uint8_t port, Action a) {
 // Whether `ctx`'s flow table holds the key of frame `f` (a TCP/UDP IPv4 frame).
 bool hadFlow(const WorkerContext& ctx, std::span<const std::byte> f) {
   const pkt::ParseResult r = pkt::parseFrame(f);
+  if (r.status == ParseStatus::kOk && r.frame.l3 == L3::kIpv6 && r.frame.first_fragment &&
+      (r.frame.proto == pkt::kProtoTcp || r.frame.proto == pkt::kProtoUdp)) {
+    return ctx.flows6.contains(lb::FlowKey6{.src_ip = pkt::srcIp6(f, r.frame), .dst_ip = pkt::dstIp6(f, r.frame),
+                                            .src_port = r.frame.src_port, .dst_port = r.frame.dst_port,
+                                            .proto = r.frame.proto});
+  }
   if (r.status != ParseStatus::kOk || r.frame.l3 != L3::kIpv4 || !r.frame.first_fragment ||
       (r.frame.proto != pkt::kProtoTcp && r.frame.proto != pkt::kProtoUdp)) {
     return false;
@@ -594,6 +783,28 @@ bool hadFlow(const WorkerContext& ctx, std::span<const std::byte> f) {
   const ParsedFrame& p = r.frame;
   return ctx.flows.contains(lb::FlowKey{.src_ip = p.src_ip, .dst_ip = p.dst_ip, .src_port = p.src_port,
                                         .dst_port = p.dst_port, .proto = p.proto});
+}
+
+// Records the link-layer address an NS (source option) or NA (target option) on `port`
+// announces, whatever the verdict.
+NG_FUZZ_UNTRACED void noteNdAnnouncement(World& w, uint8_t port, std::span<const std::byte> f) {
+  const pkt::ParseResult r = pkt::parseFrame(f);
+  if (r.status != ParseStatus::kOk || r.frame.l3 != L3::kIpv6 || r.frame.proto != pkt::kProtoIcmp6 ||
+      !r.frame.first_fragment || r.frame.l4_len < pkt::icmp6::kNdMinLen) {
+    return;
+  }
+  const bool ns = r.frame.icmp_type == pkt::icmp6::kNeighborSolicitation;
+  if (!ns && r.frame.icmp_type != pkt::icmp6::kNeighborAdvertisement) return;
+  const std::byte* m = f.data() + r.frame.l4_offset;
+  const pkt::Ip6 who = ns ? pkt::srcIp6(f, r.frame) : pkt::loadIp6(m + pkt::icmp6::kNdTarget);
+  for (size_t off = pkt::icmp6::kNdMinLen; off + 8 <= r.frame.l4_len;) {
+    const size_t len = std::to_integer<size_t>(m[off + 1]) * 8;
+    if (len == 0) return;
+    if (std::to_integer<uint8_t>(m[off]) == (ns ? pkt::icmp6::kOptSourceLinkAddr : pkt::icmp6::kOptTargetLinkAddr)) {
+      w.announced6.insert({port, who, pkt::loadMac(m + off + 2)});
+    }
+    off += len;
+  }
 }
 
 void runUnit(World& w, std::vector<Item>& items, uint8_t port, bool burst) {
@@ -604,6 +815,7 @@ void runUnit(World& w, std::vector<Item>& items, uint8_t port, bool burst) {
         r.status == ParseStatus::kOk && r.frame.l3 == L3::kArp && !r.frame.has_vlan) {
       w.announced.insert({port, r.frame.arp_spa, r.frame.arp_sha});
     }
+    noteNdAnnouncement(w, port, items[i].in.span());
     const uint64_t before = dropTotal(w.shadow);
     const bool had_flow = hadFlow(w.shadow, items[i].in.span());
     const Action a = fwd::processFrame(w.shadow, *w.snap, port, items[i].shadow.span(), w.now);
@@ -665,6 +877,25 @@ void slowTick(World& w, uint32_t budget) {
             "writeArpRequest: not a request from the port's address for the target");
   }
   require(w.primary.neighbors.size() == w.shadow.neighbors.size(), "burst vs frame: neighbour tables differ");
+  // IPv6: the same for Neighbor Solicitations.
+  std::array<fwd::NsRequest, 32> a6{};
+  std::array<fwd::NsRequest, 32> b6{};
+  const size_t na6 = fwd::slowTickNd(w.primary, *w.snap, w.now, a6);
+  const size_t nb6 = fwd::slowTickNd(w.shadow, *w.snap, w.now, b6);
+  require(na6 <= a6.size() && na6 == nb6, "slowTickNd: request counts differ or overflow");
+  for (size_t i = 0; i < na6; ++i) {
+    require(a6[i].port == b6[i].port && a6[i].target_ip == b6[i].target_ip, "slowTickNd: requests differ");
+    const fwd::PortInfo* port = a6[i].port < w.shadow.ports.size() ? &w.shadow.ports[a6[i].port] : nullptr;
+    require(port != nullptr && !a6[i].target_ip.isZero() && port->onLink6(a6[i].target_ip),
+            "slowTickNd: NS for an unusable port or an off-link target");
+    std::array<std::byte, pkt::kNsFrameLen> frame{};
+    require(fwd::writeNsRequest(*port, a6[i].target_ip, frame) == frame.size(), "writeNsRequest: wrong length");
+    const pkt::ParseResult r = pkt::parseFrame(frame);
+    require(r.status == ParseStatus::kOk && r.frame.l3 == L3::kIpv6 && r.frame.icmp_type == pkt::icmp6::kNeighborSolicitation &&
+                l4ChecksumOk6(frame, r.frame) == true && port->isOwn6(pkt::srcIp6(frame, r.frame)),
+            "writeNsRequest: not a valid NS from one of the port's addresses");
+  }
+  require(w.primary.neighbors6.size() == w.shadow.neighbors6.size(), "burst vs frame: IPv6 neighbour tables differ");
   checkWorkers(w);
 }
 

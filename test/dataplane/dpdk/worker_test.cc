@@ -37,6 +37,8 @@
 #include "dataplane/pkt/bytes.h"
 #include "dataplane/pkt/checksum.h"
 #include "dataplane/pkt/headers.h"
+#include "dataplane/pkt/parse.h"
+#include "dataplane/pkt/rewrite6.h"
 #include "test/support/packet_builder.h"
 
 namespace ng::dpdk {
@@ -93,6 +95,17 @@ constexpr uint8_t kInt = 1;
 
 pkt::Mac nodeMac(uint32_t node) { return node == kNode1 ? kNode1Mac : kNode2Mac; }
 
+// IPv6 half of the topology (dual stack).
+const pkt::Ip6 kVip6 = test::ip6("2001:db8:100::100");
+const pkt::Ip6 kClient6 = test::ip6("2001:db8:100::2");
+const pkt::Ip6 kClient6b = test::ip6("2001:db8:100::3");
+const pkt::Ip6 kExtAddr6 = test::ip6("2001:db8:100::1");
+const pkt::Ip6 kIntAddr6 = test::ip6("2001:db8:200::1");
+const pkt::Ip6 kNode6a = test::ip6("2001:db8:200::11");
+const pkt::Ip6 kNode6b = test::ip6("2001:db8:200::12");
+const pkt::Mac kClientMacB = mac("02:00:00:00:00:03");
+pkt::Mac nodeMac6(const pkt::Ip6& node) { return node == kNode6a ? kNode1Mac : kNode2Mac; }
+
 // Maglev tables are pure functions of the node set; build each once (the compiler shares
 // them the same way).
 std::shared_ptr<const lb::MaglevTable> maglevFor(const std::vector<uint32_t>& nodes) {
@@ -123,6 +136,25 @@ std::unique_ptr<fwd::ForwardingSnapshot> makeSnapshot(uint64_t generation,
   snap->snat_addresses = {kIntAddr};
   snap->resolve_targets = {kNode1, kNode2};
   snap->static_neighbors = {{.ip = kNode1, .mac = kNode1Mac}, {.ip = kNode2, .mac = kNode2Mac}};
+  snap->finalize();
+  return snap;
+}
+
+// makeSnapshot plus the IPv6 VIP of the same Service (TCP 80 -> nodes6:30080, SNAT6 =
+// the internal port's IPv6 address).
+std::unique_ptr<fwd::ForwardingSnapshot> makeDualStackSnapshot(uint64_t generation) {
+  auto snap = makeSnapshot(generation);
+  fwd::ServicePort6 sp{.vip = kVip6, .port = 80, .proto = pkt::kProtoTcp};
+  std::vector<lb::MaglevBackend> ids;
+  for (const pkt::Ip6& n : {kNode6a, kNode6b}) {
+    sp.backends.push_back({.node_ip = n, .node_port = kNodePort, .weight = 1});
+    ids.push_back({.id = n.lo, .weight = 1});
+  }
+  sp.maglev = std::make_shared<const lb::MaglevTable>(lb::MaglevTable::build(ids));
+  snap->service_ports6.push_back(std::move(sp));
+  snap->snat_addresses6 = {kIntAddr6};
+  snap->resolve_targets6 = {kNode6a, kNode6b};
+  snap->static_neighbors6 = {{.ip = kNode6a, .mac = kNode1Mac}, {.ip = kNode6b, .mac = kNode2Mac}};
   snap->finalize();
   return snap;
 }
@@ -255,8 +287,10 @@ class WorkerTest : public ::testing::Test {
     }
     pool_baseline_ = rte_mempool_avail_count(pool_->get());
     std::vector<fwd::PortInfo> infos = {
-        {.role = fwd::PortRole::kExternal, .mac = extMac(), .address = kExtAddr, .prefix_len = 24},
-        {.role = fwd::PortRole::kInternal, .mac = intMac(), .address = kIntAddr, .prefix_len = 24},
+        {.role = fwd::PortRole::kExternal, .mac = extMac(), .address = kExtAddr, .prefix_len = 24,
+         .address6 = kExtAddr6, .prefix_len6 = 64},
+        {.role = fwd::PortRole::kInternal, .mac = intMac(), .address = kIntAddr, .prefix_len = 24,
+         .address6 = kIntAddr6, .prefix_len6 = 64},
     };
     ctx_ = std::make_unique<fwd::WorkerContext>(0, infos, 1u << 14);
     publisher_ = std::make_unique<RcuPublisher>(2);
@@ -733,6 +767,125 @@ TEST_F(WorkerTest, IdleWorkerSleepsAndWakesForTraffic) {
   EXPECT_EQ(worker_->join(), 0);
   ASSERT_EQ(out.size(), 1u) << "the SYN after the quiet spell was not forwarded";
   EXPECT_EQ(ctx_->counters.new_flows.get(), 1u);
+}
+
+}  // namespace
+}  // namespace ng::dpdk
+
+namespace ng::dpdk {
+namespace {
+
+// What the IPv6 test reads back: the parsed frame plus its addresses and checksum.
+struct Parsed6 {
+  pkt::ParsedFrame p{};
+  pkt::ParseStatus status = pkt::ParseStatus::kTruncated;
+  pkt::Ip6 src{}, dst{};
+  bool l4_checksum_ok = false;
+};
+Parsed6 parse6(const Bytes& f) {
+  Parsed6 r;
+  r.status = pkt::parseFrame(f, r.p);
+  if (r.status != pkt::ParseStatus::kOk || r.p.l3 != pkt::L3::kIpv6) return r;
+  r.src = pkt::srcIp6(f, r.p);
+  r.dst = pkt::dstIp6(f, r.p);
+  r.l4_checksum_ok =
+      pkt::checksum6(r.src, r.dst, r.p.proto, std::span<const std::byte>(f).subspan(r.p.l4_offset, r.p.l4_len)) == 0;
+  return r;
+}
+
+// IPv6 full-NAT through the real worker loop: the client's NS for VIP6 is answered (and
+// teaches the worker the client's MAC), its SYN goes to a node from SNAT6 with the hop
+// limit decremented, the node's SYN-ACK comes back from VIP6:80; a second client that
+// never solicited is resolved by an NS the slow tick sends, and its reply passes after
+// the NA. Checksums are verified independently of the rewrite code.
+TEST_F(WorkerTest, Ipv6FullNatRoundTripWithNeighborDiscovery) {
+  publisher_->publish(makeDualStackSnapshot(2));
+  const pkt::Ip6 group = pkt::solicitedNode(kVip6);
+  inject(kExt, PacketBuilder().eth(kClientMac, pkt::multicastMac(group)).ipv6(kClient6, group, 255)
+                   .ndSolicit(kVip6, kClientMac).build());
+  pollAndFlush();
+  auto out = sent(kExt);
+  ASSERT_EQ(out.size(), 1u);
+  Parsed6 na = parse6(out[0]);
+  ASSERT_EQ(na.status, pkt::ParseStatus::kOk);
+  EXPECT_EQ(na.p.icmp_type, pkt::icmp6::kNeighborAdvertisement);
+  EXPECT_EQ(na.src, kVip6);
+  EXPECT_EQ(na.dst, kClient6);
+  EXPECT_EQ(na.p.ttl, 255);
+  EXPECT_TRUE(na.l4_checksum_ok);
+  EXPECT_EQ(pkt::loadMac(out[0].data()), kClientMac);
+  EXPECT_EQ(pkt::loadMac(out[0].data() + 14 + 40 + 26), extMac()) << "target link-layer option";
+  EXPECT_EQ(ctx_->counters.nd_replies.get(), 1u);
+
+  auto roundTrip = [&](const pkt::Ip6& client, const pkt::Mac& client_mac, uint16_t sport) -> Parsed6 {
+    inject(kExt, PacketBuilder().eth(client_mac, extMac()).ipv6(client, kVip6).tcp(sport, 80, pkt::tcp::kSyn, 1000).build());
+    pollAndFlush();
+    const auto to_node = sent(kInt);
+    EXPECT_EQ(to_node.size(), 1u);
+    if (to_node.empty()) return {};
+    const Parsed6 n = parse6(to_node[0]);
+    EXPECT_EQ(n.status, pkt::ParseStatus::kOk);
+    EXPECT_EQ(n.src, kIntAddr6);
+    EXPECT_TRUE(n.dst == kNode6a || n.dst == kNode6b);
+    EXPECT_EQ(n.p.dst_port, kNodePort);
+    EXPECT_EQ(n.p.ttl, 63);
+    EXPECT_TRUE(n.l4_checksum_ok);
+    EXPECT_EQ(pkt::loadMac(to_node[0].data()), nodeMac6(n.dst));
+    return n;
+  };
+  auto synAck = [&](const Parsed6& n) {
+    return PacketBuilder().eth(nodeMac6(n.dst), intMac()).ipv6(n.dst, n.src)
+        .tcp(kNodePort, n.p.src_port, pkt::tcp::kSyn | pkt::tcp::kAckFlag, 5000, 1001).build();
+  };
+
+  const Parsed6 n1 = roundTrip(kClient6, kClientMac, 40000);
+  inject(kInt, synAck(n1));
+  pollAndFlush();
+  out = sent(kExt);
+  ASSERT_EQ(out.size(), 1u);
+  Parsed6 back = parse6(out[0]);
+  EXPECT_EQ(back.src, kVip6);
+  EXPECT_EQ(back.dst, kClient6);
+  EXPECT_EQ(back.p.src_port, 80);
+  EXPECT_EQ(back.p.dst_port, 40000);
+  EXPECT_EQ(back.p.ttl, 63);
+  EXPECT_TRUE(back.l4_checksum_ok);
+  EXPECT_EQ(pkt::loadMac(out[0].data()), kClientMac) << "learned from the NS's source link-layer option";
+
+  // Second client: unknown MAC -> reply dropped, NS sent on the next tick, NA, retransmit.
+  const Parsed6 n2 = roundTrip(kClient6b, kClientMacB, 40001);
+  inject(kInt, synAck(n2));
+  pollAndFlush();
+  EXPECT_TRUE(sent(kExt).empty());
+  EXPECT_EQ(drops(DropReason::kNeighborUnresolved), 1u);
+  tick();
+  out = sent(kExt);
+  ASSERT_EQ(out.size(), 1u);
+  const Parsed6 ns = parse6(out[0]);
+  EXPECT_EQ(ns.p.icmp_type, pkt::icmp6::kNeighborSolicitation);
+  EXPECT_EQ(ns.src, kExtAddr6);
+  EXPECT_EQ(ns.dst, pkt::solicitedNode(kClient6b));
+  EXPECT_TRUE(ns.l4_checksum_ok);
+  EXPECT_EQ(pkt::loadIp6(out[0].data() + 14 + 40 + 8), kClient6b);
+  EXPECT_EQ(ctx_->counters.nd_requests.get(), 1u);
+  inject(kExt, PacketBuilder().eth(kClientMacB, extMac()).ipv6(kClient6b, kExtAddr6, 255)
+                   .ndAdvert(kClient6b, pkt::icmp6::kNaSolicited | pkt::icmp6::kNaOverride, kClientMacB).build());
+  pollAndFlush();
+  EXPECT_TRUE(sent(kExt).empty());
+  inject(kInt, synAck(n2));
+  pollAndFlush();
+  out = sent(kExt);
+  ASSERT_EQ(out.size(), 1u);
+  back = parse6(out[0]);
+  EXPECT_EQ(back.dst, kClient6b);
+  EXPECT_EQ(pkt::loadMac(out[0].data()), kClientMacB);
+
+  // The IPv4 VIP of the same Service still works next to it.
+  const Parsed to_node4 = synToNode(40002);
+  EXPECT_EQ(to_node4.ip_src, kIntAddr);
+  EXPECT_EQ(ctx_->counters.new_flows.get(), 3u);
+  tick();
+  EXPECT_EQ(ctx_->counters.active_flows.get(), 3u);
 }
 
 }  // namespace

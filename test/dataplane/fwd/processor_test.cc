@@ -5,6 +5,7 @@
 #include "dataplane/fwd/processor.h"
 
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
 
 #include <algorithm>
 #include <map>
@@ -17,6 +18,11 @@
 
 namespace ng::test {
 namespace {
+
+// No transparent huge pages in this process (as in test/fuzz/packet_fuzz.cc): the
+// truncation tests build thousands of small WorkerContexts, and with THP every one of
+// their arrays would zero a fresh 2 MiB page. Best effort.
+[[maybe_unused]] const bool kNoThp = prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0;
 
 using fwd::Action;
 using fwd::DropReason;

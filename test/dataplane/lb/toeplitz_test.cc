@@ -79,3 +79,39 @@ TEST(ToeplitzTest, DestinationPortPartIsSeparableUnderAnyKey) {
 
 }  // namespace
 }  // namespace ng::lb
+
+namespace ng::lb {
+namespace {
+
+// Microsoft's suite, IPv6 with TCP ports: destination 3ffe:2501:200:3::1 port 1766,
+// source 3ffe:2501:200:1fff::7 port 2794 -> 0x40207d3d (0x2cc18cd5 addresses only).
+TEST(ToeplitzTest, MicrosoftVerificationSuiteIpv6) {
+  const Toeplitz t;
+  const uint64_t src_hi = 0x3ffe25010200'1fffULL, src_lo = 0x7;
+  const uint64_t dst_hi = 0x3ffe25010200'0003ULL, dst_lo = 0x1;
+  std::vector<uint8_t> in;
+  for (uint64_t w : {src_hi, src_lo, dst_hi, dst_lo}) {
+    for (int s = 56; s >= 0; s -= 8) in.push_back(static_cast<uint8_t>(w >> s));
+  }
+  EXPECT_EQ(t.hash(in), 0x2cc18cd5u);
+  EXPECT_EQ(t.hashIpv6(src_hi, src_lo, dst_hi, dst_lo, 2794, 1766), 0x40207d3du);
+}
+
+TEST(ToeplitzTest, Ipv6TablesMatchTheBitLoopAndSplitOffTheDestinationPort) {
+  const Toeplitz t;
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 200; ++i) {
+    const uint64_t w[4] = {rng(), rng(), rng(), rng()};
+    const auto sp = static_cast<uint16_t>(rng()), dp = static_cast<uint16_t>(rng());
+    std::vector<uint8_t> in;
+    for (uint64_t x : w) {
+      for (int s = 56; s >= 0; s -= 8) in.push_back(static_cast<uint8_t>(x >> s));
+    }
+    in.insert(in.end(), {uint8_t(sp >> 8), uint8_t(sp), uint8_t(dp >> 8), uint8_t(dp)});
+    EXPECT_EQ(t.hashIpv6(w[0], w[1], w[2], w[3], sp, dp), t.hash(in));
+    EXPECT_EQ(t.hashIpv6(w[0], w[1], w[2], w[3], sp, dp), t.hashIpv6(w[0], w[1], w[2], w[3], sp, 0) ^ t.dstPortPart6(dp));
+  }
+}
+
+}  // namespace
+}  // namespace ng::lb
