@@ -503,12 +503,7 @@ class Cursor {
 // Readers for the schema's own value kinds.
 
 std::optional<Mode> readMode(const Cursor& c) {
-  const auto mode = c.asChoice<Mode>({{"fullnat", Mode::kFullNat}, {"tunnel", Mode::kTunnel}});
-  if (mode == Mode::kTunnel) {
-    c.fail("mode 'tunnel' is not supported by this build yet (only 'fullnat')");
-    return std::nullopt;
-  }
-  return mode;
+  return c.asChoice<Mode>({{"fullnat", Mode::kFullNat}, {"tunnel", Mode::kTunnel}});
 }
 
 std::optional<PortRole> readRole(const Cursor& c) {
@@ -712,9 +707,46 @@ void readFlows(const Cursor& dataplane, FlowConfig& flows) {
   group->optionalUint("half_open_budget", flows.half_open_budget, 1u, 100u);
 }
 
+// dataplane.tunnel: checked against the box's own addresses (`owned`: ports, SNAT).
+void readTunnel(const Cursor& dataplane, TunnelConfig& tunnel, const OwnedAddresses& owned) {
+  auto group = dataplane.group("tunnel", Need::kOptional, {"source", "icmp_rate", "icmp_burst"});
+  if (!group) return;
+  group->optionalUint("icmp_rate", tunnel.icmp_rate, 0u, 1'000'000u);
+  group->optionalUint("icmp_burst", tunnel.icmp_burst, 1u, 100'000u);
+  auto source = group->member("source", Need::kOptional);
+  if (!source) return;
+  auto prefix = source->asPrefix();
+  if (!prefix) return;
+  const std::string text = formatPrefix(*prefix);
+  if (prefix->length < 16) {
+    source->fail(quoted(text) + " is wider than /16; a flow needs one address, 65536 are plenty");
+    return;
+  }
+  if ((prefix->address & ~prefixMask(prefix->length)) != 0) {
+    source->fail(quoted(text) + " has host bits set (did you mean " +
+                 formatPrefix(Ipv4Prefix{.address = prefix->address & prefixMask(prefix->length),
+                                         .length = prefix->length}) +
+                 "?)");
+    return;
+  }
+  if (const uint8_t top = prefix->address >> 24; top == 0 || top == 127 || top >= 224) {
+    source->fail(quoted(text) + " is not unicast (0/8, 127/8 and 224/3 are reserved)");
+    return;
+  }
+  for (const auto& [address, what] : owned) {
+    if ((address & prefixMask(prefix->length)) == prefix->address) {
+      source->fail(quoted(text) + " contains " + formatIpv4(address) + ", which is " + what +
+                   "; outer sources must be addresses of their own");
+      return;
+    }
+  }
+  tunnel.source = *prefix;
+}
+
 void readDataplane(const Cursor& root, DataplaneConfig& out, OwnedAddresses& owned) {
   auto dataplane = root.group("dataplane", Need::kRequired,
-                              {"eal", "workers", "ports", "mode", "snat", "flows", "mbufs", "idle_sleep_us"});
+                              {"eal", "workers", "ports", "mode", "snat", "flows", "mbufs", "idle_sleep_us",
+                               "tunnel"});
   if (!dataplane) return;
   dataplane->readEach("eal", Need::kOptional, out.eal, &Cursor::asString);
   dataplane->optionalUint("mbufs", out.mbufs, 0u, kMaxMbufs);
@@ -728,6 +760,7 @@ void readDataplane(const Cursor& root, DataplaneConfig& out, OwnedAddresses& own
     owned.try_emplace(port.address.address, "the address of port " + quoted(port.name));
   }
   for (uint32_t address : out.snat.addresses) owned.try_emplace(address, "a SNAT address");
+  readTunnel(*dataplane, out.tunnel, owned);
 }
 
 void readApi(const Cursor& root, ApiConfig& api) {
@@ -848,7 +881,8 @@ void readKubernetes(const Cursor& root, KubernetesConfig& kubernetes) {
   }
 }
 
-void readNodes(const Cursor& root, std::vector<NodeConfig>& nodes, const OwnedAddresses& owned) {
+void readNodes(const Cursor& root, std::vector<NodeConfig>& nodes, const OwnedAddresses& owned,
+               const TunnelConfig& tunnel) {
   auto items = root.elements("nodes", Need::kOptional);
   if (!items) return;
   std::map<std::string, std::string> names;  // name -> path
@@ -869,6 +903,11 @@ void readNodes(const Cursor& root, std::vector<NodeConfig>& nodes, const OwnedAd
     auto address_setting = item.member("address", Need::kOptional);
     if (auto it = owned.find(node.address); it != owned.end()) {
       address_setting->fail("node address " + address + " is " + it->second);
+      return;
+    }
+    if (tunnel.source && (node.address & prefixMask(tunnel.source->length)) == tunnel.source->address) {
+      address_setting->fail("node address " + address + " is inside dataplane.tunnel.source " +
+                            formatPrefix(*tunnel.source) + " (the box's outer source addresses)");
       return;
     }
     if (auto [it, fresh] =
@@ -1045,7 +1084,7 @@ void readConfig(const Cursor& root, Config& config) {
   readPools(root, config.pools);
   readKubernetes(root, config.kubernetes);
   if (root.failed()) return;  // nodes and services are checked against the dataplane
-  readNodes(root, config.nodes, owned);
+  readNodes(root, config.nodes, owned, config.dataplane.tunnel);
   if (root.failed()) return;
   readServices(root, config, owned);
 }

@@ -39,6 +39,10 @@ namespace ng::control {
 // Smallest prime >= max(min_size, 100 x backends): the Maglev table size for a node set.
 [[nodiscard]] uint32_t maglevSizeFor(uint32_t min_size, size_t backends);
 
+// dataplane.tunnel as the workers use it: the outer source range (default: the internal
+// port's address), without the network and broadcast addresses of a /30 or wider.
+[[nodiscard]] fwd::TunnelSettings tunnelSettings(const conf::Config& config);
+
 class SnapshotCompiler {
  public:
   explicit SnapshotCompiler(uint32_t maglev_size = lb::kDefaultMaglevSize,

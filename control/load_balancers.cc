@@ -1,5 +1,7 @@
 #include "control/load_balancers.h"
 
+#include "control/status_view.h"
+
 #include <algorithm>
 #include <set>
 
@@ -73,7 +75,7 @@ std::expected<LoadBalancerSpec, std::string> parseLoadBalancerSpec(const json& b
   if (!body.is_object()) return std::unexpected(std::string("body: expected a JSON object"));
   if (!r.known(body, "", {"namespace", "name", "ports", "nodes", "externalTrafficPolicy", "healthCheckNodePort",
                           "sessionAffinity", "sessionAffinityTimeoutSeconds", "loadBalancerSourceRanges",
-                          "loadBalancerIP", "sharingKey", "ipFamilies"})) {
+                          "loadBalancerIP", "sharingKey", "ipFamilies", "mode"})) {
     return failed();
   }
   LoadBalancerSpec spec{.namespace_name = namespace_name, .name = name};
@@ -194,6 +196,17 @@ std::expected<LoadBalancerSpec, std::string> parseLoadBalancerSpec(const json& b
     }
   }
   if (body.contains("sharingKey") && !r.string(body["sharingKey"], "sharingKey", spec.sharing_key)) return failed();
+  if (body.contains("mode") && !body["mode"].is_null()) {
+    std::string mode;
+    if (!r.string(body["mode"], "mode", mode)) return failed();
+    if (mode == "fullnat") {
+      spec.mode = conf::Mode::kFullNat;
+    } else if (mode == "tunnel") {
+      spec.mode = conf::Mode::kTunnel;
+    } else {
+      return std::unexpected("mode: '" + mode + "' is not one of fullnat, tunnel");
+    }
+  }
   if (body.contains("ipFamilies")) {
     const json& families = body["ipFamilies"];
     if (!families.is_array()) return std::unexpected(std::string("ipFamilies: expected an array"));
@@ -226,6 +239,7 @@ json specJson(const LoadBalancerSpec& spec) {
          {"loadBalancerSourceRanges", std::move(ranges)},
          {"sharingKey", spec.sharing_key}};
   if (spec.requested_ip) j["loadBalancerIP"] = conf::formatIpv4(*spec.requested_ip);
+  if (spec.mode) j["mode"] = modeName(*spec.mode);
   return j;
 }
 
@@ -287,7 +301,7 @@ json LoadBalancerRegistry::statusJson(const Entry& e) const {
     if (auto why = p.error()) port["error"] = *why;
     ports.push_back(std::move(port));
   }
-  const char* ip_mode = config_.dataplane.mode == conf::Mode::kFullNat ? "Proxy" : "VIP";
+  const char* ip_mode = ipModeName(e.spec.mode.value_or(config_.dataplane.mode));
   json body{{"namespace", e.spec.namespace_name},
             {"name", e.spec.name},
             {"ingress", json::array({json{{"ip", conf::formatIpv4(e.address)}, {"ipMode", ip_mode},
@@ -505,6 +519,7 @@ conf::Config LoadBalancerRegistry::merged(const conf::Config& base) const {
     svc.source_ranges = e.spec.source_ranges;
     svc.session_affinity = e.spec.client_ip_affinity ? conf::SessionAffinity::kClientIp : conf::SessionAffinity::kNone;
     svc.session_affinity_timeout = e.spec.affinity_timeout_seconds;
+    svc.mode = e.spec.mode;
     for (const LbNode& n : e.spec.nodes) svc.node_names.push_back(n.name);
     out.services.push_back(std::move(svc));
   }

@@ -58,6 +58,8 @@ struct LoadBalancerSpec {
   std::vector<conf::Ipv4Prefix> source_ranges;
   std::optional<uint32_t> requested_ip;
   std::string sharing_key;
+  // Forwarding mode ("mode": "fullnat" / "tunnel"); unset = the box's dataplane.mode.
+  std::optional<conf::Mode> mode;
 
   [[nodiscard]] std::string id() const { return namespace_name + "/" + name; }
   friend bool operator==(const LoadBalancerSpec&, const LoadBalancerSpec&) = default;

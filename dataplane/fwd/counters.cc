@@ -34,6 +34,9 @@ const char* dropReasonName(DropReason reason) noexcept {
     case DropReason::kTxFull: return "tx_full";
     case DropReason::kMultiSegment: return "multi_segment";
     case DropReason::kRedirectFull: return "redirect_full";
+    case DropReason::kTunnelTooBig: return "tunnel_too_big";
+    case DropReason::kFragNeededRateLimited: return "frag_needed_rate_limited";
+    case DropReason::kNoHeadroom: return "no_headroom";
     case DropReason::kCount: break;
   }
   return "unknown";

@@ -56,6 +56,13 @@ enum class DropReason : uint8_t {
   kTxFull,              // the device did not accept the frame
   kMultiSegment,        // chained mbuf (jumbo/scattered); not handled yet
   kRedirectFull,        // another worker's reply (or ARP copy) found that worker's ring full
+  kTunnelTooBig,        // tunnel mode: the encapsulated packet would exceed the internal
+                        // port's MTU and the packet may be fragmented (DF clear), or its
+                        // frame cannot hold the ICMP answer
+  kFragNeededRateLimited,// tunnel mode: too big with DF set, but this worker's ICMP
+                        // frag-needed budget (dataplane.tunnel.icmp_rate) is spent
+  kNoHeadroom,          // tunnel mode: the buffer has no room before the frame for the
+                        // outer header (not with DPDK mbufs: they have RTE_PKTMBUF_HEADROOM)
   kCount
 };
 
@@ -93,6 +100,12 @@ struct alignas(64) WorkerCounters {
   Counter redirected;
   Counter redirect_received;
   std::array<Counter, kDropReasonCount> drops;
+  // Tunnel mode: frames sent to a node inside an outer IPv4 header (also in to_nodes);
+  // new flows forwarded without a record because the flow table was full (stateless
+  // Maglev choice); ICMP frag-needed answers sent to clients.
+  Counter tunneled;
+  Counter tunnel_stateless;
+  Counter frag_needed_sent;
 
   void drop(DropReason reason) noexcept { drops[static_cast<size_t>(reason)].add(); }
 };

@@ -50,6 +50,8 @@ struct FragmentEntry {
   uint8_t to_node = 0;       // 1: client -> node, 0: node -> client
   uint8_t used = 0;          // 0 = empty way
   uint16_t new_id = 0;       // IPv4 identification every fragment of the datagram leaves with
+  uint8_t tunnel = 0;        // 1: tunnel mode, fragments leave unchanged inside an outer
+                             // header new_src_ip -> new_dst_ip (the node); new_id unused
 };
 
 class FragmentTable {
