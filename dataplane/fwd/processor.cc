@@ -300,7 +300,7 @@ bool takeIcmpToken(WorkerContext& ctx, const TunnelSettings& t, uint32_t now_ms)
   const size_t len = pkt::writeFragNeeded(frame, p, ctx.ports[in_port].mac, p.dst_ip, mtu);
   if (len == 0) return drop(ctx, DropReason::kTunnelTooBig);
   ctx.counters.frag_needed_sent.add();
-  return Action{.kind = Action::Kind::kForward, .out_port = in_port, .length = static_cast<uint16_t>(len)};
+  return Action{.kind = Action::Kind::kForward, .out_port = in_port, .length = static_cast<uint32_t>(len)};
 }
 
 // The next hop toward `node` for an encapsulated frame, or nullptr with the drop counted.
@@ -323,8 +323,8 @@ Action encapsulate(WorkerContext& ctx, std::span<std::byte> frame, const ParsedF
                                           pkt::OuterIpv4{.src = outer_src, .dst = node, .id = id});
   ctx.counters.to_nodes.add();
   ctx.counters.tunneled.add();
-  return Action{.kind = Action::Kind::kForward, .out_port = out, .length = static_cast<uint16_t>(len),
-                .prepended = static_cast<uint8_t>(pkt::kIpipOverhead)};
+  return Action{.kind = Action::Kind::kForward, .out_port = out, .prepended = static_cast<uint8_t>(pkt::kIpipOverhead),
+                .length = static_cast<uint32_t>(len)};
 }
 
 // Client -> VIP:port on a tunnel flow we know: to the flow's node.

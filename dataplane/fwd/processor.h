@@ -139,9 +139,12 @@ struct Action {
   // Ethernet padding dropped), or an ICMP frag-needed answer replaced the frame
   // (prepended = 0, length < received). The DPDK worker applies it with
   // rte_pktmbuf_prepend / rte_pktmbuf_trim; one test of `length` keeps full-NAT's path.
-  uint16_t length = 0;
   uint8_t prepended = 0;
+  // (8 bytes with natural alignment, returned in one register: a 6-byte Action was
+  // spilled in pieces and re-read whole, a store-forwarding stall per packet.)
+  uint32_t length = 0;
 };
+static_assert(sizeof(Action) == 8);
 
 // Writable bytes a frame needs in front of it for tunnel mode (the outer IPv4 header).
 // IPv6-in-IPv6 will need 40.

@@ -90,7 +90,9 @@ TEST_P(FixtureTest, Runs) {
       if (step.same_node) EXPECT_EQ(out.frame.dst_ip, seen.node_ip) << "must go to the previous step's node";
       seen.node_ip = out.frame.dst_ip;
       if (out.frame.proto == 4) {  // tunnel mode: an outer source from the configured range
-        if (step.same_node) EXPECT_EQ(out.frame.src_ip, seen.outer_src) << "one outer source per flow";
+        if (step.same_node) {
+          EXPECT_EQ(out.frame.src_ip, seen.outer_src) << "one outer source per flow";
+        }
         seen.outer_src = out.frame.src_ip;
         EXPECT_LT(seen.outer_src - Topo::tunnelSourceFirst(), Topo::kTunnelSources);
       } else {

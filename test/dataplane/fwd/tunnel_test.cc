@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -39,7 +40,7 @@ struct Tunnel {
   // from the Action).
   Action run(const Bytes& frame, Bytes* out = nullptr, uint32_t now = 1000, size_t headroom = kHeadroom) {
     Bytes buffer(kHeadroom + frame.size());
-    std::copy(frame.begin(), frame.end(), buffer.begin() + kHeadroom);
+    std::memcpy(buffer.data() + kHeadroom, frame.data(), frame.size());
     const Action a = fwd::processFrame(ctx, *env.snapshot, kExt,
                                        std::span<std::byte>(buffer.data() + kHeadroom, frame.size()), now, headroom);
     if (out != nullptr && a.kind == Action::Kind::kForward) {
