@@ -39,8 +39,8 @@ struct Tunnel {
   // Runs `frame`; on kForward returns the frame as it would leave (start and length
   // from the Action).
   Action run(const Bytes& frame, Bytes* out = nullptr, uint32_t now = 1000, size_t headroom = kHeadroom) {
-    Bytes buffer(kHeadroom + frame.size());
-    std::memcpy(buffer.data() + kHeadroom, frame.data(), frame.size());
+    Bytes buffer(kHeadroom);
+    buffer.insert(buffer.end(), frame.begin(), frame.end());
     const Action a = fwd::processFrame(ctx, *env.snapshot, kExt,
                                        std::span<std::byte>(buffer.data() + kHeadroom, frame.size()), now, headroom);
     if (out != nullptr && a.kind == Action::Kind::kForward) {
