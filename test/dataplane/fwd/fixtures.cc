@@ -220,11 +220,13 @@ Env makeEnv() {
   // Tunnel mode next to full-NAT in the same snapshot.
   for (const auto& [port, proto, node_port] :
        {std::tuple{uint16_t{80}, kProtoTcp, uint16_t{30080}}, std::tuple{uint16_t{53}, kProtoUdp, uint16_t{30053}},
-        std::tuple{SvcPorts::kOnlyClient, kProtoTcp, SvcPorts::nodePortOf(SvcPorts::kOnlyClient)}}) {
+        std::tuple{SvcPorts::kOnlyClient, kProtoTcp, SvcPorts::nodePortOf(SvcPorts::kOnlyClient)},
+        std::tuple{SvcPorts::kAffinityTcp, kProtoTcp, SvcPorts::nodePortOf(SvcPorts::kAffinityTcp)}}) {
     fwd::ServicePort sp = fixtureServicePort(port, proto, node_port);
     sp.vip = Topo::tunnelVip();
     sp.mode = fwd::ForwardingMode::kTunnel;
     if (port == SvcPorts::kOnlyClient) sp.source_ranges = {fwd::prefixRange(Topo::clientIp(), 32)};
+    if (port == SvcPorts::kAffinityTcp) sp.affinity_timeout_ms = SvcPorts::kAffinityTimeoutMs;
     snap->service_ports.push_back(std::move(sp));
   }
   snap->tunnel = fwd::TunnelSettings{.source_base = Topo::tunnelSourceFirst(), .source_count = Topo::kTunnelSources,
@@ -736,6 +738,14 @@ std::vector<Fixture> standardFixtures() {
     allowed.flows_after = 1;
     f.push_back({"tunnel: source ranges deny a new flow as in full-NAT, and allow the listed client",
                  {denied, allowed}});
+  }
+  {
+    std::vector<Step> steps;
+    for (uint16_t port = 41000; port < 41008; ++port) {
+      steps.push_back(tunnelStep(clientTunnelTcp(port, tcp::kSyn, 0, SvcPorts::kAffinityTcp), 0, port != 41000));
+    }
+    steps.back().flows_after = 8;
+    f.push_back({"tunnel: ClientIP affinity keeps every connection of a client on one node", std::move(steps)});
   }
   f.push_back({"tunnel and full-NAT in one snapshot: each VIP keeps its mode",
                {tunnelStep(clientTunnelTcp(kClientPort, tcp::kSyn), 0, false),

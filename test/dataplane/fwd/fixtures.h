@@ -39,7 +39,8 @@ struct Topo {
   static uint32_t clientIp() { return ip("10.100.0.2"); }
   static uint32_t vip() { return ip("10.100.0.100"); }
   // Tunnel mode (DSR): VIP 10.100.0.101 TCP 80 / UDP 53 / TCP 8001 (source range
-  // 10.100.0.2/32) to the same nodes, outer sources 10.200.0.64/26 (.65 ... .126).
+  // 10.100.0.2/32) / TCP 8004 (ClientIP affinity) to the same nodes, outer sources
+  // 10.200.0.64/26 (.65 ... .126).
   static uint32_t tunnelVip() { return ip("10.100.0.101"); }
   static uint32_t tunnelSourceFirst() { return ip("10.200.0.65"); }
   static constexpr uint32_t kTunnelSources = 62;

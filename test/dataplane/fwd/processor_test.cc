@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "dataplane/pkt/checksum.h"
 #include "dataplane/pkt/headers.h"
@@ -49,6 +50,7 @@ TEST_P(FixtureTest, Runs) {
   for (const auto& [addr, m] : fx.known_neighbors) ctx.neighbors.learn(addr, m, 0);
 
   Observed seen;
+  std::tuple<uint32_t, uint16_t, uint16_t, uint8_t> last_tunnel_flow{};
   for (size_t i = 0; i < fx.steps.size(); ++i) {
     const Step& step = fx.steps[i];
     SCOPED_TRACE("step " + std::to_string(i));
@@ -90,9 +92,16 @@ TEST_P(FixtureTest, Runs) {
       if (step.same_node) EXPECT_EQ(out.frame.dst_ip, seen.node_ip) << "must go to the previous step's node";
       seen.node_ip = out.frame.dst_ip;
       if (out.frame.proto == 4) {  // tunnel mode: an outer source from the configured range
-        if (step.same_node) {
+        // The inner packet's ports say which flow it is: one flow, one outer source.
+        Bytes inner(frame.begin(), frame.begin() + 14);
+        inner.insert(inner.end(), frame.begin() + 34, frame.end());
+        const ParseResult in = parseFrame(inner);
+        ASSERT_EQ(in.status, ParseStatus::kOk);
+        const auto tuple = std::tuple(in.frame.src_ip, in.frame.src_port, in.frame.dst_port, in.frame.proto);
+        if (tuple == last_tunnel_flow) {
           EXPECT_EQ(out.frame.src_ip, seen.outer_src) << "one outer source per flow";
         }
+        last_tunnel_flow = tuple;
         seen.outer_src = out.frame.src_ip;
         EXPECT_LT(seen.outer_src - Topo::tunnelSourceFirst(), Topo::kTunnelSources);
       } else {
