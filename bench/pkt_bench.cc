@@ -26,19 +26,24 @@ using namespace ng;
 using test::Bytes;
 
 // Distinct client frames: source address and port vary so every frame is its own flow.
-std::vector<Bytes> clientFrames(size_t n, uint8_t flags) {
+// `tunnel`: to the fixtures' tunnel-mode VIP, with DF set as Linux sends TCP.
+std::vector<Bytes> clientFrames(size_t n, uint8_t flags, bool tunnel = false) {
   std::vector<Bytes> frames;
   frames.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     const uint32_t src = test::ip("10.100.0.2") + static_cast<uint32_t>((i >> 14) << 8);  // other /24s via gateway-less on-link range
     frames.push_back(test::PacketBuilder()
                          .eth(test::Topo::clientMac(), test::Topo::extMac())
-                         .ipv4(src, test::Topo::vip())
+                         .ipv4(src, tunnel ? test::Topo::tunnelVip() : test::Topo::vip())
+                         .ipFrag(tunnel ? 0x4000 : 0)
                          .tcp(static_cast<uint16_t>(1024 + (i & 0x3fff)), 80, flags)
                          .build());
   }
   return frames;
 }
+
+// A frame behind mbuf-like headroom, for tunnel mode's outer header.
+constexpr size_t kHeadroom = 128;
 
 void reportCycles(benchmark::State& state, uint64_t cycles) {
   state.counters["cycles_per_pkt"] = benchmark::Counter(static_cast<double>(cycles), benchmark::Counter::kAvgIterations);
@@ -114,6 +119,74 @@ void BM_EstablishedFlow(benchmark::State& state) {
   state.counters["flows"] = static_cast<double>(flows);
 }
 BENCHMARK(BM_EstablishedFlow)->Arg(4096)->Arg(1 << 20);
+
+// Tunnel mode, established flow: ACKs of `range(0)` flows, each encapsulated (outer
+// header written into the headroom, checksum computed) toward the flow's node.
+void BM_TunnelEstablishedFlow(benchmark::State& state) {
+  const auto flows = static_cast<size_t>(state.range(0));
+  Pipeline p(static_cast<uint32_t>(flows * 2));
+  const std::vector<Bytes> acks = clientFrames(flows, pkt::tcp::kAckFlag, true);
+  const std::vector<Bytes> syns = clientFrames(flows, pkt::tcp::kSyn, true);
+  Bytes buffer(kHeadroom + acks[0].size());
+  const std::span<std::byte> frame(buffer.data() + kHeadroom, acks[0].size());
+  for (size_t f = 0; f < flows; ++f) {
+    for (const Bytes* src : {&syns[f], &acks[f]}) {
+      std::memcpy(frame.data(), src->data(), src->size());
+      if (fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, frame, 1, kHeadroom).kind != fwd::Action::Kind::kForward) {
+        state.SkipWithError("SYN/ACK not forwarded during set-up");
+        return;
+      }
+    }
+  }
+  size_t i = 0;
+  uint64_t cycles = 0;
+  for (auto _ : state) {
+    const Bytes& src = acks[i];
+    i = i + 1 == flows ? 0 : i + 1;
+    std::memcpy(frame.data(), src.data(), src.size());
+    const uint64_t t0 = __rdtsc();
+    const fwd::Action a = fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, frame, 2, kHeadroom);
+    cycles += __rdtsc() - t0;
+    benchmark::DoNotOptimize(a);
+  }
+  if (p.ctx->counters.new_flows.get() != flows) state.SkipWithError("ACKs created flows");
+  if (p.ctx->counters.tunneled.get() != p.ctx->counters.to_nodes.get()) state.SkipWithError("not every frame tunnelled");
+  reportCycles(state, cycles);
+  state.counters["flows"] = static_cast<double>(flows);
+}
+BENCHMARK(BM_TunnelEstablishedFlow)->Arg(4096)->Arg(1 << 20);
+
+// Tunnel mode, new flow: a SYN per iteration (Maglev choice, client-key-only insert,
+// encapsulation). Like BM_NewFlow, the table is recreated outside the timing.
+void BM_TunnelNewFlow(benchmark::State& state) {
+  constexpr size_t kBatch = 65536;
+  const std::vector<Bytes> syns = clientFrames(kBatch, pkt::tcp::kSyn, true);
+  auto p = std::make_unique<Pipeline>(static_cast<uint32_t>(kBatch), 100);
+  Bytes buffer(kHeadroom + syns[0].size());
+  const std::span<std::byte> frame(buffer.data() + kHeadroom, syns[0].size());
+  size_t i = 0;
+  uint64_t cycles = 0;
+  for (auto _ : state) {
+    if (i == kBatch) {
+      state.PauseTiming();
+      p = std::make_unique<Pipeline>(static_cast<uint32_t>(kBatch), 100);
+      i = 0;
+      state.ResumeTiming();
+    }
+    std::memcpy(frame.data(), syns[i].data(), syns[i].size());
+    ++i;
+    const uint64_t t0 = __rdtsc();
+    const fwd::Action a = fwd::processFrame(*p->ctx, *p->env.snapshot, test::kExt, frame, 1, kHeadroom);
+    cycles += __rdtsc() - t0;
+    benchmark::DoNotOptimize(a);
+  }
+  uint64_t drops = 0;
+  for (const auto& d : p->ctx->counters.drops) drops += d.get();
+  if (drops != 0) state.SkipWithError("SYNs were dropped");
+  if (p->ctx->counters.tunnel_stateless.get() != 0) state.SkipWithError("SYNs found the table full");
+  reportCycles(state, cycles);
+}
+BENCHMARK(BM_TunnelNewFlow);
 
 // Established flows during a SYN flood: per iteration one ACK of one of `range(0)`
 // established flows (timed: cycles_per_pkt) and `kFloodPerEstablished` SYNs from spoofed

@@ -556,12 +556,7 @@ class Cursor {
 // Readers for the schema's own value kinds.
 
 std::optional<Mode> readMode(const Cursor& c) {
-  const auto mode = c.asChoice<Mode>({{"fullnat", Mode::kFullNat}, {"tunnel", Mode::kTunnel}});
-  if (mode == Mode::kTunnel) {
-    c.fail("mode 'tunnel' is not supported by this build yet (only 'fullnat')");
-    return std::nullopt;
-  }
-  return mode;
+  return c.asChoice<Mode>({{"fullnat", Mode::kFullNat}, {"tunnel", Mode::kTunnel}});
 }
 
 std::optional<PortRole> readRole(const Cursor& c) {
@@ -810,9 +805,46 @@ void readFlows(const Cursor& dataplane, FlowConfig& flows) {
   group->optionalUint("half_open_budget", flows.half_open_budget, 1u, 100u);
 }
 
+// dataplane.tunnel: checked against the box's own addresses (`owned`: ports, SNAT).
+void readTunnel(const Cursor& dataplane, TunnelConfig& tunnel, const OwnedAddresses& owned) {
+  auto group = dataplane.group("tunnel", Need::kOptional, {"source", "icmp_rate", "icmp_burst"});
+  if (!group) return;
+  group->optionalUint("icmp_rate", tunnel.icmp_rate, 0u, 1'000'000u);
+  group->optionalUint("icmp_burst", tunnel.icmp_burst, 1u, 100'000u);
+  auto source = group->member("source", Need::kOptional);
+  if (!source) return;
+  auto prefix = source->asPrefix();
+  if (!prefix) return;
+  const std::string text = formatPrefix(*prefix);
+  if (prefix->length < 16) {
+    source->fail(quoted(text) + " is wider than /16; a flow needs one address, 65536 are plenty");
+    return;
+  }
+  if ((prefix->address & ~prefixMask(prefix->length)) != 0) {
+    source->fail(quoted(text) + " has host bits set (did you mean " +
+                 formatPrefix(Ipv4Prefix{.address = prefix->address & prefixMask(prefix->length),
+                                         .length = prefix->length}) +
+                 "?)");
+    return;
+  }
+  if (const uint8_t top = prefix->address >> 24; top == 0 || top == 127 || top >= 224) {
+    source->fail(quoted(text) + " is not unicast (0/8, 127/8 and 224/3 are reserved)");
+    return;
+  }
+  for (const auto& [address, what] : owned) {
+    if (address.isV4() && (address.v4() & prefixMask(prefix->length)) == prefix->address) {
+      source->fail(quoted(text) + " contains " + address.str() + ", which is " + what +
+                   "; outer sources must be addresses of their own");
+      return;
+    }
+  }
+  tunnel.source = *prefix;
+}
+
 void readDataplane(const Cursor& root, DataplaneConfig& out, OwnedAddresses& owned) {
   auto dataplane = root.group("dataplane", Need::kRequired,
-                              {"eal", "workers", "ports", "mode", "snat", "flows", "mbufs", "idle_sleep_us"});
+                              {"eal", "workers", "ports", "mode", "snat", "flows", "mbufs", "idle_sleep_us",
+                               "tunnel"});
   if (!dataplane) return;
   dataplane->readEach("eal", Need::kOptional, out.eal, &Cursor::asString);
   dataplane->optionalUint("mbufs", out.mbufs, 0u, kMaxMbufs);
@@ -827,6 +859,7 @@ void readDataplane(const Cursor& root, DataplaneConfig& out, OwnedAddresses& own
     if (port.address6) owned.try_emplace(port.address6->address, "the IPv6 address of port " + quoted(port.name));
   }
   for (const IpAddress& address : out.snat.addresses) owned.try_emplace(address, "a SNAT address");
+  readTunnel(*dataplane, out.tunnel, owned);
 }
 
 void readApi(const Cursor& root, ApiConfig& api) {
@@ -986,7 +1019,8 @@ void readKubernetes(const Cursor& root, KubernetesConfig& kubernetes) {
   }
 }
 
-void readNodes(const Cursor& root, std::vector<NodeConfig>& nodes, const OwnedAddresses& owned) {
+void readNodes(const Cursor& root, std::vector<NodeConfig>& nodes, const OwnedAddresses& owned,
+               const TunnelConfig& tunnel) {
   auto items = root.elements("nodes", Need::kOptional);
   if (!items) return;
   std::map<std::string, std::string> names;  // name -> path
@@ -1008,6 +1042,11 @@ void readNodes(const Cursor& root, std::vector<NodeConfig>& nodes, const OwnedAd
     for (const IpAddress& a : node.addresses) {
       if (auto it = owned.find(a); it != owned.end()) {
         address_setting->fail("node address " + a.str() + " is " + it->second);
+        return;
+      }
+      if (tunnel.source && a.isV4() && (a.v4() & prefixMask(tunnel.source->length)) == tunnel.source->address) {
+        address_setting->fail("node address " + a.str() + " is inside dataplane.tunnel.source " +
+                              formatPrefix(*tunnel.source) + " (the box's outer source addresses)");
         return;
       }
       if (auto [it, fresh] = addresses.try_emplace(a, item.path() + " " + quoted(node.name)); !fresh) {
@@ -1148,6 +1187,11 @@ void readServices(const Cursor& root, Config& config, const OwnedAddresses& owne
           return;
         }
       }
+      if (address.isV6() && service.mode.value_or(config.dataplane.mode) == Mode::kTunnel) {
+        vip_setting->fail("VIP " + vip + ": tunnel mode serves IPv4 VIPs only in this build (IPv6-in-IPv6 is "
+                          "not built); set mode = \"fullnat\" on this service");
+        return;
+      }
       if (address.isV6() && service.mode.value_or(config.dataplane.mode) == Mode::kFullNat &&
           config.dataplane.snat.of(IpFamily::kIpv6).empty()) {
         vip_setting->fail("VIP " + vip + " needs an IPv6 SNAT source for full-NAT: give the internal port an "
@@ -1198,7 +1242,7 @@ void readConfig(const Cursor& root, Config& config) {
   readPools(root, config.pools);
   readKubernetes(root, config.kubernetes);
   if (root.failed()) return;  // nodes and services are checked against the dataplane
-  readNodes(root, config.nodes, owned);
+  readNodes(root, config.nodes, owned, config.dataplane.tunnel);
   if (root.failed()) return;
   readServices(root, config, owned);
 }

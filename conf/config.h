@@ -75,6 +75,16 @@ struct SnatConfig {
   [[nodiscard]] std::vector<IpAddress> of(IpFamily family) const;
 };
 
+// Tunnel mode's box-wide settings (docs/config.md, dataplane.tunnel). Live-reloadable.
+struct TunnelConfig {
+  // Outer source addresses of IPIP packets, one per flow by flow hash (the node's RSS
+  // spreads flows by them). /16../32; network and broadcast addresses of a /30 or wider
+  // are not used. Unset: the internal port's address alone.
+  std::optional<Ipv4Prefix> source;
+  uint32_t icmp_rate = 100;  // ICMP frag-needed answers per second per worker, 0..1000000 (0 = none)
+  uint32_t icmp_burst = 20;  // token bucket depth, 1..100000
+};
+
 struct DataplaneConfig {
   std::vector<std::string> eal;   // extra EAL arguments
   std::vector<unsigned> workers = {1};  // worker lcore ids; never the main lcore (0)
@@ -89,6 +99,7 @@ struct DataplaneConfig {
   // Idle back-off: the longest a worker sleeps between empty polls, microseconds
   // (0..10000); 0 = busy-poll always (dedicated cores). Boot-only.
   uint32_t idle_sleep_us = 100;
+  TunnelConfig tunnel;
 };
 
 struct ApiConfig {

@@ -17,6 +17,24 @@ const char* policyName(conf::TrafficPolicy policy) noexcept {
   return policy == conf::TrafficPolicy::kCluster ? "Cluster" : "Local";
 }
 
+fwd::TunnelSettings tunnelSettings(const conf::Config& config) {
+  const conf::TunnelConfig& t = config.dataplane.tunnel;
+  fwd::TunnelSettings out{.icmp_rate = t.icmp_rate, .icmp_burst = t.icmp_burst};
+  if (!t.source) {
+    const conf::PortConfig* internal = config.port(conf::PortRole::kInternal);
+    out.source_base = internal != nullptr ? internal->address.address : 0;
+    out.source_count = 1;
+    return out;
+  }
+  const uint32_t size = uint32_t{1} << (32 - t.source->length);  // length >= 16 (validated)
+  // A /30 or wider has a network and a broadcast address: a node would drop packets from
+  // either as martians, so they are not used.
+  const bool skip_ends = size >= 4;
+  out.source_base = t.source->address + (skip_ends ? 1 : 0);
+  out.source_count = skip_ends ? size - 2 : size;
+  return out;
+}
+
 SnapshotCompiler::SnapshotCompiler(uint32_t maglev_size, uint32_t stats_capacity)
     : maglev_size_(maglev_size), stats_capacity_(stats_capacity) {}
 
@@ -125,6 +143,7 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
                                     .udp_ms = flows.udp_timeout * 1000,
                                     .tcp_half_open_ms = flows.tcp_half_open_timeout * 1000};
   snap->half_open_budget_percent = flows.half_open_budget;
+  snap->tunnel = tunnelSettings(config);
   for (const conf::NodeConfig& node : config.nodes) {
     if (auto v4 = node.address(conf::IpFamily::kIpv4)) {
       snap->resolve_targets.push_back(v4->v4());
@@ -201,6 +220,7 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
         if (prefix.address.isV4()) ranges.push_back(fwd::prefixRange(prefix.address.v4(), prefix.length));
       }
       sp.source_ranges = fwd::mergeSourceRanges(std::move(ranges));
+      sp.mode = set.mode == conf::Mode::kTunnel ? fwd::ForwardingMode::kTunnel : fwd::ForwardingMode::kFullNat;
       if (!set.source_ranges.empty() && sp.source_ranges.empty()) {
         // An inclusive range with first > last holds no address, and a non-empty list
         // restricts: every source is refused (ServicePort::allowsSource).

@@ -44,6 +44,10 @@ namespace ng::control {
 // An IPv6 address as the data plane holds it (zero for an IPv4 one).
 [[nodiscard]] fwd::Ip6 toIp6(const conf::IpAddress& address) noexcept;
 
+// dataplane.tunnel as the workers use it: the outer source range (default: the internal
+// port's address), without the network and broadcast addresses of a /30 or wider.
+[[nodiscard]] fwd::TunnelSettings tunnelSettings(const conf::Config& config);
+
 class SnapshotCompiler {
  public:
   explicit SnapshotCompiler(uint32_t maglev_size = lb::kDefaultMaglevSize,

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control/kube_service.h"
+#include "control/status_view.h"
 
 namespace ng::control {
 namespace {
@@ -372,7 +373,10 @@ void KubeController::reconcile(std::stop_token stop) {
     auto p = programmed_.find(id);
     auto svc = services_.find(id);
     if (p == programmed_.end() || svc == services_.end()) continue;
-    const json desired = ingressFor(p->second.spec, p->second.addresses, options_.ip_mode);
+    // The Service's own mode (annotation) decides its ipMode, else the box's default.
+    const std::string_view ip_mode =
+        p->second.spec.mode ? std::string_view(ipModeName(*p->second.spec.mode)) : std::string_view(options_.ip_mode);
+    const json desired = ingressFor(p->second.spec, p->second.addresses, ip_mode);
     const bool write = currentIngress(svc->second) != desired;
     if (write && !patchStatus(id, desired)) {
       retryLater(id);

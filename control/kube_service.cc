@@ -276,6 +276,23 @@ std::expected<ServiceTranslation, std::string> translateService(const json& serv
   }
   std::ranges::sort(spec.requested_ips);
   spec.sharing_key = stringAt(service, {"metadata", "annotations", std::string(kSharingKeyAnnotation).c_str()});
+
+  const json& mode = at(service, {"metadata", "annotations", std::string(kForwardingModeAnnotation).c_str()});
+  if (mode.is_string()) {
+    const std::string text = mode.get<std::string>();
+    if (text == "fullnat") {
+      spec.mode = conf::Mode::kFullNat;
+    } else if (text == "tunnel") {
+      spec.mode = conf::Mode::kTunnel;
+    } else {
+      const std::string error = "metadata.annotations[" + std::string(kForwardingModeAnnotation) + "]: '" + text +
+                                "' is not one of fullnat, tunnel";
+      // Switching an existing Service's mode on a typo would move its traffic: keep it.
+      if (last_good == nullptr) return std::unexpected(error + "; not programmed until it is fixed");
+      spec.mode = last_good->mode;
+      out.warnings.push_back(error + "; the last good mode stays in force");
+    }
+  }
   return out;
 }
 

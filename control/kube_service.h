@@ -25,6 +25,9 @@ namespace ng::control {
 inline constexpr std::string_view kSourceRangesAnnotation = "service.beta.kubernetes.io/load-balancer-source-ranges";
 inline constexpr std::string_view kRequestedIpsAnnotation = "nodegate.io/load-balancer-ips";  // "a.b.c.d[,...]"
 inline constexpr std::string_view kSharingKeyAnnotation = "nodegate.io/allow-shared-ip";
+// "fullnat" (status ipMode Proxy) or "tunnel" (IPIP to the nodes, DSR; ipMode VIP);
+// absent = the box's dataplane.mode.
+inline constexpr std::string_view kForwardingModeAnnotation = "nodegate.io/forwarding-mode";
 // The node label and taint that take a node out of every load balancer.
 inline constexpr std::string_view kExcludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers";
 inline constexpr std::string_view kAutoscalerTaint = "ToBeDeletedByClusterAutoscaler";
@@ -62,7 +65,9 @@ struct ServiceTranslation {
 // spec.ipFamilies; requested addresses from spec.loadBalancerIP or the annotation (one
 // per family), else the addresses in its status as a wish (fallback). `last_good` is the
 // spec applied before (nullptr for a new Service): an unparsable source range keeps its
-// ranges, and fails closed (an error, nothing programmed) when there is none.
+// ranges, and fails closed (an error, nothing programmed) when there is none; an
+// unknown forwarding-mode annotation keeps the last good mode, and is an error for a
+// new Service.
 // Error: a sentence naming the field.
 [[nodiscard]] std::expected<ServiceTranslation, std::string> translateService(const nlohmann::json& service,
                                                                             const std::vector<LbNode>& nodes,

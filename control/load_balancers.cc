@@ -1,5 +1,7 @@
 #include "control/load_balancers.h"
 
+#include "control/status_view.h"
+
 #include <algorithm>
 #include <set>
 
@@ -97,7 +99,7 @@ std::expected<LoadBalancerSpec, std::string> parseLoadBalancerSpec(const json& b
   if (!body.is_object()) return std::unexpected(std::string("body: expected a JSON object"));
   if (!r.known(body, "", {"namespace", "name", "ports", "nodes", "externalTrafficPolicy", "healthCheckNodePort",
                           "sessionAffinity", "sessionAffinityTimeoutSeconds", "loadBalancerSourceRanges",
-                          "loadBalancerIP", "loadBalancerIPs", "sharingKey", "ipFamilies"})) {
+                          "loadBalancerIP", "loadBalancerIPs", "sharingKey", "ipFamilies", "mode"})) {
     return failed();
   }
   LoadBalancerSpec spec{.namespace_name = namespace_name, .name = name};
@@ -232,6 +234,17 @@ std::expected<LoadBalancerSpec, std::string> parseLoadBalancerSpec(const json& b
     if (!r.ipPerFamily(body["loadBalancerIPs"], "loadBalancerIPs", spec.requested_ips)) return failed();
   }
   if (body.contains("sharingKey") && !r.string(body["sharingKey"], "sharingKey", spec.sharing_key)) return failed();
+  if (body.contains("mode") && !body["mode"].is_null()) {
+    std::string mode;
+    if (!r.string(body["mode"], "mode", mode)) return failed();
+    if (mode == "fullnat") {
+      spec.mode = conf::Mode::kFullNat;
+    } else if (mode == "tunnel") {
+      spec.mode = conf::Mode::kTunnel;
+    } else {
+      return std::unexpected("mode: '" + mode + "' is not one of fullnat, tunnel");
+    }
+  }
   if (body.contains("ipFamilies")) {
     const json& families = body["ipFamilies"];
     if (!families.is_array() || families.empty() || families.size() > 2) {
@@ -253,6 +266,11 @@ std::expected<LoadBalancerSpec, std::string> parseLoadBalancerSpec(const json& b
     // cluster's primary family; a box cannot know it).
     spec.families.clear();
     for (const conf::IpAddress& a : spec.requested_ips) spec.families.push_back(a.family());
+  }
+  if (spec.mode == conf::Mode::kTunnel &&
+      std::ranges::find(spec.families, conf::IpFamily::kIpv6) != spec.families.end()) {
+    return std::unexpected(std::string("mode: tunnel serves IPv4 only in this version (IPv6-in-IPv6 is not built); "
+                                       "use fullnat for an IPv6 or dual-stack load balancer"));
   }
   for (const conf::IpAddress& a : spec.requested_ips) {
     if (std::ranges::find(spec.families, a.family()) == spec.families.end()) {
@@ -298,6 +316,7 @@ json specJson(const LoadBalancerSpec& spec) {
     for (const conf::IpAddress& a : spec.requested_ips) list.push_back(a.str());
     j["loadBalancerIPs"] = std::move(list);
   }
+  if (spec.mode) j["mode"] = modeName(*spec.mode);
   return j;
 }
 
@@ -383,7 +402,7 @@ json LoadBalancerRegistry::statusJson(const Entry& e) const {
     if (auto why = p.error()) port["error"] = *why;
     ports.push_back(std::move(port));
   }
-  const char* ip_mode = config_.dataplane.mode == conf::Mode::kFullNat ? "Proxy" : "VIP";
+  const char* ip_mode = ipModeName(e.spec.mode.value_or(config_.dataplane.mode));
   json ingress = json::array();
   for (const conf::IpAddress& a : e.addresses) {
     ingress.push_back(json{{"ip", a.str()}, {"ipMode", ip_mode}, {"ports", ports}});
@@ -408,6 +427,10 @@ std::string LoadBalancerRegistry::conflicts(const LoadBalancerSpec& spec, bool a
     for (const conf::IpAddress& a : list) out += (out.empty() ? "" : ", ") + a.str();
     return out;
   };
+  if (spec.mode.value_or(config_.dataplane.mode) == conf::Mode::kTunnel &&
+      std::ranges::find(spec.families, conf::IpFamily::kIpv6) != spec.families.end()) {
+    return "ipFamilies: IPv6 in tunnel mode (the box's dataplane.mode) is not built; ask for mode fullnat";
+  }
   std::map<std::string, std::vector<conf::IpAddress>> known;
   for (const conf::NodeConfig& n : config_.nodes) known.emplace(n.name, n.addresses);
   for (const auto& [id, e] : balancers_) {
@@ -637,6 +660,7 @@ conf::Config LoadBalancerRegistry::merged(const conf::Config& base) const {
     svc.source_ranges = e.spec.source_ranges;
     svc.session_affinity = e.spec.client_ip_affinity ? conf::SessionAffinity::kClientIp : conf::SessionAffinity::kNone;
     svc.session_affinity_timeout = e.spec.affinity_timeout_seconds;
+    svc.mode = e.spec.mode;
     for (const LbNode& n : e.spec.nodes) svc.node_names.push_back(n.name);
     out.services.push_back(std::move(svc));
   }

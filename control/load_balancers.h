@@ -65,6 +65,8 @@ struct LoadBalancerSpec {
   // of a family in `families`.
   std::vector<conf::IpAddress> requested_ips;
   std::string sharing_key;
+  // Forwarding mode ("mode": "fullnat" / "tunnel"); unset = the box's dataplane.mode.
+  std::optional<conf::Mode> mode;
 
   [[nodiscard]] std::optional<conf::IpAddress> requested(conf::IpFamily family) const;
 

@@ -268,7 +268,7 @@ int run(const std::string& config_path) {
                cfg.api.token_file.empty() ? "not required" : "required for changes");
 
   for (uint16_t i = 0; i < n; ++i) workers[i]->launchOn(cfg.dataplane.workers[i]);
-  spdlog::info("nodegate running: {} worker(s), mode fullnat", n);
+  spdlog::info("nodegate running: {} worker(s), default mode {}", n, ng::control::modeName(cfg.dataplane.mode));
   if (kube) kube->start();
 
   const timespec tick{.tv_sec = 0, .tv_nsec = 20'000'000};  // commands wait at most this long

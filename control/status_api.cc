@@ -248,6 +248,9 @@ json statsJson(const StatusModel& model) {
       {"fragments_forwarded", &WorkerCounters::fragments_forwarded},
       {"redirected", &WorkerCounters::redirected},
       {"redirect_received", &WorkerCounters::redirect_received},
+      {"tunneled", &WorkerCounters::tunneled},
+      {"tunnel_stateless", &WorkerCounters::tunnel_stateless},
+      {"frag_needed_sent", &WorkerCounters::frag_needed_sent},
   };
   json counters = json::object();
   for (const Field& f : kFields) counters[f.name] = sumWorkers(model, f.member);
@@ -555,6 +558,14 @@ std::string metricsText(const StatusSources& sources) {
        &fwd::WorkerCounters::redirected},
       {"nodegate_redirect_received_total", "Frames a worker took from its redirect ring.",
        &fwd::WorkerCounters::redirect_received},
+      {"nodegate_tunneled_total", "Frames sent to a node IPIP-encapsulated (tunnel mode).",
+       &fwd::WorkerCounters::tunneled},
+      {"nodegate_tunnel_stateless_total",
+       "Tunnel-mode new flows forwarded by the stateless Maglev choice because the flow table was full.",
+       &fwd::WorkerCounters::tunnel_stateless},
+      {"nodegate_frag_needed_sent_total",
+       "ICMP fragmentation-needed answers sent to clients whose packet would not fit the tunnel.",
+       &fwd::WorkerCounters::frag_needed_sent},
   };
   for (const Field& f : kWorkerCounters) {
     w.family(f.name, "counter", f.help);

@@ -22,6 +22,14 @@
 # (50 MiB of deterministic bytes, one file hard-linked into every node's directory), and
 # a UDP echo server on :30053 that answers each datagram with "NAME " + the datagram.
 #
+# With NG_NETNS_ROUTER=1 in the environment (set it before sourcing, so every function
+# agrees), a router ${P}rtr joins the node network (eth0 10.200.0.254 on br0) and reaches
+# the client over a second link (rtr/eth1 10.150.0.1 <-> client/eth1 10.150.0.2); the
+# nodes route 10.100.0.0/24 (the client side, VIPs' clients) via the router. That is the
+# path of direct server return (tunnel mode): replies from the nodes reach the client
+# through ${P}rtr, never through the box. rp_filter is off on the router and the client
+# (the client's replies arrive on eth1, its route to the VIPs is via eth0).
+#
 # Interfaces are created directly inside their namespaces, so their names never meet in
 # the root namespace and two topologies with different prefixes coexist.
 #
@@ -72,11 +80,15 @@ NG_LB_INT_ADDR6=fd00:200::1
 NG_LB_MGMT_ADDR6=fd00:200::2
 NG_NODE_ADDRS6=(fd00:200::11 fd00:200::12 fd00:200::13)
 NG_BIG_BYTES=$((50 * 1024 * 1024))
+NG_ROUTER_NODE_ADDR=10.200.0.254
+NG_ROUTER_CLIENT_ADDR=10.150.0.1
+NG_CLIENT_SIDE_ADDR=10.150.0.2
 
 ng_netns_names() {
   local p="$1" n
   printf '%s\n' "${p}client" "${p}lb" "${p}sw"
   for n in "${NG_NODE_NAMES[@]}"; do printf '%s\n' "${p}${n}"; done
+  if [[ "${NG_NETNS_ROUTER:-0}" == 1 ]]; then printf '%s\n' "${p}rtr"; fi
 }
 
 ng_netns_workdir() { printf '%s/nodegate-netns.%s\n' "${NG_NETNS_TMP:-/tmp}" "$1"; }
@@ -331,6 +343,31 @@ _ng_netns_up_body() {
     ip -n "$lb" -6 addr add "$NG_LB_MGMT_ADDR6/64" dev mgmt0 nodad
     for i in "${!NG_NODE_NAMES[@]}"; do
       ip -n "${p}${NG_NODE_NAMES[$i]}" -6 addr add "${NG_NODE_ADDRS6[$i]}/64" dev eth0 nodad
+    done
+  fi
+
+  if [[ "${NG_NETNS_ROUTER:-0}" == 1 ]]; then
+    local rtr="${p}rtr"
+    step "router $rtr: eth0 $NG_ROUTER_NODE_ADDR on br0, eth1 $NG_ROUTER_CLIENT_ADDR <-> client eth1 $NG_CLIENT_SIDE_ADDR"
+    ip link add eth0 netns "$rtr" type veth peer name p-rtr netns "$sw"
+    ip -n "$sw" link set p-rtr master br0
+    ip link add eth1 netns "$client" type veth peer name eth1 netns "$rtr"
+    _ng_ipv6_off "$sw" p-rtr; _ng_offloads_off "$sw" p-rtr
+    for dev in eth0 eth1; do _ng_ipv6_off "$rtr" "$dev"; _ng_offloads_off "$rtr" "$dev"; done
+    _ng_ipv6_off "$client" eth1; _ng_offloads_off "$client" eth1
+    ip -n "$sw" link set p-rtr up
+    ip -n "$rtr" addr add "$NG_ROUTER_NODE_ADDR/24" dev eth0
+    ip -n "$rtr" addr add "$NG_ROUTER_CLIENT_ADDR/24" dev eth1
+    ip -n "$rtr" link set eth0 up
+    ip -n "$rtr" link set eth1 up
+    ip -n "$client" addr add "$NG_CLIENT_SIDE_ADDR/24" dev eth1
+    ip -n "$client" link set eth1 up
+    ip netns exec "$rtr" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+      net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0 >/dev/null
+    ip netns exec "$client" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0 >/dev/null
+    ip -n "$rtr" route add "${NG_CLIENT_ADDR%.*}.0/24" via "$NG_CLIENT_SIDE_ADDR" dev eth1
+    for n in "${NG_NODE_NAMES[@]}"; do
+      ip -n "${p}${n}" route add "${NG_CLIENT_ADDR%.*}.0/24" via "$NG_ROUTER_NODE_ADDR" dev eth0
     done
   fi
 

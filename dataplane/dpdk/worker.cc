@@ -201,6 +201,9 @@ uint64_t Worker::handleBurst(uint8_t slot, rte_mbuf** pkts, uint16_t n, const fw
   std::array<std::span<std::byte>, kBurstSize> frames;
   std::array<rte_mbuf*, kBurstSize> held;
   uint16_t n_frames = 0;
+  // Tunnel mode prepends its outer header into the headroom: the pipeline may use what
+  // every frame of the burst has (RX mbufs: RTE_PKTMBUF_HEADROOM).
+  uint16_t headroom = UINT16_MAX;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     bytes += m->pkt_len;
@@ -212,16 +215,19 @@ uint64_t Worker::handleBurst(uint8_t slot, rte_mbuf** pkts, uint16_t n, const fw
       continue;
     }
     rte_prefetch0(rte_pktmbuf_mtod(m, void*));
+    headroom = std::min(headroom, rte_pktmbuf_headroom(m));
     frames[n_frames] = std::span<std::byte>(rte_pktmbuf_mtod(m, std::byte*), m->data_len);
     held[n_frames++] = m;
   }
   std::array<fwd::Action, kBurstSize> actions;
   fwd::processBurst(ctx_, snap, slot, std::span(frames.data(), n_frames), std::span(actions.data(), n_frames),
-                    now_ms);
+                    now_ms, n_frames != 0 ? headroom : 0);
   const auto n_slots = static_cast<uint8_t>(slots_.size());
   for (uint16_t i = 0; i < n_frames; ++i) {
     const fwd::Action& action = actions[i];
     if (action.kind == fwd::Action::Kind::kForward) [[likely]] {
+      // A tunnel-mode frame (outer header in the headroom) or a frag-needed answer.
+      if (action.length != 0) [[unlikely]] reshape(held[i], action);
       if (action.out_port < n_slots) [[likely]] {
         enqueueTx(slots_[action.out_port], held[i], tsc);
         continue;
@@ -240,6 +246,13 @@ uint64_t Worker::handleBurst(uint8_t slot, rte_mbuf** pkts, uint16_t n, const fw
   }
   if (n_dropped != 0) rte_pktmbuf_free_bulk(dropped, n_dropped);
   return bytes;
+}
+
+void Worker::reshape(rte_mbuf* m, const fwd::Action& action) noexcept {
+  // Single segment (chains never reach the pipeline), and the pipeline used no more
+  // headroom than it was given, so neither call can fail; lengths follow the Action.
+  if (action.prepended != 0) (void)rte_pktmbuf_prepend(m, action.prepended);
+  if (action.length < m->data_len) (void)rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - action.length));
 }
 
 bool Worker::steer(const fwd::Action& action, uint8_t slot, rte_mbuf* m) noexcept {

@@ -180,6 +180,8 @@ class alignas(64) Worker {
                        uint64_t tsc, uint32_t now_ms, bool from_peer) noexcept;
   // kRedirect / kShare; true when `m` was handed over (no longer ours).
   bool steer(const fwd::Action& action, uint8_t slot, rte_mbuf* m) noexcept;
+  // Applies a kForward Action's new start and length (Action::length != 0) to `m`.
+  static void reshape(rte_mbuf* m, const fwd::Action& action) noexcept;
   void handOver(uint32_t worker, uint8_t slot, rte_mbuf* m) noexcept;
   void sendHandoffs() noexcept;
   bool drainInbox(const fwd::ForwardingSnapshot& snap, uint64_t tsc, uint32_t now_ms) noexcept;

@@ -39,6 +39,9 @@ const char* dropReasonName(DropReason reason) noexcept {
     case DropReason::kRoutingHeader: return "routing_header";
     case DropReason::kBadNd: return "bad_nd";
     case DropReason::kNdNotForUs: return "nd_not_for_us";
+    case DropReason::kTunnelTooBig: return "tunnel_too_big";
+    case DropReason::kFragNeededRateLimited: return "frag_needed_rate_limited";
+    case DropReason::kNoHeadroom: return "no_headroom";
     case DropReason::kCount: break;
   }
   return "unknown";

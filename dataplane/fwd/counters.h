@@ -64,6 +64,13 @@ enum class DropReason : uint8_t {
   kBadNd,               // NS/NA failing RFC 4861 validation (hop limit 255, checksum, code,
                         // length, options, multicast target, DAD rules)
   kNdNotForUs,          // NS for a target that is not ours (normal on a LAN)
+  kTunnelTooBig,        // tunnel mode: the encapsulated packet would exceed the internal
+                        // port's MTU and the packet may be fragmented (DF clear), or its
+                        // frame cannot hold the ICMP answer
+  kFragNeededRateLimited,// tunnel mode: too big with DF set, but this worker's ICMP
+                        // frag-needed budget (dataplane.tunnel.icmp_rate) is spent
+  kNoHeadroom,          // tunnel mode: the buffer has no room before the frame for the
+                        // outer header (not with DPDK mbufs: they have RTE_PKTMBUF_HEADROOM)
   kCount
 };
 
@@ -106,6 +113,12 @@ struct alignas(64) WorkerCounters {
   Counter nd_replies;          // Neighbor Advertisements sent for our addresses
   Counter nd_requests;         // Neighbor Solicitations sent (next-hop resolution)
   Counter icmp6_echo_replies;
+  // Tunnel mode: frames sent to a node inside an outer IPv4 header (also in to_nodes);
+  // new flows forwarded without a record because the flow table was full (stateless
+  // Maglev choice); ICMP frag-needed answers sent to clients.
+  Counter tunneled;
+  Counter tunnel_stateless;
+  Counter frag_needed_sent;
 
   void drop(DropReason reason) noexcept { drops[static_cast<size_t>(reason)].add(); }
 };

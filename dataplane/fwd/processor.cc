@@ -4,6 +4,7 @@
 
 #include "dataplane/fwd/processor6.h"
 #include "dataplane/lb/hash.h"
+#include "dataplane/pkt/encap.h"
 #include "dataplane/pkt/headers.h"
 #include "dataplane/pkt/parse.h"
 #include "dataplane/pkt/rewrite.h"
@@ -55,7 +56,7 @@ bool isMartianSource(const WorkerContext& ctx, const ForwardingSnapshot& snap, u
   for (const PortInfo& port : ctx.ports) {
     if (src == port.address) return true;
   }
-  return snap.isVip(src) || isSnatAddress(snap, src);
+  return snap.isVip(src) || isSnatAddress(snap, src) || snap.tunnel.isSource(src);
 }
 
 // Queues an ARP request for `ip` out of `port` when the neighbour table says one is due.
@@ -95,7 +96,8 @@ Action handleArp(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_
   }
   const bool ours = p.arp_tpa == port.address ||
                     (port.role == PortRole::kExternal && snap.isVip(p.arp_tpa)) ||
-                    (port.role == PortRole::kInternal && isSnatAddress(snap, p.arp_tpa));
+                    (port.role == PortRole::kInternal &&
+                     (isSnatAddress(snap, p.arp_tpa) || snap.tunnel.isSource(p.arp_tpa)));
   if (!ours) {
     // Like Linux: refresh an entry we already have, create none.
     if (sender_valid && ctx.neighbors.lookup(p.arp_spa)) ctx.neighbors.learn(p.arp_spa, p.arp_sha, now_ms);
@@ -232,9 +234,168 @@ void makeHalfOpenRoom(WorkerContext& ctx) noexcept {
   ctx.counters.half_open_evictions.add();
 }
 
+// --- Tunnel mode (DSR) -------------------------------------------------------------------
+// A tunnel-mode service port sends the client's packet, unchanged, inside an outer IPv4
+// header to the chosen node (IPIP, RFC 2003); the node's ipip device takes the outer
+// header off and kube-proxy's rules for the load-balancer IP deliver the inner packet
+// (dst still VIP:port). The node answers the client directly, so the box sees one
+// direction only:
+// - Flow state: records are indexed by the client key alone (FlowTable::insertClientOnly)
+//   and hold the node; no SNAT port, no reverse entry. TCP state follows the client's
+//   segments (SYN -> half-open, the client's first ACK -> established, FIN/RST ->
+//   closing), with the configured timeouts. Established flows keep their node across
+//   table changes like full-NAT flows.
+// - A TCP segment other than a SYN without a flow (the flow came from another box behind
+//   ECMP, or this box restarted) still gets the Maglev choice - the same one every box
+//   makes - and a half-open record its next ACK confirms: an ACK flood fills only the
+//   half-open budget, whose oldest entries new flows evict. A RST without a flow goes
+//   to the Maglev choice and creates nothing.
+// - Table full (or the record's key crowded out by crafted collisions): the packet still
+//   goes to the stateless Maglev choice (counted tunnel_stateless), never dropped.
+//   Without a record the flow loses only the promise to keep its node when the tables
+//   change; full-NAT cannot do this (no free state to translate replies with).
+// - Outer header: source from TunnelSettings by flow hash (the node's RSS sees many
+//   sources and spreads the flows over its queues), destination the node, TTL 64, TOS
+//   and DF copied from the inner header, IP id 0 with DF (RFC 6864) else a per-worker
+//   counter, protocol 4.
+// - Inner TTL is not decremented, and a TTL of 1 is delivered: RFC 2003 sec. 3.1
+//   decrements the inner TTL only when the encapsulator forwards the datagram as a
+//   router; the box owns the VIP and hands the packet to the VIP's server, as a host
+//   would. The outer TTL guards the tunnel path, and the box never re-emits a packet it
+//   decapsulated, so no loop can run on the inner TTL. So the node sees the client's
+//   bytes exactly (no checksum is touched) and a traceroute ends at the VIP.
+// - Too big: the frame grows by 20 bytes. When the outer packet would exceed the
+//   internal port's MTU and the inner packet has DF, the client gets ICMP frag-needed
+//   with next-hop MTU = internal MTU - 20 (RFC 1191), sent back out of the port it came
+//   in on, at most icmp_rate per second per worker (so a flood of large DF packets cannot
+//   turn the box into an ICMP cannon; beyond it they are dropped and counted). Without
+//   DF the packet is dropped (tunnel_too_big): the box does not fragment (one frame in,
+//   one frame out), so the internal link's MTU must be 20 bytes larger than the
+//   client side's for non-DF traffic (docs/operations.md).
+
+bool fitsTunnel(const WorkerContext& ctx, const ParsedFrame& p) noexcept {
+  return size_t{p.ip_total_len} + pkt::kIpipOverhead <= ctx.ports[ctx.internal_port].mtu;
+}
+
+// Token bucket: refills icmp_rate answers per second, holds at most icmp_burst.
+bool takeIcmpToken(WorkerContext& ctx, const TunnelSettings& t, uint32_t now_ms) noexcept {
+  const uint64_t cap = uint64_t{t.icmp_burst} * 1000;
+  if (!ctx.icmp_bucket_started) {
+    ctx.icmp_bucket_started = true;
+    ctx.icmp_tokens_milli = cap;
+  } else {
+    const uint64_t elapsed = now_ms - ctx.icmp_refill_ms;  // modulo 2^32
+    ctx.icmp_tokens_milli = std::min(cap, ctx.icmp_tokens_milli + elapsed * t.icmp_rate);
+  }
+  ctx.icmp_refill_ms = now_ms;
+  if (t.icmp_rate == 0 || ctx.icmp_tokens_milli < 1000) return false;
+  ctx.icmp_tokens_milli -= 1000;
+  return true;
+}
+
+// A client packet that would not fit the tunnel: frag-needed when DF asks for one.
+[[gnu::noinline]] Action tooBigForTunnel(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                                         std::span<std::byte> frame, const ParsedFrame& p,
+                                         uint32_t now_ms) noexcept {
+  if (!pkt::hasDontFragment(frame, p)) return drop(ctx, DropReason::kTunnelTooBig);
+  if (!takeIcmpToken(ctx, snap.tunnel, now_ms)) return drop(ctx, DropReason::kFragNeededRateLimited);
+  const auto mtu = static_cast<uint16_t>(ctx.ports[ctx.internal_port].mtu - pkt::kIpipOverhead);
+  const size_t len = pkt::writeFragNeeded(frame, p, ctx.ports[in_port].mac, p.dst_ip, mtu);
+  if (len == 0) return drop(ctx, DropReason::kTunnelTooBig);
+  ctx.counters.frag_needed_sent.add();
+  return Action{.kind = Action::Kind::kForward, .out_port = in_port, .length = static_cast<uint32_t>(len)};
+}
+
+// The next hop toward `node` for an encapsulated frame, or nullptr with the drop counted.
+const Mac* tunnelNextHop(WorkerContext& ctx, uint32_t node, uint32_t now_ms) noexcept {
+  if (ctx.frame_headroom < pkt::kIpipOverhead) [[unlikely]] {
+    ctx.counters.drop(DropReason::kNoHeadroom);
+    return nullptr;
+  }
+  const Mac* mac = nextHopMac(ctx, ctx.internal_port, node, now_ms);
+  if (mac == nullptr) ctx.counters.drop(DropReason::kNeighborUnresolved);
+  return mac;
+}
+
+// Encapsulates toward `node` from `outer_src` (fits, headroom and next hop checked).
+Action encapsulate(WorkerContext& ctx, std::span<std::byte> frame, const ParsedFrame& p, const Mac& mac,
+                   uint32_t outer_src, uint32_t node) noexcept {
+  const uint8_t out = ctx.internal_port;
+  const uint16_t id = pkt::hasDontFragment(frame, p) ? uint16_t{0} : ctx.next_outer_id++;
+  const size_t len = pkt::encapsulateIpip(frame, p, mac, ctx.ports[out].mac,
+                                          pkt::OuterIpv4{.src = outer_src, .dst = node, .id = id});
+  ctx.counters.to_nodes.add();
+  ctx.counters.tunneled.add();
+  return Action{.kind = Action::Kind::kForward, .out_port = out, .prepended = static_cast<uint8_t>(pkt::kIpipOverhead),
+                .length = static_cast<uint32_t>(len)};
+}
+
+// Client -> VIP:port on a tunnel flow we know: to the flow's node.
+[[gnu::noinline]] Action existingTunnel(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                                        std::span<std::byte> frame, ParsedFrame& p, lb::Flow& flow,
+                                        uint32_t flow_hash, uint32_t now_ms) noexcept {
+  if (!fitsTunnel(ctx, p)) [[unlikely]] return tooBigForTunnel(ctx, snap, in_port, frame, p, now_ms);
+  const uint32_t node = flow.node.src_ip;
+  const Mac* mac = tunnelNextHop(ctx, node, now_ms);
+  if (!mac) return Action{};
+  if (p.proto == pkt::kProtoTcp) ctx.flows.track(flow, p.tcp_flags, /*from_client=*/true);
+  flow.last_seen_ms = now_ms;
+  BackendCounters& stats = ctx.backend_stats.at(flow.stats_id);
+  stats.packets_in.add();
+  stats.bytes_in.add(frame.size());
+  return encapsulate(ctx, frame, p, *mac, snap.tunnel.sourceFor(flow_hash), node);
+}
+
+// Client -> VIP:port of a tunnel-mode port without a flow (source ranges passed).
+[[gnu::noinline]] Action newTunnelFlow(WorkerContext& ctx, const ForwardingSnapshot& snap, const ServicePort& sp,
+                                       uint8_t in_port, std::span<std::byte> frame, ParsedFrame& p,
+                                       uint32_t flow_hash, uint32_t now_ms) noexcept {
+  if (!sp.maglev || sp.backends.empty()) return drop(ctx, DropReason::kNoBackend);
+  const lb::FlowKey key = keyOf(p);
+  const Backend* chosen = chooseBackend(ctx, sp, key, now_ms);
+  if (chosen == nullptr) return drop(ctx, DropReason::kNoBackend);
+  const Backend& backend = *chosen;
+  // Checked before any state exists: an answered or undeliverable packet leaves none.
+  if (!fitsTunnel(ctx, p)) [[unlikely]] return tooBigForTunnel(ctx, snap, in_port, frame, p, now_ms);
+  const Mac* mac = tunnelNextHop(ctx, backend.node_ip, now_ms);
+  if (!mac) return Action{};
+
+  const bool is_tcp = p.proto == pkt::kProtoTcp;
+  lb::Flow* flow = nullptr;
+  if (!is_tcp || !(p.tcp_flags & pkt::tcp::kRst)) {
+    // A SYN, or a segment of a connection this box has not seen (policy above): half-open.
+    if (is_tcp && ctx.flows.halfOpenFull()) makeHalfOpenRoom(ctx);
+    const lb::FlowKey node{.src_ip = backend.node_ip, .src_port = backend.node_port, .proto = p.proto};
+    if (ctx.flows.size() < ctx.flows.capacity()) {
+      flow = ctx.flows.insertClientOnly(key, node, is_tcp ? lb::FlowState::kTcpSynSent : lb::FlowState::kUdp,
+                                        now_ms);
+    }
+    if (flow == nullptr) ctx.counters.tunnel_stateless.add();
+  }
+  BackendCounters& stats = ctx.backend_stats.at(backend.stats_id);
+  if (flow != nullptr) {
+    flow->flags |= lb::kFlowTunnel;
+    flow->stats_id = backend.stats_id;
+    if (sp.affinity_timeout_ms != 0) {
+      if (ctx.affinity.remember(affinityKeyOf(key), backend.node_ip, backend.node_port, now_ms,
+                                sp.affinity_timeout_ms)) {
+        flow->flags |= lb::kFlowHoldsAffinity;
+      } else {
+        ctx.counters.affinity_overflows.add();
+      }
+    }
+    ctx.counters.new_flows.add();
+    stats.new_flows.add();
+  }
+  stats.packets_in.add();
+  stats.bytes_in.add(frame.size());
+  return encapsulate(ctx, frame, p, *mac, snap.tunnel.sourceFor(flow_hash), backend.node_ip);
+}
+
 // Client -> VIP:port without a flow: choose a node by Maglev and create the flow.
-Action newFlowToNode(WorkerContext& ctx, const ForwardingSnapshot& snap, std::span<std::byte> frame,
-                     ParsedFrame& p, uint32_t now_ms) noexcept {
+Action newFlowToNode(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                     std::span<std::byte> frame, ParsedFrame& p, bool have_hash, uint32_t flow_hash,
+                     uint32_t now_ms) noexcept {
   const bool is_tcp = p.proto == pkt::kProtoTcp;
   const ServicePort* sp = snap.find(p.dst_ip, p.dst_port, p.proto);
   if (sp == nullptr) return drop(ctx, DropReason::kNoService);
@@ -245,6 +406,10 @@ Action newFlowToNode(WorkerContext& ctx, const ForwardingSnapshot& snap, std::sp
   // denies continues until it ends or idles out, its client's next connection is refused,
   // and the established-flow fast path stays free of the check.
   if (!sp->allowsSource(p.src_ip)) return drop(ctx, DropReason::kSourceDenied);
+  if (sp->mode == ForwardingMode::kTunnel) {
+    return newTunnelFlow(ctx, snap, *sp, in_port, frame, p, have_hash ? flow_hash : lb::FlowTable::hashOf(keyOf(p)),
+                         now_ms);
+  }
   // Full-NAT state is created only by a connection's first segment; anything else
   // without a flow (mid-stream after a restart, stray ACK/RST floods) is dropped.
   if (is_tcp && (p.tcp_flags & (pkt::tcp::kSyn | pkt::tcp::kAckFlag | pkt::tcp::kRst)) != pkt::tcp::kSyn) {
@@ -325,6 +490,10 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
         ctx.flows.erase(hit.flow);
         return drop(ctx, DropReason::kDrainTimeout);
       }
+      if (from_client && (hit.flow->flags & lb::kFlowTunnel)) [[unlikely]] {
+        return existingTunnel(ctx, snap, in_port, frame, p, *hit.flow, have_hash ? flow_hash : lb::FlowTable::hashOf(key),
+                              now_ms);
+      }
       if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
       return from_client ? existingToNode(ctx, frame, p, *hit.flow, now_ms)
                          : existingToClient(ctx, frame, p, *hit.flow, now_ms);
@@ -336,8 +505,12 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
     if (snap.isVip(p.dst_ip)) {
       if (p.proto == pkt::kProtoIcmp) return handleIcmp(ctx, in_port, frame, p);
       if (!l4_balanced) return drop(ctx, DropReason::kUnsupportedProtocol);
-      if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
-      return newFlowToNode(ctx, snap, frame, p, now_ms);
+      if (p.ttl <= 1) [[unlikely]] {
+        // Tunnel mode delivers TTL 1 (the box is the VIP's owner, not a router: above).
+        const ServicePort* sp = snap.find(p.dst_ip, p.dst_port, p.proto);
+        if (sp == nullptr || sp->mode != ForwardingMode::kTunnel) return drop(ctx, DropReason::kTtlExceeded);
+      }
+      return newFlowToNode(ctx, snap, in_port, frame, p, have_hash, flow_hash, now_ms);
     }
   } else if (l4_balanced && isSnatAddress(snap, p.dst_ip)) {
     // A reply for a flow we do not have: another worker's when its SNAT port says so
@@ -355,6 +528,26 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
     return drop(ctx, DropReason::kLocalNoExceptionPath);
   }
   return drop(ctx, DropReason::kNotForUs);
+}
+
+// A later fragment of a datagram whose first fragment went into the tunnel: the same
+// outer addresses, the fragment itself untouched.
+Action laterFragmentToTunnel(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                             std::span<std::byte> frame, const ParsedFrame& p, lb::FragmentEntry& e,
+                             uint32_t offset, uint32_t now_ms) noexcept {
+  if (!fitsTunnel(ctx, p)) return tooBigForTunnel(ctx, snap, in_port, frame, p, now_ms);
+  const Mac* mac = tunnelNextHop(ctx, e.new_dst_ip, now_ms);
+  if (!mac) return Action{};
+  BackendCounters& stats = ctx.backend_stats.at(e.stats_id);
+  stats.packets_in.add();
+  stats.bytes_in.add(frame.size());
+  ctx.counters.fragments_forwarded.add();
+  const bool more = (pkt::load16(frame.data() + p.l3_offset + pkt::ipv4::kFragOff) & pkt::ipv4::kFlagMf) != 0;
+  const Action a = encapsulate(ctx, frame, p, *mac, e.new_src_ip, e.new_dst_ip);
+  e.received += p.l4_len;
+  if (!more) e.total = offset + p.l4_len;
+  if (e.total != 0 && e.received >= e.total) ctx.fragments.erase(&e);
+  return a;
 }
 
 // --- Fragment policy ---------------------------------------------------------------------
@@ -398,8 +591,11 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
 // are dropped (fragment): nothing to balance them by. A first fragment whose bucket in
 // the fragment table is full of datagrams under way is dropped (fragment_table_full)
 // rather than evicting one of them, whose other fragments are already in flight.
-// Tunnel mode does not exist yet; the same table will give its later fragments the first
-// fragment's node.
+// Tunnel mode: the first fragment goes into the tunnel like any packet of its flow, and
+// the table gives the later fragments the first one's outer header (node and outer
+// source); fragments travel unchanged inside it (no new IP id: the client's address is
+// kept, so ids of different clients cannot collide at the node), each with an outer
+// header of its own.
 [[gnu::noinline]] Action handleFragment(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
                                         std::span<std::byte> frame, ParsedFrame& p, bool have_hash,
                                         uint32_t flow_hash, uint32_t now_ms) noexcept {
@@ -420,11 +616,29 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
     if (e == nullptr) return drop(ctx, DropReason::kFragmentTableFull);
     const lb::FlowKey flow_key = keyOf(p);  // as received; the rewrite changes `p`
     const Action a = decideDatagram(ctx, snap, in_port, frame, p, have_hash, flow_hash, now_ms);
-    if (a.kind != Action::Kind::kForward) {
+    // Not sent on (or answered with frag-needed, out of the port it came in on).
+    if (a.kind != Action::Kind::kForward || a.out_port == in_port) {
       ctx.fragments.erase(e);
       return a;
     }
     const lb::FlowTable::Hit hit = ctx.flows.lookup(flow_key);
+    if (a.prepended != 0) {
+      // Tunnel mode: the datagram stays as the client sent it (its IP id included: the
+      // client's address is kept, so ids cannot collide at the node as full-NAT's can);
+      // later fragments get the first one's outer addresses, read back from its header.
+      const std::byte* outer = frame.data() - a.prepended + pkt::kEthHeaderLen;
+      e->new_src_ip = pkt::load32(outer + pkt::ipv4::kSrc);
+      e->new_dst_ip = pkt::load32(outer + pkt::ipv4::kDst);
+      e->tunnel = 1;
+      e->stats_id = hit.flow != nullptr ? hit.flow->stats_id : 0;
+      e->received = payload;
+      e->first_len = static_cast<uint16_t>(payload);
+      e->in_port = in_port;
+      e->out_port = a.out_port;
+      e->to_node = 1;
+      ctx.counters.fragments_forwarded.add();
+      return a;
+    }
     e->new_src_ip = p.src_ip;  // rewritten by now
     e->new_dst_ip = p.dst_ip;
     e->stats_id = hit.flow != nullptr ? hit.flow->stats_id : 0;
@@ -442,6 +656,7 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
   lb::FragmentEntry* e = ctx.fragments.find(key, now_ms);
   if (e == nullptr || e->in_port != in_port) return drop(ctx, DropReason::kFragmentNoFlow);
   if (offset < e->first_len) return drop(ctx, DropReason::kFragmentMalformed);
+  if (e->tunnel) [[unlikely]] return laterFragmentToTunnel(ctx, snap, in_port, frame, p, *e, offset, now_ms);
   if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
   const uint8_t out = e->out_port;
   const Mac* mac = nextHopMac(ctx, out, e->new_dst_ip, now_ms);
@@ -513,7 +728,8 @@ WorkerContext::WorkerContext(unsigned worker_id, std::vector<PortInfo> port_info
 }
 
 Action processFrame(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
-                    std::span<std::byte> frame, uint32_t now_ms) noexcept {
+                    std::span<std::byte> frame, uint32_t now_ms, size_t headroom) noexcept {
+  ctx.frame_headroom = headroom;
   ParsedFrame parsed;
   const ParseStatus status = pkt::parseFrame(frame, parsed);
   if (status != ParseStatus::kOk) return drop(ctx, reasonFor(status));
@@ -522,7 +738,8 @@ Action processFrame(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t 
 
 void processBurst(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
                   std::span<const std::span<std::byte>> frames, std::span<Action> actions,
-                  uint32_t now_ms) noexcept {
+                  uint32_t now_ms, size_t headroom) noexcept {
+  ctx.frame_headroom = headroom;
   const size_t n = std::min({frames.size(), actions.size(), kMaxBurst});
   // Filled in place by parseFrame (no per-burst zeroing, no copies).
   std::array<ParsedFrame, kMaxBurst> parsed;

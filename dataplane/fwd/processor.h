@@ -163,6 +163,17 @@ struct alignas(64) WorkerContext {
   std::array<NsRequest, kArpQueueSize> ns_queue{};
   uint8_t ns_queue_len = 0;
   uint32_t last_neighbor_scan6_ms = 0;
+  // Tunnel mode. `frame_headroom`: writable bytes before each frame of the call in
+  // progress (processFrame/processBurst set it from their `headroom` argument).
+  size_t frame_headroom = 0;
+  // IPv4 identification of the next outer header whose inner packet may be fragmented
+  // (DF clear); outer headers of DF packets carry 0 (RFC 6864 sec. 4.1).
+  uint16_t next_outer_id = 0;
+  // Token bucket of ICMP frag-needed answers, in thousandths of an answer (refilled by
+  // TunnelSettings::icmp_rate per second, capped at icmp_burst).
+  uint64_t icmp_tokens_milli = 0;
+  uint32_t icmp_refill_ms = 0;
+  bool icmp_bucket_started = false;
 };
 
 struct Action {
@@ -177,23 +188,42 @@ struct Action {
   enum class Kind : uint8_t { kDrop, kForward, kConsumed, kRedirect, kShare };
   Kind kind = Kind::kDrop;
   uint8_t out_port = 0;  // port slot for kForward; worker id for kRedirect
+  // kForward only. length == 0: the frame leaves as it is, same start, same length (every
+  // full-NAT, ARP and echo answer). length != 0: the frame to send starts `prepended`
+  // bytes before the received one and is `length` bytes long - a tunnel-mode frame grew
+  // an outer header into the headroom (prepended = 20, length = 34 + inner IP length,
+  // Ethernet padding dropped), or an ICMP frag-needed answer replaced the frame
+  // (prepended = 0, length < received). The DPDK worker applies it with
+  // rte_pktmbuf_prepend / rte_pktmbuf_trim; one test of `length` keeps full-NAT's path.
+  uint8_t prepended = 0;
+  // (8 bytes with natural alignment, returned in one register: a 6-byte Action was
+  // spilled in pieces and re-read whole, a store-forwarding stall per packet.)
+  uint32_t length = 0;
 };
+static_assert(sizeof(Action) == 8);
 
-// Processes one received frame in place. On kForward the frame (same length) is ready to
-// be sent on `out_port`; on kDrop the reason has been counted; on kConsumed just free it. `now_ms` is a monotonic
-// millisecond clock (wraps; differences are taken modulo 2^32).
+// Writable bytes a frame needs in front of it for tunnel mode (the outer IPv4 header).
+// IPv6-in-IPv6 will need 40.
+inline constexpr size_t kTunnelHeadroom = 20;
+
+// Processes one received frame in place. On kForward the frame is ready to be sent on
+// `out_port` (reshaped as Action says); on kDrop the reason has been counted; on kConsumed
+// just free it. `now_ms` is a monotonic millisecond clock (wraps; differences are taken
+// modulo 2^32). `headroom`: writable bytes before frame.data() the processor may use;
+// below kTunnelHeadroom, tunnel-mode frames are dropped (no_headroom).
 [[nodiscard]] Action processFrame(WorkerContext& ctx, const ForwardingSnapshot& snap,
                                   uint8_t in_port, std::span<std::byte> frame,
-                                  uint32_t now_ms) noexcept;
+                                  uint32_t now_ms, size_t headroom = 0) noexcept;
 
 inline constexpr size_t kMaxBurst = 32;
 
 // Processes up to kMaxBurst frames received on `in_port`, with the same result as
 // processFrame() on each in order, but hashes the whole burst and prefetches its flow-table
 // slots and records first, so their cache misses overlap. actions[i] is frames[i]'s.
+// `headroom`: writable bytes before every frame of the burst (the smallest of them).
 void processBurst(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
                   std::span<const std::span<std::byte>> frames, std::span<Action> actions,
-                  uint32_t now_ms) noexcept;
+                  uint32_t now_ms, size_t headroom = 0) noexcept;
 
 // Applies per-snapshot worker state (SNAT addresses, static neighbours). Call when the
 // loaded snapshot's generation differs from ctx.applied_generation, before processing.

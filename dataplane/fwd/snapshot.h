@@ -42,6 +42,32 @@ struct SourceRange {
 // needs (control thread).
 [[nodiscard]] std::vector<SourceRange> mergeSourceRanges(std::vector<SourceRange> ranges);
 
+// How a service port's packets reach the node (DESIGN.md sec. 2, "Forwarding modes").
+// kFullNat: VIP:port -> node:nodePort and client -> SNAT address:port; replies return
+// through the box. kTunnel: the client's packet unchanged inside an IPv4 header to the
+// node (IPIP, RFC 2003); the node answers the client directly (DSR).
+enum class ForwardingMode : uint8_t { kFullNat, kTunnel };
+
+// Tunnel mode's box-wide settings (dataplane.tunnel in the config).
+struct TunnelSettings {
+  // Outer source addresses: `source_count` consecutive addresses from `source_base`. Each
+  // flow gets one, chosen by its flow hash, so a node whose NIC hashes only the outer
+  // addresses (most do for IPIP) still spreads the box's flows over its RX queues.
+  uint32_t source_base = 0;
+  uint32_t source_count = 1;  // >= 1
+  // ICMP "fragmentation needed" answers a worker may send: `icmp_rate` per second with
+  // bursts of `icmp_burst` (token bucket); 0 = never answer (drop and count).
+  uint32_t icmp_rate = 100;
+  uint32_t icmp_burst = 20;
+
+  // The outer source of the flow whose FlowTable::hashOf(client key) is `flow_hash`:
+  // multiply-shift maps the hash onto the range without a division.
+  [[nodiscard]] uint32_t sourceFor(uint32_t flow_hash) const noexcept {
+    return source_base + static_cast<uint32_t>((uint64_t{flow_hash} * source_count) >> 32);
+  }
+  [[nodiscard]] bool isSource(uint32_t ip) const noexcept { return ip - source_base < source_count; }
+};
+
 // One VIP:port/protocol and where its new flows go.
 struct ServicePort {
   uint32_t vip = 0;
@@ -58,6 +84,7 @@ struct ServicePort {
   // sessionAffinity ClientIP idle timeout; 0 = no affinity (Maglev on the 5-tuple).
   uint32_t affinity_timeout_ms = 0;
   bool backends_sorted = false;         // set by ForwardingSnapshot::finalize()
+  ForwardingMode mode = ForwardingMode::kFullNat;
 
   // True when `src` may open a flow to this port: binary search, O(log ranges).
   [[nodiscard]] bool allowsSource(uint32_t src) const noexcept;
@@ -87,6 +114,8 @@ class ForwardingSnapshot {
   // Share of each worker's flow table that half-open (SYN-sent) flows may hold, 1..100;
   // beyond it a new SYN evicts the oldest half-open flow (fwd/processor.cc).
   uint32_t half_open_budget_percent = 25;
+  // Outer sources and frag-needed rate of tunnel-mode service ports.
+  TunnelSettings tunnel;
 
   // --- IPv6 (types and dual-stack rules in fwd/snapshot6.h) -------------------------
   // Mirrors of the IPv4 fields above, for IPv6. All may be empty (an IPv4-only box).

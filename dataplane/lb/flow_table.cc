@@ -194,6 +194,23 @@ BasicFlow<Key>* BasicFlowTable<Key>::insert(const Key& client, const Key& node, 
 }
 
 template <class Key>
+typename BasicFlowTable<Key>::Flow* BasicFlowTable<Key>::insertClientOnly(const Key& client, const Key& node,
+                                                                          FlowState state, uint32_t now_ms) noexcept {
+  if (free_top_ == 0) return nullptr;
+  const uint32_t tag = hashOf(client);
+  uint32_t pos = kNotFound;
+  if (find(client, tag, pos) != kNotFound || pos == kNotFound) return nullptr;
+  const uint32_t idx = free_list_[--free_top_];
+  Flow& f = records_[idx];
+  f = Flow{.client = client, .node = node, .last_seen_ms = now_ms, .state = state, .flags = kFlowClientKeyOnly};
+  live_[idx] = 1;
+  ++size_;
+  if (state == FlowState::kTcpSynSent) linkHalfOpen(idx);
+  slots_[pos] = Slot{.tag = tag, .ref = idx << 1};
+  return &f;
+}
+
+template <class Key>
 void BasicFlowTable<Key>::eraseRef(const Key& key, uint32_t ref) noexcept {
   uint32_t pos = hashOf(key) & slot_mask_;
   while (slots_[pos].ref != ref) {
@@ -221,7 +238,7 @@ void BasicFlowTable<Key>::erase(Flow* flow) noexcept {
   const auto idx = static_cast<uint32_t>(flow - records_.data());
   if (!live_[idx]) return;
   eraseRef(flow->client, idx << 1);
-  eraseRef(flow->node, idx << 1 | 1);
+  if (!(flow->flags & kFlowClientKeyOnly)) eraseRef(flow->node, idx << 1 | 1);
   unlinkHalfOpen(idx);
   live_[idx] = 0;
   free_list_[free_top_++] = idx;

@@ -58,6 +58,12 @@ using Flow6 = BasicFlow<FlowKey6>;
 // Flow::flags: the flow was counted in the worker's AffinityTable entry of its client key
 // (sessionAffinity ClientIP) and must be released from it when it ends.
 inline constexpr uint8_t kFlowHoldsAffinity = 0x01;
+// Flow::flags, set by insertClientOnly(): the record is reachable by its client key only;
+// `node` holds the backend but is not indexed (no reply comes back through the box).
+inline constexpr uint8_t kFlowClientKeyOnly = 0x02;
+// Flow::flags: a tunnel-mode flow (fwd/processor.cc): its packets leave IPIP-encapsulated
+// to node.src_ip; always together with kFlowClientKeyOnly.
+inline constexpr uint8_t kFlowTunnel = 0x04;
 
 // Told about every flow that expire() removes, before its record can be reused.
 template <class Key>
@@ -138,6 +144,12 @@ class BasicFlowTable {
   // honest traffic the longest displacement at 4M flows is about 40).
   [[nodiscard]] Flow* insert(const Key& client, const Key& node, FlowState state,
                              uint32_t now_ms) noexcept;
+  // Same for a flow whose replies bypass the box (tunnel mode, DSR): indexed under its
+  // client key only, `node` stored as given (not a key: any value, even one another
+  // flow uses), flags = kFlowClientKeyOnly. nullptr when the table is full, the client
+  // key is present, or it would sit more than kMaxDisplacement slots from home.
+  [[nodiscard]] Flow* insertClientOnly(const Key& client, const Key& node, FlowState state,
+                                       uint32_t now_ms) noexcept;
   void erase(Flow* flow) noexcept;
 
   // --- Half-open (kTcpSynSent) accounting: SYN-flood resistance -------------------------

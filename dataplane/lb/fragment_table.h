@@ -63,6 +63,8 @@ struct BasicFragmentEntry {
   uint8_t to_node = 0;       // 1: client -> node, 0: node -> client
   uint8_t used = 0;          // 0 = empty way
   FragmentIdFor<Addr> new_id = 0;  // identification every fragment of the datagram leaves with
+  uint8_t tunnel = 0;        // 1: tunnel mode, fragments leave unchanged inside an outer
+                             // header new_src_ip -> new_dst_ip (the node); new_id unused
 };
 using FragmentEntry = BasicFragmentEntry<uint32_t>;
 using FragmentEntry6 = BasicFragmentEntry<Ip6>;

@@ -147,6 +147,36 @@ TEST(ConfigTest, AnnotatedExampleLoads) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Tunnel mode
+
+TEST(ConfigTest, TunnelModeBoxDefaultServiceOverrideAndTunnelSettings) {
+  const auto config = parseConfig(
+      build({.dataplane = R"(mode = "tunnel"; tunnel = { source = "10.200.0.64/26"; icmp_rate = 50; icmp_burst = 5; };)",
+             .rest = R"(services = (
+  { namespace = "a"; name = "dsr"; vip = "10.100.0.100"; ports = ( { protocol = "TCP"; port = 80; node_port = 30080; } ); },
+  { namespace = "a"; name = "nat"; vip = "10.100.0.101"; mode = "fullnat";
+    ports = ( { protocol = "TCP"; port = 80; node_port = 30081; } ); } );
+)"}),
+      "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->dataplane.mode, Mode::kTunnel);
+  ASSERT_TRUE(config->dataplane.tunnel.source.has_value());
+  EXPECT_EQ(*config->dataplane.tunnel.source, (Ipv4Prefix{.address = ip("10.200.0.64"), .length = 26}));
+  EXPECT_EQ(config->dataplane.tunnel.icmp_rate, 50u);
+  EXPECT_EQ(config->dataplane.tunnel.icmp_burst, 5u);
+  EXPECT_FALSE(config->services[0].mode.has_value());  // the box default applies
+  EXPECT_EQ(config->services[1].mode, Mode::kFullNat);
+}
+
+TEST(ConfigTest, TunnelSettingsDefaults) {
+  const auto config = parseConfig(withBase(""), "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_FALSE(config->dataplane.tunnel.source.has_value());
+  EXPECT_EQ(config->dataplane.tunnel.icmp_rate, 100u);
+  EXPECT_EQ(config->dataplane.tunnel.icmp_burst, 20u);
+}
+
+// ---------------------------------------------------------------------------------------
 // Defaults and accepted spellings
 
 TEST(ConfigTest, DefaultsApplyToAMinimalConfig) {
@@ -516,14 +546,30 @@ const BadCase kBadCases[] = {
      withPorts(R"(    { name = "int"; device = "d0"; role = "external"; address = "10.100.0.1/24"; },)"),
      4, "dataplane.ports.[1].name", "port name 'int' is already used by dataplane.ports.[0]"},
     // --- mode and protocol
-    {"TunnelModeNotYet", withBase("", "mode = \"tunnel\";"), 6, "dataplane.mode",
-     "mode 'tunnel' is not supported by this build yet"},
+    {"TunnelSourceHostBits", withBase("", "tunnel = { source = \"10.200.0.65/26\"; };"), 6, "dataplane.tunnel.source",
+     "'10.200.0.65/26' has host bits set (did you mean 10.200.0.64/26?)"},
+    {"TunnelSourceTooWide", withBase("", "tunnel = { source = \"10.0.0.0/8\"; };"), 6, "dataplane.tunnel.source",
+     "'10.0.0.0/8' is wider than /16"},
+    {"TunnelSourceHoldsThePortAddress", withBase("", "tunnel = { source = \"10.200.0.0/24\"; };"), 6,
+     "dataplane.tunnel.source", "contains 10.200.0.1, which is the address of port 'int'"},
+    {"TunnelSourceNotAPrefix", withBase("", "tunnel = { source = \"10.200.0.64\"; };"), 6, "dataplane.tunnel.source",
+     "'10.200.0.64' is not an IPv4 prefix"},
+    {"TunnelSourceMulticast", withBase("", "tunnel = { source = \"239.1.0.0/24\"; };"), 6, "dataplane.tunnel.source",
+     "is not unicast"},
+    {"TunnelIcmpBurstZero", withBase("", "tunnel = { icmp_burst = 0; };"), 6, "dataplane.tunnel.icmp_burst",
+     "0 is outside 1..100000"},
+    {"TunnelUnknownKey", withBase("", "tunnel = { sources = \"10.200.0.64/26\"; };"), 6, "dataplane.tunnel.sources",
+     "unknown setting 'sources'"},
     {"UnknownMode", withBase("", "mode = \"dsr\";"), 6, "dataplane.mode",
      "'dsr' is not one of fullnat, tunnel"},
-    {"ServiceTunnelMode",
+    {"ServiceUnknownMode",
      withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 30080;)",
-                 R"(mode = "tunnel";)"),
-     12, "services.[0].mode", "mode 'tunnel' is not supported by this build yet"},
+                 R"(mode = "dsr";)"),
+     12, "services.[0].mode", "'dsr' is not one of fullnat, tunnel"},
+    {"NodeInTheTunnelSources",
+     build({.dataplane = R"(snat = { addresses = [ "10.200.0.2" ]; }; tunnel = { source = "10.200.0.8/29"; };)",
+            .nodes = R"(nodes = ( { name = "n1"; address = "10.200.0.11"; } );)"}),
+     8, "nodes.[0].address", "node address 10.200.0.11 is inside dataplane.tunnel.source 10.200.0.8/29"},
     {"Sctp", withService("10.100.0.100", R"(protocol = "SCTP"; port = 80; node_port = 30080;)"),
      11, "services.[0].ports.[0].protocol", "protocol 'SCTP' is not supported; use TCP or UDP"},
     {"LowercaseProtocol",
@@ -696,7 +742,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "services.[0].ports.[0] (default/web)"},
         BadFile{"unknown_key.conf", 12, "health.intervall_ms: unknown setting 'intervall_ms'"},
         BadFile{"missing_key.conf", 6, "dataplane.ports.[1].address: required setting is missing"},
-        BadFile{"tunnel_mode.conf", 12, "services.[0].mode: mode 'tunnel' is not supported"},
+        BadFile{"tunnel_source.conf", 8, "dataplane.tunnel.source: '10.200.0.0/25' contains 10.200.0.1"},
         BadFile{"syntax_error.conf", 5, "syntax error"},
         BadFile{"wrapped_integer.conf", 9,
                 "dataplane.flows.capacity: 4294967297 is outside 1..268435456"},

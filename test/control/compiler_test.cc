@@ -67,6 +67,48 @@ TEST(Compiler, CompilesServicePortsBackendsAndSettings) {
   EXPECT_EQ(snap->static_neighbors[0].ip, conf::parseIpv4("10.200.0.11").value());
 }
 
+TEST(Compiler, TunnelModeAndOuterSources) {
+  conf::Config cfg = baseConfig();
+  // Default: the internal port's address alone.
+  fwd::TunnelSettings t = tunnelSettings(cfg);
+  EXPECT_EQ(t.source_base, conf::parseIpv4("10.200.0.1").value());
+  EXPECT_EQ(t.source_count, 1u);
+  EXPECT_EQ(t.icmp_rate, 100u);
+  EXPECT_EQ(t.icmp_burst, 20u);
+  // A /26 without its network and broadcast addresses: .65 ... .126.
+  cfg.dataplane.tunnel.source = conf::Ipv4Prefix{.address = conf::parseIpv4("10.200.0.64").value(), .length = 26};
+  cfg.dataplane.tunnel.icmp_rate = 7;
+  t = tunnelSettings(cfg);
+  EXPECT_EQ(t.source_base, conf::parseIpv4("10.200.0.65").value());
+  EXPECT_EQ(t.source_count, 62u);
+  EXPECT_EQ(t.icmp_rate, 7u);
+  EXPECT_EQ(t.sourceFor(0), conf::parseIpv4("10.200.0.65").value());
+  EXPECT_EQ(t.sourceFor(~uint32_t{0}), conf::parseIpv4("10.200.0.126").value());
+  // /31 and /32: every address.
+  cfg.dataplane.tunnel.source->length = 31;
+  EXPECT_EQ(tunnelSettings(cfg).source_base, conf::parseIpv4("10.200.0.64").value());
+  EXPECT_EQ(tunnelSettings(cfg).source_count, 2u);
+  cfg.dataplane.tunnel.source->length = 32;
+  EXPECT_EQ(tunnelSettings(cfg).source_count, 1u);
+
+  // Per-service mode, default from dataplane.mode.
+  cfg.dataplane.mode = conf::Mode::kTunnel;
+  cfg.services[1].mode = conf::Mode::kFullNat;
+  SnapshotCompiler compiler(1009);
+  auto snap = compiler.compile(cfg, 1);
+  EXPECT_EQ(snap->tunnel.source_count, 1u);
+  const fwd::ServicePort* web = snap->find(conf::parseIpv4("10.100.0.100").value(), 80, IPPROTO_TCP);
+  const fwd::ServicePort* api = snap->find(conf::parseIpv4("10.100.0.101").value(), 443, IPPROTO_TCP);
+  ASSERT_NE(web, nullptr);
+  ASSERT_NE(api, nullptr);
+  EXPECT_EQ(web->mode, fwd::ForwardingMode::kTunnel);
+  EXPECT_EQ(api->mode, fwd::ForwardingMode::kFullNat);
+  const auto& vips = compiler.lastStatus()->vips;
+  ASSERT_EQ(vips.size(), 3u);
+  EXPECT_EQ(vips[0].mode, conf::Mode::kTunnel);
+  EXPECT_EQ(vips[1].mode, conf::Mode::kFullNat);
+}
+
 // health.drain_timeout_s: a node draining (503) for longer than the timeout has its
 // backends' flows cut; shorter, or without a timeout, they only get no new flows.
 TEST(Compiler, ANodeDrainingPastTheDrainTimeoutIsCut) {

@@ -156,6 +156,30 @@ TEST(KubeService, PortsThatCannotBeServedAreReportedInStatus) {
       {"port":81,"protocol":"TCP","error":"nodegate.io/NoNodePort"}]}])"));
 }
 
+TEST(KubeService, ForwardingModeAnnotationSelectsTunnelModeAndKeepsTheLastGoodOnATypo) {
+  json svc = exampleService();
+  auto plain = translateService(svc, kNodes, nullptr);
+  ASSERT_TRUE(plain) << plain.error();
+  EXPECT_FALSE(plain->spec.mode.has_value()) << "no annotation: the box's default mode";
+  svc["metadata"]["annotations"][std::string(kForwardingModeAnnotation)] = "tunnel";
+  auto tunnel = translateService(svc, kNodes, nullptr);
+  ASSERT_TRUE(tunnel) << tunnel.error();
+  EXPECT_EQ(tunnel->spec.mode, conf::Mode::kTunnel);
+  svc["metadata"]["annotations"][std::string(kForwardingModeAnnotation)] = "fullnat";
+  EXPECT_EQ(translateService(svc, kNodes, nullptr)->spec.mode, conf::Mode::kFullNat);
+  svc["metadata"]["annotations"][std::string(kForwardingModeAnnotation)] = "dsr";
+  auto typo = translateService(svc, kNodes, nullptr);
+  ASSERT_FALSE(typo);
+  EXPECT_NE(typo.error().find("metadata.annotations[nodegate.io/forwarding-mode]: 'dsr' is not one of fullnat, tunnel"),
+            std::string::npos)
+      << typo.error();
+  auto kept = translateService(svc, kNodes, &tunnel->spec);
+  ASSERT_TRUE(kept) << kept.error();
+  EXPECT_EQ(kept->spec.mode, conf::Mode::kTunnel);
+  ASSERT_EQ(kept->warnings.size(), 1u);
+  EXPECT_NE(kept->warnings[0].find("the last good mode stays in force"), std::string::npos);
+}
+
 TEST(KubeService, SourceRangesFieldElseAnnotationAndFailClosed) {
   json svc = exampleService();
   svc["spec"].erase("loadBalancerSourceRanges");

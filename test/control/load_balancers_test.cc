@@ -249,6 +249,22 @@ TEST(StateFile, RoundTripsAndDetectsCorruption) {
   EXPECT_NE(file.read().error().find("not a NodeGate state file"), std::string::npos);
 }
 
+TEST(LoadBalancerSpec, ModeIsOptionalAndChecked) {
+  auto spec = parseLoadBalancerSpec(json::parse(R"({"ports": [{"port": 80, "nodePort": 31080}], "mode": "tunnel"})"),
+                                    "shop", "web");
+  ASSERT_TRUE(spec) << spec.error();
+  EXPECT_EQ(spec->mode, conf::Mode::kTunnel);
+  EXPECT_EQ(specJson(*spec)["mode"], "tunnel");
+  auto none = parseLoadBalancerSpec(json::parse(R"({"ports": [{"port": 80, "nodePort": 31080}]})"), "shop", "web");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->mode.has_value());
+  EXPECT_FALSE(specJson(*none).contains("mode"));
+  auto bad = parseLoadBalancerSpec(json::parse(R"({"ports": [{"port": 80, "nodePort": 31080}], "mode": "dsr"})"),
+                                   "shop", "web");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error(), "mode: 'dsr' is not one of fullnat, tunnel");
+}
+
 // --- registry -----------------------------------------------------------------------
 
 TEST(LoadBalancerRegistry, EnsureGetDeleteAndSurviveARestart) {
@@ -266,6 +282,19 @@ TEST(LoadBalancerRegistry, EnsureGetDeleteAndSurviveARestart) {
   auto again = reg.ensure(web(), "shop", "web");
   EXPECT_EQ(again.status, 200);
   EXPECT_FALSE(again.changed) << "the same request twice changes nothing";
+
+  // A tunnel-mode load balancer reports ipMode VIP and reaches the model in tunnel mode.
+  auto dsr = reg.ensure(web(R"({"ports": [{"port": 80, "nodePort": 31080}], "mode": "tunnel",
+                                "nodes": [{"name": "n1", "address": "10.200.0.11"}]})"),
+                        "shop", "dsr");
+  ASSERT_EQ(dsr.status, 200) << dsr.body.dump();
+  EXPECT_EQ(dsr.body["ingress"][0]["ipMode"], "VIP");
+  EXPECT_EQ(dsr.body["spec"]["mode"], "tunnel");
+  const conf::Config model = reg.merged(cfg);
+  const auto it = std::ranges::find_if(model.services, [](const conf::ServiceConfig& s) { return s.name == "dsr"; });
+  ASSERT_NE(it, model.services.end());
+  EXPECT_EQ(it->mode, conf::Mode::kTunnel);
+  ASSERT_EQ(reg.remove("shop", "dsr").status, 200);
 
   auto sctp = reg.ensure(web(R"({"ports": [{"port": 80, "nodePort": 31080}, {"port": 9, "protocol": "SCTP", "nodePort": 31009},
                                           {"port": 81, "nodePort": 0}]})"),

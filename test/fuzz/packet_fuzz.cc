@@ -38,6 +38,7 @@
 
 #include "dataplane/fwd/processor.h"
 #include "dataplane/lb/maglev.h"
+#include "dataplane/pkt/encap.h"
 #include "dataplane/pkt/headers.h"
 #include "dataplane/pkt/parse.h"
 #include "dataplane/pkt/parse6.h"
@@ -259,16 +260,25 @@ void require(bool ok, const char* what) {
 
 // --- Frame helpers (lenient, harness-side: not the parser under test) ---------------------
 
-// An exact-size heap copy: the byte after the frame is outside the allocation.
+// An exact-size heap copy behind exactly fwd::kTunnelHeadroom bytes of headroom (what the
+// processor is told it may use): the byte after the frame, and the byte before the
+// headroom, are outside the allocation.
+constexpr size_t kHeadroom = fwd::kTunnelHeadroom;
 struct Buf {
   std::unique_ptr<std::byte[]> data;
   size_t size = 0;
-  [[nodiscard]] std::span<std::byte> span() const { return {data.get(), size}; }
+  [[nodiscard]] std::span<std::byte> span() const { return {data.get() + kHeadroom, size}; }
+  // The frame as it leaves after `a` (Action::prepended / length).
+  [[nodiscard]] std::span<std::byte> sent(const Action& a) const {
+    if (a.kind != Action::Kind::kForward || a.length == 0) return span();
+    return {data.get() + kHeadroom - a.prepended, a.length};
+  }
 };
 
 Buf copyOf(std::span<const std::byte> bytes) {
-  Buf b{.data = std::unique_ptr<std::byte[]>(new std::byte[bytes.size()]), .size = bytes.size()};
-  if (!bytes.empty()) std::memcpy(b.data.get(), bytes.data(), bytes.size());
+  Buf b{.data = std::unique_ptr<std::byte[]>(new std::byte[kHeadroom + bytes.size()]), .size = bytes.size()};
+  std::memset(b.data.get(), 0, kHeadroom);
+  if (!bytes.empty()) std::memcpy(b.data.get() + kHeadroom, bytes.data(), bytes.size());
   return b;
 }
 
@@ -677,6 +687,65 @@ void checkForward(const World& w, uint8_t in_port, std::span<const std::byte> in
           "NAT: sent to a next-hop MAC never announced on the out port (ARP learned from the other port)");
 }
 
+// Tunnel mode (Action::length != 0): an IPIP frame to a node, the input's IP packet
+// unchanged inside; or an ICMP frag-needed answer to the client in place of the input.
+void checkReshaped(const World& w, uint8_t in_port, std::span<const std::byte> in, const ParsedFrame& p,
+                   std::span<const std::byte> out, Action a) {
+  const WorkerContext& ctx = w.shadow;
+  require(p.l3 == L3::kIpv4 && (p.proto == pkt::kProtoTcp || p.proto == pkt::kProtoUdp) && !p.has_vlan,
+          "tunnel: only TCP/UDP over IPv4 is encapsulated or answered with frag-needed");
+  require(in_port == ctx.external_port, "tunnel: only client frames are reshaped");
+  require(p.l3_offset == pkt::kEthHeaderLen && in.size() >= pkt::kEthHeaderLen + p.ip_total_len,
+          "tunnel: input layout");
+  const std::span<const std::byte> inner = in.subspan(pkt::kEthHeaderLen, p.ip_total_len);
+  const uint16_t in_df = pkt::load16(inner.data() + ipv4::kFragOff) & 0x4000;
+  const size_t internal_mtu = ctx.ports[ctx.internal_port].mtu;
+  const pkt::ParseResult r = pkt::parseFrame(out);
+  require(r.status == ParseStatus::kOk && r.frame.l3 == L3::kIpv4, "tunnel: the output frame does not parse");
+  checkParsed(out, r);
+  const ParsedFrame& q = r.frame;
+  require(refChecksum(out.subspan(q.l3_offset, q.ip_header_len)) == 0, "tunnel: outer IPv4 checksum does not verify");
+  require(macAt(out, 6) == ctx.ports[a.out_port].mac, "tunnel: source MAC is not the out port's");
+  if (a.prepended == 0) {
+    // frag-needed, back out of the port it came in on.
+    require(a.out_port == in_port && a.length <= in.size(), "frag-needed: wrong port, or longer than the input");
+    require(in_df != 0 && p.ip_total_len + pkt::kIpipOverhead > internal_mtu,
+            "frag-needed: sent for a packet that fits, or has no DF");
+    require(q.proto == pkt::kProtoIcmp && q.icmp_type == 3 && q.icmp_code == 4 && q.src_ip == p.dst_ip &&
+                q.dst_ip == p.src_ip && isAnyVip(q.src_ip) && macAt(out, 0) == macAt(in, 6),
+            "frag-needed: not a type 3 code 4 from the VIP back to the sender");
+    require(pkt::load16(out.data() + q.l4_offset + 6) == internal_mtu - pkt::kIpipOverhead,
+            "frag-needed: next-hop MTU is not the internal MTU - 20");
+    const size_t quote = std::min<size_t>(p.ip_header_len + 8u, p.ip_total_len);
+    require(q.l4_len == 8 + quote && sameBytes(out.subspan(q.l4_offset + 8, quote), inner.first(quote)),
+            "frag-needed: does not quote the IP header and 8 bytes of the packet");
+    require(refChecksum(out.subspan(q.l4_offset, q.l4_len)) == 0, "frag-needed: ICMP checksum does not verify");
+    return;
+  }
+  require(a.prepended == pkt::kIpipOverhead && a.out_port == ctx.internal_port,
+          "tunnel: encapsulation must prepend 20 bytes and leave by the internal port");
+  require(out.size() == pkt::kEthHeaderLen + pkt::kIpipOverhead + p.ip_total_len &&
+              p.ip_total_len + pkt::kIpipOverhead <= internal_mtu,
+          "tunnel: wrong length, or larger than the internal MTU");
+  require(q.proto == pkt::kProtoIpip && q.ttl == 64 && q.ip_header_len == 20 && q.ip_total_len == out.size() - 14,
+          "tunnel: outer header is not IPv4/IPIP, TTL 64, 20 bytes");
+  require((pkt::load16(out.data() + 14 + ipv4::kFragOff)) == in_df, "tunnel: outer DF not copied (or an offset set)");
+  require(w.snap->tunnel.isSource(q.src_ip) && isAnyNode(q.dst_ip),
+          "tunnel: outer source outside dataplane.tunnel.source, or destination not a node");
+  require(sameBytes(out.subspan(34), inner), "tunnel: the inner packet changed");
+  if (p.first_fragment) {
+    const fwd::ServicePort* sp = w.snap->find(p.dst_ip, p.dst_port, p.proto);
+    const bool known = ctx.flows.contains(lb::FlowKey{.src_ip = p.src_ip, .dst_ip = p.dst_ip, .src_port = p.src_port,
+                                                      .dst_port = p.dst_port, .proto = p.proto});
+    require(known || (sp != nullptr && sp->mode == fwd::ForwardingMode::kTunnel && sp->allowsSource(p.src_ip)),
+            "tunnel: a new flow to a port that is not in tunnel mode, or from a denied source");
+  }
+  const uint32_t hop = ctx.ports[a.out_port].nextHop(q.dst_ip);
+  const pkt::Mac dst_mac = macAt(out, 0);
+  require(harness().topo.static_macs.contains({hop, dst_mac}) || w.announced.contains({a.out_port, hop, dst_mac}),
+          "tunnel: sent to a next-hop MAC never announced on the out port");
+}
+
 void checkVerdict(const World& w, uint8_t in_port, std::span<const std::byte> in,
                   std::span<const std::byte> out, Action a, bool had_flow) {
   const pkt::ParseResult r = pkt::parseFrame(in);
@@ -695,7 +764,12 @@ void checkVerdict(const World& w, uint8_t in_port, std::span<const std::byte> in
       return;
     case Action::Kind::kForward:
       require(r.status == ParseStatus::kOk, "forward: the input frame did not parse");
-      checkForward(w, in_port, in, r.frame, out, a.out_port, had_flow);
+      if (a.length != 0) {
+        checkReshaped(w, in_port, in, r.frame, out, a);
+      } else {
+        require(a.prepended == 0, "forward: prepended without a length");
+        checkForward(w, in_port, in, r.frame, out, a.out_port, had_flow);
+      }
       return;
   }
   fail("verdict is not drop, forward or consumed");
@@ -727,7 +801,8 @@ NG_FUZZ_UNTRACED void checkWorkers(const World& w) {
               ca.fragments_forwarded.get() == cb.fragments_forwarded.get() &&
               ca.half_open_evictions.get() == cb.half_open_evictions.get() &&
               ca.nd_replies.get() == cb.nd_replies.get() && ca.icmp6_echo_replies.get() == cb.icmp6_echo_replies.get() &&
-              ca.affinity_hits.get() == cb.affinity_hits.get(),
+              ca.tunneled.get() == cb.tunneled.get() && ca.tunnel_stateless.get() == cb.tunnel_stateless.get() &&
+              ca.frag_needed_sent.get() == cb.frag_needed_sent.get() && ca.affinity_hits.get() == cb.affinity_hits.get(),
           "burst vs frame: counters differ");
   require(a.flows6.size() == b.flows6.size() && a.flows6.halfOpen() == b.flows6.halfOpen() &&
               a.fragments6.size() == b.fragments6.size() && a.ns_queue_len == b.ns_queue_len,
@@ -747,10 +822,11 @@ NG_FUZZ_UNTRACED void checkWorkers(const World& w) {
           "burst vs frame: flow table size or ARP queue differ");
   require(dropTotal(b) == w.drops, "a drop verdict without exactly one drop reason (or a reason without a drop)");
   require(cb.to_nodes.get() + cb.to_clients.get() + cb.arp_replies.get() + cb.icmp_echo_replies.get() +
-                  cb.nd_replies.get() + cb.icmp6_echo_replies.get() ==
+                  cb.nd_replies.get() + cb.icmp6_echo_replies.get() + cb.frag_needed_sent.get() ==
               w.forwards,
           "forwards do not match to_nodes + to_clients + arp_replies + icmp_echo_replies + nd_replies + "
-          "icmp6_echo_replies");
+          "icmp6_echo_replies + frag_needed_sent");
+  require(cb.tunneled.get() <= cb.to_nodes.get(), "tunneled frames not counted in to_nodes");
   require(w.drops + w.forwards + w.consumed == w.frames, "drops + forwards + consumed != frames processed");
 }
 
@@ -763,7 +839,7 @@ struct Item {
 };
 
 Current currentOf(const Buf& in, const Buf& out, uint8_t port, Action a) {
-  return Current{.in = in.span(), .out = out.span(), .port = port, .verdict = static_cast<int>(a.kind),
+  return Current{.in = in.span(), .out = out.sent(a), .port = port, .verdict = static_cast<int>(a.kind),
                  .out_port = a.kind == Action::Kind::kForward ? a.out_port : -1};
 }
 
@@ -818,7 +894,7 @@ void runUnit(World& w, std::vector<Item>& items, uint8_t port, bool burst) {
     noteNdAnnouncement(w, port, items[i].in.span());
     const uint64_t before = dropTotal(w.shadow);
     const bool had_flow = hadFlow(w.shadow, items[i].in.span());
-    const Action a = fwd::processFrame(w.shadow, *w.snap, port, items[i].shadow.span(), w.now);
+    const Action a = fwd::processFrame(w.shadow, *w.snap, port, items[i].shadow.span(), w.now, kHeadroom);
     const bool dropped = a.kind == Action::Kind::kDrop;
     ++w.frames;
     w.drops += dropped ? 1 : 0;
@@ -827,7 +903,7 @@ void runUnit(World& w, std::vector<Item>& items, uint8_t port, bool burst) {
     current = currentOf(items[i].in, items[i].shadow, port, a);
     require(dropTotal(w.shadow) == before + (dropped ? 1 : 0),
             "exactly one drop reason per dropped frame, none for a handled one");
-    checkVerdict(w, port, items[i].in.span(), items[i].shadow.span(), a, had_flow);
+    checkVerdict(w, port, items[i].in.span(), items[i].shadow.sent(a), a, had_flow);
     shadow_actions[i] = a;
   }
 
@@ -837,10 +913,10 @@ void runUnit(World& w, std::vector<Item>& items, uint8_t port, bool burst) {
     std::array<std::span<std::byte>, fwd::kMaxBurst> spans;
     for (size_t i = 0; i < items.size(); ++i) spans[i] = items[i].primary.span();
     fwd::processBurst(w.primary, *w.snap, port, std::span(spans).first(items.size()),
-                      std::span(actions).first(items.size()), w.now);
+                      std::span(actions).first(items.size()), w.now, kHeadroom);
   } else {
     for (size_t i = 0; i < items.size(); ++i) {
-      actions[i] = fwd::processFrame(w.primary, *w.snap, port, items[i].primary.span(), w.now);
+      actions[i] = fwd::processFrame(w.primary, *w.snap, port, items[i].primary.span(), w.now, kHeadroom);
     }
   }
   uint64_t primary_drops = 0;
@@ -849,9 +925,10 @@ void runUnit(World& w, std::vector<Item>& items, uint8_t port, bool burst) {
     const Action& s = shadow_actions[i];
     current = currentOf(items[i].in, items[i].primary, port, a);
     primary_drops += a.kind == Action::Kind::kDrop ? 1 : 0;
-    require(a.kind == s.kind && (a.kind != Action::Kind::kForward || a.out_port == s.out_port),
+    require(a.kind == s.kind && (a.kind != Action::Kind::kForward || a.out_port == s.out_port) &&
+                a.length == s.length && a.prepended == s.prepended,
             "burst vs frame: verdicts differ");
-    require(sameBytes(items[i].primary.span(), items[i].shadow.span()), "burst vs frame: output bytes differ");
+    require(sameBytes(items[i].primary.sent(a), items[i].shadow.sent(s)), "burst vs frame: output bytes differ");
   }
   require(dropTotal(w.primary) == before + primary_drops, "burst: drop reasons counted != drop verdicts");
   checkWorkers(w);

@@ -17,6 +17,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -600,6 +601,66 @@ TEST_F(WorkerTest, DropsAndCountsGarbage) {
   EXPECT_EQ(drops(DropReason::kTruncated), 3u);  // the two short frames + the short IPv4
   EXPECT_EQ(drops(DropReason::kMultiSegment), 1u);
   EXPECT_EQ(ctx_->counters.busy_polls.get(), 1u);
+}
+
+// Tunnel mode through real mbufs: the worker grows the frame into the mbuf's headroom
+// (rte_pktmbuf_prepend) for IPIP, and shortens it (rte_pktmbuf_trim) for a frag-needed
+// answer that goes back out of the external port.
+TEST_F(WorkerTest, TunnelModeGrowsFramesIntoTheHeadroomAndShortensFragNeeded) {
+  auto snap = makeSnapshot(2);
+  fwd::ServicePort dsr{.vip = kVip, .port = 81, .proto = pkt::kProtoTcp, .id = 1};
+  for (uint32_t n : {kNode1, kNode2}) dsr.backends.push_back({.node_ip = n, .node_port = kNodePort, .weight = 1});
+  dsr.maglev = maglevFor({kNode1, kNode2});
+  dsr.mode = fwd::ForwardingMode::kTunnel;
+  snap->service_ports.push_back(std::move(dsr));
+  snap->tunnel = {.source_base = kIntAddr + 100, .source_count = 8, .icmp_rate = 100, .icmp_burst = 5};
+  snap->finalize();
+  publisher_->publish(std::move(snap));
+
+  auto tunnelTcp = [&](uint8_t flags, size_t payload) {
+    return PacketBuilder()
+        .eth(kClientMac, extMac())
+        .ipv4(kClient, kVip)
+        .ipFrag(0x4000)
+        .tcp(40001, 81, flags, 1000)
+        .payload(payload)
+        .build();
+  };
+  const Bytes syn = tunnelTcp(pkt::tcp::kSyn, 0);  // 54 bytes padded to 60
+  inject(kExt, syn);
+  pollAndFlush();
+  EXPECT_TRUE(sent(kExt).empty());
+  const auto out = sent(kInt);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].size(), 14u + 20u + 40u) << "outer header added, Ethernet padding dropped";
+  const Parsed outer = parse(out[0]);
+  EXPECT_EQ(outer.proto, 4);
+  EXPECT_EQ(outer.ttl, 64);
+  EXPECT_TRUE(outer.ip_checksum_ok);
+  EXPECT_TRUE(outer.ip_dst == kNode1 || outer.ip_dst == kNode2);
+  EXPECT_GE(outer.ip_src, kIntAddr + 100);
+  EXPECT_LT(outer.ip_src, kIntAddr + 108);
+  EXPECT_EQ(outer.src, intMac());
+  EXPECT_EQ(outer.dst, nodeMac(outer.ip_dst));
+  EXPECT_TRUE(std::equal(out[0].begin() + 34, out[0].end(), syn.begin() + 14)) << "inner packet unchanged";
+  EXPECT_EQ(ctx_->counters.tx_bytes.get(), out[0].size());
+
+  const Bytes big = tunnelTcp(pkt::tcp::kAckFlag, 1460);  // 1500 + 20 > 1500
+  inject(kExt, big);
+  pollAndFlush();
+  EXPECT_TRUE(sent(kInt).empty());
+  const auto answer = sent(kExt);
+  ASSERT_EQ(answer.size(), 1u);
+  ASSERT_EQ(answer[0].size(), 14u + 20u + 8u + 28u);
+  const Parsed icmp = parse(answer[0]);
+  EXPECT_EQ(icmp.proto, 1);
+  EXPECT_EQ(icmp.ip_src, kVip);
+  EXPECT_EQ(icmp.ip_dst, kClient);
+  EXPECT_EQ(icmp.dst, kClientMac);
+  EXPECT_EQ(pkt::load16(answer[0].data() + 34 + 6), 1480) << "next-hop MTU";
+  EXPECT_EQ(ctx_->counters.frag_needed_sent.get(), 1u);
+  EXPECT_EQ(ctx_->counters.tunneled.get(), 1u);
+  EXPECT_EQ(totalDrops(), 0u);
 }
 
 // Frames the device refuses are freed and counted (the fixture checks nothing leaked).

@@ -1,5 +1,8 @@
 #include "test/dataplane/fwd/fixtures.h"
 
+#include <algorithm>
+#include <tuple>
+
 #include "dataplane/lb/maglev.h"
 #include "dataplane/pkt/headers.h"
 
@@ -231,6 +234,20 @@ Env makeEnv() {
     sp.affinity_timeout_ms = SvcPorts::kAffinityTimeoutMs;
     snap->service_ports.push_back(std::move(sp));
   }
+  // Tunnel mode next to full-NAT in the same snapshot.
+  for (const auto& [port, proto, node_port] :
+       {std::tuple{uint16_t{80}, kProtoTcp, uint16_t{30080}}, std::tuple{uint16_t{53}, kProtoUdp, uint16_t{30053}},
+        std::tuple{SvcPorts::kOnlyClient, kProtoTcp, SvcPorts::nodePortOf(SvcPorts::kOnlyClient)},
+        std::tuple{SvcPorts::kAffinityTcp, kProtoTcp, SvcPorts::nodePortOf(SvcPorts::kAffinityTcp)}}) {
+    fwd::ServicePort sp = fixtureServicePort(port, proto, node_port);
+    sp.vip = Topo::tunnelVip();
+    sp.mode = fwd::ForwardingMode::kTunnel;
+    if (port == SvcPorts::kOnlyClient) sp.source_ranges = {fwd::prefixRange(Topo::clientIp(), 32)};
+    if (port == SvcPorts::kAffinityTcp) sp.affinity_timeout_ms = SvcPorts::kAffinityTimeoutMs;
+    snap->service_ports.push_back(std::move(sp));
+  }
+  snap->tunnel = fwd::TunnelSettings{.source_base = Topo::tunnelSourceFirst(), .source_count = Topo::kTunnelSources,
+                                     .icmp_rate = 100, .icmp_burst = 20};
   snap->snat_addresses = {Topo::intIp()};
   for (uint32_t node : nodeIps()) {
     snap->resolve_targets.push_back(node);
@@ -286,6 +303,86 @@ Bytes nodeUdp(uint32_t node_ip, uint16_t snat_port, size_t payload) {
       .payload(payload)
       .build();
 }
+
+Bytes clientTunnelTcp(uint16_t client_port, uint8_t flags, size_t payload, uint16_t port) {
+  return fromClient()
+      .ipv4(Topo::clientIp(), Topo::tunnelVip())
+      .ipFrag(0x4000)
+      .tcp(client_port, port, flags)
+      .payload(payload)
+      .build();
+}
+
+Bytes ipipFrame(const Bytes& inner, uint32_t outer_src, uint32_t node, uint16_t outer_id) {
+  const size_t inner_len = load16(inner.data() + kEthHeaderLen + ipv4::kTotalLen);
+  Bytes out(kEthHeaderLen + 20);
+  storeMac(out.data(), Topo::nodeMac(node));
+  storeMac(out.data() + 6, Topo::intMac());
+  store16(out.data() + 12, kEtherTypeIpv4);
+  std::byte* h = out.data() + kEthHeaderLen;
+  h[0] = std::byte{0x45};
+  h[1] = inner[kEthHeaderLen + 1];
+  store16(h + 2, static_cast<uint16_t>(inner_len + 20));
+  store16(h + 4, outer_id);
+  store16(h + 6, load16(inner.data() + kEthHeaderLen + 6) & 0x4000);
+  h[8] = std::byte{64};
+  h[9] = std::byte{4};
+  store32(h + 12, outer_src);
+  store32(h + 16, node);
+  // RFC 1071 by hand: sum of the ten 16-bit words, carries folded, complemented.
+  uint32_t sum = 0;
+  for (size_t i = 0; i < 20; i += 2) sum += load16(h + i);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  store16(h + 10, static_cast<uint16_t>(~sum));
+  out.insert(out.end(), inner.begin() + kEthHeaderLen, inner.begin() + static_cast<ptrdiff_t>(kEthHeaderLen + inner_len));
+  return out;
+}
+
+Bytes fragNeededFrame(const Bytes& offending, uint32_t from, uint16_t mtu) {
+  const std::byte* ip_in = offending.data() + kEthHeaderLen;
+  const size_t ihl = (std::to_integer<size_t>(ip_in[0]) & 0x0f) * 4;
+  const size_t quote = std::min<size_t>(ihl + 8, load16(ip_in + 2));
+  Bytes out(kEthHeaderLen + 28);
+  storeMac(out.data(), loadMac(offending.data() + 6));
+  storeMac(out.data() + 6, Topo::extMac());
+  store16(out.data() + 12, kEtherTypeIpv4);
+  std::byte* h = out.data() + kEthHeaderLen;
+  h[0] = std::byte{0x45};
+  h[1] = std::byte{0xc0};
+  store16(h + 2, static_cast<uint16_t>(28 + quote));
+  h[8] = std::byte{64};
+  h[9] = std::byte{1};
+  store32(h + 12, from);
+  store32(h + 16, load32(ip_in + 12));
+  std::byte* icmp_hdr = h + 20;
+  icmp_hdr[0] = std::byte{3};
+  icmp_hdr[1] = std::byte{4};
+  store16(icmp_hdr + 6, mtu);
+  out.insert(out.end(), ip_in, ip_in + quote);
+  auto fold = [](const std::byte* p, size_t n) {
+    uint32_t sum = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) sum += load16(p + i);
+    if (n % 2) sum += std::to_integer<uint32_t>(p[n - 1]) << 8;
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return static_cast<uint16_t>(~sum);
+  };
+  h = out.data() + kEthHeaderLen;
+  store16(h + 10, fold(h, 20));
+  store16(h + 22, fold(h + 20, 8 + quote));
+  return out;
+}
+
+namespace {
+
+// A client -> tunnel VIP packet that must leave encapsulated toward a node.
+Step tunnelStep(Bytes input, uint16_t outer_id, bool same_node = true) {
+  Step s{.in_port = kExt, .input = input, .verdict = Action::Kind::kForward, .out_port = kInt, .observe = true,
+         .same_node = same_node};
+  s.output = [input, outer_id](const Observed& o) { return ipipFrame(input, o.outer_src, o.node_ip, outer_id); };
+  return s;
+}
+
+}  // namespace
 
 std::vector<Fixture> standardFixtures() {
   const Mac client = Topo::clientMac();
@@ -636,6 +733,102 @@ std::vector<Fixture> standardFixtures() {
       steps.push_back(std::move(s));
     }
     f.push_back({"ClientIP affinity over UDP: datagrams from several client ports go to one node", std::move(steps)});
+  }
+
+  // --- Tunnel mode (DSR, IPIP) -------------------------------------------------------------
+  // DF packets leave with outer id 0; the node is checked against Maglev's choices by
+  // the runner (one of the three nodes) and kept for the whole flow.
+  f.push_back({"tunnel: a connection's segments leave IPIP to one node, inner packet untouched",
+               {tunnelStep(clientTunnelTcp(kClientPort, tcp::kSyn), 0, false),
+                tunnelStep(clientTunnelTcp(kClientPort, kAck), 0),
+                tunnelStep(clientTunnelTcp(kClientPort, kPshAck, 700), 0),
+                tunnelStep(clientTunnelTcp(kClientPort, tcp::kFin | kAck), 0)}});
+  f.push_back({"tunnel: a TTL of 1 is delivered, not decremented (the box owns the VIP)",
+               {tunnelStep(fromClient()
+                               .ipv4(Topo::clientIp(), Topo::tunnelVip(), 1)
+                               .ipFrag(0x4000)
+                               .tcp(kClientPort, 80, tcp::kSyn)
+                               .build(),
+                           0, false)}});
+  {
+    // Without DF the outer header takes ids from the worker's counter (0, 1, ...).
+    std::vector<Step> steps;
+    for (uint16_t i = 0; i < 3; ++i) {
+      steps.push_back(tunnelStep(fromClient().ipv4(Topo::clientIp(), Topo::tunnelVip()).udp(5353, 53).payload(40).build(),
+                                 i, i != 0));
+    }
+    steps.back().flows_after = 1;
+    f.push_back({"tunnel: UDP without DF: DF stays clear, outer ids count up", std::move(steps)});
+  }
+  f.push_back({"tunnel: a mid-stream ACK without a flow goes to the Maglev choice (another box's flow)",
+               {tunnelStep(clientTunnelTcp(kClientPort, kAck), 0, false)}});
+  {
+    Step rst = tunnelStep(clientTunnelTcp(kClientPort, tcp::kRst), 0, false);
+    rst.flows_after = 0;
+    f.push_back({"tunnel: a RST without a flow is forwarded and creates nothing", {rst}});
+  }
+  {
+    Step denied = dropStep(kExt, clientTunnelTcp(kClientPort, tcp::kSyn, 0, SvcPorts::kOnlyClient), DropReason::kSourceDenied);
+    denied.input = fromClient()
+                       .ipv4(ip("198.51.100.7"), Topo::tunnelVip())
+                       .ipFrag(0x4000)
+                       .tcp(kClientPort, SvcPorts::kOnlyClient, tcp::kSyn)
+                       .build();
+    denied.flows_after = 0;
+    Step allowed = tunnelStep(clientTunnelTcp(kClientPort, tcp::kSyn, 0, SvcPorts::kOnlyClient), 0, false);
+    allowed.flows_after = 1;
+    f.push_back({"tunnel: source ranges deny a new flow as in full-NAT, and allow the listed client",
+                 {denied, allowed}});
+  }
+  {
+    std::vector<Step> steps;
+    for (uint16_t port = 41000; port < 41008; ++port) {
+      steps.push_back(tunnelStep(clientTunnelTcp(port, tcp::kSyn, 0, SvcPorts::kAffinityTcp), 0, port != 41000));
+    }
+    steps.back().flows_after = 8;
+    f.push_back({"tunnel: ClientIP affinity keeps every connection of a client on one node", std::move(steps)});
+  }
+  f.push_back({"tunnel and full-NAT in one snapshot: each VIP keeps its mode",
+               {tunnelStep(clientTunnelTcp(kClientPort, tcp::kSyn), 0, false),
+                toNodeStep(clientTcp(kClientPort, tcp::kSyn), natSyn(tcp::kSyn)),
+                [] {
+                  Step s = toNodeStep(clientTcp(kClientPort, kAck), natSyn(kAck));
+                  s.flows_after = 2;  // one flow per VIP, same client port
+                  return s;
+                }()}});
+  {
+    // 1460 bytes of data: a 1500-byte IP packet that needs 1520 on a 1500-byte link.
+    const Bytes big = clientTunnelTcp(kClientPort, kPshAck, 1460);
+    Step answer{.in_port = kExt, .input = big, .verdict = Action::Kind::kForward, .out_port = kExt,
+                .output = [big](const Observed&) { return fragNeededFrame(big, Topo::tunnelVip(), 1480); }};
+    const Bytes fits = clientTunnelTcp(kClientPort, kPshAck, 1440);  // 1480 + 20 = 1500
+    f.push_back({"tunnel: a DF packet too big for the tunnel is answered with frag-needed, MTU 1480",
+                 {tunnelStep(clientTunnelTcp(kClientPort, tcp::kSyn), 0, false), answer, tunnelStep(fits, 0)}});
+  }
+  {
+    const Bytes big = fromClient().ipv4(Topo::clientIp(), Topo::tunnelVip()).udp(5353, 53).payload(1472).build();
+    Step s = dropStep(kExt, big, DropReason::kTunnelTooBig);
+    s.flows_after = 0;
+    f.push_back({"tunnel: a too-big packet without DF is dropped (the box does not fragment)", {s}});
+  }
+  {
+    // A 3000-byte datagram in fragments of 1400 payload bytes (1420 + 20 fits 1500).
+    const std::vector<Bytes> frags =
+        fragmentIpv4(fromClient().ipv4(Topo::clientIp(), Topo::tunnelVip()).ipId(0x4242).udp(5353, 53).payload(3000).build(),
+                     1400);
+    std::vector<Step> steps;
+    for (size_t k = 0; k < frags.size(); ++k) {
+      Step s = tunnelStep(frags[k], static_cast<uint16_t>(k), k != 0);
+      // Later fragments have no ports: the node and outer source come from the first.
+      s.observe = k == 0;
+      if (k != 0) {
+        s.output = [frag = frags[k], k](const Observed& o) {
+          return ipipFrame(frag, o.outer_src, o.node_ip, static_cast<uint16_t>(k));
+        };
+      }
+      steps.push_back(std::move(s));
+    }
+    f.push_back({"tunnel: fragments follow the first fragment's node and outer source, unchanged", std::move(steps)});
   }
   return f;
 }

@@ -38,6 +38,12 @@ struct Topo {
   static uint32_t intIp() { return ip("10.200.0.1"); }
   static uint32_t clientIp() { return ip("10.100.0.2"); }
   static uint32_t vip() { return ip("10.100.0.100"); }
+  // Tunnel mode (DSR): VIP 10.100.0.101 TCP 80 / UDP 53 / TCP 8001 (source range
+  // 10.100.0.2/32) / TCP 8004 (ClientIP affinity) to the same nodes, outer sources
+  // 10.200.0.64/26 (.65 ... .126).
+  static uint32_t tunnelVip() { return ip("10.100.0.101"); }
+  static uint32_t tunnelSourceFirst() { return ip("10.200.0.65"); }
+  static constexpr uint32_t kTunnelSources = 62;
 };
 
 // The fixture VIP's service ports (port -> nodePort): what each one exercises.
@@ -79,8 +85,9 @@ struct Topo6 {
 // What a step's output told us, for later steps of the same fixture.
 struct Observed {
   uint32_t node_ip = 0;
-  uint16_t snat_port = 0;
-  pkt::Ip6 node_ip6{};  // IPv6 steps
+  uint16_t snat_port = 0;   // full-NAT
+  uint32_t outer_src = 0;   // tunnel mode: the outer header's source
+  pkt::Ip6 node_ip6{};      // IPv6 steps
 };
 
 struct Step {
@@ -120,5 +127,15 @@ struct Fixture {
 [[nodiscard]] Bytes nodeUdp(uint32_t node_ip, uint16_t snat_port, size_t payload = 0);
 [[nodiscard]] Bytes clientTcp6(uint16_t client_port, uint8_t flags, size_t payload = 0);
 [[nodiscard]] Bytes nodeTcp6(const pkt::Ip6& node_ip, uint16_t snat_port, uint8_t flags, size_t payload = 0);
+// A client TCP segment to the tunnel VIP (DF set, as Linux sends TCP).
+[[nodiscard]] Bytes clientTunnelTcp(uint16_t client_port, uint8_t flags, size_t payload = 0, uint16_t port = 80);
+// `inner` (an Ethernet + IPv4 frame) as the box must send it to `node` in tunnel mode,
+// written out independently of the processor: internal MAC -> node MAC, outer IPv4
+// header (TOS and DF copied, TTL 64, protocol 4, checksum), the inner IP packet as is
+// (Ethernet padding dropped).
+[[nodiscard]] Bytes ipipFrame(const Bytes& inner, uint32_t outer_src, uint32_t node, uint16_t outer_id);
+// The ICMP frag-needed answer to `offending` (Ethernet + IPv4, as the client sent it),
+// from `from` with next-hop MTU `mtu`, written out independently of the processor.
+[[nodiscard]] Bytes fragNeededFrame(const Bytes& offending, uint32_t from, uint16_t mtu);
 
 }  // namespace ng::test

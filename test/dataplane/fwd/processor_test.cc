@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "dataplane/pkt/checksum.h"
 #include "dataplane/pkt/headers.h"
@@ -56,6 +57,7 @@ TEST_P(FixtureTest, Runs) {
   for (const auto& [addr, m] : fx.known_neighbors6) ctx.neighbors6.learn(addr, m, 0);
 
   Observed seen;
+  std::tuple<uint32_t, uint16_t, uint16_t, uint8_t> last_tunnel_flow{};
   for (size_t i = 0; i < fx.steps.size(); ++i) {
     const Step& step = fx.steps[i];
     SCOPED_TRACE("step " + std::to_string(i));
@@ -64,8 +66,23 @@ TEST_P(FixtureTest, Runs) {
     std::vector<uint64_t> before(fwd::kDropReasonCount);
     for (size_t r = 0; r < before.size(); ++r) before[r] = ctx.counters.drops[r].get();
 
-    const Action a = fwd::processFrame(ctx, *env.snapshot, step.in_port, frame, 1000 + uint32_t(i));
+    // The frame sits behind headroom, as in an mbuf; the processor may grow it into it
+    // (tunnel mode) or shorten it (frag-needed), and says so in the Action.
+    constexpr size_t kHeadroom = 64;
+    Bytes buffer(kHeadroom + frame.size());
+    std::copy(frame.begin(), frame.end(), buffer.begin() + kHeadroom);
+    const Action a = fwd::processFrame(ctx, *env.snapshot, step.in_port,
+                                       std::span<std::byte>(buffer.data() + kHeadroom, frame.size()),
+                                       1000 + uint32_t(i), kHeadroom);
     ASSERT_EQ(static_cast<int>(a.kind), static_cast<int>(step.verdict));
+    if (a.kind == Action::Kind::kForward) {
+      ASSERT_LE(a.prepended, kHeadroom);
+      const size_t start = kHeadroom - a.prepended;
+      const size_t length = a.length != 0 ? a.length : frame.size();
+      ASSERT_LE(start + length, buffer.size());
+      frame.assign(buffer.begin() + static_cast<ptrdiff_t>(start),
+                   buffer.begin() + static_cast<ptrdiff_t>(start + length));
+    }
     if (step.drop) {
       EXPECT_EQ(ctx.counters.drops[static_cast<size_t>(*step.drop)].get(), before[static_cast<size_t>(*step.drop)] + 1)
           << "expected drop reason " << fwd::dropReasonName(*step.drop);
@@ -98,8 +115,23 @@ TEST_P(FixtureTest, Runs) {
       }
       if (step.same_node) EXPECT_EQ(out.frame.dst_ip, seen.node_ip) << "must go to the previous step's node";
       seen.node_ip = out.frame.dst_ip;
-      seen.snat_port = out.frame.src_port;
-      EXPECT_GE(seen.snat_port, lb::SnatAllocator::kPortMin);
+      if (out.frame.proto == 4) {  // tunnel mode: an outer source from the configured range
+        // The inner packet's ports say which flow it is: one flow, one outer source.
+        Bytes inner(frame.begin(), frame.begin() + 14);
+        inner.insert(inner.end(), frame.begin() + 34, frame.end());
+        const ParseResult in = parseFrame(inner);
+        ASSERT_EQ(in.status, ParseStatus::kOk);
+        const auto tuple = std::tuple(in.frame.src_ip, in.frame.src_port, in.frame.dst_port, in.frame.proto);
+        if (tuple == last_tunnel_flow) {
+          EXPECT_EQ(out.frame.src_ip, seen.outer_src) << "one outer source per flow";
+        }
+        last_tunnel_flow = tuple;
+        seen.outer_src = out.frame.src_ip;
+        EXPECT_LT(seen.outer_src - Topo::tunnelSourceFirst(), Topo::kTunnelSources);
+      } else {
+        seen.snat_port = out.frame.src_port;
+        EXPECT_GE(seen.snat_port, lb::SnatAllocator::kPortMin);
+      }
       EXPECT_TRUE(seen.node_ip == ip("10.200.0.11") || seen.node_ip == ip("10.200.0.12") ||
                   seen.node_ip == ip("10.200.0.13"));
     }
