@@ -248,6 +248,9 @@ json statsJson(const StatusModel& model) {
       {"fragments_forwarded", &WorkerCounters::fragments_forwarded},
       {"redirected", &WorkerCounters::redirected},
       {"redirect_received", &WorkerCounters::redirect_received},
+      {"to_kernel", &WorkerCounters::to_kernel},
+      {"from_kernel", &WorkerCounters::from_kernel},
+      {"garp_sent", &WorkerCounters::garp_sent},
   };
   json counters = json::object();
   for (const Field& f : kFields) counters[f.name] = sumWorkers(model, f.member);
@@ -545,6 +548,12 @@ std::string metricsText(const StatusSources& sources) {
        &fwd::WorkerCounters::redirected},
       {"nodegate_redirect_received_total", "Frames a worker took from its redirect ring.",
        &fwd::WorkerCounters::redirect_received},
+      {"nodegate_to_kernel_total",
+       "Frames for the box itself handed to the kernel interface of their port (exception path; ARP reply copies included).",
+       &fwd::WorkerCounters::to_kernel},
+      {"nodegate_from_kernel_total", "Frames the kernel sent out of a data port (exception path).",
+       &fwd::WorkerCounters::from_kernel},
+      {"nodegate_garp_sent_total", "Gratuitous ARPs sent to announce VIPs.", &fwd::WorkerCounters::garp_sent},
   };
   for (const Field& f : kWorkerCounters) {
     w.family(f.name, "counter", f.help);

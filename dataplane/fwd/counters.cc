@@ -34,6 +34,8 @@ const char* dropReasonName(DropReason reason) noexcept {
     case DropReason::kTxFull: return "tx_full";
     case DropReason::kMultiSegment: return "multi_segment";
     case DropReason::kRedirectFull: return "redirect_full";
+    case DropReason::kExceptionRateLimit: return "exception_rate_limit";
+    case DropReason::kExceptionQueueFull: return "exception_queue_full";
     case DropReason::kCount: break;
   }
   return "unknown";

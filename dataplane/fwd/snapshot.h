@@ -86,6 +86,12 @@ class ForwardingSnapshot {
   // Share of each worker's flow table that half-open (SYN-sent) flows may hold, 1..100;
   // beyond it a new SYN evicts the oldest half-open flow (fwd/processor.cc).
   uint32_t half_open_budget_percent = 25;
+  // VIP announcements (fwd::announceVips): vip_since[i] is the generation in which
+  // vips[i] appeared (kept while it stays; a VIP removed and added again is new). When
+  // the sizes differ, every VIP counts as appeared in `generation`. garp_interval_ms:
+  // every VIP is announced again this often; 0 = only when it appears.
+  std::vector<uint64_t> vip_since;
+  uint32_t garp_interval_ms = 0;
 
   // Builds the VIP:port index and notes which ports' backends are sorted; call once
   // after filling service_ports (control thread).
