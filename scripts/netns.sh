@@ -22,6 +22,10 @@
 # (50 MiB of deterministic bytes, one file hard-linked into every node's directory), and
 # a UDP echo server on :30053 that answers each datagram with "NAME " + the datagram.
 #
+# NG_NETNS_MGMT=0 (environment, read by ng_netns_up) builds the box without mgmt0: its
+# kernel then reaches the nodes and the client only through NodeGate's exception path
+# (kernel interfaces behind the data ports, dataplane.exception_path in the config).
+#
 # Interfaces are created directly inside their namespaces, so their names never meet in
 # the root namespace and two topologies with different prefixes coexist.
 #
@@ -218,6 +222,7 @@ with open(path + ".sha256", "w") as f:
 _ng_netns_up_body() {
   set -euo pipefail
   local p="$1" ns n i dev
+  local mgmt="${NG_NETNS_MGMT:-1}"
   local w; w="$(ng_netns_workdir "$p")"
   local client="${p}client" lb="${p}lb" sw="${p}sw"
   step() { printf '[netns] %s\n' "$*"; }
@@ -248,8 +253,10 @@ _ng_netns_up_body() {
   ip -n "$sw" link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
   ip netns exec "$sw" sysctl -qw net.bridge.bridge-nf-call-iptables=0 >/dev/null 2>&1 || true
   ip -n "$sw" link set p-lb master br0
-  ip link add mgmt0 netns "$lb" type veth peer name p-mgmt netns "$sw"
-  ip -n "$sw" link set p-mgmt master br0
+  if ((mgmt)); then
+    ip link add mgmt0 netns "$lb" type veth peer name p-mgmt netns "$sw"
+    ip -n "$sw" link set p-mgmt master br0
+  fi
   for n in "${NG_NODE_NAMES[@]}"; do
     ip link add eth0 netns "${p}${n}" type veth peer name "p-$n" netns "$sw"
     ip -n "$sw" link set "p-$n" master br0
@@ -258,8 +265,9 @@ _ng_netns_up_body() {
   step "IPv6 and offloads (rx tx sg tso gso gro) off on every veth end"
   _ng_ipv6_off "$client" eth0; _ng_offloads_off "$client" eth0
   for dev in ext0 int0; do _ng_ipv6_off "$lb" "$dev"; _ng_offloads_off "$lb" "$dev"; done
-  _ng_ipv6_off "$lb" mgmt0
-  for dev in br0 p-lb p-mgmt "${NG_NODE_NAMES[@]/#/p-}"; do
+  local sw_ports=(p-lb "${NG_NODE_NAMES[@]/#/p-}")
+  ((mgmt)) && sw_ports+=(p-mgmt) && _ng_ipv6_off "$lb" mgmt0
+  for dev in br0 "${sw_ports[@]}"; do
     _ng_ipv6_off "$sw" "$dev"; _ng_offloads_off "$sw" "$dev"
   done
   for n in "${NG_NODE_NAMES[@]}"; do _ng_ipv6_off "${p}${n}" eth0; _ng_offloads_off "${p}${n}" eth0; done
@@ -278,10 +286,12 @@ _ng_netns_up_body() {
   # The kernel answers ARP only on the interface that has the address (mgmt0), never on
   # the data ports NodeGate owns.
   ip netns exec "$lb" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 >/dev/null
-  ip -n "$lb" addr add "$NG_LB_MGMT_ADDR/24" dev mgmt0
-  ip -n "$lb" link set mgmt0 up
+  if ((mgmt)); then
+    ip -n "$lb" addr add "$NG_LB_MGMT_ADDR/24" dev mgmt0
+    ip -n "$lb" link set mgmt0 up
+  fi
   ip -n "$sw" link set br0 up
-  for dev in p-lb p-mgmt "${NG_NODE_NAMES[@]/#/p-}"; do ip -n "$sw" link set "$dev" up; done
+  for dev in "${sw_ports[@]}"; do ip -n "$sw" link set "$dev" up; done
   for i in "${!NG_NODE_NAMES[@]}"; do
     n="${NG_NODE_NAMES[$i]}"
     ip -n "${p}${n}" addr add "${NG_NODE_ADDRS[$i]}/24" dev eth0
@@ -322,7 +332,8 @@ _ng_netns_up_body() {
         && ip netns exec "${p}${n}" curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$NG_HCNP/healthz" \
         && [[ "$(ip netns exec "${p}${n}" python3 -c "$_NG_UDP_ASK_PY" 127.0.0.1 "$NG_UDP_NODE_PORT" 2>/dev/null)" \
               == "$n ready?" ]] \
-        && ip netns exec "$lb" curl -sf --max-time 1 -o /dev/null "http://${NG_NODE_ADDRS[$i]}:$NG_KUBE_PROXY_PORT/healthz"; do
+        && { ((mgmt == 0)) ||
+             ip netns exec "$lb" curl -sf --max-time 1 -o /dev/null "http://${NG_NODE_ADDRS[$i]}:$NG_KUBE_PROXY_PORT/healthz"; }; do
       if ((SECONDS >= deadline)); then
         echo "[netns] error: HTTP or UDP server in ${p}${n} did not answer; its log:" >&2
         cat "$w/$n.log" "$w/$n.udp.log" "$w/$n.health.log" >&2 || true
