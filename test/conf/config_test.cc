@@ -132,6 +132,10 @@ TEST(ConfigTest, AnnotatedExampleLoads) {
   EXPECT_EQ(config->port(PortRole::kInternal)->address,
             (Ipv4Prefix{.address = ip("10.20.0.10"), .length = 16}));
   EXPECT_EQ(dp.snat.addresses, (std::vector<uint32_t>{ip("10.20.0.10"), ip("10.20.0.11")}));
+  EXPECT_TRUE(dp.exception_path.enabled);
+  EXPECT_EQ(dp.garp_interval_s, 30u);
+  EXPECT_EQ(config->port(PortRole::kExternal)->kernel_iface, "ng-ext");
+  EXPECT_EQ(config->port(PortRole::kInternal)->kernel_iface, "ng-int") << "the default";
   EXPECT_EQ(config->api.token_file, "/etc/nodegate/api-token");
   ASSERT_EQ(config->pools.size(), 2u);
   EXPECT_EQ(config->pools[1].name, "internal-lb");

@@ -551,7 +551,8 @@ void checkVerdict(const World& w, uint8_t in_port, std::span<const std::byte> in
       require(!(r.frame.proto == pkt::kProtoIcmp && r.frame.icmp_type == icmp::kEchoRequest && !r.frame.is_fragment),
               "to kernel: an echo request (the worker answers those)");
       const bool l4 = (r.frame.proto == pkt::kProtoTcp || r.frame.proto == pkt::kProtoUdp) && r.frame.first_fragment;
-      require(!(l4 && isAnySnatAddress(r.frame.dst_ip) && r.frame.dst_port <= kSnatPortMax),
+      require(!(l4 && isAnySnatAddress(r.frame.dst_ip) && r.frame.dst_port >= lb::SnatAllocator::kPortMin &&
+                r.frame.dst_port <= kSnatPortMax),
               "to kernel: a full-NAT reply (SNAT address, port in the SNAT range)");
       require(!(r.frame.is_fragment && isAnySnatAddress(r.frame.dst_ip)),
               "to kernel: a fragment to a shared SNAT address (cannot be told from a full-NAT reply)");
