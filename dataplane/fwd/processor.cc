@@ -431,10 +431,10 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
 [[gnu::noinline]] Action handleFragment(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
                                         std::span<std::byte> frame, ParsedFrame& p, bool have_hash,
                                         uint32_t flow_hash, uint32_t now_ms) noexcept {
-  // Fragments for the port's own address go to its kernel, which reassembles them, when
-  // the address is not also a SNAT address (only a first fragment carries the port that
-  // tells a full-NAT reply from the kernel's traffic; on a shared address they stay
-  // under the policy below).
+  // Fragments for the port's own address go to its kernel, which reassembles them. On an
+  // address shared with SNAT only the first fragment carries the port that tells a
+  // full-NAT reply from the kernel's traffic: such datagrams take the path below, and a
+  // first fragment for the kernel leaves an entry that sends the rest after it.
   if (const PortInfo& port = ctx.ports[in_port];
       port.exception_path && p.dst_ip == port.address && !isSnatAddress(snap, p.dst_ip)) [[unlikely]] {
     if (isMartianSource(ctx, snap, p.src_ip)) return drop(ctx, DropReason::kMartian);
@@ -457,6 +457,15 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
     if (e == nullptr) return drop(ctx, DropReason::kFragmentTableFull);
     const lb::FlowKey flow_key = keyOf(p);  // as received; the rewrite changes `p`
     const Action a = decideDatagram(ctx, snap, in_port, frame, p, have_hash, flow_hash, now_ms);
+    if (a.kind == Action::Kind::kToKernel) [[unlikely]] {
+      // The kernel's datagram on an address shared with SNAT (its port is one SNAT never
+      // hands out): the rest of it follows to the kernel, which reassembles.
+      e->received = payload;
+      e->first_len = static_cast<uint16_t>(payload);
+      e->in_port = in_port;
+      e->to_kernel = 1;
+      return a;
+    }
     if (a.kind != Action::Kind::kForward) {
       ctx.fragments.erase(e);
       return a;
@@ -479,6 +488,13 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
   lb::FragmentEntry* e = ctx.fragments.find(key, now_ms);
   if (e == nullptr || e->in_port != in_port) return drop(ctx, DropReason::kFragmentNoFlow);
   if (offset < e->first_len) return drop(ctx, DropReason::kFragmentMalformed);
+  if (e->to_kernel) [[unlikely]] {
+    const Action a = toKernel(ctx, in_port, now_ms);
+    e->received += payload;
+    if (!more) e->total = offset + payload;
+    if (e->total != 0 && e->received >= e->total) ctx.fragments.erase(e);
+    return a;
+  }
   if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
   const uint8_t out = e->out_port;
   const Mac* mac = nextHopMac(ctx, out, e->new_dst_ip, now_ms);

@@ -50,6 +50,7 @@ struct FragmentEntry {
   uint8_t to_node = 0;       // 1: client -> node, 0: node -> client
   uint8_t used = 0;          // 0 = empty way
   uint16_t new_id = 0;       // IPv4 identification every fragment of the datagram leaves with
+  uint8_t to_kernel = 0;     // 1: the datagram goes to in_port's kernel interface (exception path)
 };
 
 class FragmentTable {

@@ -554,8 +554,6 @@ void checkVerdict(const World& w, uint8_t in_port, std::span<const std::byte> in
       require(!(l4 && isAnySnatAddress(r.frame.dst_ip) && r.frame.dst_port >= lb::SnatAllocator::kPortMin &&
                 r.frame.dst_port <= kSnatPortMax),
               "to kernel: a full-NAT reply (SNAT address, port in the SNAT range)");
-      require(!(r.frame.is_fragment && isAnySnatAddress(r.frame.dst_ip)),
-              "to kernel: a fragment to a shared SNAT address (cannot be told from a full-NAT reply)");
       return;
     }
     case Action::Kind::kRedirect:

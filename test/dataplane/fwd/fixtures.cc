@@ -291,6 +291,23 @@ void appendExceptionFixtures(std::vector<Fixture>& f) {
                    kernelStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::extIp()).ipId(77).ipFrag(9).ipProto(kProtoUdp).payload(40).build()),
                    kernelStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::extIp()).ipId(78).ipFrag(0x2000).ipProto(kProtoIcmp).payload(64).build())}}));
   {
+    // On the address shared with SNAT, a first fragment's port decides; later fragments
+    // follow their first one (to the kernel), or find nothing (a full-NAT reply without a flow).
+    Fixture fx = on({"exception: fragments on a shared SNAT/port address follow their first fragment",
+                     {kernelStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).ipId(90).ipFrag(0x2000).udp(30053, 45000)
+                                           .payload(64).build()),
+                      kernelStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).ipId(90).ipFrag(9).ipProto(kProtoUdp)
+                                           .payload(40).build()),
+                      dropStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).ipId(91).ipFrag(0x2000).udp(30053, 2000)
+                                         .payload(64).build(), DropReason::kNoFlow),
+                      dropStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).ipId(91).ipFrag(9).ipProto(kProtoUdp)
+                                         .payload(40).build(), DropReason::kFragmentNoFlow),
+                      dropStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).ipId(90).ipFrag(9).ipProto(kProtoUdp)
+                                         .payload(40).build(), DropReason::kFragmentNoFlow)}});
+    fx.snat_port_max = 32767;
+    f.push_back(std::move(fx));
+  }
+  {
     // Burst 2, 1 frame/s: two pass, the next ones (1 ms apart) are over the rate.
     Fixture fx = on({"exception: the kernel's share is rate-limited per worker",
                      {kernelStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::extIp()).tcp(40001, 22, tcp::kSyn).build()),
