@@ -173,13 +173,13 @@ size_t writeArpRequest(const PortInfo& port, uint32_t target_ip,
 // gratuitous ARP - VIPs that appeared since the last completed scan (every VIP at start),
 // and every VIP each snap.garp_interval_ms (0 = only new ones). `port` of each request is
 // the external port slot, `target_ip` the VIP. Returns how many were written.
-size_t announceVips(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms,
+[[nodiscard]] size_t announceVips(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms,
                     std::span<ArpRequest> requests) noexcept;
 
 // Writes the gratuitous ARP announcing `vip` at `port`'s MAC: a broadcast ARP request
 // with sender = target = vip and a zero target MAC (RFC 5227 sec. 3 "ARP announcement";
 // the request form, which every stack updates its cache from). Returns the length (60,
 // padded) or 0 when `frame` is too small.
-size_t writeGratuitousArp(const PortInfo& port, uint32_t vip, std::span<std::byte> frame) noexcept;
+[[nodiscard]] size_t writeGratuitousArp(const PortInfo& port, uint32_t vip, std::span<std::byte> frame) noexcept;
 
 }  // namespace ng::fwd

@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "dataplane/fwd/processor.h"
+#include "dataplane/lb/reply_steering.h"
 #include "dataplane/pkt/headers.h"
 #include "test/dataplane/fwd/fixtures.h"
 
@@ -161,6 +163,50 @@ TEST(Garp, ExaminationIsBoundedPerTick) {
   const uint32_t ticks_needed = (n + 1 + fwd::kGarpExaminePerTick - 1) / fwd::kGarpExaminePerTick;
   EXPECT_TRUE(a.run(snap2, now, ticks_needed - 1).empty()) << "no tick walks more than kGarpExaminePerTick entries";
   EXPECT_EQ(a.run(snap2, now, 1), std::vector<uint32_t>{0x0b000000 + n});
+}
+
+// Several workers (by-port steering): an ARP reply for the box's address is shared with
+// the peers and its original handed to the kernel; the kernel's traffic is never handed
+// to another worker on the node side, and a SNAT-range reply without a flow still goes
+// to its owner.
+TEST(ExceptionSteering, SeveralWorkersShareArpRepliesAndKeepTheKernelsTrafficLocal) {
+  Env env = makeEnv();
+  for (fwd::PortInfo& p : env.ports) p.exception_path = true;
+  const lb::ReplySteering steering = lb::ReplySteering::byPort(2);
+  std::vector<std::unique_ptr<fwd::WorkerContext>> ctx;
+  for (unsigned i = 0; i < 2; ++i) {
+    ctx.push_back(std::make_unique<fwd::WorkerContext>(i, env.ports, 1024));
+    ctx[i]->steerReplies(steering);
+    ctx[i]->snat.setPortRange(lb::SnatAllocator::kPortMin, 32767);
+    ctx[i]->exception.configure(1000, 64, 0);
+    fwd::onSnapshot(*ctx[i], *env.snapshot, 0);
+  }
+  const uint32_t n1 = ip("10.200.0.11");
+  Bytes reply = PacketBuilder().eth(Topo::nodeMac(n1), Topo::intMac())
+                    .arp(pkt::arp::kReply, Topo::nodeMac(n1), n1, Topo::intMac(), Topo::intIp()).build();
+  fwd::Action a = fwd::processFrame(*ctx[1], *env.snapshot, kInt, reply, 5);
+  EXPECT_EQ(a.kind, fwd::Action::Kind::kShareToKernel);
+  EXPECT_EQ(a.out_port, kInt);
+  Bytes other = PacketBuilder().eth(Topo::nodeMac(n1), Topo::intMac())
+                    .arp(pkt::arp::kReply, Topo::nodeMac(n1), n1, Topo::intMac(), ip("10.200.0.99")).build();
+  EXPECT_EQ(fwd::processFrame(*ctx[1], *env.snapshot, kInt, other, 5).kind, fwd::Action::Kind::kShare);
+  for (unsigned w = 0; w < 2; ++w) {
+    // A health probe's answer (the kernel's ephemeral port): to this worker's kernel queue.
+    Bytes probe = PacketBuilder().eth(Topo::nodeMac(n1), Topo::intMac()).ipv4(n1, Topo::intIp())
+                      .tcp(10256, 40001, pkt::tcp::kSyn | pkt::tcp::kAckFlag).build();
+    a = fwd::processFrame(*ctx[w], *env.snapshot, kInt, probe, 6);
+    EXPECT_EQ(a.kind, fwd::Action::Kind::kToKernel) << "worker " << w;
+    // A reply to a SNAT port without a flow: to the port's owner (port % 2), or no_flow there.
+    Bytes nat = PacketBuilder().eth(Topo::nodeMac(n1), Topo::intMac()).ipv4(n1, Topo::intIp())
+                    .tcp(30080, 2001, pkt::tcp::kAckFlag).build();
+    a = fwd::processFrame(*ctx[w], *env.snapshot, kInt, nat, 6);
+    if (w == 1) {
+      EXPECT_EQ(a.kind, fwd::Action::Kind::kDrop);
+    } else {
+      EXPECT_EQ(a.kind, fwd::Action::Kind::kRedirect);
+      EXPECT_EQ(a.out_port, 1);
+    }
+  }
 }
 
 TEST(ExceptionLimiter, RateAndBurst) {
