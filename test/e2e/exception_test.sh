@@ -26,13 +26,14 @@
 #       has the new counters;
 #   (h) it stops on SIGTERM with exit 0 and the kernel interfaces are gone;
 # and always tears down, then checks that no namespace and no process of the run is left.
+# NG_E2E_WORKERS=2 runs the same with two workers (ctest e2e_exception_workers).
 # Needs root (exit 77 = skipped otherwise). Bounded: NG_E2E_TIMEOUT seconds (default 480).
 # shellcheck source-path=SCRIPTDIR/../.. disable=SC2317,SC2016  # trap-invoked functions; bash -c '...'
 set -uo pipefail
 
 # shellcheck source=test/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-e2e_main e2e_exception "ngex$$-" "$@"
+e2e_main "e2e_exception$([[ "${NG_E2E_WORKERS:-1}" == 2 ]] && echo _workers)" "ngex$$-" "$@"
 
 readonly REQUESTS=100
 readonly BOX_EXT=10.100.0.1
@@ -53,6 +54,22 @@ if ! grep -q 'exception_path = { enabled = true' "$work/nodegate.conf" || grep -
   fail "config: conf/demo.conf no longer has the lines this test rewrites"
   exit 1
 fi
+if [[ "${NG_E2E_WORKERS:-1}" == 2 ]]; then
+  # Two workers (as e2e_workers: net_af_packet qpairs=2, lcores floating over our CPUs):
+  # each owns one queue pair of every kernel interface; ARP replies for the box are
+  # shared between the workers and handed to the kernel once.
+  cpus="$(taskset -pc $$ | sed -E 's/.*: *//')"
+  sed -i -E \
+    -e 's/^( *workers = )\[ 1 \];/\1[ 1, 2 ];/' \
+    -e "s/^( *eal = \[ .*)\" \];/\1\", \"--lcores=(0-2)@(${cpus})\" ];/" \
+    -e 's/(device = "net_af_packet[01],iface=(ext0|int0))"/\1,qpairs=2"/' \
+    "$work/nodegate.conf"
+  if ! grep -q 'workers = \[ 1, 2 \]' "$work/nodegate.conf" || (($(grep -c 'qpairs=2' "$work/nodegate.conf") != 2)); then
+    fail "config: conf/demo.conf no longer has the lines the two-worker run rewrites"
+    exit 1
+  fi
+  say "two workers"
+fi
 e2e_start "$work/nodegate.conf" || exit 1
 
 # (a) the kernel interfaces.
@@ -67,6 +84,15 @@ if ((ok)) && [[ -n "$ext_mac" && "$kmac" == "$ext_mac" ]]; then
   pass "(a) kernel interfaces ng-ext $BOX_EXT/24 (MAC $kmac = port ext's) and ng-int $NG_LB_INT_ADDR/24"
 else
   fail "(a) kernel interfaces: $(ip -n "$lb" -br addr 2>&1 | tr '\n' ';') ng-ext MAC '$kmac', port ext MAC '$ext_mac'"
+fi
+
+if [[ "${NG_E2E_WORKERS:-1}" == 2 ]]; then
+  queues="$(ip -n "$lb" -d link show ng-int 2>/dev/null | grep -o 'numqueues [0-9]*')"
+  if [[ "$queues" == "numqueues 2" ]]; then
+    pass "(a) ng-int has one queue per worker ($queues)"
+  else
+    fail "(a) ng-int: '$queues', want numqueues 2 (one per worker)"
+  fi
 fi
 
 # (b) the health probes travel the exception path (there is no other way out): nodes
