@@ -559,6 +559,31 @@ std::optional<Mode> readMode(const Cursor& c) {
   return c.asChoice<Mode>({{"fullnat", Mode::kFullNat}, {"tunnel", Mode::kTunnel}});
 }
 
+// Linux interface names: 1..15 bytes (IFNAMSIZ - 1), no '/', ':' or whitespace, not
+// "." or "..".
+constexpr size_t kMaxInterfaceName = 15;
+
+bool isInterfaceName(std::string_view name) {
+  const bool bad_char = std::ranges::any_of(name, [](char ch) {
+    return ch == '/' || ch == ':' || !std::isgraph(static_cast<unsigned char>(ch));
+  });
+  return !name.empty() && name.size() <= kMaxInterfaceName && !bad_char && name != "." && name != "..";
+}
+
+std::string interfaceNameRule(std::string_view name) {
+  return quoted(name) + " is not a Linux interface name (1..15 characters, no '/', ':' or spaces)";
+}
+
+std::optional<std::string> readInterfaceName(const Cursor& c) {
+  auto text = c.asNonEmptyString();
+  if (!text) return std::nullopt;
+  if (!isInterfaceName(*text)) {
+    c.fail(interfaceNameRule(*text));
+    return std::nullopt;
+  }
+  return text;
+}
+
 std::optional<PortRole> readRole(const Cursor& c) {
   return c.asChoice<PortRole>(
       {{"external", PortRole::kExternal}, {"internal", PortRole::kInternal}});
@@ -647,8 +672,10 @@ void readWorkers(const Cursor& dataplane, std::vector<unsigned>& workers) {
 }
 
 void readPort(const Cursor& item, PortConfig& port) {
-  if (!item.expectGroup({"name", "device", "role", "address", "gateway", "address6", "gateway6", "mtu"})) return;
+  if (!item.expectGroup({"name", "device", "role", "address", "gateway", "address6", "gateway6", "mtu",
+                         "kernel_iface"})) return;
   item.requiredString("name", port.name);
+  item.read("kernel_iface", Need::kOptional, port.kernel_iface, readInterfaceName);
   item.requiredString("device", port.device);
   item.read("role", Need::kRequired, port.role, readRole);
   item.read("address", Need::kRequired, port.address, &Cursor::asPrefix);
@@ -703,6 +730,7 @@ void readPort(const Cursor& item, PortConfig& port) {
 }
 
 void readPorts(const Cursor& dataplane, std::vector<PortConfig>& ports) {
+  std::map<std::string, std::string> kernel_ifaces;  // kernel interface -> path
   auto setting = dataplane.member("ports", Need::kRequired);
   if (!setting) return;
   auto items = setting->elements();
@@ -740,6 +768,20 @@ void readPorts(const Cursor& dataplane, std::vector<PortConfig>& ports) {
         item.member("address6", Need::kOptional)
             ->fail(port.address6->str() + " overlaps port " + quoted(other.name) + " (" + other.address6->str() +
                    "); the external and internal segments must be different subnets");
+        return;
+      }
+    }
+    const auto iface_at = item.member("kernel_iface", Need::kOptional);
+    if (port.kernel_iface.empty()) {
+      // Left empty when the port's name makes no interface name: an error only with the
+      // exception path enabled (readDataplane).
+      const std::string derived = "ng-" + port.name.substr(0, kMaxInterfaceName - 3);
+      if (isInterfaceName(derived)) port.kernel_iface = derived;
+    }
+    if (!port.kernel_iface.empty()) {
+      if (auto [it, fresh] = kernel_ifaces.try_emplace(port.kernel_iface, item.path()); !fresh) {
+      (iface_at ? *iface_at : item)
+          .fail("kernel interface " + quoted(port.kernel_iface) + " is already used by " + it->second);
         return;
       }
     }
@@ -841,11 +883,21 @@ void readTunnel(const Cursor& dataplane, TunnelConfig& tunnel, const OwnedAddres
   tunnel.source = *prefix;
 }
 
+void readExceptionPath(const Cursor& dataplane, ExceptionPathConfig& out) {
+  auto group = dataplane.group("exception_path", Need::kOptional, {"enabled", "rate_pps", "burst"});
+  if (!group) return;
+  group->read("enabled", Need::kOptional, out.enabled, &Cursor::asBool);
+  group->optionalUint("rate_pps", out.rate_pps, 1u, 1'000'000u);
+  group->optionalUint("burst", out.burst, 1u, 65'536u);
+}
+
 void readDataplane(const Cursor& root, DataplaneConfig& out, OwnedAddresses& owned) {
   auto dataplane = root.group("dataplane", Need::kRequired,
                               {"eal", "workers", "ports", "mode", "snat", "flows", "mbufs", "idle_sleep_us",
-                               "tunnel"});
+                               "tunnel", "exception_path", "garp_interval_s"});
   if (!dataplane) return;
+  readExceptionPath(*dataplane, out.exception_path);
+  dataplane->optionalUint("garp_interval_s", out.garp_interval_s, 0u, 3600u);
   dataplane->readEach("eal", Need::kOptional, out.eal, &Cursor::asString);
   dataplane->optionalUint("mbufs", out.mbufs, 0u, kMaxMbufs);
   dataplane->optionalUint("idle_sleep_us", out.idle_sleep_us, 0u, 10'000u);
@@ -854,6 +906,16 @@ void readDataplane(const Cursor& root, DataplaneConfig& out, OwnedAddresses& own
   dataplane->read("mode", Need::kOptional, out.mode, readMode);
   readSnat(*dataplane, out);
   readFlows(*dataplane, out.flows);
+  if (out.exception_path.enabled && !dataplane->failed()) {
+    const auto items = dataplane->elements("ports", Need::kOptional);
+    for (size_t i = 0; items && i < out.ports.size() && i < items->size(); ++i) {
+      if (out.ports[i].kernel_iface.empty()) {
+        (*items)[i].fail("port name " + quoted(out.ports[i].name) +
+                         " makes no kernel interface name for the exception path; set kernel_iface");
+        return;
+      }
+    }
+  }
   for (const PortConfig& port : out.ports) {
     owned.try_emplace(port.address.address, "the address of port " + quoted(port.name));
     if (port.address6) owned.try_emplace(port.address6->address, "the IPv6 address of port " + quoted(port.name));

@@ -54,6 +54,21 @@ struct PortConfig {
   std::optional<IpPrefix> address6;
   std::optional<IpAddress> gateway6;
   uint16_t mtu = 1500;  // 68..9000
+  // Name of the port's kernel interface when dataplane.exception_path is enabled
+  // (default "ng-" + name; 1..15 characters, Linux's IFNAMSIZ). Boot-only.
+  std::string kernel_iface;
+};
+
+// The exception path (fwd/exception.h): one kernel (TAP) interface per data port, with
+// the port's MAC and address, takes the traffic for the box itself that the data plane
+// does not handle (SSH, BGP, the health prober's answers); the kernel's frames leave by
+// the data port. Boot-only.
+struct ExceptionPathConfig {
+  bool enabled = false;
+  // Frames each worker may hand to the kernel per second (1..1000000), and at once after
+  // a quiet spell (burst, 1..65536).
+  uint32_t rate_pps = 10'000;
+  uint32_t burst = 512;
 };
 
 struct FlowConfig {
@@ -100,6 +115,10 @@ struct DataplaneConfig {
   // (0..10000); 0 = busy-poll always (dedicated cores). Boot-only.
   uint32_t idle_sleep_us = 100;
   TunnelConfig tunnel;
+  ExceptionPathConfig exception_path;
+  // Every VIP is announced again (gratuitous ARP) this often, seconds (0..3600); 0 = only
+  // when it appears. Reloads live.
+  uint32_t garp_interval_s = 30;
 };
 
 struct ApiConfig {

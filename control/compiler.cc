@@ -253,6 +253,18 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
     vip.ports.push_back(std::move(port_view));
   }
   snap->finalize();
+  // When each VIP appeared, for gratuitous ARP (fwd::announceVips): kept while the VIP
+  // stays, so a worker that skipped generations still announces what is new to it.
+  std::map<uint32_t, uint64_t> next_since;
+  snap->vip_since.reserve(snap->vips.size());
+  for (uint32_t vip : snap->vips) {
+    const auto prev = vip_since_.find(vip);
+    const uint64_t since = prev != vip_since_.end() ? prev->second : generation;
+    next_since.emplace(vip, since);
+    snap->vip_since.push_back(since);
+  }
+  vip_since_ = std::move(next_since);
+  snap->garp_interval_ms = config.dataplane.garp_interval_s * 1000;
 
   // Ids this generation did not use are released, reusable (oldest first) from the next.
   std::erase_if(stats_ids_, [this](const auto& entry) {

@@ -100,6 +100,7 @@ class SnapshotCompiler {
   uint32_t next_fresh_id_ = 1;                // 0 = unattributed
   CompileStats stats_;
   std::shared_ptr<const StatusView> status_;
+  std::map<uint32_t, uint64_t> vip_since_;  // VIP -> generation it appeared in (last compile)
 };
 
 }  // namespace ng::control

@@ -11,14 +11,17 @@ bool bootSettingsEqual(const conf::Config& a, const conf::Config& b) {
       a.dataplane.mbufs != b.dataplane.mbufs || a.dataplane.idle_sleep_us != b.dataplane.idle_sleep_us ||
       a.dataplane.ports.size() != b.dataplane.ports.size() ||
       a.dataplane.flows.capacity != b.dataplane.flows.capacity || a.api.listen != b.api.listen ||
-      a.api.tls_cert != b.api.tls_cert || a.api.tls_key != b.api.tls_key || a.kubernetes != b.kubernetes) {
+      a.api.tls_cert != b.api.tls_cert || a.api.tls_key != b.api.tls_key || a.kubernetes != b.kubernetes ||
+      a.dataplane.exception_path.enabled != b.dataplane.exception_path.enabled ||
+      a.dataplane.exception_path.rate_pps != b.dataplane.exception_path.rate_pps ||
+      a.dataplane.exception_path.burst != b.dataplane.exception_path.burst) {
     return false;
   }
   for (size_t i = 0; i < a.dataplane.ports.size(); ++i) {
     const auto& x = a.dataplane.ports[i];
     const auto& y = b.dataplane.ports[i];
     if (x.name != y.name || x.device != y.device || x.role != y.role || !(x.address == y.address) ||
-        x.gateway != y.gateway || x.mtu != y.mtu) {
+        x.gateway != y.gateway || x.mtu != y.mtu || x.kernel_iface != y.kernel_iface) {
       return false;
     }
   }
@@ -32,6 +35,7 @@ void keepBootSettings(const conf::Config& running, conf::Config& next) {
   next.dataplane.flows.capacity = running.dataplane.flows.capacity;
   next.dataplane.mbufs = running.dataplane.mbufs;
   next.dataplane.idle_sleep_us = running.dataplane.idle_sleep_us;
+  next.dataplane.exception_path = running.dataplane.exception_path;
   next.api.listen = running.api.listen;
   next.api.tls_cert = running.api.tls_cert;
   next.api.tls_key = running.api.tls_key;
@@ -121,7 +125,8 @@ ReloadResult ControlPlane::reload(const char* trigger) {
   auto next = conf::loadConfig(config_path_);
   if (!next) return fail(next.error().message);
   if (!bootSettingsEqual(config_, *next)) {
-    spdlog::warn("reload: boot-only settings (dataplane eal/workers/ports/mbufs/idle_sleep_us/flows.capacity, "
+    spdlog::warn("reload: boot-only settings (dataplane eal/workers/ports/mbufs/idle_sleep_us/flows.capacity/"
+                 "exception_path, "
                  "api.listen/tls, kubernetes) "
                  "changed; they take effect after a restart");
   }

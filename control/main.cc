@@ -9,6 +9,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <stdexcept>
+#include <utility>
 #include <ctime>
 #include <future>
 #include <iostream>
@@ -30,6 +32,7 @@
 #include "control/status_model.h"
 #include "control/status_api.h"
 #include "dataplane/dpdk/eal.h"
+#include "dataplane/dpdk/kernel_iface.h"
 #include "dataplane/dpdk/port.h"
 #include "dataplane/dpdk/rcu_publisher.h"
 #include "dataplane/dpdk/ring.h"
@@ -54,7 +57,7 @@ int checkConfig(const std::string& path) {
   return 0;
 }
 
-ng::fwd::PortInfo portInfo(const ng::conf::PortConfig& pc, const dp::Port& port) {
+ng::fwd::PortInfo portInfo(const ng::conf::PortConfig& pc, const dp::Port& port, bool exception_path) {
   return ng::fwd::PortInfo{
       .role = pc.role == ng::conf::PortRole::kExternal ? ng::fwd::PortRole::kExternal : ng::fwd::PortRole::kInternal,
       .mac = port.mac(),
@@ -62,9 +65,45 @@ ng::fwd::PortInfo portInfo(const ng::conf::PortConfig& pc, const dp::Port& port)
       .prefix_len = pc.address.length,
       .gateway = pc.gateway.value_or(0),
       .mtu = pc.mtu,
+      .exception_path = exception_path,
       .address6 = pc.address6 ? ng::control::toIp6(pc.address6->address) : ng::fwd::Ip6{},
       .prefix_len6 = pc.address6 ? pc.address6->length : uint8_t{64},
       .gateway6 = pc.gateway6 ? ng::control::toIp6(*pc.gateway6) : ng::fwd::Ip6{}};
+}
+
+// SNAT ports when the exception path shares a SNAT address with the kernel (the SNAT
+// address is a port's own address, as in the default config): a node's packet to that
+// address is a full-NAT reply when its port is one SNAT hands out, else the kernel's
+// (fwd/exception.h). So SNAT must never hand out a port the kernel may use as a source
+// port for its own connections (health probes, BGP): its ephemeral range, read from this
+// network namespace. SNAT keeps the larger of the two ranges around it (below the
+// default 32768-60999: 1024-32767). Returns nullopt when no SNAT address is a port's
+// address (then SNAT keeps every port) and throws when nothing is left.
+std::optional<std::pair<uint16_t, uint16_t>> snatRangeBesideKernel(const Config& cfg) {
+  bool shared = false;
+  for (const ng::conf::IpAddress& snat : cfg.dataplane.snat.of(ng::conf::IpFamily::kIpv4)) {
+    for (const auto& p : cfg.dataplane.ports) shared = shared || p.address.address == snat.v4();
+  }
+  if (!shared) return std::nullopt;
+  unsigned lo = 32768, hi = 60999;  // Linux's default, if the file cannot be read
+  if (std::FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+    if (std::fscanf(f, "%u %u", &lo, &hi) != 2) {
+      lo = 32768;
+      hi = 60999;
+    }
+    std::fclose(f);
+  }
+  const unsigned kMin = ng::lb::SnatAllocator::kPortMin;
+  const unsigned below = lo > kMin ? lo - kMin : 0;    // kMin .. lo-1
+  const unsigned above = hi < 65535 ? 65535 - hi : 0;  // hi+1 .. 65535
+  if (below == 0 && above == 0) {
+    throw std::runtime_error("exception path: the kernel's ephemeral ports (net.ipv4.ip_local_port_range " +
+                             std::to_string(lo) + "-" + std::to_string(hi) +
+                             ") leave SNAT no ports on the shared address; narrow the range or use other "
+                             "dataplane.snat.addresses");
+  }
+  if (below >= above) return std::pair{static_cast<uint16_t>(kMin), static_cast<uint16_t>(lo - 1)};
+  return std::pair{static_cast<uint16_t>(hi + 1), uint16_t{65535}};
 }
 
 // Frames one worker may have waiting for another; a full ring drops and counts
@@ -129,9 +168,12 @@ int run(const std::string& config_path) {
   const auto n = static_cast<uint16_t>(cfg.dataplane.workers.size());
   uint16_t max_mtu = 0;
   for (const auto& p : cfg.dataplane.ports) max_mtu = std::max(max_mtu, p.mtu);
+  const bool exception_path = cfg.dataplane.exception_path.enabled;
+  // With the exception path every data port has a kernel interface with as many queues.
+  const auto n_ports = static_cast<uint32_t>(devices.size() * (exception_path ? 2 : 1));
   const uint32_t mbufs = cfg.dataplane.mbufs != 0
                              ? cfg.dataplane.mbufs
-                             : dp::Mempool::mbufCount({.ports = static_cast<uint32_t>(devices.size()),
+                             : dp::Mempool::mbufCount({.ports = n_ports,
                                                        .rx_queues_per_port = n, .tx_queues_per_port = n,
                                                        .lcores = n + 1u,
                                                        .ring_slots = n > 1 ? n * kRedirectRingSize : 0});
@@ -140,12 +182,37 @@ int run(const std::string& config_path) {
   std::vector<ng::fwd::PortInfo> infos;
   for (const auto& pc : cfg.dataplane.ports) {
     ports.push_back(dp::Port::open(pc.device, n, n, pc.mtu, pool.get()));
-    infos.push_back(portInfo(pc, ports.back()));
+    infos.push_back(portInfo(pc, ports.back(), exception_path));
     spdlog::info("port {} ({}): {} {}/{} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", pc.name, pc.device,
                  pc.role == ng::conf::PortRole::kExternal ? "external" : "internal",
                  ng::conf::formatIpv4(pc.address.address), pc.address.length, infos.back().mac[0],
                  infos.back().mac[1], infos.back().mac[2], infos.back().mac[3], infos.back().mac[4],
                  infos.back().mac[5]);
+  }
+
+  // Exception path: one kernel interface per data port (dataplane/dpdk/kernel_iface.h),
+  // before the workers exist; they go (and the kernel's interfaces with them) after.
+  std::vector<dp::KernelInterface> kernel_ifaces;
+  std::optional<std::pair<uint16_t, uint16_t>> snat_range;
+  if (exception_path) {
+    snat_range = snatRangeBesideKernel(cfg);
+    for (size_t i = 0; i < cfg.dataplane.ports.size(); ++i) {
+      const auto& pc = cfg.dataplane.ports[i];
+      dp::keepKernelOffDataPort(pc.device);
+      kernel_ifaces.push_back(dp::KernelInterface::create(
+          dp::KernelInterfaceSpec{
+              .iface = pc.kernel_iface, .mac = infos[i].mac, .address = pc.address.address,
+              .prefix_len = pc.address.length,
+              .default_gateway = pc.role == ng::conf::PortRole::kExternal ? pc.gateway.value_or(0) : 0,
+              .mtu = pc.mtu, .queues = n, .index = static_cast<unsigned>(i)},
+          pool.get()));
+      spdlog::info("port {}: exception path through kernel interface {} ({}/{})", pc.name, pc.kernel_iface,
+                   ng::conf::formatIpv4(pc.address.address), pc.address.length);
+    }
+    if (snat_range) {
+      spdlog::info("exception path: a SNAT address is a port's address; SNAT ports {}-{}, the kernel's "
+                   "ephemeral ports outside", snat_range->first, snat_range->second);
+    }
   }
 
   const ng::lb::ReplySteering steering = replySteering(cfg, ports, n);
@@ -166,13 +233,20 @@ int run(const std::string& config_path) {
                              static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   for (uint16_t i = 0; i < n; ++i) {
     contexts.push_back(std::make_unique<ng::fwd::WorkerContext>(i, infos, cfg.dataplane.flows.capacity));
+    if (snat_range) contexts.back()->snat.setPortRange(snat_range->first, snat_range->second);
+    contexts.back()->exception.configure(cfg.dataplane.exception_path.rate_pps, cfg.dataplane.exception_path.burst,
+                                         0);
     contexts.back()->snat.reseed(boot_seed + i);  // a restart must not replay the last run's SNAT ports
     contexts.back()->steerReplies(steering);       // after reseed: which of those ports are this worker's
     std::vector<dp::QueueRef> queues;
     for (const dp::Port& port : ports) queues.push_back({.port_id = port.id(), .queue_id = i});
+    dp::KernelQueues kernel;
+    for (const dp::KernelInterface& k : kernel_ifaces) {
+      kernel.slots.push_back(dp::QueueRef{.port_id = k.port().id(), .queue_id = i});
+    }
     workers.push_back(std::make_unique<dp::Worker>(*contexts[i], std::move(queues), publisher, i, stop, pool.get(),
                                                    dp::WorkerOptions{.idle_sleep_max_us = cfg.dataplane.idle_sleep_us},
-                                                   worker_rings));
+                                                   worker_rings, std::move(kernel)));
     worker_sources.push_back(ng::control::WorkerSource{.id = i,
                                                        .lcore = cfg.dataplane.workers[i],
                                                        .counters = &contexts[i]->counters,

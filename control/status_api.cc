@@ -251,6 +251,12 @@ json statsJson(const StatusModel& model) {
       {"tunneled", &WorkerCounters::tunneled},
       {"tunnel_stateless", &WorkerCounters::tunnel_stateless},
       {"frag_needed_sent", &WorkerCounters::frag_needed_sent},
+      {"to_kernel", &WorkerCounters::to_kernel},
+      {"from_kernel", &WorkerCounters::from_kernel},
+      {"garp_sent", &WorkerCounters::garp_sent},
+      {"nd_replies", &WorkerCounters::nd_replies},
+      {"nd_requests", &WorkerCounters::nd_requests},
+      {"icmp6_echo_replies", &WorkerCounters::icmp6_echo_replies},
   };
   json counters = json::object();
   for (const Field& f : kFields) counters[f.name] = sumWorkers(model, f.member);
@@ -566,6 +572,18 @@ std::string metricsText(const StatusSources& sources) {
       {"nodegate_frag_needed_sent_total",
        "ICMP fragmentation-needed answers sent to clients whose packet would not fit the tunnel.",
        &fwd::WorkerCounters::frag_needed_sent},
+      {"nodegate_to_kernel_total",
+       "Frames for the box itself handed to the kernel interface of their port (exception path; ARP reply copies included).",
+       &fwd::WorkerCounters::to_kernel},
+      {"nodegate_from_kernel_total", "Frames the kernel sent out of a data port (exception path).",
+       &fwd::WorkerCounters::from_kernel},
+      {"nodegate_garp_sent_total", "Gratuitous ARPs sent to announce VIPs.", &fwd::WorkerCounters::garp_sent},
+      {"nodegate_nd_replies_total", "IPv6 Neighbor Advertisements sent for the box's addresses and VIPs.",
+       &fwd::WorkerCounters::nd_replies},
+      {"nodegate_nd_requests_total", "IPv6 Neighbor Solicitations sent to resolve next hops.",
+       &fwd::WorkerCounters::nd_requests},
+      {"nodegate_icmp6_echo_replies_total", "ICMPv6 echo replies sent for VIPs and box addresses.",
+       &fwd::WorkerCounters::icmp6_echo_replies},
   };
   for (const Field& f : kWorkerCounters) {
     w.family(f.name, "counter", f.help);

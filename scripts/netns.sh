@@ -29,6 +29,9 @@
 # path of direct server return (tunnel mode): replies from the nodes reach the client
 # through ${P}rtr, never through the box. rp_filter is off on the router and the client
 # (the client's replies arrive on eth1, its route to the VIPs is via eth0).
+# NG_NETNS_MGMT=0 (environment, read by ng_netns_up) builds the box without mgmt0: its
+# kernel then reaches the nodes and the client only through NodeGate's exception path
+# (kernel interfaces behind the data ports, dataplane.exception_path in the config).
 #
 # Interfaces are created directly inside their namespaces, so their names never meet in
 # the root namespace and two topologies with different prefixes coexist.
@@ -256,6 +259,7 @@ with open(path + ".sha256", "w") as f:
 _ng_netns_up_body() {
   set -euo pipefail
   local p="$1" ns n i dev
+  local mgmt="${NG_NETNS_MGMT:-1}"
   local w; w="$(ng_netns_workdir "$p")"
   local v6="${NG_NETNS_IPV6:-0}" bind=0.0.0.0
   ((v6)) && bind="::"
@@ -288,8 +292,10 @@ _ng_netns_up_body() {
   ip -n "$sw" link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
   ip netns exec "$sw" sysctl -qw net.bridge.bridge-nf-call-iptables=0 >/dev/null 2>&1 || true
   ip -n "$sw" link set p-lb master br0
-  ip link add mgmt0 netns "$lb" type veth peer name p-mgmt netns "$sw"
-  ip -n "$sw" link set p-mgmt master br0
+  if ((mgmt)); then
+    ip link add mgmt0 netns "$lb" type veth peer name p-mgmt netns "$sw"
+    ip -n "$sw" link set p-mgmt master br0
+  fi
   for n in "${NG_NODE_NAMES[@]}"; do
     ip link add eth0 netns "${p}${n}" type veth peer name "p-$n" netns "$sw"
     ip -n "$sw" link set "p-$n" master br0
@@ -298,8 +304,9 @@ _ng_netns_up_body() {
   step "IPv6 and offloads (rx tx sg tso gso gro) off on every veth end"
   _ng_ipv6_off "$client" eth0; _ng_offloads_off "$client" eth0
   for dev in ext0 int0; do _ng_ipv6_off "$lb" "$dev"; _ng_offloads_off "$lb" "$dev"; done
-  _ng_ipv6_off "$lb" mgmt0
-  for dev in br0 p-lb p-mgmt "${NG_NODE_NAMES[@]/#/p-}"; do
+  local sw_ports=(p-lb "${NG_NODE_NAMES[@]/#/p-}")
+  ((mgmt)) && sw_ports+=(p-mgmt) && _ng_ipv6_off "$lb" mgmt0
+  for dev in br0 "${sw_ports[@]}"; do
     _ng_ipv6_off "$sw" "$dev"; _ng_offloads_off "$sw" "$dev"
   done
   for n in "${NG_NODE_NAMES[@]}"; do _ng_ipv6_off "${p}${n}" eth0; _ng_offloads_off "${p}${n}" eth0; done
@@ -310,7 +317,8 @@ _ng_netns_up_body() {
         net.ipv6.conf.eth0.accept_ra=0 >/dev/null
     done
     # Only mgmt0: writing all.disable_ipv6 would turn IPv6 back on for ext0 and int0 too.
-    ip netns exec "$lb" sysctl -qw net.ipv6.conf.mgmt0.disable_ipv6=0 net.ipv6.conf.mgmt0.accept_ra=0 >/dev/null
+    ((mgmt)) && ip netns exec "$lb" sysctl -qw net.ipv6.conf.mgmt0.disable_ipv6=0 \
+      net.ipv6.conf.mgmt0.accept_ra=0 >/dev/null
   fi
   # The box must stay silent on its data ports: no address, no IPv6, so no ARP/ND/RST.
   for dev in ext0 int0; do
@@ -327,10 +335,12 @@ _ng_netns_up_body() {
   # The kernel answers ARP only on the interface that has the address (mgmt0), never on
   # the data ports NodeGate owns.
   ip netns exec "$lb" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 >/dev/null
-  ip -n "$lb" addr add "$NG_LB_MGMT_ADDR/24" dev mgmt0
-  ip -n "$lb" link set mgmt0 up
+  if ((mgmt)); then
+    ip -n "$lb" addr add "$NG_LB_MGMT_ADDR/24" dev mgmt0
+    ip -n "$lb" link set mgmt0 up
+  fi
   ip -n "$sw" link set br0 up
-  for dev in p-lb p-mgmt "${NG_NODE_NAMES[@]/#/p-}"; do ip -n "$sw" link set "$dev" up; done
+  for dev in "${sw_ports[@]}"; do ip -n "$sw" link set "$dev" up; done
   for i in "${!NG_NODE_NAMES[@]}"; do
     n="${NG_NODE_NAMES[$i]}"
     ip -n "${p}${n}" addr add "${NG_NODE_ADDRS[$i]}/24" dev eth0
@@ -340,7 +350,7 @@ _ng_netns_up_body() {
     step "IPv6: client $NG_CLIENT_ADDR6 (gw $NG_GATEWAY_ADDR6), nodes ${NG_NODE_ADDRS6[*]}, mgmt0 $NG_LB_MGMT_ADDR6"
     ip -n "$client" -6 addr add "$NG_CLIENT_ADDR6/64" dev eth0 nodad
     ip -n "$client" -6 route add default via "$NG_GATEWAY_ADDR6" dev eth0
-    ip -n "$lb" -6 addr add "$NG_LB_MGMT_ADDR6/64" dev mgmt0 nodad
+    ((mgmt)) && ip -n "$lb" -6 addr add "$NG_LB_MGMT_ADDR6/64" dev mgmt0 nodad
     for i in "${!NG_NODE_NAMES[@]}"; do
       ip -n "${p}${NG_NODE_NAMES[$i]}" -6 addr add "${NG_NODE_ADDRS6[$i]}/64" dev eth0 nodad
     done
@@ -405,8 +415,9 @@ _ng_netns_up_body() {
         && ip netns exec "${p}${n}" curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$NG_HCNP/healthz" \
         && [[ "$(ip netns exec "${p}${n}" python3 -c "$_NG_UDP_ASK_PY" 127.0.0.1 "$NG_UDP_NODE_PORT" 2>/dev/null)" \
               == "$n ready?" ]] \
-        && ip netns exec "$lb" curl -sf --max-time 1 -o /dev/null "http://${NG_NODE_ADDRS[$i]}:$NG_KUBE_PROXY_PORT/healthz" \
-        && { ((!v6)) || ip netns exec "$lb" curl -sf --max-time 1 -o /dev/null \
+        && { ((mgmt == 0)) ||
+             ip netns exec "$lb" curl -sf --max-time 1 -o /dev/null "http://${NG_NODE_ADDRS[$i]}:$NG_KUBE_PROXY_PORT/healthz"; } \
+        && { ((!v6 || mgmt == 0)) || ip netns exec "$lb" curl -sf --max-time 1 -o /dev/null \
                "http://[${NG_NODE_ADDRS6[$i]}]:$NG_KUBE_PROXY_PORT/healthz"; }; do
       if ((SECONDS >= deadline)); then
         echo "[netns] error: HTTP or UDP server in ${p}${n} did not answer; its log:" >&2

@@ -20,7 +20,7 @@ using fwd::DropReason;
 
 Worker::Worker(fwd::WorkerContext& ctx, std::vector<QueueRef> queues, RcuPublisher& rcu,
                uint32_t rcu_thread_id, std::atomic<bool>& stop, rte_mempool* pool, Options options,
-               WorkerRings rings)
+               WorkerRings rings, KernelQueues kernel)
     : ctx_(ctx),
       snapshot_(&rcu.snapshotPointer()),
       qsbr_(rcu.qsbr()),
@@ -56,6 +56,24 @@ Worker::Worker(fwd::WorkerContext& ctx, std::vector<QueueRef> queues, RcuPublish
     handoffs_.resize(rings.peers.size());
     for (size_t w = 0; w < rings.peers.size(); ++w) handoffs_[w].ring = rings.peers[w];
   }
+  if (!kernel.slots.empty()) {
+    if (kernel.slots.size() != queues.size()) {
+      throw std::invalid_argument("worker " + std::to_string(ctx.id) + ": " + std::to_string(kernel.slots.size()) +
+                                  " kernel interface entries for " + std::to_string(queues.size()) + " port slots");
+    }
+    kernel_slots_.resize(kernel.slots.size());
+    for (size_t i = 0; i < kernel.slots.size(); ++i) {
+      kernel_slots_[i].port_id = kNoPort;
+      kernel_slots_[i].kernel = true;
+      if (!kernel.slots[i]) continue;
+      if (!rte_eth_dev_is_valid_port(kernel.slots[i]->port_id)) {
+        throw std::invalid_argument("worker " + std::to_string(ctx.id) + ": no kernel interface port id " +
+                                    std::to_string(kernel.slots[i]->port_id));
+      }
+      kernel_slots_[i].port_id = kernel.slots[i]->port_id;
+      kernel_slots_[i].queue_id = kernel.slots[i]->queue_id;
+    }
+  }
   const uint64_t hz = rte_get_tsc_hz();
   cycles_per_ms_ = hz / 1000 != 0 ? hz / 1000 : 1;
   drain_cycles_ = hz / 1'000'000 * options.drain_us;
@@ -70,9 +88,11 @@ Worker::Worker(fwd::WorkerContext& ctx, std::vector<QueueRef> queues, RcuPublish
 }
 
 Worker::~Worker() {
-  for (Slot& s : slots_) {
-    if (s.tx_count != 0) rte_pktmbuf_free_bulk(s.tx, s.tx_count);
-    s.tx_count = 0;
+  for (std::vector<Slot>* slots : {&slots_, &kernel_slots_}) {
+    for (Slot& s : *slots) {
+      if (s.tx_count != 0) rte_pktmbuf_free_bulk(s.tx, s.tx_count);
+      s.tx_count = 0;
+    }
   }
   for (Handoff& h : handoffs_) {
     if (h.count != 0) rte_pktmbuf_free_bulk(h.pkts, h.count);
@@ -162,6 +182,7 @@ bool Worker::pollOnce() noexcept {
   bool busy = false;
   const auto n_slots = static_cast<uint8_t>(slots_.size());
   for (uint8_t slot = 0; slot < n_slots; ++slot) busy |= receive(slot, *snap, tsc, now_ms);
+  for (uint8_t slot = 0; slot < kernel_slots_.size(); ++slot) busy |= receiveFromKernel(slot, tsc);
   if (inbox_ != nullptr) {
     if (handoff_pending_) sendHandoffs();
     busy |= drainInbox(*snap, tsc, now_ms);
@@ -233,6 +254,16 @@ uint64_t Worker::handleBurst(uint8_t slot, rte_mbuf** pkts, uint16_t n, const fw
         continue;
       }
       ctx_.counters.drop(DropReason::kTxFull);  // no queue for that slot on this worker
+    } else if (action.kind >= fwd::Action::Kind::kToKernel) [[unlikely]] {
+      // Exception path. An ARP reply for the box: the peers' copies first, then the
+      // original to the kernel - unless a peer sent it, which gave the kernel its own.
+      const bool share = action.kind == fwd::Action::Kind::kShareToKernel;
+      if (share && from_peer) {
+        dropped[n_dropped++] = held[i];
+        continue;
+      }
+      if (share) (void)steer(fwd::Action{.kind = fwd::Action::Kind::kShare}, slot, held[i]);
+      if (toKernel(action.out_port, held[i], tsc)) continue;
     } else if (action.kind >= fwd::Action::Kind::kRedirect) [[unlikely]] {
       if (from_peer) {
         // A peer sent it here because its SNAT port is ours; ownership does not change,
@@ -327,6 +358,37 @@ bool Worker::drainInbox(const fwd::ForwardingSnapshot& snap, uint64_t tsc, uint3
   return true;
 }
 
+bool Worker::toKernel(uint8_t slot, rte_mbuf* m, uint64_t tsc) noexcept {
+  if (slot >= kernel_slots_.size() || kernel_slots_[slot].port_id == kNoPort) [[unlikely]] {
+    // The pipeline asks only for ports whose PortInfo says there is an interface.
+    ctx_.counters.drop(DropReason::kLocalNoExceptionPath);
+    return false;
+  }
+  enqueueTx(kernel_slots_[slot], m, tsc);
+  return true;
+}
+
+bool Worker::receiveFromKernel(uint8_t slot, uint64_t tsc) noexcept {
+  const Slot& k = kernel_slots_[slot];
+  if (k.port_id == kNoPort) return false;
+  rte_mbuf* pkts[kBurstSize];
+  const uint16_t n = rte_eth_rx_burst(k.port_id, k.queue_id, pkts, kBurstSize);
+  if (n == 0) return false;
+  // The kernel resolved the next hop and wrote the MACs: out of the data port as it is.
+  // At most one burst per poll, so a chatty kernel cannot crowd out forwarding.
+  Slot& out = slots_[slot];
+  for (uint16_t i = 0; i < n; ++i) {
+    if (pkts[i]->nb_segs > 1) [[unlikely]] {
+      ctx_.counters.drop(DropReason::kMultiSegment);
+      rte_pktmbuf_free(pkts[i]);
+      continue;
+    }
+    ctx_.counters.from_kernel.add();
+    enqueueTx(out, pkts[i], tsc);
+  }
+  return true;
+}
+
 void Worker::enqueueTx(Slot& slot, rte_mbuf* m, uint64_t tsc) noexcept {
   if (slot.tx_count == 0) slot.tx_first_tsc = tsc;
   slot.tx[slot.tx_count++] = m;
@@ -342,12 +404,19 @@ void Worker::sendTx(Slot& slot) noexcept {
   uint64_t bytes = 0;
   for (uint16_t i = 0; i < count; ++i) bytes += slot.tx[i]->pkt_len;
   const uint16_t sent = rte_eth_tx_burst(slot.port_id, slot.queue_id, slot.tx, count);
+  // A kernel interface's queue full (the kernel is not reading): bounded by its length,
+  // counted apart from the data ports' TX.
+  const DropReason full = slot.kernel ? DropReason::kExceptionQueueFull : DropReason::kTxFull;
   if (sent < count) [[unlikely]] {
     for (uint16_t i = sent; i < count; ++i) {
       bytes -= slot.tx[i]->pkt_len;
-      ctx_.counters.drop(DropReason::kTxFull);
+      ctx_.counters.drop(full);
     }
     rte_pktmbuf_free_bulk(&slot.tx[sent], count - sent);
+  }
+  if (slot.kernel) [[unlikely]] {
+    ctx_.counters.to_kernel.add(sent);
+    return;
   }
   ctx_.counters.tx_packets.add(sent);
   ctx_.counters.tx_bytes.add(bytes);
@@ -357,10 +426,14 @@ void Worker::drainTx(uint64_t tsc) noexcept {
   for (Slot& slot : slots_) {
     if (slot.tx_count != 0 && tsc - slot.tx_first_tsc >= drain_cycles_) sendTx(slot);
   }
+  for (Slot& slot : kernel_slots_) {
+    if (slot.tx_count != 0 && tsc - slot.tx_first_tsc >= drain_cycles_) sendTx(slot);
+  }
 }
 
 void Worker::flushTx() noexcept {
   for (Slot& slot : slots_) sendTx(slot);
+  for (Slot& slot : kernel_slots_) sendTx(slot);
 }
 
 void Worker::slowTick() noexcept {
@@ -374,6 +447,13 @@ void Worker::slowTick() noexcept {
     std::array<fwd::NsRequest, kMaxArpPerTick> ns;
     const size_t n6 = fwd::slowTickNd(ctx_, *snap, now_ms, ns);
     sendNsRequests(ns.data(), std::min(n6, ns.size()), tsc);
+    if (ctx_.id == 0) {
+      // One worker announces the VIPs (its queue of the external port): every worker
+      // doing it would multiply the frames, not the reach.
+      std::array<fwd::ArpRequest, fwd::kGarpPerTick> vips;
+      const size_t due = fwd::announceVips(ctx_, *snap, now_ms, vips);
+      sendGratuitousArps(vips.data(), std::min(due, vips.size()), tsc);
+    }
   }
   ctx_.counters.active_flows.set(ctx_.flows.size() + ctx_.flows6.size());
   ctx_.counters.half_open_flows.set(ctx_.flows.halfOpen() + ctx_.flows6.halfOpen());
@@ -381,40 +461,39 @@ void Worker::slowTick() noexcept {
   rte_rcu_qsbr_quiescent(qsbr_, rcu_thread_id_);
 }
 
-void Worker::sendArpRequests(const fwd::ArpRequest* requests, size_t n, uint64_t tsc) noexcept {
+// Frames the worker writes itself (ARP requests, IPv6 Neighbor Solicitations, gratuitous
+// ARPs): one mbuf each, written by `write(port, target, room)`, counted in `sent`. A
+// request for a port the worker has no queue on is skipped; an exhausted pool ends the
+// batch (the neighbour tables and the announcement rounds retry later).
+template <class Request, class Write>
+void Worker::sendGenerated(const Request* requests, size_t n, uint64_t tsc, fwd::Counter& sent,
+                           Write write) noexcept {
   for (size_t i = 0; i < n; ++i) {
-    const fwd::ArpRequest& req = requests[i];
-    if (req.port >= slots_.size() || req.port >= ctx_.ports.size()) continue;
-    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-    if (m == nullptr) return;  // pool exhausted: the neighbour table retries next period
-    const std::span<std::byte> room(rte_pktmbuf_mtod(m, std::byte*), rte_pktmbuf_tailroom(m));
-    const size_t len = fwd::writeArpRequest(ctx_.ports[req.port], req.target_ip, room);
-    if (len == 0 || rte_pktmbuf_append(m, static_cast<uint16_t>(len)) == nullptr) {
-      rte_pktmbuf_free(m);
-      continue;
-    }
-    ctx_.counters.arp_requests.add();
-    enqueueTx(slots_[req.port], m, tsc);
-  }
-}
-
-// IPv6 twin of sendArpRequests: Neighbor Solicitations for the next hops slowTickNd
-// asked for.
-void Worker::sendNsRequests(const fwd::NsRequest* requests, size_t n, uint64_t tsc) noexcept {
-  for (size_t i = 0; i < n; ++i) {
-    const fwd::NsRequest& req = requests[i];
+    const Request& req = requests[i];
     if (req.port >= slots_.size() || req.port >= ctx_.ports.size()) continue;
     rte_mbuf* m = rte_pktmbuf_alloc(pool_);
     if (m == nullptr) return;
     const std::span<std::byte> room(rte_pktmbuf_mtod(m, std::byte*), rte_pktmbuf_tailroom(m));
-    const size_t len = fwd::writeNsRequest(ctx_.ports[req.port], req.target_ip, room);
+    const size_t len = write(ctx_.ports[req.port], req.target_ip, room);
     if (len == 0 || rte_pktmbuf_append(m, static_cast<uint16_t>(len)) == nullptr) {
       rte_pktmbuf_free(m);
       continue;
     }
-    ctx_.counters.nd_requests.add();
+    sent.add();
     enqueueTx(slots_[req.port], m, tsc);
   }
+}
+
+void Worker::sendArpRequests(const fwd::ArpRequest* requests, size_t n, uint64_t tsc) noexcept {
+  sendGenerated(requests, n, tsc, ctx_.counters.arp_requests, fwd::writeArpRequest);
+}
+
+void Worker::sendNsRequests(const fwd::NsRequest* requests, size_t n, uint64_t tsc) noexcept {
+  sendGenerated(requests, n, tsc, ctx_.counters.nd_requests, fwd::writeNsRequest);
+}
+
+void Worker::sendGratuitousArps(const fwd::ArpRequest* vips, size_t n, uint64_t tsc) noexcept {
+  sendGenerated(vips, n, tsc, ctx_.counters.garp_sent, fwd::writeGratuitousArp);
 }
 
 }  // namespace ng::dpdk

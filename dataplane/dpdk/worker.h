@@ -15,10 +15,16 @@
 //                     burst from this worker's redirect ring and process it like received
 //                     frames (never handed on again); send buffers older than drain_us
 //                     (TSC timer); count rx/tx, busy/idle polls; report an RCU quiescent
-//                     state.
+//                     state. Exception path: frames the pipeline gives to the kernel
+//                     (kToKernel, kShareToKernel) are buffered per kernel interface and
+//                     sent like TX; a burst from each kernel interface's queue `id`
+//                     (what the kernel sent) goes, unchanged, into the TX buffer of its
+//                     data port.
 //     slowTick()      every slow_tick_us by TSC: fwd::slowTick() (flow expiry with a
 //                     budget, due ARP requests) -> ARP requests sent from fresh mbufs;
-//                     active_flows gauge; quiescent state.
+//                     worker 0 only: fwd::announceVips() -> gratuitous ARPs (at most
+//                     fwd::kGarpPerTick) on the external port; active_flows gauge;
+//                     quiescent state.
 //     idleBackoff()   after idle_polls_before_sleep empty polls in a row: send the TX
 //                     buffers, sleep 1, 2, 4 ... up to idle_sleep_max_us microseconds
 //                     per empty poll (0 = always busy-poll); the first frame resets it.
@@ -79,6 +85,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "dataplane/dpdk/port.h"
@@ -99,6 +106,15 @@ struct WorkerRings {
 struct QueueRef {
   uint16_t port_id = 0;
   uint16_t queue_id = 0;  // used for both RX and TX
+};
+
+// Exception path (dpdk/kernel_iface.h): per port slot, the queue pair this worker uses on
+// that port's kernel interface, or nullopt (no kernel interface). Empty = none at all.
+// One queue pair per worker on every interface: workers never share a queue, and the
+// kernel spreads what it sends over the queues by its own flow hash - whichever worker
+// receives a kernel frame sends it on its own TX queue of the data port.
+struct KernelQueues {
+  std::vector<std::optional<QueueRef>> slots;
 };
 
 struct WorkerOptions {
@@ -122,9 +138,11 @@ class alignas(64) Worker {
   // ctx.id dequeues rings.peers[ctx.id]), or none with one worker. Throws
   // std::invalid_argument on mismatched slots, invalid port ids, a bad thread id or
   // rings that do not match ctx.steering (start-up only).
+  // `kernel`: the exception path's queues (empty, or one entry per port slot); throws
+  // std::invalid_argument on a size mismatch or an invalid port id.
   Worker(fwd::WorkerContext& ctx, std::vector<QueueRef> queues, RcuPublisher& rcu,
          uint32_t rcu_thread_id, std::atomic<bool>& stop, rte_mempool* pool, Options options = {},
-         WorkerRings rings = {});
+         WorkerRings rings = {}, KernelQueues kernel = {});
   // Frees mbufs still buffered, unregisters the RCU thread id. The worker must not run.
   ~Worker();
   Worker(const Worker&) = delete;
@@ -159,6 +177,7 @@ class alignas(64) Worker {
     uint16_t port_id = 0;
     uint16_t queue_id = 0;
     uint16_t tx_count = 0;
+    bool kernel = false;  // a kernel interface (exception path): other counters
     uint64_t tx_first_tsc = 0;  // when the oldest buffered frame was queued
     rte_mbuf* tx[kBurstSize] = {};
   };
@@ -191,6 +210,13 @@ class alignas(64) Worker {
   void drainTx(uint64_t tsc) noexcept;
   void sendArpRequests(const fwd::ArpRequest* requests, size_t n, uint64_t tsc) noexcept;
   void sendNsRequests(const fwd::NsRequest* requests, size_t n, uint64_t tsc) noexcept;
+  void sendGratuitousArps(const fwd::ArpRequest* vips, size_t n, uint64_t tsc) noexcept;
+  // Exception path: `m` to the kernel interface of `slot`; false (counted) when there is none.
+  bool toKernel(uint8_t slot, rte_mbuf* m, uint64_t tsc) noexcept;
+  // A burst from the kernel interface of `slot`, out of the data port of `slot`.
+  bool receiveFromKernel(uint8_t slot, uint64_t tsc) noexcept;
+  template <class Request, class Write>
+  void sendGenerated(const Request* requests, size_t n, uint64_t tsc, fwd::Counter& sent, Write write) noexcept;
   [[nodiscard]] uint32_t nowMs(uint64_t tsc) const noexcept {
     return static_cast<uint32_t>(tsc / cycles_per_ms_);
   }
@@ -214,6 +240,10 @@ class alignas(64) Worker {
   rte_ring* inbox_ = nullptr;       // this worker's redirect ring (several workers only)
   std::vector<Handoff> handoffs_;   // per worker id; empty with one worker
   bool handoff_pending_ = false;
+  // Exception path: per port slot, the kernel interface's queue (kernel == true) or an
+  // unused entry (port_id kNoPort); empty without an exception path.
+  std::vector<Slot> kernel_slots_;
+  static constexpr uint16_t kNoPort = 0xffff;
 
   // Cold.
   RcuPublisher& rcu_;

@@ -42,6 +42,8 @@ const char* dropReasonName(DropReason reason) noexcept {
     case DropReason::kTunnelTooBig: return "tunnel_too_big";
     case DropReason::kFragNeededRateLimited: return "frag_needed_rate_limited";
     case DropReason::kNoHeadroom: return "no_headroom";
+    case DropReason::kExceptionRateLimit: return "exception_rate_limit";
+    case DropReason::kExceptionQueueFull: return "exception_queue_full";
     case DropReason::kCount: break;
   }
   return "unknown";

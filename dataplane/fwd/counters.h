@@ -40,7 +40,8 @@ enum class DropReason : uint8_t {
   kTtlExceeded,
   kMartian,             // source is broadcast, multicast, loopback, zero or our own
   kNotForUs,            // destination is neither a VIP nor a box address
-  kLocalNoExceptionPath,// for the box itself but not ARP/ICMP echo (no exception path yet)
+  kLocalNoExceptionPath,// for the box itself but not ARP/ICMP echo, and the port has no
+                        // exception path (dataplane.exception_path off)
   kUnsupportedProtocol, // IP protocol other than TCP, UDP, ICMP
   kIcmpUnsupported,     // ICMP other than echo request to a VIP or box address
   kNoService,           // VIP but no service on this port/protocol
@@ -71,6 +72,8 @@ enum class DropReason : uint8_t {
                         // frag-needed budget (dataplane.tunnel.icmp_rate) is spent
   kNoHeadroom,          // tunnel mode: the buffer has no room before the frame for the
                         // outer header (not with DPDK mbufs: they have RTE_PKTMBUF_HEADROOM)
+  kExceptionRateLimit,  // for the kernel (exception path) beyond dataplane.exception_path.rate_pps
+  kExceptionQueueFull,  // for the kernel, but its interface's queue was full (or no mbuf for a copy)
   kCount
 };
 
@@ -119,6 +122,12 @@ struct alignas(64) WorkerCounters {
   Counter tunneled;
   Counter tunnel_stateless;
   Counter frag_needed_sent;
+  // Exception path (fwd/exception.h): frames handed to the kernel interface of the port
+  // they arrived on (ARP reply copies included), frames the kernel sent out of a data
+  // port, and gratuitous ARPs announcing VIPs.
+  Counter to_kernel;
+  Counter from_kernel;
+  Counter garp_sent;
 
   void drop(DropReason reason) noexcept { drops[static_cast<size_t>(reason)].add(); }
 };

@@ -91,8 +91,18 @@ Action handleArp(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_
       ctx.neighbors.learn(p.arp_spa, p.arp_sha, now_ms);
     }
     // The device hashes ARP to one queue (the kernel's fanout sees no ports), but every
-    // worker asks for its own next hops: let the others see the answer.
-    return ctx.steering.workers() > 1 ? Action{.kind = Action::Kind::kShare} : kConsumed;
+    // worker asks for its own next hops: let the others see the answer. A reply to the
+    // port's own address may answer the kernel's request (exception path): it gets the
+    // frame too, or it could never resolve its next hops.
+    const bool multi = ctx.steering.workers() > 1;
+    if (port.exception_path && p.arp_tpa == port.address) [[unlikely]] {
+      if (ctx.exception.admit(now_ms)) {
+        return Action{.kind = multi ? Action::Kind::kShareToKernel : Action::Kind::kToKernel, .out_port = in_port};
+      }
+      ctx.counters.drop(DropReason::kExceptionRateLimit);  // the kernel's copy; learned all the same
+      return multi ? Action{.kind = Action::Kind::kShare} : Action{};
+    }
+    return multi ? Action{.kind = Action::Kind::kShare} : kConsumed;
   }
   const bool ours = p.arp_tpa == port.address ||
                     (port.role == PortRole::kExternal && snap.isVip(p.arp_tpa)) ||
@@ -117,6 +127,22 @@ Action handleIcmp(WorkerContext& ctx, uint8_t in_port, std::span<std::byte> fram
   pkt::icmpEchoToReply(frame, p, ctx.ports[in_port].mac);
   ctx.counters.icmp_echo_replies.add();
   return forwardTo(in_port);
+}
+
+// A frame for the port's own address that the data plane does not handle itself: to the
+// port's kernel interface (exception path, fwd/exception.h), within the worker's rate.
+Action toKernel(WorkerContext& ctx, uint8_t in_port, uint32_t now_ms) noexcept {
+  if (!ctx.ports[in_port].exception_path) return drop(ctx, DropReason::kLocalNoExceptionPath);
+  if (!ctx.exception.admit(now_ms)) return drop(ctx, DropReason::kExceptionRateLimit);
+  return Action{.kind = Action::Kind::kToKernel, .out_port = in_port};
+}
+
+// A node's packet to a SNAT address is a full-NAT reply - its flow's, its owner worker's
+// or nobody's - unless the address is also the port's own, the port has a kernel
+// interface and the destination port is one SNAT never hands out: then it is the kernel's
+// (a health probe's answer, say). Full-NAT first, exception second.
+bool isSnatReply(const WorkerContext& ctx, const PortInfo& port, const ParsedFrame& p) noexcept {
+  return !port.exception_path || p.dst_ip != port.address || ctx.snat.inRange(p.dst_port);
 }
 
 // Rewrites a frame for `out_port` toward `dst_mac` (TTL, addresses, ports, MACs).
@@ -512,7 +538,7 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
       }
       return newFlowToNode(ctx, snap, in_port, frame, p, have_hash, flow_hash, now_ms);
     }
-  } else if (l4_balanced && isSnatAddress(snap, p.dst_ip)) {
+  } else if (l4_balanced && isSnatAddress(snap, p.dst_ip) && isSnatReply(ctx, port, p)) {
     // A reply for a flow we do not have: another worker's when its SNAT port says so
     // (the device put it on our queue), else nobody's.
     if (ctx.steering.workers() > 1) [[unlikely]] {
@@ -524,8 +550,13 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
     return drop(ctx, DropReason::kWrongPort);  // VIP traffic from the node side (hairpin)
   }
   if (p.dst_ip == port.address) {
-    if (p.proto == pkt::kProtoIcmp) return handleIcmp(ctx, in_port, frame, p);
-    return drop(ctx, DropReason::kLocalNoExceptionPath);
+    // Echo requests are answered here, kernel or not (the most common probe needs no
+    // round trip); other ICMP goes to the kernel when there is one (the answers to its
+    // own pings and probes), else it is icmp_unsupported as before.
+    if (p.proto == pkt::kProtoIcmp && (p.icmp_type == pkt::icmp::kEchoRequest || !port.exception_path)) {
+      return handleIcmp(ctx, in_port, frame, p);
+    }
+    return toKernel(ctx, in_port, now_ms);
   }
   return drop(ctx, DropReason::kNotForUs);
 }
@@ -599,6 +630,15 @@ Action laterFragmentToTunnel(WorkerContext& ctx, const ForwardingSnapshot& snap,
 [[gnu::noinline]] Action handleFragment(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
                                         std::span<std::byte> frame, ParsedFrame& p, bool have_hash,
                                         uint32_t flow_hash, uint32_t now_ms) noexcept {
+  // Fragments for the port's own address go to its kernel, which reassembles them. On an
+  // address shared with SNAT only the first fragment carries the port that tells a
+  // full-NAT reply from the kernel's traffic: such datagrams take the path below, and a
+  // first fragment for the kernel leaves an entry that sends the rest after it.
+  if (const PortInfo& port = ctx.ports[in_port];
+      port.exception_path && p.dst_ip == port.address && !isSnatAddress(snap, p.dst_ip)) [[unlikely]] {
+    if (isMartianSource(ctx, snap, p.src_ip)) return drop(ctx, DropReason::kMartian);
+    return toKernel(ctx, in_port, now_ms);
+  }
   if (p.proto != pkt::kProtoTcp && p.proto != pkt::kProtoUdp) return drop(ctx, DropReason::kFragment);
   const std::byte* ip = frame.data() + p.l3_offset;
   const uint16_t frag = pkt::load16(ip + pkt::ipv4::kFragOff);
@@ -616,6 +656,15 @@ Action laterFragmentToTunnel(WorkerContext& ctx, const ForwardingSnapshot& snap,
     if (e == nullptr) return drop(ctx, DropReason::kFragmentTableFull);
     const lb::FlowKey flow_key = keyOf(p);  // as received; the rewrite changes `p`
     const Action a = decideDatagram(ctx, snap, in_port, frame, p, have_hash, flow_hash, now_ms);
+    if (a.kind == Action::Kind::kToKernel) [[unlikely]] {
+      // The kernel's datagram on an address shared with SNAT (its port is one SNAT never
+      // hands out): the rest of it follows to the kernel, which reassembles.
+      e->received = payload;
+      e->first_len = static_cast<uint16_t>(payload);
+      e->in_port = in_port;
+      e->to_kernel = 1;
+      return a;
+    }
     // Not sent on (or answered with frag-needed, out of the port it came in on).
     if (a.kind != Action::Kind::kForward || a.out_port == in_port) {
       ctx.fragments.erase(e);
@@ -656,6 +705,13 @@ Action laterFragmentToTunnel(WorkerContext& ctx, const ForwardingSnapshot& snap,
   lb::FragmentEntry* e = ctx.fragments.find(key, now_ms);
   if (e == nullptr || e->in_port != in_port) return drop(ctx, DropReason::kFragmentNoFlow);
   if (offset < e->first_len) return drop(ctx, DropReason::kFragmentMalformed);
+  if (e->to_kernel) [[unlikely]] {
+    const Action a = toKernel(ctx, in_port, now_ms);
+    e->received += payload;
+    if (!more) e->total = offset + payload;
+    if (e->total != 0 && e->received >= e->total) ctx.fragments.erase(e);
+    return a;
+  }
   if (e->tunnel) [[unlikely]] return laterFragmentToTunnel(ctx, snap, in_port, frame, p, *e, offset, now_ms);
   if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
   const uint8_t out = e->out_port;

@@ -15,6 +15,7 @@
 
 #include "dataplane/fwd/backend_stats.h"
 #include "dataplane/fwd/counters.h"
+#include "dataplane/fwd/exception.h"
 #include "dataplane/fwd/neighbor.h"
 #include "dataplane/fwd/snapshot.h"
 #include "dataplane/lb/affinity_table.h"
@@ -36,6 +37,9 @@ struct PortInfo {
   uint8_t prefix_len = 24;
   uint32_t gateway = 0;    // 0 = none: off-link destinations are unreachable
   uint16_t mtu = 1500;
+  // The port has a kernel interface (exception path, fwd/exception.h): frames for
+  // `address` the data plane does not handle itself go to it (Action::kToKernel).
+  bool exception_path = false;
 
   [[nodiscard]] bool onLink(uint32_t ip) const noexcept {
     const uint32_t mask = prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - prefix_len);
@@ -140,6 +144,10 @@ struct alignas(64) WorkerContext {
   // device cannot be trusted to keep a flow on one queue (by-port). `id` must be the
   // worker's index 0..workers-1.
   lb::ReplySteering steering;
+  // Exception path (fwd/exception.h): the bound on frames this worker hands to the
+  // kernel. Gratuitous ARP state (announceVips; used on one worker only).
+  ExceptionLimiter exception;
+  GarpState garp;
   // Control thread, before the worker runs.
   void steerReplies(lb::ReplySteering s) {
     steering = std::move(s);
@@ -185,9 +193,15 @@ struct Action {
   //   hash is that worker's): hand the frame to it, as received.
   // kShare: an ARP reply this worker has learned from; every other worker may be waiting
   //   for it too (each keeps its own neighbour table), so show them a copy, then free it.
-  enum class Kind : uint8_t { kDrop, kForward, kConsumed, kRedirect, kShare };
+  // Exception path (fwd/exception.h), untouched frames:
+  // kToKernel: for the box itself; hand the frame to the kernel interface of data port
+  //   slot `out_port` (the port it arrived on). Rate-limited before it is returned.
+  // kShareToKernel: kShare (several workers) whose original then goes to the kernel
+  //   interface of port `out_port` instead of being freed: an ARP reply for the box's
+  //   address. A worker that got the frame from a peer only frees it.
+  enum class Kind : uint8_t { kDrop, kForward, kConsumed, kRedirect, kShare, kToKernel, kShareToKernel };
   Kind kind = Kind::kDrop;
-  uint8_t out_port = 0;  // port slot for kForward; worker id for kRedirect
+  uint8_t out_port = 0;  // port slot for kForward, kToKernel, kShareToKernel; worker id for kRedirect
   // kForward only. length == 0: the frame leaves as it is, same start, same length (every
   // full-NAT, ARP and echo answer). length != 0: the frame to send starts `prepended`
   // bytes before the received one and is `length` bytes long - a tunnel-mode frame grew
@@ -253,5 +267,19 @@ size_t slowTickNd(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t n
 // port's global address for on-link global targets, else its link-local one). Returns
 // the frame length (86 bytes) or 0 when `frame` is too small or the port has no IPv6.
 size_t writeNsRequest(const PortInfo& port, const Ip6& target_ip, std::span<std::byte> frame) noexcept;
+
+// VIP announcements (fwd/exception.cc). Between bursts, on exactly one worker (the DPDK
+// worker 0): writes to `requests` up to its size (at most kGarpPerTick) VIPs due for a
+// gratuitous ARP - VIPs that appeared since the last completed scan (every VIP at start),
+// and every VIP each snap.garp_interval_ms (0 = only new ones). `port` of each request is
+// the external port slot, `target_ip` the VIP. Returns how many were written.
+[[nodiscard]] size_t announceVips(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms,
+                    std::span<ArpRequest> requests) noexcept;
+
+// Writes the gratuitous ARP announcing `vip` at `port`'s MAC: a broadcast ARP request
+// with sender = target = vip and a zero target MAC (RFC 5227 sec. 3 "ARP announcement";
+// the request form, which every stack updates its cache from). Returns the length (60,
+// padded) or 0 when `frame` is too small.
+[[nodiscard]] size_t writeGratuitousArp(const PortInfo& port, uint32_t vip, std::span<std::byte> frame) noexcept;
 
 }  // namespace ng::fwd

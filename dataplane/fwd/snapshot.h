@@ -116,6 +116,12 @@ class ForwardingSnapshot {
   uint32_t half_open_budget_percent = 25;
   // Outer sources and frag-needed rate of tunnel-mode service ports.
   TunnelSettings tunnel;
+  // VIP announcements (fwd::announceVips): vip_since[i] is the generation in which
+  // vips[i] appeared (kept while it stays; a VIP removed and added again is new). When
+  // the sizes differ, every VIP counts as appeared in `generation`. garp_interval_ms:
+  // every VIP is announced again this often; 0 = only when it appears.
+  std::vector<uint64_t> vip_since;
+  uint32_t garp_interval_ms = 0;
 
   // --- IPv6 (types and dual-stack rules in fwd/snapshot6.h) -------------------------
   // Mirrors of the IPv4 fields above, for IPv6. All may be empty (an IPv4-only box).

@@ -65,6 +65,7 @@ struct BasicFragmentEntry {
   FragmentIdFor<Addr> new_id = 0;  // identification every fragment of the datagram leaves with
   uint8_t tunnel = 0;        // 1: tunnel mode, fragments leave unchanged inside an outer
                              // header new_src_ip -> new_dst_ip (the node); new_id unused
+  uint8_t to_kernel = 0;     // 1: the datagram goes to in_port's kernel interface (exception path)
 };
 using FragmentEntry = BasicFragmentEntry<uint32_t>;
 using FragmentEntry6 = BasicFragmentEntry<Ip6>;

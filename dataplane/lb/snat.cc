@@ -53,6 +53,16 @@ void BasicSnatAllocator<Addr>::reseed(uint64_t seed) noexcept {
 }
 
 template <class Addr>
+void BasicSnatAllocator<Addr>::setPortRange(uint16_t port_min, uint16_t port_max) noexcept {
+  if (port_min > port_max) return;
+  port_min_ = port_min;
+  port_max_ = port_max;
+  for (uint32_t i = 0; i < count_; ++i) {
+    cursors_[i].next_port = startPort(cursors_[i].address, start_seed_, port_min_, port_max_);
+  }
+}
+
+template <class Addr>
 void BasicSnatAllocator<Addr>::setAddresses(std::span<const Addr> addresses) noexcept {
   std::array<Cursor, kMaxAddresses> next{};
   uint32_t n = 0;

@@ -61,6 +61,18 @@ class BasicSnatAllocator {
   // used, which nodes may still hold in TIME_WAIT. Default 0: deterministic (tests).
   void reseed(uint64_t seed) noexcept;
 
+  // Narrows the ports handed out to port_min..port_max (control thread, before traffic;
+  // requires port_min <= port_max, else ignored). Why: with an exception path, a SNAT
+  // address that is also the box's own port address shares its port space with the
+  // kernel's sockets, and a node's packet to that address is a full-NAT reply only when
+  // its port is one SNAT could have handed out (fwd/exception.cc). Cursors restart in
+  // the new range.
+  void setPortRange(uint16_t port_min, uint16_t port_max) noexcept;
+  [[nodiscard]] uint16_t portMin() const noexcept { return port_min_; }
+  [[nodiscard]] uint16_t portMax() const noexcept { return port_max_; }
+  // True when `port` is one this allocator may hand out (a reply to it may be ours).
+  [[nodiscard]] bool inRange(uint16_t port) const noexcept { return port >= port_min_ && port <= port_max_; }
+
   // Hands out only ports that `steering` says make `worker` the reply's owner (control
   // thread, before traffic; `steering` must outlive the allocator - it is the
   // WorkerContext's own copy). Default: no steering, every port (one worker).

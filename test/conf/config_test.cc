@@ -53,6 +53,16 @@ std::string withNodes(std::string_view nodes) {
   return build({.dataplane = "", .nodes = nodes, .rest = ""});
 }
 
+// A valid config whose external port (line 3) is `first_port`.
+std::string withPortsText(std::string_view first_port) {
+  return "dataplane = {\n  ports = (\n" + std::string(first_port) + "\n" +
+         R"(    { name = "int"; device = "net_ring1"; role = "internal"; address = "10.200.0.1/24"; }
+  );
+};
+nodes = ( { name = "n1"; address = "10.200.0.11"; } );
+)";
+}
+
 // One "default/web" service: group on line 9, vip on line 10, its one port on line 11
 // (`port_line` goes inside the port group), `extra` on line 12.
 std::string withService(std::string_view vip, std::string_view port_line,
@@ -122,6 +132,10 @@ TEST(ConfigTest, AnnotatedExampleLoads) {
   EXPECT_EQ(config->port(PortRole::kInternal)->address,
             (Ipv4Prefix{.address = ip("10.20.0.10"), .length = 16}));
   EXPECT_EQ(dp.snat.addresses, (std::vector<IpAddress>{ip("10.20.0.10"), ip("10.20.0.11")}));
+  EXPECT_TRUE(dp.exception_path.enabled);
+  EXPECT_EQ(dp.garp_interval_s, 30u);
+  EXPECT_EQ(config->port(PortRole::kExternal)->kernel_iface, "ng-ext");
+  EXPECT_EQ(config->port(PortRole::kInternal)->kernel_iface, "ng-int") << "the default";
   EXPECT_EQ(config->api.token_file, "/etc/nodegate/api-token");
   ASSERT_EQ(config->pools.size(), 2u);
   EXPECT_EQ(config->pools[1].name, "internal-lb");
@@ -284,6 +298,29 @@ TEST(ConfigTest, HalfOpenSettings) {
   ASSERT_TRUE(config.has_value()) << config.error().message;
   EXPECT_EQ(config->dataplane.flows.tcp_half_open_timeout, 5u);
   EXPECT_EQ(config->dataplane.flows.half_open_budget, 10u);
+}
+
+TEST(ConfigTest, ExceptionPathAndGarpSettings) {
+  auto config = parseConfig(withBase("", "exception_path = { enabled = true; rate_pps = 500; burst = 8; }; "
+                                         "garp_interval_s = 0;"),
+                            "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_TRUE(config->dataplane.exception_path.enabled);
+  EXPECT_EQ(config->dataplane.exception_path.rate_pps, 500u);
+  EXPECT_EQ(config->dataplane.exception_path.burst, 8u);
+  EXPECT_EQ(config->dataplane.garp_interval_s, 0u);
+  EXPECT_EQ(config->dataplane.ports[0].kernel_iface, "ng-ext") << "default: ng- + the port's name";
+  EXPECT_EQ(config->dataplane.ports[1].kernel_iface, "ng-int");
+  config = parseConfig(withBase(""), "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_FALSE(config->dataplane.exception_path.enabled) << "off by default";
+  EXPECT_EQ(config->dataplane.exception_path.rate_pps, 10'000u);
+  EXPECT_EQ(config->dataplane.exception_path.burst, 512u);
+  EXPECT_EQ(config->dataplane.garp_interval_s, 30u);
+  config = parseConfig(withPortsText(R"(    { name = "ext"; device = "net_ring0"; role = "external"; address = "10.100.0.1/24"; kernel_iface = "eth-lb0"; },)"),
+                       "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->dataplane.ports[0].kernel_iface, "eth-lb0");
 }
 
 // The pass that widens >32-bit integer literals must not touch strings, comments or
@@ -698,6 +735,26 @@ const BadCase kBadCases[] = {
                 return list + " ];";
               }()),
      6, "dataplane.workers", "65 workers; at most 64"},
+    // --- exception path
+    {"ExceptionPathUnknownKey", withBase("", "exception_path = { enabled = true; queue = 3; };"), 6,
+     "dataplane.exception_path.queue", "unknown setting 'queue'"},
+    {"ExceptionPathNotBoolean", withBase("", "exception_path = { enabled = 1; };"), 6,
+     "dataplane.exception_path.enabled", "expected a boolean"},
+    {"ExceptionRateZero", withBase("", "exception_path = { enabled = true; rate_pps = 0; };"), 6,
+     "dataplane.exception_path.rate_pps", "0 is outside 1..1000000"},
+    {"ExceptionBurstTooLarge", withBase("", "exception_path = { burst = 70000; };"), 6,
+     "dataplane.exception_path.burst", "70000 is outside 1..65536"},
+    {"GarpIntervalTooLarge", withBase("", "garp_interval_s = 3601;"), 6, "dataplane.garp_interval_s",
+     "3601 is outside 0..3600"},
+    {"KernelIfaceTooLong",
+     withPorts(R"(    { name = "ext"; device = "net_ring0"; role = "external"; address = "10.100.0.1/24"; kernel_iface = "a-very-long-name0"; },)"),
+     3, "dataplane.ports.[0].kernel_iface", "'a-very-long-name0' is not a Linux interface name"},
+    {"KernelIfaceSlash",
+     withPorts(R"(    { name = "ext"; device = "net_ring0"; role = "external"; address = "10.100.0.1/24"; kernel_iface = "ng/ext"; },)"),
+     3, "dataplane.ports.[0].kernel_iface", "is not a Linux interface name"},
+    {"KernelIfaceTwice",
+     withPorts(R"(    { name = "ext"; device = "net_ring0"; role = "external"; address = "10.100.0.1/24"; kernel_iface = "ng-int"; },)"),
+     4, "dataplane.ports.[1]", "kernel interface 'ng-int' is already used by dataplane.ports.[0]"},
     // --- api
     {"ListenWithoutPort", withBase("api = { listen = \"localhost\"; };\n"), 9, "api.listen",
      "'localhost' is not host:port"},

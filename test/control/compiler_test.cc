@@ -147,6 +147,29 @@ TEST(Compiler, ANodeDrainingPastTheDrainTimeoutIsCut) {
   for (uint32_t id : snap->cut_stats_ids) EXPECT_TRUE(snap->cutsFlowsOf(id));
 }
 
+TEST(Compiler, EachVipKeepsTheGenerationItAppearedIn) {
+  SnapshotCompiler compiler(1009);
+  conf::Config cfg = baseConfig();
+  cfg.dataplane.garp_interval_s = 7;
+  auto first = compiler.compile(cfg, 1);
+  EXPECT_EQ(first->vips, (std::vector<uint32_t>{0x0a640064, 0x0a640065, 0x0a640066}));
+  EXPECT_EQ(first->vip_since, (std::vector<uint64_t>{1, 1, 1}));
+  EXPECT_EQ(first->garp_interval_ms, 7000u);
+  // Generation 2 drops .101; generation 3 adds .103 and brings .101 back: both new in 3.
+  conf::Config without = cfg;
+  without.services.erase(without.services.begin() + 1);
+  auto second = compiler.compile(without, 2);
+  EXPECT_EQ(second->vips, (std::vector<uint32_t>{0x0a640064, 0x0a640066}));
+  EXPECT_EQ(second->vip_since, (std::vector<uint64_t>{1, 1}));
+  conf::Config more = cfg;
+  more.services.push_back(cfg.services[0]);
+  more.services.back().name = "more";
+  more.services.back().vips = {0x0a640067u};
+  auto third = compiler.compile(more, 3);
+  EXPECT_EQ(third->vips, (std::vector<uint32_t>{0x0a640064, 0x0a640065, 0x0a640066, 0x0a640067}));
+  EXPECT_EQ(third->vip_since, (std::vector<uint64_t>{1, 3, 1, 3}));
+}
+
 TEST(Compiler, ServicesOverTheSameNodesShareOneMaglevTable) {
   SnapshotCompiler compiler(1009);
   auto snap = compiler.compile(baseConfig(), 1);

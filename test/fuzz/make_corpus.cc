@@ -81,7 +81,11 @@ Observed observe(const Bytes& out) {
 struct Sim {
   test::Env env = test::makeEnv();
   fwd::WorkerContext ctx{0, env.ports, 256, 0, 64, 256};
-  Sim() {
+  // With the fixture's worker settings (exception path, SNAT range), as processor_test.
+  explicit Sim(const Fixture& fx) {
+    test::applyFixtureSettings(fx, env);
+    ctx.ports = env.ports;
+    test::applyFixtureSettings(fx, ctx);
     fwd::onSnapshot(ctx, *env.snapshot, 0);
     ctx.neighbors.learn(Topo::clientIp(), Topo::clientMac(), 0);
     ctx.neighbors6.learn(test::Topo6::clientIp(), Topo::clientMac(), 0);
@@ -91,7 +95,7 @@ struct Sim {
 
 // The fixture's input frames, computed in order as processor_test does.
 std::vector<Record> fixtureRecords(const Fixture& fx) {
-  Sim sim;
+  Sim sim(fx);
   Observed seen;
   std::vector<Record> records;
   for (const Step& step : fx.steps) {
@@ -169,7 +173,7 @@ void writeSynthesized(Writer& out) {
 
   // IPv6: a whole connection through VIP6, then a DAD-free NS for the VIP and an echo.
   {
-    Sim sim;
+    Sim sim(Fixture{});
     Bytes syn = test::clientTcp6(40000, tcp::kSyn);
     sim.run(kExt, syn);
     const Observed o = observe(syn);
@@ -196,7 +200,7 @@ void writeSynthesized(Writer& out) {
   // A SYN then the node's reply, and the rest of the connection; then the closed flow
   // expires after the transitory timeout.
   {
-    Sim sim;
+    Sim sim(Fixture{});
     Bytes syn = test::clientTcp(40000, tcp::kSyn);
     sim.run(kExt, syn);
     const Observed o = observe(syn);
@@ -225,7 +229,7 @@ void writeSynthesized(Writer& out) {
 
   // UDP both ways, then idle past the UDP timeout.
   {
-    Sim sim;
+    Sim sim(Fixture{});
     Bytes q = clientUdp(5353);
     sim.run(kExt, q);
     const Observed o = observe(q);

@@ -97,6 +97,9 @@ std::shared_ptr<const lb::MaglevTable> maglevOf(const std::vector<fwd::Backend>&
 
 Topology makeTopology() {
   test::Env env = test::makeEnv();
+  // Both ports have a kernel interface (exception path), so the fuzzer also decides what
+  // goes to the kernel; SNAT keeps 1024..kSnatPortMax (World) beside the kernel's ports.
+  for (fwd::PortInfo& port : env.ports) port.exception_path = true;
   Topology t{.ports = env.ports};
   const fwd::ForwardingSnapshot& base = *env.snapshot;
 
@@ -156,6 +159,7 @@ bool isAnyVip6(const pkt::Ip6& a) { return a == test::Topo6::vip(); }
 // --- Harness state ----------------------------------------------------------------------
 
 constexpr uint32_t kBackendStats = 64;
+constexpr uint16_t kSnatPortMax = 32767;  // the rest is the kernel's (exception path)
 
 struct World {
   explicit World(const Topology& t)
@@ -165,6 +169,8 @@ struct World {
         shadow(0, t.ports, kFlowCapacity, 0, kBackendStats, kFlowCapacity),
         snap(t.variants[0].get()) {
     for (WorkerContext* ctx : {&primary, &shadow}) {
+      ctx->snat.setPortRange(lb::SnatAllocator::kPortMin, kSnatPortMax);
+      ctx->exception.configure(/*rate=*/2000, /*burst=*/32, now);  // reachable by a program
       fwd::onSnapshot(*ctx, *snap, now);
       ctx->neighbors.learn(Topo::clientIp(), Topo::clientMac(), now);  // as the fixture tests do
       ctx->neighbors6.learn(test::Topo6::clientIp(), Topo::clientMac(), now);
@@ -180,6 +186,7 @@ struct World {
   uint64_t drops = 0;
   uint64_t forwards = 0;
   uint64_t consumed = 0;
+  uint64_t to_kernel = 0;
   uint32_t inputs = 0;
   // (port, address, MAC) of every ARP sender heard, whatever the verdict: the MACs a
   // next hop may be sent to out of that port (besides the configured static ones).
@@ -240,7 +247,7 @@ void printHex(const char* label, std::span<const std::byte> bytes) {
     std::fprintf(stderr, "  world: %u inputs and %llu frames since the last reset, clock %u ms\n", w.inputs,
                  static_cast<unsigned long long>(w.frames), w.now);
   }
-  std::fprintf(stderr, "  frame: in port %u, verdict %d (0 drop, 1 forward, 2 consumed), out port %d\n",
+  std::fprintf(stderr, "  frame: in port %u, verdict %d (0 drop, 1 forward, 2 consumed, 5 to kernel), out port %d\n",
                current.port, current.verdict, current.out_port);
   printHex("  input", current.in);
   printHex("  output", current.out);
@@ -771,6 +778,32 @@ void checkVerdict(const World& w, uint8_t in_port, std::span<const std::byte> in
         checkForward(w, in_port, in, r.frame, out, a.out_port, had_flow);
       }
       return;
+    case Action::Kind::kToKernel: {
+      // Exception path (fwd/exception.h): untouched, to the kernel of the port it came
+      // in on, for that port's own address; never a flow's, a VIP's or a full-NAT reply.
+      require(sameBytes(in, out), "to kernel: the frame was modified");
+      require(a.out_port == in_port, "to kernel: not the kernel interface of the port it arrived on");
+      require(r.status == ParseStatus::kOk && !had_flow, "to kernel: unparsed, or a frame of a flow");
+      const fwd::PortInfo& port = w.primary.ports[in_port];
+      if (r.frame.l3 == L3::kArp) {
+        require(r.frame.arp_op == arp::kReply && r.frame.arp_tpa == port.address,
+                "to kernel: an ARP frame that is not a reply to the port's address");
+        return;
+      }
+      require(r.frame.l3 == L3::kIpv4 && r.frame.dst_ip == port.address && !isAnyVip(r.frame.dst_ip),
+              "to kernel: not addressed to the port's own address");
+      require(!(r.frame.proto == pkt::kProtoIcmp && r.frame.icmp_type == icmp::kEchoRequest && !r.frame.is_fragment),
+              "to kernel: an echo request (the worker answers those)");
+      const bool l4 = (r.frame.proto == pkt::kProtoTcp || r.frame.proto == pkt::kProtoUdp) && r.frame.first_fragment;
+      require(!(l4 && isAnySnatAddress(r.frame.dst_ip) && r.frame.dst_port >= lb::SnatAllocator::kPortMin &&
+                r.frame.dst_port <= kSnatPortMax),
+              "to kernel: a full-NAT reply (SNAT address, port in the SNAT range)");
+      return;
+    }
+    case Action::Kind::kRedirect:
+    case Action::Kind::kShare:
+    case Action::Kind::kShareToKernel:
+      break;  // several workers only
   }
   fail("verdict is not drop, forward or consumed");
 }
@@ -827,7 +860,8 @@ NG_FUZZ_UNTRACED void checkWorkers(const World& w) {
           "forwards do not match to_nodes + to_clients + arp_replies + icmp_echo_replies + nd_replies + "
           "icmp6_echo_replies + frag_needed_sent");
   require(cb.tunneled.get() <= cb.to_nodes.get(), "tunneled frames not counted in to_nodes");
-  require(w.drops + w.forwards + w.consumed == w.frames, "drops + forwards + consumed != frames processed");
+  require(w.drops + w.forwards + w.consumed + w.to_kernel == w.frames,
+          "drops + forwards + consumed + to kernel != frames processed");
 }
 
 // --- Running a program ------------------------------------------------------------------
@@ -900,6 +934,7 @@ void runUnit(World& w, std::vector<Item>& items, uint8_t port, bool burst) {
     w.drops += dropped ? 1 : 0;
     w.forwards += a.kind == Action::Kind::kForward ? 1 : 0;
     w.consumed += a.kind == Action::Kind::kConsumed ? 1 : 0;
+    w.to_kernel += a.kind == Action::Kind::kToKernel ? 1 : 0;
     current = currentOf(items[i].in, items[i].shadow, port, a);
     require(dropTotal(w.shadow) == before + (dropped ? 1 : 0),
             "exactly one drop reason per dropped frame, none for a handled one");

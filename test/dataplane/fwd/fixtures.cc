@@ -207,6 +207,144 @@ Mac Topo::nodeMac(uint32_t node_ip) {
   return Mac{0x02, 0, 0, 0, 0x02, static_cast<uint8_t>(node_ip & 0xff)};
 }
 
+// --- Exception path (fwd/exception.h) ----------------------------------------------------
+
+namespace {
+
+Step kernelStep(uint8_t port, Bytes input) {
+  return Step{.in_port = port, .input = std::move(input), .verdict = Action::Kind::kToKernel, .out_port = port};
+}
+
+PacketBuilder fromNode(uint32_t node) { return PacketBuilder().eth(Topo::nodeMac(node), Topo::intMac()); }
+
+void appendExceptionFixtures(std::vector<Fixture>& f) {
+  const uint32_t n1 = ip("10.200.0.11");
+  auto on = [](Fixture fx) {
+    fx.exception_path = true;
+    return fx;
+  };
+  f.push_back(on({"exception: TCP and UDP to the box's external address go to its kernel, untouched",
+                  {kernelStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::extIp()).tcp(kClientPort, 22, tcp::kSyn).build()),
+                   kernelStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::extIp()).tcp(kClientPort, 22, tcp::kAckFlag)
+                                        .payload(100).build()),
+                   kernelStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::extIp()).udp(5353, 161).payload(40).build()),
+                   kernelStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::extIp()).ipProto(89).payload(40).build())}}));
+  f.push_back(on({"exception: echo requests to the box are answered by the worker; other ICMP goes to the kernel",
+                  {Step{.in_port = kExt,
+                        .input = fromClient().ipv4(Topo::clientIp(), Topo::extIp()).icmpEcho(icmp::kEchoRequest, 7, 1).payload(32).build(),
+                        .verdict = Action::Kind::kForward, .out_port = kExt,
+                        .output = [](const Observed&) {
+                          return PacketBuilder().eth(Topo::extMac(), Topo::clientMac()).ipv4(Topo::extIp(), Topo::clientIp())
+                              .icmpEcho(icmp::kEchoReply, 7, 1).payload(32).build();
+                        }},
+                   kernelStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::extIp()).icmpEcho(icmp::kEchoReply, 9, 1).payload(32).build()),
+                   kernelStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).icmpEcho(icmp::kEchoReply, 9, 2).build()),
+                   kernelStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).icmpEcho(3, 0, 0).payload(28).build())}}));
+  f.push_back(on({"exception: VIP traffic never goes to the kernel",
+                  {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).tcp(kClientPort, 22, tcp::kSyn).build(),
+                            DropReason::kNoService),
+                   dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipProto(47).payload(24).build(),
+                            DropReason::kUnsupportedProtocol),
+                   dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).icmpEcho(13, 7, 1).build(),
+                            DropReason::kIcmpUnsupported),
+                   dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).tcp(kClientPort, 80, tcp::kAckFlag).build(),
+                            DropReason::kNoFlow),
+                   dropStep(kInt, fromNode(n1).ipv4(n1, Topo::vip()).tcp(1234, 80, tcp::kSyn).build(), DropReason::kWrongPort)}}));
+  {
+    // The SNAT address is the internal port's address: a node's packet to it is a full-NAT
+    // reply when its port is one SNAT hands out (1024..32767 here), else the kernel's.
+    Fixture fx = on({"exception: on a shared SNAT/port address, SNAT's ports are full-NAT replies, the rest the kernel's",
+                     {dropStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).tcp(10256, 2000, tcp::kSyn | tcp::kAckFlag).build(),
+                               DropReason::kNoFlow),
+                      dropStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).tcp(10256, 32767, tcp::kAckFlag).build(),
+                               DropReason::kNoFlow),
+                      dropStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).udp(30053, 1024).payload(8).build(),
+                               DropReason::kNoFlow),
+                      kernelStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).tcp(10256, 32768, tcp::kSyn | tcp::kAckFlag).build()),
+                      kernelStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).tcp(30080, 45000, tcp::kAckFlag).payload(200).build()),
+                      kernelStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).tcp(179, 179, tcp::kSyn).build())}});
+    fx.snat_port_max = 32767;
+    f.push_back(std::move(fx));
+  }
+  {
+    // A real flow: SYN through the VIP, the node's answer to its SNAT port comes back to
+    // the client even though the kernel could have had that address.
+    Fixture fx = on({"exception: a full-NAT reply with a flow is forwarded, never the kernel's",
+                     {toNodeStep(clientTcp(kClientPort, tcp::kSyn), natSyn(tcp::kSyn)),
+                      toClientStep(nodeReply(tcp::kSyn | tcp::kAckFlag), restored(tcp::kSyn | tcp::kAckFlag))},
+                     {{Topo::clientIp(), Topo::clientMac()}}});
+    fx.snat_port_max = 32767;
+    f.push_back(std::move(fx));
+  }
+  f.push_back({"exception: without an exception path a SNAT address's free ports stay no_flow",
+               {dropStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).tcp(10256, 45000, tcp::kSyn | tcp::kAckFlag).build(),
+                         DropReason::kNoFlow),
+                dropStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).icmpEcho(3, 0, 0).payload(28).build(),
+                         DropReason::kIcmpUnsupported)}});
+  f.push_back(on({"exception: ARP replies to the box's address are learned and handed to the kernel; requests answered",
+                  {kernelStep(kInt, PacketBuilder().eth(Topo::nodeMac(n1), Topo::intMac())
+                                        .arp(arp::kReply, Topo::nodeMac(n1), n1, Topo::intMac(), Topo::intIp()).build()),
+                   Step{.in_port = kInt,
+                        .input = PacketBuilder().eth(Topo::nodeMac(n1), Topo::intMac())
+                                     .arp(arp::kReply, Topo::nodeMac(n1), n1, Topo::intMac(), ip("10.200.0.77")).build(),
+                        .verdict = Action::Kind::kConsumed},
+                   Step{.in_port = kExt,
+                        .input = PacketBuilder().eth(Topo::clientMac(), kBroadcast)
+                                     .arp(arp::kRequest, Topo::clientMac(), Topo::clientIp(), kZeroMac, Topo::extIp()).build(),
+                        .verdict = Action::Kind::kForward, .out_port = kExt,
+                        .output = [](const Observed&) {
+                          return PacketBuilder().eth(Topo::extMac(), Topo::clientMac())
+                              .arp(arp::kReply, Topo::extMac(), Topo::extIp(), Topo::clientMac(), Topo::clientIp()).build();
+                        }}}}));
+  f.push_back({"exception: without an exception path ARP replies are only learned",
+               {Step{.in_port = kInt,
+                     .input = PacketBuilder().eth(Topo::nodeMac(n1), Topo::intMac())
+                                  .arp(arp::kReply, Topo::nodeMac(n1), n1, Topo::intMac(), Topo::intIp()).build(),
+                     .verdict = Action::Kind::kConsumed}}});
+  f.push_back(on({"exception: martian sources to the box are dropped, not handed to the kernel",
+                  {dropStep(kExt, fromClient().ipv4(ip("127.0.0.1"), Topo::extIp()).tcp(1, 22, tcp::kSyn).build(), DropReason::kMartian),
+                   dropStep(kExt, fromClient().ipv4(Topo::vip(), Topo::extIp()).tcp(80, 22, tcp::kSyn).build(), DropReason::kMartian),
+                   dropStep(kExt, fromClient().ipv4(Topo::intIp(), Topo::extIp()).ipFrag(0x2000).udp(1, 2).payload(64).build(),
+                            DropReason::kMartian)}}));
+  f.push_back(on({"exception: fragments for the box's (unshared) address go to the kernel, which reassembles",
+                  {kernelStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::extIp()).ipId(77).ipFrag(0x2000).udp(5353, 161).payload(64).build()),
+                   kernelStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::extIp()).ipId(77).ipFrag(9).ipProto(kProtoUdp).payload(40).build()),
+                   kernelStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::extIp()).ipId(78).ipFrag(0x2000).ipProto(kProtoIcmp).payload(64).build())}}));
+  {
+    // On the address shared with SNAT, a first fragment's port decides; later fragments
+    // follow their first one (to the kernel), or find nothing (a full-NAT reply without a flow).
+    Fixture fx = on({"exception: fragments on a shared SNAT/port address follow their first fragment",
+                     {kernelStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).ipId(90).ipFrag(0x2000).udp(30053, 45000)
+                                           .payload(64).build()),
+                      kernelStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).ipId(90).ipFrag(9).ipProto(kProtoUdp)
+                                           .payload(40).build()),
+                      dropStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).ipId(91).ipFrag(0x2000).udp(30053, 2000)
+                                         .payload(64).build(), DropReason::kNoFlow),
+                      dropStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).ipId(91).ipFrag(9).ipProto(kProtoUdp)
+                                         .payload(40).build(), DropReason::kFragmentNoFlow),
+                      dropStep(kInt, fromNode(n1).ipv4(n1, Topo::intIp()).ipId(90).ipFrag(9).ipProto(kProtoUdp)
+                                         .payload(40).build(), DropReason::kFragmentNoFlow)}});
+    fx.snat_port_max = 32767;
+    f.push_back(std::move(fx));
+  }
+  {
+    // Burst 2, 1 frame/s: two pass, the next ones (1 ms apart) are over the rate.
+    Fixture fx = on({"exception: the kernel's share is rate-limited per worker",
+                     {kernelStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::extIp()).tcp(40001, 22, tcp::kSyn).build()),
+                      kernelStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::extIp()).tcp(40002, 22, tcp::kSyn).build()),
+                      dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::extIp()).tcp(40003, 22, tcp::kSyn).build(),
+                               DropReason::kExceptionRateLimit),
+                      dropStep(kInt, PacketBuilder().eth(Topo::nodeMac(n1), Topo::intMac())
+                                         .arp(arp::kReply, Topo::nodeMac(n1), n1, Topo::intMac(), Topo::intIp()).build(),
+                               DropReason::kExceptionRateLimit)}});
+    fx.exception_rate = 1;
+    fx.exception_burst = 2;
+    f.push_back(std::move(fx));
+  }
+}
+
+}  // namespace
+
 Env makeEnv() {
   Env env;
   env.ports = {
@@ -280,6 +418,15 @@ Env makeEnv() {
   snap->finalize();
   env.snapshot = std::move(snap);
   return env;
+}
+
+void applyFixtureSettings(const Fixture& fx, Env& env) {
+  for (fwd::PortInfo& port : env.ports) port.exception_path = fx.exception_path;
+}
+
+void applyFixtureSettings(const Fixture& fx, fwd::WorkerContext& ctx) {
+  ctx.exception.configure(fx.exception_rate, fx.exception_burst, 0);
+  ctx.snat.setPortRange(lb::SnatAllocator::kPortMin, fx.snat_port_max);
 }
 
 Bytes clientTcp(uint16_t client_port, uint8_t flags, size_t payload) {
@@ -655,7 +802,7 @@ std::vector<Fixture> standardFixtures() {
                {dropStep(kExt, fromClient().etherType(0x88cc).payload(60).build(), DropReason::kUnsupportedEtherType)}});
   f.push_back({"GRE to a VIP", {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::vip()).ipProto(47).payload(24).build(),
                                          DropReason::kUnsupportedProtocol)}});
-  f.push_back({"SSH to the box's own address has no exception path yet",
+  f.push_back({"SSH to the box's own address without an exception path is dropped",
                {dropStep(kExt, fromClient().ipv4(Topo::clientIp(), Topo::extIp()).tcp(kClientPort, 22, tcp::kSyn).build(),
                          DropReason::kLocalNoExceptionPath)}});
   f.push_back({"traffic for another address is not routed",
@@ -830,6 +977,8 @@ std::vector<Fixture> standardFixtures() {
     }
     f.push_back({"tunnel: fragments follow the first fragment's node and outer source, unchanged", std::move(steps)});
   }
+
+  appendExceptionFixtures(f);
   return f;
 }
 

@@ -115,7 +115,19 @@ struct Fixture {
   // Neighbours the worker knows before the first step (ip, mac) besides the static nodes.
   std::vector<std::pair<uint32_t, Mac>> known_neighbors = {};
   std::vector<std::pair<pkt::Ip6, Mac>> known_neighbors6 = {};
+  // Exception path (fwd/exception.h): both ports get a kernel interface; the worker may
+  // hand `exception_burst` frames to the kernel at once and `exception_rate` per second
+  // (steps are 1 ms apart). kToKernel steps must leave the frame untouched.
+  bool exception_path = false;
+  uint32_t exception_rate = 1000;
+  uint32_t exception_burst = 64;
+  // SNAT hands out ports kPortMin..snat_port_max (the rest is the kernel's on a shared address).
+  uint16_t snat_port_max = 65535;
 };
+
+// Applies a fixture's worker settings (exception path, SNAT range) to `env` and `ctx`.
+void applyFixtureSettings(const Fixture& fx, Env& env);
+void applyFixtureSettings(const Fixture& fx, fwd::WorkerContext& ctx);
 
 [[nodiscard]] std::vector<Fixture> standardFixtures();
 // IPv6 and dual-stack behaviour (fixtures6.cc): same topology, same runner.

@@ -51,7 +51,9 @@ class FixtureTest : public ::testing::TestWithParam<Fixture> {};
 TEST_P(FixtureTest, Runs) {
   const Fixture& fx = GetParam();
   Env env = makeEnv();
+  applyFixtureSettings(fx, env);
   fwd::WorkerContext ctx(0, env.ports, 1024);
+  applyFixtureSettings(fx, ctx);
   fwd::onSnapshot(ctx, *env.snapshot, 0);
   for (const auto& [addr, m] : fx.known_neighbors) ctx.neighbors.learn(addr, m, 0);
   for (const auto& [addr, m] : fx.known_neighbors6) ctx.neighbors6.learn(addr, m, 0);
@@ -92,6 +94,12 @@ TEST_P(FixtureTest, Runs) {
     }
     if (step.flows_after) {
       EXPECT_EQ(ctx.flows.size() + ctx.flows6.size(), *step.flows_after) << "flows in the table after the step";
+    }
+    if (a.kind == Action::Kind::kToKernel || a.kind == Action::Kind::kShareToKernel) {
+      EXPECT_EQ(a.out_port, step.out_port) << "the kernel interface of the port it came in on";
+      const Bytes original = step.make_input ? step.make_input(seen) : step.input;
+      EXPECT_EQ(frame, original) << "frames for the kernel leave untouched\n" << hexDiff(frame, original);
+      continue;
     }
     if (a.kind != Action::Kind::kForward) continue;
     EXPECT_EQ(a.out_port, step.out_port);
