@@ -37,6 +37,7 @@ const char* dropReasonName(DropReason reason) noexcept {
     case DropReason::kTunnelTooBig: return "tunnel_too_big";
     case DropReason::kFragNeededRateLimited: return "frag_needed_rate_limited";
     case DropReason::kNoHeadroom: return "no_headroom";
+    case DropReason::kToTunnelSource: return "to_tunnel_source";
     case DropReason::kCount: break;
   }
   return "unknown";

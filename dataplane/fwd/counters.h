@@ -63,6 +63,9 @@ enum class DropReason : uint8_t {
                         // frag-needed budget (dataplane.tunnel.icmp_rate) is spent
   kNoHeadroom,          // tunnel mode: the buffer has no room before the frame for the
                         // outer header (not with DPDK mbufs: they have RTE_PKTMBUF_HEADROOM)
+  kToTunnelSource,      // tunnel mode: a packet to an outer source address (dataplane.tunnel.
+                        // source), i.e. a node's ICMP error about an IPIP packet; "protocol 4
+                        // unreachable" means the node does not decapsulate (no ipip/tunl0)
   kCount
 };
 

@@ -54,6 +54,10 @@ TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454CA, 0x0001, 0x1000
 tun = os.open("/dev/net/tun", os.O_RDWR)
 fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH", b"tun0", IFF_TUN | IFF_NO_PI))
 raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)
+# A deep queue: when it overflows, this kernel answers the dropped packet with "protocol
+# unreachable" to the outer source, as if nothing listened (the box counts those as
+# to_tunnel_source).
+raw.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE (root)
 print(f"{name}: decapsulating IPIP onto tun0", file=sys.stderr, flush=True)
 while True:
     packet = raw.recv(65535)
@@ -305,6 +309,8 @@ else
   fail "(f) full-NAT VIP: $nat_ok/12 answered, to_clients=${to_clients:-?}"
 fi
 
+to_source="$(api /v1/stats | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["drops"]["to_tunnel_source"])' 2>/dev/null)"
+say "ICMP from nodes to outer sources (to_tunnel_source): ${to_source:-?}"
 say "drops: $(api /v1/stats | /usr/bin/python3 -c 'import json,sys; print({k: v for k, v in json.load(sys.stdin)["drops"].items() if v})' 2>/dev/null)"
 
 # (g) clean stop.
