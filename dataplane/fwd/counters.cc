@@ -44,6 +44,7 @@ const char* dropReasonName(DropReason reason) noexcept {
     case DropReason::kNoHeadroom: return "no_headroom";
     case DropReason::kExceptionRateLimit: return "exception_rate_limit";
     case DropReason::kExceptionQueueFull: return "exception_queue_full";
+    case DropReason::kToTunnelSource: return "to_tunnel_source";
     case DropReason::kCount: break;
   }
   return "unknown";

@@ -74,6 +74,9 @@ enum class DropReason : uint8_t {
                         // outer header (not with DPDK mbufs: they have RTE_PKTMBUF_HEADROOM)
   kExceptionRateLimit,  // for the kernel (exception path) beyond dataplane.exception_path.rate_pps
   kExceptionQueueFull,  // for the kernel, but its interface's queue was full (or no mbuf for a copy)
+  kToTunnelSource,      // tunnel mode: a packet to an outer source address (dataplane.tunnel.
+                        // source), i.e. a node's ICMP error about an IPIP packet; "protocol 4
+                        // unreachable" means the node does not decapsulate (no ipip/tunl0)
   kCount
 };
 

@@ -558,6 +558,9 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
     }
     return toKernel(ctx, in_port, now_ms);
   }
+  // Nothing is ever sent to an outer source but nodes' ICMP errors about IPIP packets;
+  // counted apart, since "protocol unreachable" there means a node cannot decapsulate.
+  if (snap.tunnel.isSource(p.dst_ip)) return drop(ctx, DropReason::kToTunnelSource);
   return drop(ctx, DropReason::kNotForUs);
 }
 

@@ -264,6 +264,26 @@ TEST_F(KubeControllerTest, DeletionRemovesTheVipBeforeTheFinalizer) {
   EXPECT_EQ(log_.count("POST /api/v1/namespaces/shop/events DeletedLoadBalancer"), 1u);
 }
 
+TEST_F(KubeControllerTest, TheForwardingModeAnnotationSetsTheModeAndIpModeVip) {
+  json dsr = service("dsr");
+  dsr["metadata"]["annotations"]["nodegate.io/forwarding-mode"] = "tunnel";
+  start();
+  list({dsr}, {node("n1", "10.200.0.11")});
+  ASSERT_TRUE(eventually([&] { return registry_.contains("shop/dsr") && log_.count("PATCH") == 2; }));
+  watchEcho("shop/dsr");
+  ASSERT_TRUE(quiet());
+  EXPECT_EQ(specs_["shop/dsr"].mode, conf::Mode::kTunnel);
+  EXPECT_EQ(api_.object("shop/dsr")["status"]["loadBalancer"]["ingress"][0]["ipMode"], "VIP");
+  // Back to full-NAT: the status follows.
+  json back = api_.object("shop/dsr");
+  back["metadata"]["annotations"]["nodegate.io/forwarding-mode"] = "fullnat";
+  api_.put(back);
+  controller_->serviceSink().upsert(back);
+  ASSERT_TRUE(eventually([&] { return log_.count("PATCH") == 3; }));
+  EXPECT_EQ(specs_["shop/dsr"].mode, conf::Mode::kFullNat);
+  EXPECT_EQ(api_.object("shop/dsr")["status"]["loadBalancer"]["ingress"][0]["ipMode"], "Proxy");
+}
+
 TEST_F(KubeControllerTest, AFinalizerLeftByACrashIsRemovedOnStart) {
   json half = service("half");  // deleted while we were down, our finalizer still on it
   half["metadata"]["finalizers"] = json::array({"example.com/keep", "nodegate.io/cleanup"});

@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "dataplane/lb/maglev.h"
+#include "dataplane/pkt/encap.h"
 #include "dataplane/pkt/headers.h"
 
 namespace ng::test {
@@ -957,6 +958,17 @@ std::vector<Fixture> standardFixtures() {
     Step s = dropStep(kExt, big, DropReason::kTunnelTooBig);
     s.flows_after = 0;
     f.push_back({"tunnel: a too-big packet without DF is dropped (the box does not fragment)", {s}});
+  }
+  {
+    // A node's ICMP error to an outer source (its quoted packet: 28 bytes of filler).
+    const Bytes unreachable = PacketBuilder()
+                                  .eth(Topo::nodeMac(ip("10.200.0.11")), Topo::intMac())
+                                  .ipv4(ip("10.200.0.11"), Topo::tunnelSourceFirst() + 7)
+                                  .icmpEcho(icmp::kDestUnreachable, 0, 0)
+                                  .payload(28)
+                                  .build();
+    f.push_back({"tunnel: a node's ICMP to an outer source is counted apart (no ipip device on the node?)",
+                 {dropStep(kInt, unreachable, DropReason::kToTunnelSource)}});
   }
   {
     // A 3000-byte datagram in fragments of 1400 payload bytes (1420 + 20 fits 1500).

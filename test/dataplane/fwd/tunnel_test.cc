@@ -132,6 +132,32 @@ TEST(Tunnel, EstablishedFlowsKeepTheirNodeWhenTheTableChanges) {
   }
 }
 
+TEST(Tunnel, AModeChangeAppliesToNewFlowsOnly) {
+  Tunnel t;
+  Bytes out;
+  ASSERT_EQ(t.run(clientTunnelTcp(52000, tcp::kSyn), &out).kind, Action::Kind::kForward);
+  const uint32_t node = outerOf(out).first;
+  // The tunnel VIP's port 80 turns full-NAT.
+  auto next = std::make_unique<fwd::ForwardingSnapshot>(*t.env.snapshot);
+  next->generation = 2;
+  for (fwd::ServicePort& sp : next->service_ports) {
+    if (sp.vip == Topo::tunnelVip() && sp.port == 80) sp.mode = fwd::ForwardingMode::kFullNat;
+  }
+  next->finalize();
+  t.env.snapshot = std::move(next);
+  fwd::onSnapshot(t.ctx, *t.env.snapshot, 1000);
+  // The established flow keeps its mode (and node): still IPIP.
+  ASSERT_EQ(t.run(clientTunnelTcp(52000, tcp::kAckFlag), &out).kind, Action::Kind::kForward);
+  EXPECT_EQ(outerOf(out).first, node);
+  // A new one is full-NATed: to node:nodePort from the SNAT address, no outer header.
+  ASSERT_EQ(t.run(clientTunnelTcp(52001, tcp::kSyn), &out).kind, Action::Kind::kForward);
+  const ParseResult r = parseFrame(out);
+  ASSERT_EQ(r.status, ParseStatus::kOk);
+  EXPECT_EQ(r.frame.proto, kProtoTcp);
+  EXPECT_EQ(r.frame.src_ip, Topo::intIp());
+  EXPECT_EQ(r.frame.dst_port, 30080);
+}
+
 TEST(Tunnel, TcpStateFollowsTheClientAlone) {
   Tunnel t;
   ASSERT_EQ(t.run(clientTunnelTcp(50000, tcp::kSyn)).kind, Action::Kind::kForward);
