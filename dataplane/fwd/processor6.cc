@@ -174,6 +174,73 @@ Action newFlowToNode6(WorkerContext& ctx, const ForwardingSnapshot& snap, std::s
   return emit6(ctx, frame, p, out, *mac, snat->address, snat->port, backend.node_ip, backend.node_port);
 }
 
+// ICMPv6 Packet Too Big quoting a packet of one of our full-NAT flows (path MTU
+// discovery must work through the balancer, DESIGN.md sec. 2): a router on the client's
+// path quotes VIP:port -> client, one on the node's path quotes SNAT:port -> node. Either
+// way the quoted packet, read backwards, is a key of the flow table; the error goes to
+// the other side of the flow with both the outer and the quoted headers translated, as
+// if that side's own packet had met the small link: to the node from SNAT6 quoting
+// node:nodePort -> SNAT6:port, or to the client from the VIP quoting client:port ->
+// VIP:port. The MTU value passes unchanged (IPv6 -> IPv6 adds no header). Anything
+// that does not quote a flow of ours - a short quote, quoted extension headers, a bad
+// checksum - is dropped (icmp_unsupported), never forwarded on a guess; a quote of
+// another worker's flow goes to that worker like a reply would (by-port: its SNAT port
+// or client flow hash; rss: replies are hashed by address pair, so such an error may
+// reach a worker without the flow and is dropped as no_flow).
+Action handlePacketTooBig6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                           std::span<std::byte> frame, ParsedFrame& p, const Ip6& outer_dst, uint32_t now_ms) noexcept {
+  constexpr size_t kQuoteMin = pkt::icmp6::kErrorQuote + pkt::kIpv6HeaderLen + 4;  // + the ports
+  if (p.is_fragment || p.icmp_code != 0 || p.l4_len < kQuoteMin || !pkt::icmp6ChecksumOk(frame, p)) {
+    return drop(ctx, DropReason::kIcmpUnsupported);
+  }
+  const std::byte* in = frame.data() + p.l4_offset + pkt::icmp6::kErrorQuote;
+  const uint8_t proto = std::to_integer<uint8_t>(in[pkt::ipv6::kNextHeader]);
+  if ((std::to_integer<uint8_t>(in[0]) >> 4) != 6 || (proto != pkt::kProtoTcp && proto != pkt::kProtoUdp)) {
+    return drop(ctx, DropReason::kIcmpUnsupported);
+  }
+  const Ip6 q_src = pkt::loadIp6(in + pkt::ipv6::kSrc);
+  const Ip6 q_dst = pkt::loadIp6(in + pkt::ipv6::kDst);
+  const uint16_t q_sport = pkt::load16(in + pkt::kIpv6HeaderLen);
+  const uint16_t q_dport = pkt::load16(in + pkt::kIpv6HeaderLen + 2);
+  // We sent the quoted packet, so it came from the address the error is addressed to.
+  if (q_src != outer_dst) return drop(ctx, DropReason::kIcmpUnsupported);
+  const lb::FlowKey6 key{.src_ip = q_dst, .dst_ip = q_src, .src_port = q_dport, .dst_port = q_sport, .proto = proto};
+  const bool external = ctx.ports[in_port].role == PortRole::kExternal;
+  const lb::FlowTable6::Hit hit = ctx.flows6.lookup(key);
+  if (hit.flow == nullptr || hit.by_node_key == external) {
+    if (hit.flow == nullptr && ctx.steering.workers() > 1) [[unlikely]] {
+      uint32_t owner = ctx.id;
+      if (!external) {
+        owner = ctx.steering.owner(key.src_ip, key.dst_ip, key.src_port, key.dst_port);
+      } else if (ctx.steer_clients) {
+        owner = ctx.steering.clientOwner(lb::FlowTable6::hashOf(key));
+      }
+      if (owner != ctx.id) return Action{.kind = Action::Kind::kRedirect, .out_port = static_cast<uint8_t>(owner)};
+    }
+    return drop(ctx, DropReason::kNoFlow);
+  }
+  if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
+  const lb::Flow6& flow = *hit.flow;
+  const uint8_t out = external ? ctx.internal_port : ctx.external_port;
+  // To the node: from SNAT6, quoting node:nodePort -> SNAT6:port. To the client: from
+  // the VIP, quoting client:port -> VIP:port.
+  const Ip6 peer = external ? flow.node.src_ip : flow.client.src_ip;
+  const Mac* mac = nextHopMac6(ctx, out, peer, now_ms);
+  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
+  if (external) {
+    pkt::translateIcmp6Error(frame, p, flow.node.dst_ip, flow.node.src_ip, flow.node.src_ip, flow.node.src_port,
+                             flow.node.dst_ip, flow.node.dst_port);
+    ctx.counters.to_nodes.add();
+  } else {
+    pkt::translateIcmp6Error(frame, p, flow.client.dst_ip, flow.client.src_ip, flow.client.src_ip,
+                             flow.client.src_port, flow.client.dst_ip, flow.client.dst_port);
+    ctx.counters.to_clients.add();
+  }
+  (void)snap;
+  pkt::setEthernet(frame, *mac, ctx.ports[out].mac);
+  return forwardTo(out);
+}
+
 // An IPv6 datagram (whole, or a first fragment).
 Action decideDatagram6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
                        std::span<std::byte> frame, ParsedFrame& p, uint32_t now_ms) noexcept {
@@ -212,6 +279,9 @@ Action decideDatagram6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8
   }
   if (isMartianSource6(ctx, snap, src)) return drop(ctx, DropReason::kMartian);
   if (dst.isMulticast()) return drop(ctx, DropReason::kNotForUs);  // MLD, RA, ... : not ours to answer
+  if (p.proto == pkt::kProtoIcmp6 && p.icmp_type == pkt::icmp6::kPacketTooBig && p.first_fragment) [[unlikely]] {
+    return handlePacketTooBig6(ctx, snap, in_port, frame, p, dst, now_ms);
+  }
   if (port.role == PortRole::kExternal) {
     if (snap.isVip6(dst)) {
       if (p.proto == pkt::kProtoIcmp6) return handleEcho6(ctx, in_port, frame, p);

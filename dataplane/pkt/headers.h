@@ -77,7 +77,10 @@ inline constexpr uint16_t kFragOffsetMask = 0xfff8;
 
 // ICMPv6 (RFC 4443) and Neighbor Discovery (RFC 4861).
 namespace icmp6 {
+inline constexpr uint8_t kPacketTooBig = 2;
 inline constexpr uint8_t kEchoRequest = 128, kEchoReply = 129;
+// Error messages: type, code, checksum, 4 bytes (PTB: the MTU), then the invoking packet.
+inline constexpr size_t kErrorQuote = 8;
 inline constexpr uint8_t kNeighborSolicitation = 135, kNeighborAdvertisement = 136;
 // NS/NA body: type, code, checksum, 4 bytes (reserved / NA flags), target address.
 inline constexpr size_t kNdTarget = 8, kNdMinLen = 24;

@@ -60,6 +60,40 @@ void forwardNat6(std::span<std::byte> frame, ParsedFrame& p, const Ip6& src_ip, 
   }
 }
 
+void translateIcmp6Error(std::span<std::byte> frame, ParsedFrame& p, const Ip6& outer_src, const Ip6& outer_dst,
+                         const Ip6& inner_src, uint16_t inner_sport, const Ip6& inner_dst, uint16_t inner_dport) noexcept {
+  std::byte* ip = frame.data() + p.l3_offset;
+  ip[ipv6::kHopLimit] = static_cast<std::byte>(p.ttl - 1);
+  p.ttl = static_cast<uint8_t>(p.ttl - 1);
+  storeIp6(ip + ipv6::kSrc, outer_src);
+  storeIp6(ip + ipv6::kDst, outer_dst);
+  std::byte* m = frame.data() + p.l4_offset;
+  std::byte* in = m + icmp6::kErrorQuote;
+  std::byte* in_l4 = in + kIpv6HeaderLen;
+  const size_t quoted_l4 = p.l4_len - icmp6::kErrorQuote - kIpv6HeaderLen;
+  const uint8_t inner_proto = std::to_integer<uint8_t>(in[ipv6::kNextHeader]);
+  const size_t csum_off = inner_proto == kProtoTcp ? tcp::kChecksum : udp::kChecksum;
+  if (quoted_l4 >= csum_off + 2) {
+    // The quoted segment's own checksum, kept consistent with its new addresses and
+    // ports (RFC 1624), as a node would compute it for the packet it thinks it sent.
+    const uint32_t delta = delta128(loadIp6(in + ipv6::kSrc), inner_src) + delta128(loadIp6(in + ipv6::kDst), inner_dst) +
+                           delta16(load16(in_l4), inner_sport) + delta16(load16(in_l4 + 2), inner_dport);
+    const uint16_t old = load16(in_l4 + csum_off);
+    if (!(inner_proto == kProtoUdp && old == 0)) {
+      uint16_t c = applyDelta(old, delta);
+      if (inner_proto == kProtoUdp && c == 0) c = 0xffff;
+      store16(in_l4 + csum_off, c);
+    }
+  }
+  storeIp6(in + ipv6::kSrc, inner_src);
+  storeIp6(in + ipv6::kDst, inner_dst);
+  store16(in_l4, inner_sport);
+  store16(in_l4 + 2, inner_dport);
+  // The message changed throughout: recompute (the caller verified the old checksum).
+  store16(m + 2, 0);
+  store16(m + 2, checksum6(outer_src, outer_dst, kProtoIcmp6, std::span<const std::byte>(m, p.l4_len)));
+}
+
 void setIpv6FragmentId(std::span<std::byte> frame, const ParsedFrame& p, uint32_t id) noexcept {
   store32(frame.data() + p.frag6_offset + ipv6::kFragId, id);
 }

@@ -52,6 +52,16 @@ void icmp6EchoToReply(std::span<std::byte> frame, ParsedFrame& p, const Mac& our
 bool neighborSolicitationToAdvert(std::span<std::byte> frame, ParsedFrame& p, const Ip6& src, const Ip6& dst,
                                   const Mac& dst_mac, const Mac& our_mac, uint32_t na_flags) noexcept;
 
+// Translates an ICMPv6 error (Packet Too Big) that quotes a packet of a full-NAT flow:
+// the outer addresses become `outer_src` -> `outer_dst` (hop limit - 1, caller checked
+// > 1), the quoted IPv6 header and its TCP/UDP ports become inner_src:inner_sport ->
+// inner_dst:inner_dport, the quoted L4 checksum is updated incrementally when the quote
+// holds it, and the ICMPv6 checksum is recomputed over the message. Preconditions: the
+// message holds the 40-byte quoted header plus 4 bytes of ports right after it (no
+// quoted extension headers) - fwd/processor6.cc checks.
+void translateIcmp6Error(std::span<std::byte> frame, ParsedFrame& p, const Ip6& outer_src, const Ip6& outer_dst,
+                         const Ip6& inner_src, uint16_t inner_sport, const Ip6& inner_dst, uint16_t inner_dport) noexcept;
+
 // The 86-byte multicast NS "who has `target`? tell `src_ip` at `src_mac`".
 inline constexpr size_t kNsFrameLen = 14 + 40 + 24 + 8;
 size_t writeNsFrame(std::span<std::byte> frame, const Mac& src_mac, const Ip6& src_ip,

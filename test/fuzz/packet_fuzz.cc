@@ -557,6 +557,24 @@ void checkForward6(const World& w, uint8_t in_port, std::span<const std::byte> i
     require(l4ChecksumOk6(in, p) == true, "ND: answered an NS whose checksum does not verify");
     return;
   }
+  if (p.proto == pkt::kProtoIcmp6 && p.icmp_type == pkt::icmp6::kPacketTooBig) {
+    // Translated toward the other side of the flow its quote belongs to (processor6.cc).
+    require(out_port != in_port && q.icmp_type == pkt::icmp6::kPacketTooBig && p.ttl >= 2 && q.ttl == p.ttl - 1,
+            "PTB: must leave by the other port, hop limit one lower");
+    require(q.ip_total_len == p.ip_total_len && l4ChecksumOk6(in, p) == true && l4ChecksumOk6(out, q) == true,
+            "PTB: length changed, or forwarded with a checksum that does not verify");
+    require(pkt::load32(out.data() + q.l4_offset + 4) == pkt::load32(in.data() + p.l4_offset + 4), "PTB: the MTU changed");
+    const std::byte* quoted = out.data() + q.l4_offset + pkt::icmp6::kErrorQuote;
+    // The translated quote is the other side's own packet (node -> SNAT6, or client ->
+    // VIP6): as it stands, a key of the flow table.
+    const lb::FlowKey6 as_sent{.src_ip = pkt::loadIp6(quoted + pkt::ipv6::kSrc), .dst_ip = pkt::loadIp6(quoted + pkt::ipv6::kDst),
+                               .src_port = pkt::load16(quoted + 40), .dst_port = pkt::load16(quoted + 42),
+                               .proto = std::to_integer<uint8_t>(quoted[pkt::ipv6::kNextHeader])};
+    require(ctx.flows6.contains(as_sent), "PTB: the translated quote is not a packet of one of our flows");
+    require(out_port == ctx.internal_port ? isAnySnatAddress6(out_src) && isAnyNode6(out_dst) : isAnyVip6(out_src),
+            "PTB: to a node from SNAT6, to a client from the VIP");
+    return;
+  }
   require(onlyRewritableChanged(in, p, out), "IPv6 forward: a byte outside the rewritten header fields changed");
   require(q.proto == p.proto && q.ip_total_len == p.ip_total_len && q.ip_header_len == p.ip_header_len,
           "IPv6 forward: protocol or lengths changed");

@@ -95,6 +95,14 @@ PacketBuilder& PacketBuilder::icmp6Echo(uint8_t type, uint16_t id, uint16_t seq)
   icmp_seq_ = seq;
   return *this;
 }
+PacketBuilder& PacketBuilder::icmp6Error(uint8_t type, uint8_t code, uint32_t word, Bytes quoted) {
+  l4_ = L4::kIcmp6Error;
+  icmp_type_ = type;
+  icmp_code_ = code;
+  icmp_word_ = word;
+  quoted_ = std::move(quoted);
+  return *this;
+}
 PacketBuilder& PacketBuilder::ndSolicit(const pkt::Ip6& target, std::optional<Mac> lla) {
   l4_ = L4::kNs;
   nd_target_ = target;
@@ -308,6 +316,10 @@ void PacketBuilder::buildIpv6(Bytes& f) const {
         put8(1);
         for (uint8_t b : *nd_lla_) put8(b);
       }
+      break;
+    case L4::kIcmp6Error:
+      put8(icmp_type_); put8(icmp_code_); put16(0); put32(icmp_word_);
+      f.insert(f.end(), quoted_.begin(), quoted_.end());
       break;
     case L4::kNone:
     case L4::kIcmp:

@@ -60,6 +60,10 @@ class PacketBuilder {
   // when `lla` is given) and Neighbor Advertisement (flags icmp6::kNa*, target
   // link-layer option when `lla` is given).
   PacketBuilder& icmp6Echo(uint8_t type, uint16_t id, uint16_t seq);
+  // An ICMPv6 error (e.g. Packet Too Big: type 2, `word` = MTU) quoting `quoted` (an
+  // IPv6 packet from its first byte, e.g. a built frame without its 14-byte Ethernet
+  // header).
+  PacketBuilder& icmp6Error(uint8_t type, uint8_t code, uint32_t word, Bytes quoted);
   PacketBuilder& ndSolicit(const pkt::Ip6& target, std::optional<Mac> lla);
   PacketBuilder& ndAdvert(const pkt::Ip6& target, uint32_t flags, std::optional<Mac> lla);
 
@@ -74,7 +78,10 @@ class PacketBuilder {
 
  private:
   void buildIpv6(Bytes& f) const;
-  enum class L4 { kNone, kTcp, kUdp, kIcmp, kIcmp6Echo, kNs, kNa };
+  enum class L4 { kNone, kTcp, kUdp, kIcmp, kIcmp6Echo, kNs, kNa, kIcmp6Error };
+  uint8_t icmp_code_ = 0;
+  uint32_t icmp_word_ = 0;
+  Bytes quoted_;
   struct Ext6 {
     uint8_t type;
     size_t bytes;

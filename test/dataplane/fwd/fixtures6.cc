@@ -370,6 +370,66 @@ std::vector<Fixture> ipv6Fixtures() {
                {drop6(kExt, fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).icmp6Echo(icmp6::kEchoReply, 7, 1).build(),
                       DropReason::kIcmpUnsupported)}});
 
+  // --- ICMPv6 Packet Too Big, translated to the other side of the flow -----------------
+  {
+    // The quoted packet: what the box sent, from its Ethernet header's end on.
+    auto quote = [](const Bytes& frame) { return Bytes(frame.begin() + 14, frame.end()); };
+    const Ip6 router = ip6("2001:db8:100::fe");
+    // A router on the client's path could not pass the node's answer (VIP:80 ->
+    // client): the node must hear it, about its own packet (node:30080 -> SNAT6:port).
+    Step client_side{.in_port = kExt,
+                     .make_input =
+                         [=](const Observed&) {
+                           return fromClient6().ipv6(router, Topo6::vip())
+                               .icmp6Error(icmp6::kPacketTooBig, 0, 1280, quote(restored6(tcp::kSyn | tcp::kAckFlag)(Observed{})))
+                               .build();
+                         },
+                     .verdict = Action::Kind::kForward,
+                     .out_port = kInt,
+                     .output = [=](const Observed& o) {
+                       const Bytes sent = PacketBuilder().eth(Topo6::nodeMac(o.node_ip6), Topo::intMac())
+                                              .ipv6(o.node_ip6, Topo6::intIp(), 63)
+                                              .tcp(30080, o.snat_port, tcp::kSyn | tcp::kAckFlag)
+                                              .build();
+                       return PacketBuilder().eth(Topo::intMac(), Topo6::nodeMac(o.node_ip6))
+                           .ipv6(Topo6::intIp(), o.node_ip6, 63)
+                           .icmp6Error(icmp6::kPacketTooBig, 0, 1280, quote(sent))
+                           .build();
+                     }};
+    // A router on the node's path could not pass the client's segment (SNAT6:port ->
+    // node:30080): the client hears it about VIP6:80.
+    Step node_side{.in_port = kInt,
+                   .make_input =
+                       [=](const Observed& o) {
+                         return fromNode6(o.node_ip6).ipv6(ip6("2001:db8:200::fe"), Topo6::intIp())
+                             .icmp6Error(icmp6::kPacketTooBig, 0, 1400, quote(natTcp6(80, tcp::kAckFlag, 100)(o)))
+                             .build();
+                       },
+                   .verdict = Action::Kind::kForward,
+                   .out_port = kExt,
+                   .output = [=](const Observed&) {
+                     const Bytes sent = fromClient6().ipv6(Topo6::clientIp(), Topo6::vip(), 63)
+                                            .tcp(kClientPort, 80, tcp::kAckFlag).payload(100).build();
+                     return PacketBuilder().eth(Topo::extMac(), Topo::clientMac())
+                         .ipv6(Topo6::vip(), Topo6::clientIp(), 63)
+                         .icmp6Error(icmp6::kPacketTooBig, 0, 1400, quote(sent))
+                         .build();
+                   }};
+    f.push_back({"ICMPv6 Packet Too Big about a flow is translated to the other side, both ways",
+                 {toNode6(clientTcp6(kClientPort, tcp::kSyn), natTcp6(80, tcp::kSyn)), client_side, node_side},
+                 {},
+                 client_known});
+    f.push_back({"ICMPv6 Packet Too Big quoting no flow of ours",
+                 {drop6(kExt, fromClient6().ipv6(router, Topo6::vip())
+                                  .icmp6Error(icmp6::kPacketTooBig, 0, 1280, quote(restored6(tcp::kAckFlag)(Observed{})))
+                                  .build(),
+                        DropReason::kNoFlow)}});
+    Bytes bad = fromClient6().ipv6(router, Topo6::vip())
+                    .icmp6Error(icmp6::kPacketTooBig, 0, 1280, quote(restored6(tcp::kAckFlag)(Observed{}))).build();
+    bad[14 + 40 + 2] ^= std::byte{0x40};
+    f.push_back({"ICMPv6 Packet Too Big with a bad checksum", {drop6(kExt, bad, DropReason::kIcmpUnsupported)}});
+  }
+
   // --- IPv6 fragments (policy: fwd/processor.cc; IPv6 details in processor6.cc) --------
   {
     constexpr size_t kBig = 3000;
