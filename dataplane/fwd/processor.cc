@@ -482,6 +482,115 @@ Action newFlowToNode(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t
 // An IPv4 datagram (unfragmented, or a first fragment) after the VLAN, ARP and fragment
 // checks. `flow_hash` is FlowTable::hashOf(key) when the caller has it (burst path),
 // else 0 with `have_hash` false.
+// --- ICMP errors about full-NAT flows ----------------------------------------------------
+// A destination-unreachable or time-exceeded message quoting a packet the box sent for a
+// full-NAT flow: a router on the client's path quotes VIP:port -> client (it arrives on
+// the external port, to the VIP), a node or a router on the node's path quotes
+// SNAT:port -> node:nodePort (internal port, to the SNAT address). Read backwards, the
+// quote is a key of the flow table. The error goes on to the other side of the flow as
+// if that side's own packet had met the problem: to the node from the SNAT address
+// quoting SNAT:port -> node:nodePort, or to the client from the VIP quoting
+// client:port -> VIP:port. Outer and quoted addresses, quoted ports and the checksums
+// change (pkt::translateIcmpError); the frag-needed MTU passes as it is, since full-NAT
+// adds no bytes. The IPv6 twin is processor6.cc's handlePacketTooBig6.
+//
+// What is translated (why):
+// - Type 3, every code. Frag-needed (code 4) is what path MTU discovery needs (DESIGN.md
+//   sec. 2): without it a DF flow over a smaller link stalls for good. Port and protocol
+//   unreachable from a node (a UDP service with no listener) and net/host unreachable or
+//   administratively prohibited from a router end the peer's attempt at once, where
+//   otherwise it waits out its timeouts; the peer's stack decides what each code means
+//   (hard or soft error), the box only has to deliver it to the right socket.
+// - Type 11 (time exceeded, codes 0 and 1). Hop limit hit behind the box, or a peer that
+//   could not reassemble our fragments: both soft errors the peer's stack already knows
+//   how to treat. The peer sees the VIP (or the SNAT address) as the sender, like every
+//   other packet of the flow, so no address from the other side leaks out.
+// - Everything else stays dropped as icmp_unsupported: redirects (RFC 1812 5.2.7.2: only
+//   meaningful on the link they were sent on), source quench (deprecated, RFC 6633),
+//   parameter problem (its pointer is about the header we rewrote), and anything that
+//   does not quote a flow of ours - a short quote, a quote of something other than a
+//   TCP/UDP first fragment (an ICMP error about an ICMP error among them, RFC 1122
+//   3.2.2), a quote not sent from the address the error is addressed to, a bad ICMP
+//   checksum: never forwarded on a guess.
+// - A quote whose flow does not exist: no_flow, or the owner worker's by the same
+//   steering as replies (by-port: the SNAT port or the client flow hash; rss: replies
+//   are hashed by address pair, so such an error may land on a worker without the flow
+//   and is dropped). A tunnel-mode flow's node answers the client directly, so an error
+//   about VIP -> client quotes a packet the box never sent: icmp_unsupported.
+// - On an address the kernel shares with SNAT (exception path), an error that quotes
+//   nothing of ours is the kernel's (about its own connections): it goes there.
+// Cost under a flood of forged errors: the checksum over the message, a bounded parse
+// of the quote and one flow lookup; nothing is created.
+bool isTranslatedIcmpError(uint8_t type) noexcept {
+  return type == pkt::icmp::kDestUnreachable || type == pkt::icmp::kTimeExceeded;
+}
+
+[[gnu::noinline]] Action handleIcmpError(WorkerContext& ctx, uint8_t in_port, std::span<std::byte> frame,
+                                         ParsedFrame& p, uint32_t now_ms) noexcept {
+  const PortInfo& port = ctx.ports[in_port];
+  const bool external = port.role == PortRole::kExternal;
+  const bool kernel_shared = !external && port.exception_path && p.dst_ip == port.address;
+  auto notOurs = [&](DropReason reason) noexcept {
+    return kernel_shared ? toKernel(ctx, in_port, now_ms) : drop(ctx, reason);
+  };
+  constexpr size_t kQuoteHeader = pkt::kIcmpMinLen;  // type, code, checksum, unused/MTU
+  if (p.is_fragment || p.l4_len < kQuoteHeader + pkt::kIpv4MinLen + 8 || !pkt::icmpChecksumOk(frame, p)) {
+    return notOurs(DropReason::kIcmpUnsupported);
+  }
+  const std::byte* in = frame.data() + p.l4_offset + kQuoteHeader;
+  const uint8_t version_ihl = std::to_integer<uint8_t>(in[pkt::ipv4::kVersionIhl]);
+  const size_t ihl = size_t{version_ihl & 0x0fu} * 4;
+  const uint8_t proto = std::to_integer<uint8_t>(in[pkt::ipv4::kProto]);
+  // RFC 792: the quote holds the header and at least 8 bytes of data (the ports).
+  if ((version_ihl >> 4) != 4 || ihl < pkt::kIpv4MinLen || p.l4_len < kQuoteHeader + ihl + 8 ||
+      (proto != pkt::kProtoTcp && proto != pkt::kProtoUdp) ||
+      (pkt::load16(in + pkt::ipv4::kFragOff) & pkt::ipv4::kOffsetMask) != 0) {
+    return notOurs(DropReason::kIcmpUnsupported);
+  }
+  const uint32_t q_src = pkt::load32(in + pkt::ipv4::kSrc);
+  const uint32_t q_dst = pkt::load32(in + pkt::ipv4::kDst);
+  const uint16_t q_sport = pkt::load16(in + ihl);
+  const uint16_t q_dport = pkt::load16(in + ihl + 2);
+  // We sent the quoted packet, so it came from the address the error is addressed to.
+  if (q_src != p.dst_ip) return notOurs(DropReason::kIcmpUnsupported);
+  const lb::FlowKey key{.src_ip = q_dst, .dst_ip = q_src, .src_port = q_dport, .dst_port = q_sport, .proto = proto};
+  const lb::FlowTable::Hit hit = ctx.flows.lookup(key);
+  if (hit.flow == nullptr || hit.by_node_key == external) {
+    if (hit.flow == nullptr && ctx.steering.workers() > 1) [[unlikely]] {
+      uint32_t owner = ctx.id;
+      if (!external) {
+        owner = ctx.steering.owner(key.src_ip, key.dst_ip, key.src_port, key.dst_port);
+      } else if (ctx.steer_clients) {
+        owner = ctx.steering.clientOwner(lb::FlowTable::hashOf(key));
+      }
+      if (owner != ctx.id) return Action{.kind = Action::Kind::kRedirect, .out_port = static_cast<uint8_t>(owner)};
+    }
+    return notOurs(DropReason::kNoFlow);
+  }
+  const lb::Flow& flow = *hit.flow;
+  if (flow.flags & lb::kFlowTunnel) return drop(ctx, DropReason::kIcmpUnsupported);
+  if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
+  const uint8_t out = external ? ctx.internal_port : ctx.external_port;
+  const uint32_t peer = external ? flow.node.src_ip : flow.client.src_ip;
+  const Mac* mac = nextHopMac(ctx, out, peer, now_ms);
+  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
+  if (external) {
+    // To the node, from the SNAT address, quoting the node's own packet as it sent it
+    // (node:nodePort -> SNAT:port): the node's stack finds the socket by that quote.
+    pkt::translateIcmpError(frame, p, flow.node.dst_ip, flow.node.src_ip, flow.node.src_ip, flow.node.src_port,
+                            flow.node.dst_ip, flow.node.dst_port);
+    ctx.counters.to_nodes.add();
+  } else {
+    // To the client, from the VIP, quoting client:port -> VIP:port as the client sent it.
+    pkt::translateIcmpError(frame, p, flow.client.dst_ip, flow.client.src_ip, flow.client.src_ip,
+                            flow.client.src_port, flow.client.dst_ip, flow.client.dst_port);
+    ctx.counters.to_clients.add();
+  }
+  ctx.counters.icmp_errors_translated.add();
+  pkt::setEthernet(frame, *mac, ctx.ports[out].mac);
+  return forwardTo(out);
+}
+
 Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
                       std::span<std::byte> frame, ParsedFrame& p, bool have_hash, uint32_t flow_hash,
                       uint32_t now_ms) noexcept {
@@ -527,6 +636,11 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
   }
 
   if (isMartianSource(ctx, snap, p.src_ip)) return drop(ctx, DropReason::kMartian);
+  if (p.proto == pkt::kProtoIcmp && isTranslatedIcmpError(p.icmp_type)) [[unlikely]] {
+    if (port.role == PortRole::kExternal ? snap.isVip(p.dst_ip) : isSnatAddress(snap, p.dst_ip)) {
+      return handleIcmpError(ctx, in_port, frame, p, now_ms);
+    }
+  }
   if (port.role == PortRole::kExternal) {
     if (snap.isVip(p.dst_ip)) {
       if (p.proto == pkt::kProtoIcmp) return handleIcmp(ctx, in_port, frame, p);

@@ -58,6 +58,7 @@ inline constexpr size_t kIcmpMinLen = 8;
 namespace icmp {
 inline constexpr size_t kType = 0, kCode = 1, kChecksum = 2;
 inline constexpr uint8_t kEchoReply = 0, kEchoRequest = 8;
+inline constexpr uint8_t kTimeExceeded = 11;  // kDestUnreachable: pkt/encap.h
 }
 
 // IPv6 (RFC 8200): fixed 40-byte header, then extension headers.

@@ -117,6 +117,64 @@ void forwardNat(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uin
   natRewrite(frame, p, src_ip, src_port, dst_ip, dst_port, /*decrement_ttl=*/true);
 }
 
+bool icmpChecksumOk(std::span<const std::byte> frame, const ParsedFrame& p) noexcept {
+  // A correct message sums (checksum included) to 0xffff: its "checksum" is then 0.
+  return internetChecksum(frame.subspan(p.l4_offset, p.l4_len)) == 0;
+}
+
+void translateIcmpError(std::span<std::byte> frame, ParsedFrame& p, uint32_t outer_src, uint32_t outer_dst,
+                        uint32_t inner_src, uint16_t inner_sport, uint32_t inner_dst, uint16_t inner_dport) noexcept {
+  // Outer header: a router's TTL step and the new addresses, one incremental update.
+  std::byte* ip = frame.data() + p.l3_offset;
+  uint16_t hc = load16(ip + ipv4::kChecksum);
+  const uint16_t ttl_word = load16(ip + ipv4::kTtl);
+  const auto new_ttl_word = static_cast<uint16_t>(ttl_word - 0x0100);
+  hc = checksumUpdate16(hc, ttl_word, new_ttl_word);
+  hc = checksumUpdate32(hc, load32(ip + ipv4::kSrc), outer_src);
+  hc = checksumUpdate32(hc, load32(ip + ipv4::kDst), outer_dst);
+  store16(ip + ipv4::kTtl, new_ttl_word);
+  store32(ip + ipv4::kSrc, outer_src);
+  store32(ip + ipv4::kDst, outer_dst);
+  store16(ip + ipv4::kChecksum, hc);
+  p.ttl = static_cast<uint8_t>(p.ttl - 1);
+  p.src_ip = outer_src;
+  p.dst_ip = outer_dst;
+
+  std::byte* m = frame.data() + p.l4_offset;
+  std::byte* in = m + kIcmpMinLen;
+  const size_t ihl = (std::to_integer<size_t>(in[0]) & 0x0f) * 4;
+  std::byte* in_l4 = in + ihl;
+  const size_t quoted_l4 = p.l4_len - kIcmpMinLen - ihl;
+  const uint32_t old_src = load32(in + ipv4::kSrc);
+  const uint32_t old_dst = load32(in + ipv4::kDst);
+  // The quoted header as the peer we send it to would have built it.
+  uint16_t qc = load16(in + ipv4::kChecksum);
+  qc = checksumUpdate32(qc, old_src, inner_src);
+  qc = checksumUpdate32(qc, old_dst, inner_dst);
+  store16(in + ipv4::kChecksum, qc);
+  const uint8_t inner_proto = std::to_integer<uint8_t>(in[ipv4::kProto]);
+  const size_t csum_off = inner_proto == kProtoTcp ? tcp::kChecksum : udp::kChecksum;
+  if (quoted_l4 >= csum_off + 2) {
+    const uint16_t old = load16(in_l4 + csum_off);
+    // UDP checksum 0 means "none" and stays so.
+    if (!(inner_proto == kProtoUdp && old == 0)) {
+      uint16_t c = checksumUpdate32(old, old_src, inner_src);
+      c = checksumUpdate32(c, old_dst, inner_dst);
+      c = checksumUpdate16(c, load16(in_l4), inner_sport);
+      c = checksumUpdate16(c, load16(in_l4 + 2), inner_dport);
+      if (inner_proto == kProtoUdp && c == 0) c = 0xffff;
+      store16(in_l4 + csum_off, c);
+    }
+  }
+  store32(in + ipv4::kSrc, inner_src);
+  store32(in + ipv4::kDst, inner_dst);
+  store16(in_l4, inner_sport);
+  store16(in_l4 + 2, inner_dport);
+  // The message changed in many places: recompute (the caller verified the old sum).
+  store16(m + icmp::kChecksum, 0);
+  store16(m + icmp::kChecksum, internetChecksum(std::span<const std::byte>(m, p.l4_len)));
+}
+
 void setIpv4Id(std::span<std::byte> frame, const ParsedFrame& p, uint16_t id) noexcept {
   std::byte* ip = frame.data() + p.l3_offset;
   const uint16_t before = load16(ip + ipv4::kId);

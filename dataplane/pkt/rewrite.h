@@ -39,6 +39,23 @@ void arpRequestToReply(std::span<std::byte> frame, const ParsedFrame& p, const M
 // addresses, sets type 0 and TTL 64, sends it back to the L2 source from `our_mac`.
 void icmpEchoToReply(std::span<std::byte> frame, ParsedFrame& p, const Mac& our_mac) noexcept;
 
+// True when the ICMP message of `p` (IPv4, first fragment) sums to the checksum it carries.
+[[nodiscard]] bool icmpChecksumOk(std::span<const std::byte> frame, const ParsedFrame& p) noexcept;
+
+// Translates an ICMP error (destination unreachable, time exceeded) that quotes a packet
+// of a full-NAT flow. Outer header: TTL - 1 (caller checked > 1), addresses `outer_src`
+// -> `outer_dst`, header checksum updated incrementally; updates p.ttl, p.src_ip,
+// p.dst_ip. Quoted packet: its IPv4 addresses and TCP/UDP ports become inner_src:
+// inner_sport -> inner_dst:inner_dport, its header checksum and (when the quote holds
+// it) its TCP/UDP checksum updated incrementally (RFC 1624), so a quote that was right
+// stays right and a wrong one stays wrong. The ICMP checksum is then recomputed over the
+// whole message: the caller verified the old one (icmpChecksumOk). The fourth word (the
+// frag-needed MTU) is left as it is. Preconditions (fwd/processor.cc checks): the
+// message holds 8 bytes of ICMP header, the quoted IPv4 header (IHL >= 5) and at least
+// the 8 bytes after it.
+void translateIcmpError(std::span<std::byte> frame, ParsedFrame& p, uint32_t outer_src, uint32_t outer_dst,
+                        uint32_t inner_src, uint16_t inner_sport, uint32_t inner_dst, uint16_t inner_dport) noexcept;
+
 // Writes a broadcast ARP request "who has target_ip? tell src_ip" (60 bytes, zero
 // padded). Returns the length written, or 0 when `frame` is shorter than 60 bytes.
 size_t writeArpRequestFrame(std::span<std::byte> frame, const Mac& src_mac, uint32_t src_ip,

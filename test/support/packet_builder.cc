@@ -140,6 +140,15 @@ PacketBuilder& PacketBuilder::icmpEcho(uint8_t type, uint16_t id, uint16_t seq) 
   icmp_seq_ = seq;
   return *this;
 }
+PacketBuilder& PacketBuilder::icmpError(uint8_t type, uint8_t code, uint32_t word, Bytes quoted) {
+  l4_ = L4::kIcmp;
+  icmp_type_ = type;
+  icmp_code_ = code;
+  icmp_id_ = static_cast<uint16_t>(word >> 16);
+  icmp_seq_ = static_cast<uint16_t>(word);
+  quoted_ = std::move(quoted);
+  return *this;
+}
 PacketBuilder& PacketBuilder::l4Checksum(uint16_t csum) { l4_checksum_ = csum; return *this; }
 PacketBuilder& PacketBuilder::payload(size_t n, uint8_t fill) {
   payload_len_ = n;
@@ -178,7 +187,7 @@ Bytes PacketBuilder::build() const {
     const size_t ihl = kIpv4MinLen + ip_options_;
     const size_t l4_len = l4_ == L4::kTcp ? kTcpMinLen
                           : l4_ == L4::kUdp ? kUdpLen
-                          : l4_ == L4::kIcmp ? kIcmpMinLen
+                          : l4_ == L4::kIcmp ? kIcmpMinLen + quoted_.size()
                                              : 0;
     const uint8_t proto = ip_proto_.value_or(l4_ == L4::kTcp ? kProtoTcp
                                              : l4_ == L4::kUdp ? kProtoUdp
@@ -217,10 +226,11 @@ Bytes PacketBuilder::build() const {
       put16(0);
     } else if (l4_ == L4::kIcmp) {
       put8(icmp_type_);
-      put8(0);
+      put8(icmp_code_);
       put16(0);
       put16(icmp_id_);
       put16(icmp_seq_);
+      f.insert(f.end(), quoted_.begin(), quoted_.end());
     }
     for (size_t i = 0; i < payload_len_; ++i) put8(payload_fill_);
     const auto seg = std::span<const std::byte>(f).subspan(l4);

@@ -71,6 +71,9 @@ class PacketBuilder {
                      uint32_t ack = 0);
   PacketBuilder& udp(uint16_t sport, uint16_t dport);
   PacketBuilder& icmpEcho(uint8_t type, uint16_t id, uint16_t seq);
+  // An ICMP error (e.g. frag-needed: type 3 code 4, `word` = the next-hop MTU in its low
+  // 16 bits) quoting `quoted` (an IPv4 packet from its first byte).
+  PacketBuilder& icmpError(uint8_t type, uint8_t code, uint32_t word, Bytes quoted);
   PacketBuilder& l4Checksum(uint16_t csum);  // override TCP/UDP/ICMP checksum
   PacketBuilder& payload(size_t n, uint8_t fill = 0xab);
 

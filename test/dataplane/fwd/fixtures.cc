@@ -530,6 +530,223 @@ Step tunnelStep(Bytes input, uint16_t outer_id, bool same_node = true) {
   return s;
 }
 
+
+// --- IPv4 ICMP errors about full-NAT flows (fwd/processor.cc, handleIcmpError) ----------
+// Every expected frame is built fresh by PacketBuilder (all checksums computed from
+// scratch), the quote included: a quote is the first `max` bytes of the IP packet a
+// sender built, as the router that could not pass it would copy it.
+Bytes quoteOf(const Bytes& frame, size_t max = 576) {
+  const size_t total = load16(frame.data() + kEthHeaderLen + ipv4::kTotalLen);
+  return Bytes(frame.begin() + kEthHeaderLen, frame.begin() + kEthHeaderLen + std::min(total, max));
+}
+
+void appendIcmpErrorFixtures(std::vector<Fixture>& f) {
+  const std::vector<std::pair<uint32_t, Mac>> client_known = {{Topo::clientIp(), Topo::clientMac()}};
+  const uint32_t client_router = ip("10.100.0.254");
+  const uint32_t node_router = ip("10.200.0.254");
+  const Mac router_mac = mac("02:00:00:00:03:fe");
+  constexpr uint8_t kUnreach = icmp::kDestUnreachable;
+  const uint8_t kAck = tcp::kAckFlag;
+  const uint8_t kSynAck = tcp::kSyn | tcp::kAckFlag;
+  // The client's segment as the box sent it to the node, and as the client sent it.
+  auto sentToNode = [](const Observed& o, uint8_t flags, size_t payload) {
+    return PacketBuilder().eth(Topo::intMac(), Topo::nodeMac(o.node_ip)).ipv4(Topo::intIp(), o.node_ip, 63)
+        .tcp(o.snat_port, 30080, flags).payload(payload).build();
+  };
+  auto clientSent = [](uint8_t flags, size_t payload) {
+    return fromClient().ipv4(Topo::clientIp(), Topo::vip(), 63).tcp(kClientPort, 80, flags).payload(payload).build();
+  };
+  // The node's answer as the box sent it to the client, and as the node sent it.
+  auto sentToClient = [](uint8_t flags) {
+    return PacketBuilder().eth(Topo::extMac(), Topo::clientMac()).ipv4(Topo::vip(), Topo::clientIp(), 63)
+        .tcp(80, kClientPort, flags).build();
+  };
+  auto nodeSent = [](const Observed& o, uint8_t flags) {
+    return PacketBuilder().eth(Topo::nodeMac(o.node_ip), Topo::intMac()).ipv4(o.node_ip, Topo::intIp(), 63)
+        .tcp(30080, o.snat_port, flags).build();
+  };
+  const Step syn = toNodeStep(clientTcp(kClientPort, tcp::kSyn), natSyn(tcp::kSyn));
+
+  // A router on the node's path cannot pass the client's 1400-byte segment (SNAT:port ->
+  // node:30080, DF): the client hears it from the VIP about client:port -> VIP:80. RFC
+  // 792's minimal quote (header + 8 bytes: no TCP checksum in it).
+  Step node_side{.in_port = kInt,
+                 .make_input =
+                     [=](const Observed& o) {
+                       return PacketBuilder().eth(router_mac, Topo::intMac()).ipv4(node_router, Topo::intIp())
+                           .icmpError(kUnreach, icmp::kFragNeeded, 1400, quoteOf(sentToNode(o, kAck, 1400), 28))
+                           .build();
+                     },
+                 .verdict = Action::Kind::kForward,
+                 .out_port = kExt,
+                 .output = [=](const Observed&) {
+                   return PacketBuilder().eth(Topo::extMac(), Topo::clientMac()).ipv4(Topo::vip(), Topo::clientIp(), 63)
+                       .icmpError(kUnreach, icmp::kFragNeeded, 1400, quoteOf(clientSent(kAck, 1400), 28))
+                       .build();
+                 }};
+  // A router on the client's path cannot pass the node's SYN-ACK (VIP:80 -> client): the
+  // node hears it from the SNAT address about its own node:30080 -> SNAT:port. A long
+  // quote (Linux quotes up to 576 bytes): the quoted TCP checksum is translated too.
+  Step client_side{.in_port = kExt,
+                   .make_input =
+                       [=](const Observed&) {
+                         return PacketBuilder().eth(Topo::clientMac(), Topo::extMac()).ipv4(client_router, Topo::vip())
+                             .icmpError(kUnreach, icmp::kFragNeeded, 1300, quoteOf(sentToClient(kSynAck)))
+                             .build();
+                       },
+                   .verdict = Action::Kind::kForward,
+                   .out_port = kInt,
+                   .output = [=](const Observed& o) {
+                     return PacketBuilder().eth(Topo::intMac(), Topo::nodeMac(o.node_ip)).ipv4(Topo::intIp(), o.node_ip, 63)
+                         .icmpError(kUnreach, icmp::kFragNeeded, 1300, quoteOf(nodeSent(o, kSynAck)))
+                         .build();
+                   }};
+  f.push_back({"ICMP frag-needed about a full-NAT flow is translated to the other side, both ways",
+               {syn, node_side, client_side},
+               client_known});
+
+  // Port unreachable from the node for a UDP flow (no listener on the nodePort): the
+  // client learns at once. Time exceeded from a router behind the box: likewise.
+  {
+    const Bytes query = fromClient().ipv4(Topo::clientIp(), Topo::vip()).udp(5353, 53).payload(20).build();
+    auto udpSent = [](const Observed& o) {
+      return PacketBuilder().eth(Topo::intMac(), Topo::nodeMac(o.node_ip)).ipv4(Topo::intIp(), o.node_ip, 63)
+          .udp(o.snat_port, 30053).payload(20).build();
+    };
+    const Bytes udp_client_sent = fromClient().ipv4(Topo::clientIp(), Topo::vip(), 63).udp(5353, 53).payload(20).build();
+    auto fromNodeSide = [=](uint32_t from, uint8_t type, uint8_t code) {
+      return Step{.in_port = kInt,
+                  .make_input =
+                      [=](const Observed& o) {
+                        return PacketBuilder().eth(Topo::nodeMac(o.node_ip), Topo::intMac()).ipv4(from != 0 ? from : o.node_ip, Topo::intIp())
+                            .icmpError(type, code, 0, quoteOf(udpSent(o)))
+                            .build();
+                      },
+                  .verdict = Action::Kind::kForward,
+                  .out_port = kExt,
+                  .output = [=](const Observed&) {
+                    return PacketBuilder().eth(Topo::extMac(), Topo::clientMac()).ipv4(Topo::vip(), Topo::clientIp(), 63)
+                        .icmpError(type, code, 0, quoteOf(udp_client_sent))
+                        .build();
+                  }};
+    };
+    f.push_back({"ICMP port unreachable from the node and time exceeded behind the box reach the client",
+                 {toNodeStep(query, udpSent), fromNodeSide(0, kUnreach, 3),
+                  fromNodeSide(node_router, icmp::kTimeExceeded, 0)},
+                 client_known});
+  }
+
+  // Errors that are not translated, each with its reason.
+  auto nodeSideError = [=](uint8_t type, uint8_t code, std::function<Bytes(const Observed&)> quote,
+                           DropReason reason) {
+    return Step{.in_port = kInt,
+                .make_input =
+                    [=](const Observed& o) {
+                      return PacketBuilder().eth(router_mac, Topo::intMac()).ipv4(node_router, Topo::intIp())
+                          .icmpError(type, code, 1400, quote(o)).build();
+                    },
+                .drop = reason};
+  };
+  f.push_back({"ICMP errors with a truncated or foreign quote are dropped",
+               {syn,
+                // Header + 4 bytes: ports, but less than RFC 792's 8 bytes.
+                nodeSideError(kUnreach, icmp::kFragNeeded,
+                              [=](const Observed& o) { return quoteOf(sentToNode(o, kAck, 0), 24); },
+                              DropReason::kIcmpUnsupported),
+                // Only part of the quoted IP header.
+                nodeSideError(kUnreach, icmp::kFragNeeded,
+                              [=](const Observed& o) { return quoteOf(sentToNode(o, kAck, 0), 12); },
+                              DropReason::kIcmpUnsupported),
+                // Quoted IHL 15 (60 bytes) with only 28 bytes quoted.
+                nodeSideError(kUnreach, icmp::kFragNeeded,
+                              [=](const Observed& o) {
+                                Bytes q = quoteOf(sentToNode(o, kAck, 0), 28);
+                                q[0] = std::byte{0x4f};
+                                return q;
+                              },
+                              DropReason::kIcmpUnsupported),
+                // An error about an ICMP error (RFC 1122 3.2.2: never answered, never passed on).
+                nodeSideError(kUnreach, 3,
+                              [=](const Observed& o) {
+                                return quoteOf(PacketBuilder().eth(Topo::intMac(), Topo::nodeMac(o.node_ip))
+                                                   .ipv4(Topo::intIp(), o.node_ip, 63)
+                                                   .icmpError(kUnreach, 3, 0, quoteOf(sentToNode(o, kAck, 0), 28))
+                                                   .build());
+                              },
+                              DropReason::kIcmpUnsupported),
+                // A quote of a later fragment (no ports in it).
+                nodeSideError(kUnreach, icmp::kFragNeeded,
+                              [=](const Observed& o) {
+                                return quoteOf(PacketBuilder().eth(Topo::intMac(), Topo::nodeMac(o.node_ip))
+                                                   .ipv4(Topo::intIp(), o.node_ip, 63).ipFrag(0x00b9)
+                                                   .udp(o.snat_port, 30080).payload(8).build());
+                              },
+                              DropReason::kIcmpUnsupported),
+                // A quote not sent from the address the error is addressed to.
+                nodeSideError(kUnreach, icmp::kFragNeeded,
+                              [=](const Observed& o) {
+                                return quoteOf(PacketBuilder().ipv4(ip("10.200.0.99"), o.node_ip, 63)
+                                                   .tcp(o.snat_port, 30080, kAck).build());
+                              },
+                              DropReason::kIcmpUnsupported),
+                // A redirect quoting the flow: not translated.
+                nodeSideError(5, 1, [=](const Observed& o) { return quoteOf(sentToNode(o, kAck, 0)); },
+                              DropReason::kIcmpUnsupported),
+                // A quote of a flow we do not have (another client port).
+                nodeSideError(kUnreach, icmp::kFragNeeded,
+                              [=](const Observed& o) {
+                                return quoteOf(PacketBuilder().eth(Topo::intMac(), Topo::nodeMac(o.node_ip))
+                                                   .ipv4(Topo::intIp(), o.node_ip, 63)
+                                                   .tcp(static_cast<uint16_t>(o.snat_port + 1), 30080, kAck).build());
+                              },
+                              DropReason::kNoFlow),
+                // Nothing of the above moved the flow: the real error still passes.
+                node_side},
+               client_known});
+  {
+    Bytes bad = PacketBuilder().eth(Topo::clientMac(), Topo::extMac()).ipv4(client_router, Topo::vip())
+                    .icmpError(kUnreach, icmp::kFragNeeded, 1300, quoteOf(sentToClient(kSynAck))).build();
+    bad[kEthHeaderLen + kIpv4MinLen + icmp::kChecksum] ^= std::byte{0x40};
+    f.push_back({"ICMP frag-needed with a bad ICMP checksum is dropped",
+                 {syn, dropStep(kExt, bad, DropReason::kIcmpUnsupported)}, client_known});
+    const Bytes unknown = PacketBuilder().eth(Topo::clientMac(), Topo::extMac()).ipv4(client_router, Topo::vip())
+                              .icmpError(kUnreach, icmp::kFragNeeded, 1300, quoteOf(sentToClient(kSynAck))).build();
+    f.push_back({"ICMP frag-needed to the VIP quoting no flow of ours", {dropStep(kExt, unknown, DropReason::kNoFlow)}});
+    // ICMP is never balanced in fragments: a first fragment and a later one of an error.
+    const Bytes big_error = PacketBuilder().eth(Topo::clientMac(), Topo::extMac()).ipv4(client_router, Topo::vip())
+                                .icmpError(kUnreach, icmp::kFragNeeded, 1300, quoteOf(sentToClient(kSynAck))).payload(1400)
+                                .build();
+    const std::vector<Bytes> pieces = fragmentIpv4(big_error, 1000);
+    f.push_back({"ICMP errors in fragments are dropped, first fragment or later",
+                 {syn, dropStep(kExt, pieces[0], DropReason::kFragment), dropStep(kExt, pieces[1], DropReason::kFragment)},
+                 client_known});
+  }
+  // A tunnel-mode flow's node answers the client directly: an error about VIP -> client
+  // quotes a packet the box never sent.
+  f.push_back({"ICMP frag-needed about a tunnel-mode flow is not translated",
+               {tunnelStep(clientTunnelTcp(kClientPort, tcp::kSyn), 0, false),
+                dropStep(kExt,
+                         PacketBuilder().eth(Topo::clientMac(), Topo::extMac()).ipv4(client_router, Topo::tunnelVip())
+                             .icmpError(kUnreach, icmp::kFragNeeded, 1300,
+                                        quoteOf(PacketBuilder().eth(Topo::extMac(), Topo::clientMac())
+                                                    .ipv4(Topo::tunnelVip(), Topo::clientIp(), 63)
+                                                    .tcp(80, kClientPort, kSynAck).build()))
+                             .build(),
+                         DropReason::kIcmpUnsupported)},
+               client_known});
+  // SNAT shares the internal port's address with the kernel (exception path): an error
+  // quoting none of our flows is about the kernel's own traffic.
+  {
+    Fixture fx{.description = "ICMP error to a SNAT address shared with the kernel, quoting no flow, goes to the kernel",
+               .steps = {kernelStep(kInt, PacketBuilder().eth(router_mac, Topo::intMac()).ipv4(node_router, Topo::intIp())
+                                              .icmpError(kUnreach, 3, 0,
+                                                         quoteOf(PacketBuilder().ipv4(Topo::intIp(), ip("10.200.0.11"), 64)
+                                                                     .udp(33434, 33434).payload(8).build()))
+                                              .build())},
+               .exception_path = true};
+    f.push_back(std::move(fx));
+  }
+}
 }  // namespace
 
 std::vector<Fixture> standardFixtures() {
@@ -991,6 +1208,7 @@ std::vector<Fixture> standardFixtures() {
   }
 
   appendExceptionFixtures(f);
+  appendIcmpErrorFixtures(f);
   return f;
 }
 
