@@ -257,6 +257,8 @@ json statsJson(const StatusModel& model) {
       {"nd_replies", &WorkerCounters::nd_replies},
       {"nd_requests", &WorkerCounters::nd_requests},
       {"icmp6_echo_replies", &WorkerCounters::icmp6_echo_replies},
+      {"icmp_errors_translated", &WorkerCounters::icmp_errors_translated},
+      {"na_sent", &WorkerCounters::na_sent},
   };
   json counters = json::object();
   for (const Field& f : kFields) counters[f.name] = sumWorkers(model, f.member);
@@ -584,6 +586,11 @@ std::string metricsText(const StatusSources& sources) {
        &fwd::WorkerCounters::nd_requests},
       {"nodegate_icmp6_echo_replies_total", "ICMPv6 echo replies sent for VIPs and box addresses.",
        &fwd::WorkerCounters::icmp6_echo_replies},
+      {"nodegate_icmp_errors_translated_total",
+       "IPv4 ICMP errors about full-NAT flows forwarded to the flow's other side with the quoted packet translated.",
+       &fwd::WorkerCounters::icmp_errors_translated},
+      {"nodegate_na_sent_total", "Unsolicited IPv6 Neighbor Advertisements sent to announce IPv6 VIPs.",
+       &fwd::WorkerCounters::na_sent},
   };
   for (const Field& f : kWorkerCounters) {
     w.family(f.name, "counter", f.help);
