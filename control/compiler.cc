@@ -253,7 +253,8 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
     vip.ports.push_back(std::move(port_view));
   }
   snap->finalize();
-  // When each VIP appeared, for gratuitous ARP (fwd::announceVips): kept while the VIP
+  // When each VIP appeared, for gratuitous ARP and unsolicited NA (fwd::announceVips,
+  // announceVips6): kept while the VIP
   // stays, so a worker that skipped generations still announces what is new to it.
   std::map<uint32_t, uint64_t> next_since;
   snap->vip_since.reserve(snap->vips.size());
@@ -264,6 +265,15 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
     snap->vip_since.push_back(since);
   }
   vip_since_ = std::move(next_since);
+  std::map<pkt::Ip6, uint64_t> next_since6;
+  snap->vip_since6.reserve(snap->vips6.size());
+  for (const pkt::Ip6& vip : snap->vips6) {
+    const auto prev = vip_since6_.find(vip);
+    const uint64_t since = prev != vip_since6_.end() ? prev->second : generation;
+    next_since6.emplace(vip, since);
+    snap->vip_since6.push_back(since);
+  }
+  vip_since6_ = std::move(next_since6);
   snap->garp_interval_ms = config.dataplane.garp_interval_s * 1000;
 
   // Ids this generation did not use are released, reusable (oldest first) from the next.

@@ -101,6 +101,7 @@ class SnapshotCompiler {
   CompileStats stats_;
   std::shared_ptr<const StatusView> status_;
   std::map<uint32_t, uint64_t> vip_since_;  // VIP -> generation it appeared in (last compile)
+  std::map<pkt::Ip6, uint64_t> vip_since6_;  // the same for IPv6 VIPs
 };
 
 }  // namespace ng::control

@@ -453,6 +453,9 @@ void Worker::slowTick() noexcept {
       std::array<fwd::ArpRequest, fwd::kGarpPerTick> vips;
       const size_t due = fwd::announceVips(ctx_, *snap, now_ms, vips);
       sendGratuitousArps(vips.data(), std::min(due, vips.size()), tsc);
+      std::array<fwd::NsRequest, fwd::kGarpPerTick> vips6;
+      const size_t due6 = fwd::announceVips6(ctx_, *snap, now_ms, vips6);
+      sendGenerated(vips6.data(), std::min(due6, vips6.size()), tsc, ctx_.counters.na_sent, fwd::writeUnsolicitedNa);
     }
   }
   ctx_.counters.active_flows.set(ctx_.flows.size() + ctx_.flows6.size());
@@ -462,7 +465,7 @@ void Worker::slowTick() noexcept {
 }
 
 // Frames the worker writes itself (ARP requests, IPv6 Neighbor Solicitations, gratuitous
-// ARPs): one mbuf each, written by `write(port, target, room)`, counted in `sent`. A
+// ARPs, unsolicited Neighbor Advertisements): one mbuf each, written by `write(port, target, room)`, counted in `sent`. A
 // request for a port the worker has no queue on is skipped; an exhausted pool ends the
 // batch (the neighbour tables and the announcement rounds retry later).
 template <class Request, class Write>

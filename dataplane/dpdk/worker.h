@@ -22,7 +22,8 @@
 //                     data port.
 //     slowTick()      every slow_tick_us by TSC: fwd::slowTick() (flow expiry with a
 //                     budget, due ARP requests) -> ARP requests sent from fresh mbufs;
-//                     worker 0 only: fwd::announceVips() -> gratuitous ARPs (at most
+//                     worker 0 only: fwd::announceVips() -> gratuitous ARPs and
+//                     fwd::announceVips6() -> unsolicited NAs (each at most
 //                     fwd::kGarpPerTick) on the external port; active_flows gauge;
 //                     quiescent state.
 //     idleBackoff()   after idle_polls_before_sleep empty polls in a row: send the TX

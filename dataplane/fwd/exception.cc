@@ -1,4 +1,5 @@
-// VIP announcements: which VIPs are due for a gratuitous ARP, a bounded number per tick.
+// VIP announcements: which VIPs are due for a gratuitous ARP (IPv4) or an unsolicited
+// Neighbor Advertisement (IPv6), a bounded number per tick.
 // The classification of frames for the kernel lives in processor.cc, next to the
 // decisions it must come after (fwd/exception.h lists the order).
 
@@ -7,6 +8,7 @@
 #include <algorithm>
 
 #include "dataplane/pkt/rewrite.h"
+#include "dataplane/pkt/rewrite6.h"
 
 namespace ng::fwd {
 
@@ -20,9 +22,15 @@ namespace ng::fwd {
 // Why bounded: 2,000 Services created by one kubectl apply arrive in one generation;
 // 2,000 frames at once would overflow the external port's TX queue and the neighbours'
 // ARP input queues (Linux drops beyond 100 unresolved per device by default).
-size_t announceVips(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms,
-                    std::span<ArpRequest> requests) noexcept {
-  GarpState& g = ctx.garp;
+namespace {
+
+// One announcement round over `count` VIPs of a family (appeared in the generations of
+// `since`, or all in snap.generation when the sizes differ): `emit(i)` for each VIP due,
+// at most `limit` per call. Shared by gratuitous ARP and unsolicited NA; each family has
+// its own GarpState, so their cursors and rounds never mix.
+template <class Emit>
+size_t announceRound(GarpState& g, const ForwardingSnapshot& snap, uint32_t now_ms, size_t count,
+                     const std::vector<uint64_t>& since_of, size_t limit, Emit emit) noexcept {
   if (snap.garp_interval_ms != 0 &&
       (!g.periodic_armed ||
        static_cast<int32_t>(g.next_periodic_ms - now_ms) > static_cast<int32_t>(snap.garp_interval_ms))) {
@@ -51,15 +59,13 @@ size_t announceVips(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t
     g.cursor = 0;
   }
 
-  const size_t limit = std::min<size_t>(requests.size(), kGarpPerTick);
-  const size_t count = snap.vips.size();
-  const bool have_since = snap.vip_since.size() == count;
+  const bool have_since = since_of.size() == count;
   size_t n = 0;
   for (uint32_t examined = 0; g.cursor < count && n < limit && examined < kGarpExaminePerTick; ++examined) {
     const uint32_t i = g.cursor++;
-    const uint64_t since = have_since ? snap.vip_since[i] : snap.generation;
+    const uint64_t since = have_since ? since_of[i] : snap.generation;
     if (g.scan_all || g.announced == GarpState::kNone || since > g.announced) {
-      requests[n++] = ArpRequest{.port = ctx.external_port, .target_ip = snap.vips[i]};
+      emit(i, n++);
     }
   }
   if (g.cursor >= count) {
@@ -68,6 +74,33 @@ size_t announceVips(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t
     if (g.scan_all) g.next_periodic_ms = now_ms + snap.garp_interval_ms;
   }
   return n;
+}
+
+}  // namespace
+
+size_t announceVips(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms,
+                    std::span<ArpRequest> requests) noexcept {
+  const size_t limit = std::min<size_t>(requests.size(), kGarpPerTick);
+  return announceRound(ctx.garp, snap, now_ms, snap.vips.size(), snap.vip_since, limit, [&](uint32_t i, size_t k) {
+    requests[k] = ArpRequest{.port = ctx.external_port, .target_ip = snap.vips[i]};
+  });
+}
+
+// IPv6 VIPs, for the same reasons as gratuitous ARP: a neighbour cache entry for a VIP
+// that moved here stays STALE/REACHABLE on the old MAC until it is probed, and the
+// unsolicited NA with Override (RFC 4861 7.2.6) replaces it at once. Same pace, same
+// bound, a round state of its own (ctx.garp6).
+size_t announceVips6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms,
+                     std::span<NsRequest> requests) noexcept {
+  const size_t limit = std::min<size_t>(requests.size(), kGarpPerTick);
+  return announceRound(ctx.garp6, snap, now_ms, snap.vips6.size(), snap.vip_since6, limit,
+                       [&](uint32_t i, size_t k) {
+                         requests[k] = NsRequest{.port = ctx.external_port, .target_ip = snap.vips6[i]};
+                       });
+}
+
+size_t writeUnsolicitedNa(const PortInfo& port, const Ip6& vip, std::span<std::byte> frame) noexcept {
+  return pkt::writeUnsolicitedNaFrame(frame, port.mac, port.link_local6, vip);
 }
 
 size_t writeGratuitousArp(const PortInfo& port, uint32_t vip, std::span<std::byte> frame) noexcept {

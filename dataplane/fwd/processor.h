@@ -148,6 +148,7 @@ struct alignas(64) WorkerContext {
   // kernel. Gratuitous ARP state (announceVips; used on one worker only).
   ExceptionLimiter exception;
   GarpState garp;
+  GarpState garp6;  // unsolicited NA for IPv6 VIPs (announceVips6)
   // Control thread, before the worker runs.
   void steerReplies(lb::ReplySteering s) {
     steering = std::move(s);
@@ -281,5 +282,17 @@ size_t writeNsRequest(const PortInfo& port, const Ip6& target_ip, std::span<std:
 // the request form, which every stack updates its cache from). Returns the length (60,
 // padded) or 0 when `frame` is too small.
 [[nodiscard]] size_t writeGratuitousArp(const PortInfo& port, uint32_t vip, std::span<std::byte> frame) noexcept;
+
+// The IPv6 twin of announceVips, on the same worker at the same pace with a state of its
+// own (WorkerContext::garp6): IPv6 VIPs that appeared since its last completed scan
+// (snap.vip_since6), and every IPv6 VIP each snap.garp_interval_ms. `port` of each
+// request is the external port slot, `target_ip` the VIP.
+[[nodiscard]] size_t announceVips6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms,
+                                   std::span<NsRequest> requests) noexcept;
+
+// Writes the unsolicited Neighbor Advertisement announcing IPv6 `vip` at `port`'s MAC,
+// from the port's link-local address to ff02::1 (pkt::writeUnsolicitedNaFrame). Returns
+// the length (86) or 0 when `frame` is too small.
+[[nodiscard]] size_t writeUnsolicitedNa(const PortInfo& port, const Ip6& vip, std::span<std::byte> frame) noexcept;
 
 }  // namespace ng::fwd

@@ -127,6 +127,8 @@ class ForwardingSnapshot {
   // Mirrors of the IPv4 fields above, for IPv6. All may be empty (an IPv4-only box).
   std::vector<ServicePort6> service_ports6;
   std::vector<Ip6> vips6;                   // sorted, unique (finalize): answered for ND/ICMPv6 echo
+  // vip_since6[i]: generation in which vips6[i] appeared (as vip_since, for unsolicited NA).
+  std::vector<uint64_t> vip_since6;
   std::vector<Ip6> snat_addresses6;         // full-NAT IPv6 source addresses (at most 64 used)
   std::vector<Ip6> resolve_targets6;        // IPv6 next hops the worker keeps resolved (nodes)
   std::vector<StaticNeighbor6> static_neighbors6;

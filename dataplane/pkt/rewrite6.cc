@@ -187,4 +187,31 @@ size_t writeNsFrame(std::span<std::byte> frame, const Mac& src_mac, const Ip6& s
   return kNsFrameLen;
 }
 
+size_t writeUnsolicitedNaFrame(std::span<std::byte> frame, const Mac& src_mac, const Ip6& src_ip,
+                               const Ip6& target) noexcept {
+  if (frame.size() < kNaFrameLen) return 0;
+  std::memset(frame.data(), 0, kNaFrameLen);
+  const Ip6 all_nodes{.hi = 0xff02000000000000ULL, .lo = 1};
+  setEthernet(frame, multicastMac(all_nodes), src_mac);
+  store16(frame.data() + 12, kEtherTypeIpv6);
+  std::byte* ip = frame.data() + kEthHeaderLen;
+  ip[0] = std::byte{0x60};
+  store16(ip + ipv6::kPayloadLen, 32);
+  ip[ipv6::kNextHeader] = std::byte{kProtoIcmp6};
+  ip[ipv6::kHopLimit] = std::byte{icmp6::kNdHopLimit};
+  storeIp6(ip + ipv6::kSrc, src_ip);
+  storeIp6(ip + ipv6::kDst, all_nodes);
+  std::byte* m = ip + kIpv6HeaderLen;
+  m[0] = std::byte{icmp6::kNeighborAdvertisement};
+  // Override: the announcement must replace a cached MAC (a VIP that moved here);
+  // not Solicited (RFC 4861 7.2.6), not a router.
+  store32(m + 4, icmp6::kNaOverride);
+  storeIp6(m + icmp6::kNdTarget, target);
+  m[24] = std::byte{icmp6::kOptTargetLinkAddr};
+  m[25] = std::byte{1};
+  storeMac(m + 26, src_mac);
+  store16(m + 2, checksum6(src_ip, all_nodes, kProtoIcmp6, std::span<const std::byte>(m, 32)));
+  return kNaFrameLen;
+}
+
 }  // namespace ng::pkt

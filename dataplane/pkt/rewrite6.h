@@ -67,4 +67,12 @@ inline constexpr size_t kNsFrameLen = 14 + 40 + 24 + 8;
 size_t writeNsFrame(std::span<std::byte> frame, const Mac& src_mac, const Ip6& src_ip,
                     const Ip6& target) noexcept;
 
+// The 86-byte unsolicited Neighbor Advertisement announcing `target` at `src_mac` (RFC
+// 4861 7.2.6): to all-nodes ff02::1 (33:33:00:00:00:01) from `src_ip` (the port's
+// link-local address), hop limit 255, Solicited = 0, Override = 1, Router = 0, a target
+// link-layer address option with `src_mac`, ICMPv6 checksum. 0 when `frame` is shorter.
+inline constexpr size_t kNaFrameLen = 14 + 40 + 24 + 8;
+size_t writeUnsolicitedNaFrame(std::span<std::byte> frame, const Mac& src_mac, const Ip6& src_ip,
+                               const Ip6& target) noexcept;
+
 }  // namespace ng::pkt

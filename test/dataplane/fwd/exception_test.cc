@@ -15,6 +15,7 @@
 #include "dataplane/fwd/processor.h"
 #include "dataplane/lb/reply_steering.h"
 #include "dataplane/pkt/headers.h"
+#include "dataplane/pkt/ip6.h"
 #include "test/dataplane/fwd/fixtures.h"
 
 namespace ng::test {
@@ -169,6 +170,98 @@ TEST(Garp, ExaminationIsBoundedPerTick) {
 // the peers and its original handed to the kernel; the kernel's traffic is never handed
 // to another worker on the node side, and a SNAT-range reply without a flow still goes
 // to its owner.
+// --- Unsolicited Neighbor Advertisements for IPv6 VIPs (announceVips6) ----------------
+
+TEST(UnsolicitedNa, FrameIsAnOverrideAdvertToAllNodesFromTheLinkLocalAddress) {
+  Env env = makeEnv();
+  const fwd::PortInfo& port = env.ports[kExt];
+  const pkt::Ip6 ll = port.link_local6.isZero() ? pkt::linkLocalFromMac(port.mac) : port.link_local6;
+  fwd::PortInfo p = port;
+  p.link_local6 = ll;
+  std::vector<std::byte> frame(100, std::byte{0x5a});
+  ASSERT_EQ(fwd::writeUnsolicitedNa(p, Topo6::vip(), frame), 86u);
+  // Built independently: RFC 4861 7.2.6 - all-nodes, hop limit 255, S = 0, O = 1, R = 0,
+  // target link-layer option; the builder computes lengths and the ICMPv6 checksum.
+  const Bytes want = PacketBuilder()
+                         .eth(Topo::extMac(), mac("33:33:00:00:00:01"))
+                         .ipv6(ll, ip6("ff02::1"), 255)
+                         .ndAdvert(Topo6::vip(), pkt::icmp6::kNaOverride, Topo::extMac())
+                         .build();
+  ASSERT_EQ(want.size(), 86u);
+  EXPECT_EQ(Bytes(frame.begin(), frame.begin() + 86), want);
+  // The fields that matter, by hand.
+  const std::vector<uint8_t> head = {0x33, 0x33, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 0x01, 0x86, 0xdd,
+                                     0x60, 0, 0, 0, 0, 32, 58, 255};
+  for (size_t i = 0; i < head.size(); ++i) EXPECT_EQ(std::to_integer<uint8_t>(frame[i]), head[i]) << "byte " << i;
+  EXPECT_EQ(std::to_integer<uint8_t>(frame[22]), 0xfe) << "source fe80::/10";
+  EXPECT_EQ(std::to_integer<uint8_t>(frame[54]), 136) << "NA";
+  EXPECT_EQ(std::to_integer<uint8_t>(frame[58]), 0x20) << "Override only";
+  EXPECT_EQ(std::to_integer<uint8_t>(frame[78]), 2) << "target link-layer option";
+  EXPECT_EQ(std::to_integer<uint8_t>(frame[79]), 1);
+  EXPECT_EQ(pkt::loadMac(frame.data() + 80), Topo::extMac());
+  EXPECT_EQ(std::to_integer<uint8_t>(frame[86]), 0x5a) << "nothing written past the frame";
+  std::array<std::byte, 85> small{};
+  EXPECT_EQ(fwd::writeUnsolicitedNa(p, Topo6::vip(), small), 0u);
+}
+
+std::vector<pkt::Ip6> vip6Range(uint32_t n) {
+  std::vector<pkt::Ip6> v;
+  for (uint32_t i = 0; i < n; ++i) v.push_back(pkt::Ip6{.hi = 0x20010db801000000ULL, .lo = 0x1000 + i});
+  return v;
+}
+
+std::vector<pkt::Ip6> runNa(fwd::WorkerContext& ctx, const fwd::ForwardingSnapshot& snap, uint32_t& now,
+                            uint32_t ticks) {
+  std::vector<pkt::Ip6> out;
+  for (uint32_t t = 0; t < ticks; ++t, ++now) {
+    std::array<fwd::NsRequest, 16> req{};
+    const size_t n = fwd::announceVips6(ctx, snap, now, req);
+    EXPECT_LE(n, fwd::kGarpPerTick) << "bounded per tick";
+    for (size_t i = 0; i < n; ++i) {
+      EXPECT_EQ(req[i].port, ctx.external_port);
+      out.push_back(req[i].target_ip);
+    }
+  }
+  return out;
+}
+
+TEST(UnsolicitedNa, NewIpv6VipsOnceSpreadOverTicksThenOnlyNewOnesThenEveryInterval) {
+  Announcer a;
+  uint32_t now = 0;
+  fwd::ForwardingSnapshot s1 = snapshotWith(1, {}, {}, /*garp_interval_ms=*/1000);
+  s1.vips6 = vip6Range(10);
+  s1.vip_since6 = std::vector<uint64_t>(10, 1);
+  EXPECT_EQ(runNa(a.ctx, s1, now, 2).size(), 2 * fwd::kGarpPerTick) << "4 per tick";
+  EXPECT_EQ(runNa(a.ctx, s1, now, 5).size(), 10 - 2 * fwd::kGarpPerTick);
+  EXPECT_TRUE(runNa(a.ctx, s1, now, 100).empty());
+  // Generation 2 adds one VIP: only it.
+  fwd::ForwardingSnapshot s2 = snapshotWith(2, {}, {}, 1000);
+  s2.vips6 = vip6Range(11);
+  s2.vip_since6 = std::vector<uint64_t>(11, 1);
+  s2.vip_since6[10] = 2;
+  EXPECT_EQ(runNa(a.ctx, s2, now, 5), std::vector<pkt::Ip6>{s2.vips6[10]});
+  // The periodic round (1000 ms after the first tick) announces every one again.
+  now = 1001;
+  EXPECT_EQ(runNa(a.ctx, s2, now, 5).size(), 11u);
+}
+
+TEST(UnsolicitedNa, ItsRoundIsIndependentOfGratuitousArp) {
+  Announcer a;
+  uint32_t now = 0;
+  fwd::ForwardingSnapshot snap = snapshotWith(1, vipRange(0x0a640064, 3), {1, 1, 1});
+  snap.vips6 = vip6Range(3);
+  snap.vip_since6 = {1, 1, 1};
+  // Both families, same ticks: neither round consumes the other's.
+  EXPECT_EQ(a.run(snap, now, 1).size(), 3u);
+  EXPECT_EQ(runNa(a.ctx, snap, now, 1).size(), 3u);
+  EXPECT_TRUE(a.run(snap, now, 10).empty());
+  EXPECT_TRUE(runNa(a.ctx, snap, now, 10).empty());
+  // An IPv4-only snapshot announces no NA at all.
+  fwd::WorkerContext other{0, a.env.ports, 1024};
+  const auto v4 = snapshotWith(1, vipRange(0x0a640064, 3), {1, 1, 1});
+  EXPECT_TRUE(runNa(other, v4, now, 5).empty());
+}
+
 TEST(ExceptionSteering, SeveralWorkersShareArpRepliesAndKeepTheKernelsTrafficLocal) {
   Env env = makeEnv();
   for (fwd::PortInfo& p : env.ports) p.exception_path = true;
