@@ -623,6 +623,59 @@ void checkForward6(const World& w, uint8_t in_port, std::span<const std::byte> i
           "NAT6: sent to a next-hop MAC never announced on the out port");
 }
 
+// An IPv4 ICMP destination unreachable / time exceeded translated toward the other side
+// of the full-NAT flow its quote belongs to (fwd/processor.cc, handleIcmpError): only
+// addresses, ports, TTL and checksums may change, every checksum that verified still
+// does, and the translated quote is the other side's own packet.
+bool isIcmpErrorForward(const ParsedFrame& p, uint8_t in_port, uint8_t out_port) {
+  return p.l3 == L3::kIpv4 && p.proto == pkt::kProtoIcmp && in_port != out_port &&
+         (p.icmp_type == icmp::kDestUnreachable || p.icmp_type == icmp::kTimeExceeded);
+}
+
+void checkIcmpErrorForward(const World& w, std::span<const std::byte> in, const ParsedFrame& p,
+                           std::span<const std::byte> out, const ParsedFrame& q, uint8_t out_port) {
+  const WorkerContext& ctx = w.shadow;
+  require(!p.is_fragment && p.first_fragment, "ICMP error: translated a fragment");
+  require(p.ttl >= 2 && q.ttl == p.ttl - 1, "ICMP error: TTL not decremented by one (or forwarded at TTL <= 1)");
+  require(q.proto == p.proto && q.ip_total_len == p.ip_total_len && q.ip_header_len == p.ip_header_len &&
+              q.icmp_type == p.icmp_type && q.icmp_code == p.icmp_code,
+          "ICMP error: protocol, lengths, type or code changed");
+  require(l4ChecksumOk(in, p) == true && l4ChecksumOk(out, q) == true,
+          "ICMP error: translated one whose checksum did not verify, or the result does not verify");
+  const size_t quote = p.l4_offset + pkt::kIcmpMinLen;
+  require(p.l4_len >= pkt::kIcmpMinLen + pkt::kIpv4MinLen + 8, "ICMP error: translated a quote shorter than RFC 792's");
+  const size_t ihl = (std::to_integer<size_t>(in[quote]) & 0x0f) * 4;
+  require((std::to_integer<uint8_t>(in[quote]) >> 4) == 4 && ihl >= pkt::kIpv4MinLen &&
+              p.l4_len >= pkt::kIcmpMinLen + ihl + 8,
+          "ICMP error: translated a quote without a whole IPv4 header and 8 bytes");
+  const uint8_t proto = std::to_integer<uint8_t>(in[quote + ipv4::kProto]);
+  require(proto == pkt::kProtoTcp || proto == pkt::kProtoUdp, "ICMP error: translated a quote that is not TCP/UDP");
+  const size_t ql4 = quote + ihl;
+  const size_t quoted_l4 = p.l4_offset + p.l4_len - ql4;
+  const size_t csum = proto == pkt::kProtoTcp ? tcp::kChecksum : udp::kChecksum;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == out[i]) continue;
+    const bool ok = i < 12 || i == p.l3_offset + ipv4::kTtl ||
+                    (i >= p.l3_offset + ipv4::kChecksum && i < p.l3_offset + ipv4::kDst + 4) ||
+                    i == p.l4_offset + icmp::kChecksum || i == p.l4_offset + icmp::kChecksum + 1 ||
+                    (i >= quote + ipv4::kChecksum && i < quote + ipv4::kDst + 4) || (i >= ql4 && i < ql4 + 4) ||
+                    (quoted_l4 >= csum + 2 && (i == ql4 + csum || i == ql4 + csum + 1));
+    require(ok, "ICMP error: a byte other than addresses, ports, TTL or checksums changed");
+  }
+  require((refChecksum(in.subspan(quote, ihl)) == 0) == (refChecksum(out.subspan(quote, ihl)) == 0),
+          "ICMP error: the quoted IPv4 header checksum's validity changed");
+  require(pkt::load32(out.data() + p.l4_offset + 4) == pkt::load32(in.data() + p.l4_offset + 4),
+          "ICMP error: the MTU / unused word changed");
+  const lb::FlowKey as_sent{.src_ip = pkt::load32(out.data() + quote + ipv4::kSrc),
+                            .dst_ip = pkt::load32(out.data() + quote + ipv4::kDst),
+                            .src_port = pkt::load16(out.data() + ql4), .dst_port = pkt::load16(out.data() + ql4 + 2),
+                            .proto = proto};
+  require(ctx.flows.contains(as_sent), "ICMP error: the translated quote is not a packet of one of our flows");
+  require(as_sent.src_ip == q.dst_ip, "ICMP error: the quote was not sent by the error's new destination");
+  require(out_port == ctx.internal_port ? isAnySnatAddress(q.src_ip) && isAnyNode(q.dst_ip) : isAnyVip(q.src_ip),
+          "ICMP error: to a node from a SNAT address, to a client from the VIP");
+}
+
 // `had_flow`: the flow table held the frame's key before the frame was processed.
 void checkForward(const World& w, uint8_t in_port, std::span<const std::byte> in, const ParsedFrame& p,
                   std::span<const std::byte> out, uint8_t out_port, bool had_flow) {
@@ -635,6 +688,12 @@ void checkForward(const World& w, uint8_t in_port, std::span<const std::byte> in
   const ParsedFrame& q = r.frame;
   require(macAt(out, 6) == ctx.ports[out_port].mac, "forward: source MAC is not the out port's");
   // IPv6: checkForward6 judges the bytes (an NA rewrites the whole NS body).
+  if (isIcmpErrorForward(p, in_port, out_port)) {
+    require(refChecksum(out.subspan(q.l3_offset, q.ip_header_len)) == 0,
+            "ICMP error: IPv4 header checksum does not verify after the rewrite");
+    checkIcmpErrorForward(w, in, p, out, q, out_port);
+    return;
+  }
   require(p.l3 == L3::kIpv6 || onlyRewritableChanged(in, p, out),
           "forward: a byte outside the rewritten header fields changed");
 
