@@ -674,6 +674,12 @@ void appendIcmpErrorFixtures(std::vector<Fixture>& f) {
                                                    .build());
                               },
                               DropReason::kIcmpUnsupported),
+                // Nothing of the above moved the flow: the real error still passes.
+                node_side},
+               client_known});
+  // (At most 8 steps per fixture: the fuzzer's seed programs hold 1..8 records.)
+  f.push_back({"ICMP errors quoting a later fragment, another sender, no flow, or of another type are dropped",
+               {syn,
                 // A quote of a later fragment (no ports in it).
                 nodeSideError(kUnreach, icmp::kFragNeeded,
                               [=](const Observed& o) {
