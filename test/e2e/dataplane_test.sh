@@ -22,6 +22,11 @@
 #       would choose C again (as it did at first): the affinity table at work;
 #   (c) UDP through a VIP: datagrams from one client socket all get their answer, from
 #       one node (the flow sticks); 24 sockets get every answer, from several nodes.
+#   (d) ICMP errors translated: UDP to `dns` port 54, whose nodePort has no listener: the
+#       node's kernel answers port unreachable to the SNAT address, the box sends it on
+#       to the client from the VIP quoting the client's own datagram, so the client's
+#       connected socket fails with ECONNREFUSED at once (not a timeout);
+#       /v1/stats icmp_errors_translated rises.
 # Needs root (exit 77 = skipped otherwise). Bounded: NG_E2E_TIMEOUT seconds (default 480).
 # shellcheck source-path=SCRIPTDIR/../.. disable=SC2016  # bash -c '...'
 set -uo pipefail
@@ -32,6 +37,7 @@ e2e_main e2e_dataplane "ngd$$-" "$@"
 
 readonly OPEN_VIP=$NG_VIP CLOSED_VIP=10.100.0.101 STICKY_VIP=10.100.0.102 DNS_VIP=10.100.0.103
 readonly REQUESTS=30
+readonly NO_LISTENER_NODE_PORT=30054  # nothing listens there: the nodes answer port unreachable
 
 e2e_up || exit 1
 e2e_demo_conf "$work/nodegate.conf"
@@ -53,7 +59,8 @@ text = text[:text.index("services = (")] + """services = (
     ports = ( { name = "http"; protocol = "TCP"; port = 80; node_port = $NG_NODE_PORT; },
               { name = "dns"; protocol = "UDP"; port = 53; node_port = $NG_UDP_NODE_PORT; } ); },
   { namespace = "e2e"; name = "dns"; vip = "$DNS_VIP";
-    ports = ( { name = "dns"; protocol = "UDP"; port = 53; node_port = $NG_UDP_NODE_PORT; } ); }
+    ports = ( { name = "dns"; protocol = "UDP"; port = 53; node_port = $NG_UDP_NODE_PORT; },
+              { name = "nolistener"; protocol = "UDP"; port = 54; node_port = $NO_LISTENER_NODE_PORT; } ); }
 );
 """
 open(path + ".new", "w").write(text)
@@ -266,6 +273,33 @@ if grep -qE "^sent=24 answered=24 .* wrong=0$" "$work/c.many" && ((spread >= 2))
   pass "(c) 24 sockets: 24/24 answered from $spread nodes ($(cat "$work/c.many"))"
 else
   fail "(c) 24 sockets: $(cat "$work/c.many") (want 24 answers from >= 2 nodes)"
+fi
+
+# --- (d) ICMP port unreachable from a node reaches the client, translated --------------
+say "(d) UDP to $DNS_VIP:54 (nodePort $NO_LISTENER_NODE_PORT: no listener on the nodes)"
+icmp_count() { api /v1/stats | python3 -c 'import json, sys; print(json.load(sys.stdin)["counters"]["icmp_errors_translated"])' 2>/dev/null; }
+icmp_before="$(icmp_count)"
+step ip netns exec "$client" python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 54))
+s.settimeout(3.0)
+t = time.monotonic()
+try:
+    s.send(b"anyone?")
+    s.recv(100)
+    print("answered")
+except ConnectionRefusedError:
+    print("refused after %.0f ms" % ((time.monotonic() - t) * 1000))
+except socket.timeout:
+    print("timeout")
+' "$DNS_VIP" >"$work/d.txt" 2>&1
+checkpoint
+icmp_after="$(icmp_count)"
+if grep -q "^refused" "$work/d.txt" && [[ -n "$icmp_before" && -n "$icmp_after" ]] && ((icmp_after > icmp_before)); then
+  pass "(d) $(cat "$work/d.txt") (ECONNREFUSED from the translated port unreachable); icmp_errors_translated $icmp_before -> $icmp_after"
+else
+  fail "(d) client: $(cat "$work/d.txt") (want refused); icmp_errors_translated '$icmp_before' -> '$icmp_after'"
 fi
 
 if kill -0 "$ng_pid" 2>/dev/null && [[ "$(api_code /healthz)" == 200 ]]; then
