@@ -401,6 +401,27 @@ services = (
 
 fwd::Ip6 ip6(const char* text) { return toIp6(conf::IpAddress::parse(text).value()); }
 
+TEST(Compiler, EachIpv6VipKeepsTheGenerationItAppearedIn) {
+  SnapshotCompiler compiler(1009);
+  const conf::Config dual = dualStackConfig();
+  auto first = compiler.compile(dual, 1);
+  EXPECT_EQ(first->vips6, std::vector<fwd::Ip6>{ip6("fd00:100::100")});
+  EXPECT_EQ(first->vip_since6, std::vector<uint64_t>{1});
+  // Generation 2 adds a second IPv6 VIP: the first keeps 1, the new one is 2.
+  conf::Config more = dual;
+  more.services.push_back(dual.services[0]);
+  more.services.back().name = "more";
+  more.services.back().vips = {conf::IpAddress::parse("fd00:100::101").value()};
+  auto second = compiler.compile(more, 2);
+  EXPECT_EQ(second->vips6, (std::vector<fwd::Ip6>{ip6("fd00:100::100"), ip6("fd00:100::101")}));
+  EXPECT_EQ(second->vip_since6, (std::vector<uint64_t>{1, 2}));
+  // Generation 3 drops it, generation 4 brings it back: new again.
+  (void)compiler.compile(dual, 3);
+  auto fourth = compiler.compile(more, 4);
+  EXPECT_EQ(fourth->vip_since6, (std::vector<uint64_t>{1, 4}));
+  EXPECT_EQ(fourth->vip_since, std::vector<uint64_t>{1}) << "the IPv4 VIP's own record is untouched";
+}
+
 TEST(Compiler, DualStackServiceGetsAnIpv4AndAnIpv6PortOverTheNodesOfEachFamily) {
   SnapshotCompiler compiler(1009);
   auto snap = compiler.compile(dualStackConfig(), 1);
