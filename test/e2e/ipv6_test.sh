@@ -12,7 +12,8 @@
 #   (c) a 50 MiB download over IPv6 arrives with the right sha256;
 #   (d) UDP request/response over IPv6;
 #   (e) ping6 of the VIP is answered (ICMPv6 echo);
-#   (f) /v1/vips lists both VIPs with the nodes' IPv6 addresses as backends, and the
+#   (f) /v1/vips lists both VIPs with the nodes' IPv6 addresses as backends, na_sent >= 1
+#       (the IPv6 VIP announced by unsolicited NA), and the
 #       nodes saw the box's IPv6 SNAT address as the client (full-NAT);
 #   (g) source ranges: a reload restricting the Service to IPv4 198.51.100.0/24 shuts
 #       the IPv6 client out (and the IPv4 one, which is outside it too);
@@ -113,6 +114,13 @@ if jq -e --arg v6 "$NG_VIP6" '[.vips[].vip] | index($v6) != null and index("10.1
   pass "(f) /v1/vips: both VIPs, the IPv6 one backed by the nodes' IPv6 addresses"
 else
   fail "(f) /v1/vips: $(jq -c '[.vips[] | {vip, b: [.ports[0].backends[].address]}]' <<<"$vips" 2>&1 | head -c 400)"
+fi
+# Worker 0 announced the IPv6 VIP when it appeared (unsolicited NA, fwd::announceVips6).
+na_sent="$(api /v1/stats | jq -r '.counters.na_sent // empty' 2>/dev/null)"
+if [[ "$na_sent" =~ ^[0-9]+$ ]] && ((na_sent >= 1)); then
+  pass "(f) /v1/stats na_sent=$na_sent: the IPv6 VIP was announced by unsolicited NA"
+else
+  fail "(f) /v1/stats na_sent='$na_sent' (want >= 1: the IPv6 VIP announced at start)"
 fi
 if grep -hq '^fd00:200::1 ' "$(ng_netns_workdir "$P")"/n?.log 2>/dev/null ||
    grep -hqE '(^|[^0-9a-f:])fd00:200::1([^0-9a-f:]|$)' "$(ng_netns_workdir "$P")"/n?.log 2>/dev/null; then
