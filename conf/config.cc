@@ -847,12 +847,41 @@ void readFlows(const Cursor& dataplane, FlowConfig& flows) {
   group->optionalUint("half_open_budget", flows.half_open_budget, 1u, 100u);
 }
 
+// dataplane.tunnel.source6: at most 65536 outer sources (/112), like source's /16.
+void readTunnelSource6(const Cursor& source6, TunnelConfig& tunnel, const OwnedAddresses& owned) {
+  auto prefix = source6.asIpv6Prefix();
+  if (!prefix) return;
+  const std::string text = prefix->str();
+  if (prefix->length < 112) {
+    source6.fail(quoted(text) + " is wider than /112; a flow needs one address, 65536 are plenty");
+    return;
+  }
+  if (prefix->hasHostBits()) {
+    source6.fail(quoted(text) + " has host bits set (did you mean " + prefix->network().str() + "?)");
+    return;
+  }
+  if (!prefix->address.isUnicastHost() && !(prefix->length < 128 && prefix->address.plus(1).isUnicastHost())) {
+    source6.fail(quoted(text) + " is not global unicast (::/128, ::1, ff00::/8, fe80::/10 and ::ffff:0:0/96 "
+                 "are refused)");
+    return;
+  }
+  for (const auto& [address, what] : owned) {
+    if (prefix->contains(address)) {
+      source6.fail(quoted(text) + " contains " + address.str() + ", which is " + what +
+                   "; outer sources must be addresses of their own");
+      return;
+    }
+  }
+  tunnel.source6 = *prefix;
+}
+
 // dataplane.tunnel: checked against the box's own addresses (`owned`: ports, SNAT).
 void readTunnel(const Cursor& dataplane, TunnelConfig& tunnel, const OwnedAddresses& owned) {
-  auto group = dataplane.group("tunnel", Need::kOptional, {"source", "icmp_rate", "icmp_burst"});
+  auto group = dataplane.group("tunnel", Need::kOptional, {"source", "source6", "icmp_rate", "icmp_burst"});
   if (!group) return;
   group->optionalUint("icmp_rate", tunnel.icmp_rate, 0u, 1'000'000u);
   group->optionalUint("icmp_burst", tunnel.icmp_burst, 1u, 100'000u);
+  if (auto source6 = group->member("source6", Need::kOptional)) readTunnelSource6(*source6, tunnel, owned);
   auto source = group->member("source", Need::kOptional);
   if (!source) return;
   auto prefix = source->asPrefix();
@@ -1111,6 +1140,11 @@ void readNodes(const Cursor& root, std::vector<NodeConfig>& nodes, const OwnedAd
                               formatPrefix(*tunnel.source) + " (the box's outer source addresses)");
         return;
       }
+      if (tunnel.source6 && tunnel.source6->contains(a)) {
+        address_setting->fail("node address " + a.str() + " is inside dataplane.tunnel.source6 " +
+                              tunnel.source6->str() + " (the box's outer source addresses)");
+        return;
+      }
       if (auto [it, fresh] = addresses.try_emplace(a, item.path() + " " + quoted(node.name)); !fresh) {
         address_setting->fail("node address " + a.str() + " is already used by " + it->second);
         return;
@@ -1186,6 +1220,15 @@ std::optional<SessionAffinity> readSessionAffinity(const Cursor& c) {
       {{"None", SessionAffinity::kNone}, {"ClientIP", SessionAffinity::kClientIp}});
 }
 
+bool hasInternalAddress6(const DataplaneConfig& dataplane) {
+  return std::ranges::any_of(dataplane.ports,
+                             [](const PortConfig& p) { return p.role == PortRole::kInternal && p.address6; });
+}
+
+bool vipInTunnelSource6(const TunnelConfig& tunnel, const IpAddress& vip) {
+  return tunnel.source6 && tunnel.source6->contains(vip);
+}
+
 void readServices(const Cursor& root, Config& config, const OwnedAddresses& owned) {
   auto items = root.elements("services", Need::kOptional);
   if (!items) return;
@@ -1249,9 +1292,14 @@ void readServices(const Cursor& root, Config& config, const OwnedAddresses& owne
           return;
         }
       }
-      if (address.isV6() && service.mode.value_or(config.dataplane.mode) == Mode::kTunnel) {
-        vip_setting->fail("VIP " + vip + ": tunnel mode serves IPv4 VIPs only in this build (IPv6-in-IPv6 is "
-                          "not built); set mode = \"fullnat\" on this service");
+      if (address.isV6() && service.mode.value_or(config.dataplane.mode) == Mode::kTunnel &&
+          !config.dataplane.tunnel.source6 && !hasInternalAddress6(config.dataplane)) {
+        vip_setting->fail("VIP " + vip + " needs an IPv6 outer source for tunnel mode (IPv6-in-IPv6): give the "
+                          "internal port an address6, or set dataplane.tunnel.source6");
+        return;
+      }
+      if (vipInTunnelSource6(config.dataplane.tunnel, address)) {
+        vip_setting->fail("VIP " + vip + " is inside dataplane.tunnel.source6 " + config.dataplane.tunnel.source6->str());
         return;
       }
       if (address.isV6() && service.mode.value_or(config.dataplane.mode) == Mode::kFullNat &&

@@ -96,7 +96,12 @@ struct TunnelConfig {
   // spreads flows by them). /16../32; network and broadcast addresses of a /30 or wider
   // are not used. Unset: the internal port's address alone.
   std::optional<Ipv4Prefix> source;
-  uint32_t icmp_rate = 100;  // ICMP frag-needed answers per second per worker, 0..1000000 (0 = none)
+  // Outer source addresses of IPv6-in-IPv6 packets, the same way: an IPv6 prefix /112
+  // ../128 without host bits; a prefix shorter than /127 does not use its first address
+  // (the subnet-router anycast address, RFC 4291 sec. 2.6.1). Unset: the internal port's
+  // address6 alone (an IPv6 tunnel-mode VIP then needs one).
+  std::optional<IpPrefix> source6;
+  uint32_t icmp_rate = 100;  // ICMP frag-needed / ICMPv6 Packet Too Big answers per second per worker, 0..1000000 (0 = none)
   uint32_t icmp_burst = 20;  // token bucket depth, 1..100000
 };
 

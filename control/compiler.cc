@@ -17,9 +17,30 @@ const char* policyName(conf::TrafficPolicy policy) noexcept {
   return policy == conf::TrafficPolicy::kCluster ? "Cluster" : "Local";
 }
 
+namespace {
+// IPv6-in-IPv6 outer sources: dataplane.tunnel.source6 (its first address skipped below
+// /127: the subnet-router anycast address, RFC 4291 sec. 2.6.1), else the internal
+// port's address6 alone, else none (config validation refuses IPv6 tunnel VIPs then).
+void setTunnelSource6(const conf::Config& config, fwd::TunnelSettings& out) {
+  const conf::TunnelConfig& t = config.dataplane.tunnel;
+  if (!t.source6) {
+    const conf::PortConfig* internal = config.port(conf::PortRole::kInternal);
+    out.source6_base = internal != nullptr && internal->address6 ? toIp6(internal->address6->address) : fwd::Ip6{};
+    out.source6_count = 1;
+    return;
+  }
+  const uint32_t size = uint32_t{1} << (128 - t.source6->length);  // length >= 112 (validated)
+  const bool skip_first = t.source6->length < 127;
+  out.source6_base = toIp6(t.source6->address);
+  out.source6_base.lo += skip_first ? 1 : 0;
+  out.source6_count = skip_first ? size - 1 : size;
+}
+}  // namespace
+
 fwd::TunnelSettings tunnelSettings(const conf::Config& config) {
   const conf::TunnelConfig& t = config.dataplane.tunnel;
   fwd::TunnelSettings out{.icmp_rate = t.icmp_rate, .icmp_burst = t.icmp_burst};
+  setTunnelSource6(config, out);
   if (!t.source) {
     const conf::PortConfig* internal = config.port(conf::PortRole::kInternal);
     out.source_base = internal != nullptr ? internal->address.address : 0;
@@ -233,6 +254,8 @@ std::unique_ptr<fwd::ForwardingSnapshot> SnapshotCompiler::compile(const conf::C
       snap->service_ports.push_back(std::move(sp));
     } else {
       fwd::ServicePort6 sp{.vip = toIp6(set.vip), .port = set.port, .proto = proto};
+      // Each family tunnels in its own family: IPv6 VIPs go IPv6-in-IPv6 to IPv6 nodes.
+      sp.mode = set.mode == conf::Mode::kTunnel ? fwd::ForwardingMode::kTunnel : fwd::ForwardingMode::kFullNat;
       std::vector<fwd::SourceRange6> ranges;
       for (const conf::IpPrefix& prefix : set.source_ranges) {
         if (prefix.address.isV6()) ranges.push_back(fwd::prefixRange6(toIp6(prefix.address), prefix.length));

@@ -267,11 +267,6 @@ std::expected<LoadBalancerSpec, std::string> parseLoadBalancerSpec(const json& b
     spec.families.clear();
     for (const conf::IpAddress& a : spec.requested_ips) spec.families.push_back(a.family());
   }
-  if (spec.mode == conf::Mode::kTunnel &&
-      std::ranges::find(spec.families, conf::IpFamily::kIpv6) != spec.families.end()) {
-    return std::unexpected(std::string("mode: tunnel serves IPv4 only in this version (IPv6-in-IPv6 is not built); "
-                                       "use fullnat for an IPv6 or dual-stack load balancer"));
-  }
   for (const conf::IpAddress& a : spec.requested_ips) {
     if (std::ranges::find(spec.families, a.family()) == spec.families.end()) {
       return std::unexpected(std::string(body.contains("loadBalancerIPs") ? "loadBalancerIPs" : "loadBalancerIP") + ": " +
@@ -427,9 +422,16 @@ std::string LoadBalancerRegistry::conflicts(const LoadBalancerSpec& spec, bool a
     for (const conf::IpAddress& a : list) out += (out.empty() ? "" : ", ") + a.str();
     return out;
   };
+  // Tunnel mode over IPv6 (IPv6-in-IPv6) needs an outer IPv6 source: dataplane.tunnel.source6
+  // or the internal port's address6 (each family tunnels in its own family).
   if (spec.mode.value_or(config_.dataplane.mode) == conf::Mode::kTunnel &&
-      std::ranges::find(spec.families, conf::IpFamily::kIpv6) != spec.families.end()) {
-    return "ipFamilies: IPv6 in tunnel mode (the box's dataplane.mode) is not built; ask for mode fullnat";
+      std::ranges::find(spec.families, conf::IpFamily::kIpv6) != spec.families.end() &&
+      !config_.dataplane.tunnel.source6) {
+    const conf::PortConfig* internal = config_.port(conf::PortRole::kInternal);
+    if (internal == nullptr || !internal->address6) {
+      return "ipFamilies: IPv6 in tunnel mode needs an IPv6 outer source: the box has no dataplane.tunnel.source6 "
+             "and no address6 on its internal port";
+    }
   }
   std::map<std::string, std::vector<conf::IpAddress>> known;
   for (const conf::NodeConfig& n : config_.nodes) known.emplace(n.name, n.addresses);

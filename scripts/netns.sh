@@ -59,7 +59,9 @@
 # route via the box's $NG_GATEWAY_ADDR6), the nodes $NG_NODE_ADDRS6, mgmt0 $NG_LB_MGMT_ADDR6,
 # and every server listens on both families; ext0 and int0 stay without IPv6 in the kernel
 # (NodeGate answers Neighbor Solicitations there itself). Addresses skip DAD (nodad), so
-# they are usable at once. Default: IPv6 off everywhere.
+# they are usable at once. Default: IPv6 off everywhere. With NG_NETNS_ROUTER=1 too, the
+# router gets $NG_ROUTER_NODE_ADDR6 (br0) and $NG_ROUTER_CLIENT_ADDR6 (<-> client eth1
+# $NG_CLIENT_SIDE_ADDR6), forwards IPv6, and the nodes route the client's /64 via it.
 # Needs root, iproute2, ethtool, python3 and curl.
 
 # Topology constants, shared with the demo and the tests.
@@ -85,6 +87,11 @@ NG_NODE_ADDRS6=(fd00:200::11 fd00:200::12 fd00:200::13)
 NG_BIG_BYTES=$((50 * 1024 * 1024))
 NG_ROUTER_NODE_ADDR=10.200.0.254
 NG_ROUTER_CLIENT_ADDR=10.150.0.1
+# With NG_NETNS_ROUTER=1 and NG_NETNS_IPV6=1: the router's IPv6 addresses and the
+# client's on its second link (the IPv6 path of direct server return).
+NG_ROUTER_NODE_ADDR6=fd00:200::fe
+NG_ROUTER_CLIENT_ADDR6=fd00:150::1
+NG_CLIENT_SIDE_ADDR6=fd00:150::2
 NG_CLIENT_SIDE_ADDR=10.150.0.2
 
 ng_netns_names() {
@@ -379,6 +386,19 @@ _ng_netns_up_body() {
     for n in "${NG_NODE_NAMES[@]}"; do
       ip -n "${p}${n}" route add "${NG_CLIENT_ADDR%.*}.0/24" via "$NG_ROUTER_NODE_ADDR" dev eth0
     done
+    if ((v6)); then
+      step "router $rtr IPv6: eth0 $NG_ROUTER_NODE_ADDR6, eth1 $NG_ROUTER_CLIENT_ADDR6 <-> client eth1 $NG_CLIENT_SIDE_ADDR6; nodes route ${NG_CLIENT_ADDR6%::*}::/64 via it"
+      ip netns exec "$rtr" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.eth0.disable_ipv6=0 \
+        net.ipv6.conf.eth1.disable_ipv6=0 net.ipv6.conf.all.forwarding=1 >/dev/null
+      ip netns exec "$client" sysctl -qw net.ipv6.conf.eth1.disable_ipv6=0 net.ipv6.conf.eth1.accept_ra=0 >/dev/null
+      ip -n "$rtr" -6 addr add "$NG_ROUTER_NODE_ADDR6/64" dev eth0 nodad
+      ip -n "$rtr" -6 addr add "$NG_ROUTER_CLIENT_ADDR6/64" dev eth1 nodad
+      ip -n "$client" -6 addr add "$NG_CLIENT_SIDE_ADDR6/64" dev eth1 nodad
+      ip -n "$rtr" -6 route add "${NG_CLIENT_ADDR6%::*}::/64" via "$NG_CLIENT_SIDE_ADDR6" dev eth1
+      for n in "${NG_NODE_NAMES[@]}"; do
+        ip -n "${p}${n}" -6 route add "${NG_CLIENT_ADDR6%::*}::/64" via "$NG_ROUTER_NODE_ADDR6" dev eth0
+      done
+    fi
   fi
 
   step "files: $w/{whoami,big.bin} ($((NG_BIG_BYTES >> 20)) MiB)"

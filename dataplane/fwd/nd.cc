@@ -64,7 +64,9 @@ bool isOurTarget(const WorkerContext& ctx, const ForwardingSnapshot& snap, uint8
   const PortInfo& port = ctx.ports[in_port];
   if (port.isOwn6(target)) return true;
   if (port.role == PortRole::kExternal) return snap.isVip6(target);
-  return snap.isSnatAddress6(target);
+  // Tunnel mode's outer sources (dataplane.tunnel.source6): nodes' ICMPv6 errors about
+  // IPv6-in-IPv6 packets are addressed to them, as IPv4's ARP answers for tunnel.source.
+  return snap.isSnatAddress6(target) || snap.tunnel.isSource6(target);
 }
 
 void requestNeighbor6(WorkerContext& ctx, uint8_t port, const Ip6& ip, uint32_t now_ms) noexcept {
@@ -81,7 +83,7 @@ bool isMartianSource6(const WorkerContext& ctx, const ForwardingSnapshot& snap, 
   for (const PortInfo& port : ctx.ports) {
     if (port.isOwn6(src)) return true;
   }
-  return snap.isVip6(src) || snap.isSnatAddress6(src);
+  return snap.isVip6(src) || snap.isSnatAddress6(src) || snap.tunnel.isSource6(src);
 }
 
 const Mac* nextHopMac6(WorkerContext& ctx, uint8_t port, const Ip6& dst, uint32_t now_ms) noexcept {

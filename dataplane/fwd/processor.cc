@@ -10,6 +10,24 @@
 #include "dataplane/pkt/rewrite.h"
 
 namespace ng::fwd {
+
+// Token bucket: refills icmp_rate answers per second, holds at most icmp_burst. One
+// bucket per worker for both families' answers (frag-needed and Packet Too Big).
+bool detail::takeIcmpToken(WorkerContext& ctx, const TunnelSettings& t, uint32_t now_ms) noexcept {
+  const uint64_t cap = uint64_t{t.icmp_burst} * 1000;
+  if (!ctx.icmp_bucket_started) {
+    ctx.icmp_bucket_started = true;
+    ctx.icmp_tokens_milli = cap;
+  } else {
+    const uint64_t elapsed = now_ms - ctx.icmp_refill_ms;  // modulo 2^32
+    ctx.icmp_tokens_milli = std::min(cap, ctx.icmp_tokens_milli + elapsed * t.icmp_rate);
+  }
+  ctx.icmp_refill_ms = now_ms;
+  if (t.icmp_rate == 0 || ctx.icmp_tokens_milli < 1000) return false;
+  ctx.icmp_tokens_milli -= 1000;
+  return true;
+}
+
 namespace {
 
 using pkt::ParsedFrame;
@@ -303,28 +321,12 @@ bool fitsTunnel(const WorkerContext& ctx, const ParsedFrame& p) noexcept {
   return size_t{p.ip_total_len} + pkt::kIpipOverhead <= ctx.ports[ctx.internal_port].mtu;
 }
 
-// Token bucket: refills icmp_rate answers per second, holds at most icmp_burst.
-bool takeIcmpToken(WorkerContext& ctx, const TunnelSettings& t, uint32_t now_ms) noexcept {
-  const uint64_t cap = uint64_t{t.icmp_burst} * 1000;
-  if (!ctx.icmp_bucket_started) {
-    ctx.icmp_bucket_started = true;
-    ctx.icmp_tokens_milli = cap;
-  } else {
-    const uint64_t elapsed = now_ms - ctx.icmp_refill_ms;  // modulo 2^32
-    ctx.icmp_tokens_milli = std::min(cap, ctx.icmp_tokens_milli + elapsed * t.icmp_rate);
-  }
-  ctx.icmp_refill_ms = now_ms;
-  if (t.icmp_rate == 0 || ctx.icmp_tokens_milli < 1000) return false;
-  ctx.icmp_tokens_milli -= 1000;
-  return true;
-}
-
 // A client packet that would not fit the tunnel: frag-needed when DF asks for one.
 [[gnu::noinline]] Action tooBigForTunnel(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
                                          std::span<std::byte> frame, const ParsedFrame& p,
                                          uint32_t now_ms) noexcept {
   if (!pkt::hasDontFragment(frame, p)) return drop(ctx, DropReason::kTunnelTooBig);
-  if (!takeIcmpToken(ctx, snap.tunnel, now_ms)) return drop(ctx, DropReason::kFragNeededRateLimited);
+  if (!detail::takeIcmpToken(ctx, snap.tunnel, now_ms)) return drop(ctx, DropReason::kFragNeededRateLimited);
   const auto mtu = static_cast<uint16_t>(ctx.ports[ctx.internal_port].mtu - pkt::kIpipOverhead);
   const size_t len = pkt::writeFragNeeded(frame, p, ctx.ports[in_port].mac, p.dst_ip, mtu);
   if (len == 0) return drop(ctx, DropReason::kTunnelTooBig);

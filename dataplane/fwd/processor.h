@@ -178,7 +178,7 @@ struct alignas(64) WorkerContext {
   // IPv4 identification of the next outer header whose inner packet may be fragmented
   // (DF clear); outer headers of DF packets carry 0 (RFC 6864 sec. 4.1).
   uint16_t next_outer_id = 0;
-  // Token bucket of ICMP frag-needed answers, in thousandths of an answer (refilled by
+  // Token bucket of ICMP frag-needed and ICMPv6 Packet Too Big answers, in thousandths of an answer (refilled by
   // TunnelSettings::icmp_rate per second, capped at icmp_burst).
   uint64_t icmp_tokens_milli = 0;
   uint32_t icmp_refill_ms = 0;
@@ -206,9 +206,10 @@ struct Action {
   // kForward only. length == 0: the frame leaves as it is, same start, same length (every
   // full-NAT, ARP and echo answer). length != 0: the frame to send starts `prepended`
   // bytes before the received one and is `length` bytes long - a tunnel-mode frame grew
-  // an outer header into the headroom (prepended = 20, length = 34 + inner IP length,
-  // Ethernet padding dropped), or an ICMP frag-needed answer replaced the frame
-  // (prepended = 0, length < received). The DPDK worker applies it with
+  // an outer header into the headroom (IPv4: prepended = 20, length = 34 + inner IP
+  // length; IPv6: prepended = 40, length = 54 + inner IP length; Ethernet padding
+  // dropped), or an ICMP frag-needed / ICMPv6 Packet Too Big answer replaced the frame
+  // (prepended = 0, length <= received). The DPDK worker applies it with
   // rte_pktmbuf_prepend / rte_pktmbuf_trim; one test of `length` keeps full-NAT's path.
   uint8_t prepended = 0;
   // (8 bytes with natural alignment, returned in one register: a 6-byte Action was
@@ -217,9 +218,9 @@ struct Action {
 };
 static_assert(sizeof(Action) == 8);
 
-// Writable bytes a frame needs in front of it for tunnel mode (the outer IPv4 header).
-// IPv6-in-IPv6 will need 40.
-inline constexpr size_t kTunnelHeadroom = 20;
+// Writable bytes a frame needs in front of it for tunnel mode: the larger outer header,
+// IPv6's (40; IPv4's is 20). Each family checks its own need against the headroom.
+inline constexpr size_t kTunnelHeadroom = 40;
 
 // Processes one received frame in place. On kForward the frame is ready to be sent on
 // `out_port` (reshaped as Action says); on kDrop the reason has been counted; on kConsumed

@@ -28,6 +28,7 @@
 
 #include "dataplane/fwd/processor6.h"
 #include "dataplane/lb/hash.h"
+#include "dataplane/pkt/encap.h"
 #include "dataplane/pkt/headers.h"
 #include "dataplane/pkt/rewrite.h"
 #include "dataplane/pkt/rewrite6.h"
@@ -132,12 +133,137 @@ void makeHalfOpenRoom6(WorkerContext& ctx) noexcept {
   ctx.counters.half_open_evictions.add();
 }
 
-Action newFlowToNode6(WorkerContext& ctx, const ForwardingSnapshot& snap, std::span<std::byte> frame,
-                      ParsedFrame& p, const lb::FlowKey6& key, uint32_t now_ms) noexcept {
+// --- Tunnel mode (IPv6-in-IPv6, DSR) -----------------------------------------------------
+// IPv4's tunnel mode (processor.cc) for IPv6 VIPs: the client's packet, unchanged, inside
+// an outer IPv6 header to the node (RFC 2473, next header 41); the node's ip6tnl device
+// takes it off and kube-proxy's rules for the LB IP deliver it; the node answers the
+// client directly. Same flow policy as IPv4: client-key-only records in flows6, TCP state
+// from the client's segments, a segment without a flow gets the Maglev choice every box
+// makes, a full table falls back to stateless Maglev (tunnel_stateless), source ranges
+// and ClientIP affinity on new flows, the hop limit is not decremented (the box owns the
+// VIP; the outer hop limit guards the tunnel path).
+// - Outer header: source TunnelSettings::sourceFor6(flow hash) (dataplane.tunnel.source6,
+//   default the internal port's address6), destination the node, hop limit 64, traffic
+//   class copied, flow label from the flow hash (never 0). Both vary per flow: routers
+//   and the few NICs that hash the flow label (RFC 6438) spread on it, while most NICs'
+//   RSS for next header 41 hashes only the address pair - so a source prefix is what
+//   spreads flows over a node's queues, as IPv4's source range does.
+// - Too big: IPv6 routers never fragment (RFC 8200 sec. 5), so whatever the packet says,
+//   one whose length + 40 exceeds the internal MTU is answered with ICMPv6 Packet Too Big
+//   from the VIP, MTU = internal MTU - 40, quoting as much as fits in 1280 bytes (RFC 4443
+//   sec. 3.2), out of the port it came in on, within IPv4's ICMP token bucket (beyond it:
+//   dropped, frag_needed_rate_limited). No state is created for an answered packet.
+
+bool fitsTunnel6(const WorkerContext& ctx, const ParsedFrame& p) noexcept {
+  return size_t{p.ip_total_len} + pkt::kIp6ip6Overhead <= ctx.ports[ctx.internal_port].mtu;
+}
+
+[[gnu::noinline]] Action tooBigForTunnel6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                                          std::span<std::byte> frame, const ParsedFrame& p, const Ip6& vip,
+                                          uint32_t now_ms) noexcept {
+  if (!takeIcmpToken(ctx, snap.tunnel, now_ms)) return drop(ctx, DropReason::kFragNeededRateLimited);
+  const uint32_t mtu = ctx.ports[ctx.internal_port].mtu - static_cast<uint32_t>(pkt::kIp6ip6Overhead);
+  const size_t len = pkt::writePacketTooBig6(frame, p, ctx.ports[in_port].mac, vip, mtu);
+  if (len == 0) return drop(ctx, DropReason::kTunnelTooBig);
+  ctx.counters.frag_needed_sent.add();
+  return Action{.kind = Action::Kind::kForward, .out_port = in_port, .length = static_cast<uint32_t>(len)};
+}
+
+// The next hop toward `node` for an encapsulated frame, or nullptr with the drop counted.
+const Mac* tunnelNextHop6(WorkerContext& ctx, const Ip6& node, uint32_t now_ms) noexcept {
+  if (ctx.frame_headroom < pkt::kIp6ip6Overhead) [[unlikely]] {
+    ctx.counters.drop(DropReason::kNoHeadroom);
+    return nullptr;
+  }
+  const Mac* mac = nextHopMac6(ctx, ctx.internal_port, node, now_ms);
+  if (mac == nullptr) ctx.counters.drop(DropReason::kNeighborUnresolved);
+  return mac;
+}
+
+Action encapsulate6(WorkerContext& ctx, std::span<std::byte> frame, const ParsedFrame& p, const Mac& mac,
+                    const Ip6& outer_src, const Ip6& node, uint32_t flow_label) noexcept {
+  const uint8_t out = ctx.internal_port;
+  const size_t len = pkt::encapsulateIp6ip6(frame, p, mac, ctx.ports[out].mac,
+                                            pkt::OuterIpv6{.src = outer_src, .dst = node, .flow_label = flow_label});
+  ctx.counters.to_nodes.add();
+  ctx.counters.tunneled.add();
+  return Action{.kind = Action::Kind::kForward, .out_port = out,
+                .prepended = static_cast<uint8_t>(pkt::kIp6ip6Overhead), .length = static_cast<uint32_t>(len)};
+}
+
+Action encapsulateFlow6(WorkerContext& ctx, const ForwardingSnapshot& snap, std::span<std::byte> frame,
+                        const ParsedFrame& p, const Mac& mac, const Ip6& node, uint32_t flow_hash) noexcept {
+  return encapsulate6(ctx, frame, p, mac, snap.tunnel.sourceFor6(flow_hash), node,
+                      TunnelSettings::flowLabelFor(flow_hash));
+}
+
+// Client -> VIP6:port on a tunnel flow we know: to the flow's node.
+[[gnu::noinline]] Action existingTunnel6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                                         std::span<std::byte> frame, ParsedFrame& p, lb::Flow6& flow,
+                                         uint32_t now_ms) noexcept {
+  if (!fitsTunnel6(ctx, p)) [[unlikely]] return tooBigForTunnel6(ctx, snap, in_port, frame, p, flow.client.dst_ip, now_ms);
+  const Ip6 node = flow.node.src_ip;
+  const Mac* mac = tunnelNextHop6(ctx, node, now_ms);
+  if (!mac) return Action{};
+  if (p.proto == pkt::kProtoTcp) ctx.flows6.track(flow, p.tcp_flags, /*from_client=*/true);
+  flow.last_seen_ms = now_ms;
+  BackendCounters& stats = ctx.backend_stats.at(flow.stats_id);
+  stats.packets_in.add();
+  stats.bytes_in.add(frame.size());
+  return encapsulateFlow6(ctx, snap, frame, p, *mac, node, lb::FlowTable6::hashOf(flow.client));
+}
+
+// Client -> VIP6:port of a tunnel-mode port without a flow (source ranges passed).
+[[gnu::noinline]] Action newTunnelFlow6(WorkerContext& ctx, const ForwardingSnapshot& snap, const ServicePort6& sp,
+                                        uint8_t in_port, std::span<std::byte> frame, ParsedFrame& p,
+                                        const lb::FlowKey6& key, uint32_t now_ms) noexcept {
+  if (!sp.maglev || sp.backends.empty()) return drop(ctx, DropReason::kNoBackend);
+  const Backend6* chosen = chooseBackend6(ctx, sp, key, now_ms);
+  if (chosen == nullptr) return drop(ctx, DropReason::kNoBackend);
+  const Backend6& backend = *chosen;
+  // Checked before any state exists: an answered or undeliverable packet leaves none.
+  if (!fitsTunnel6(ctx, p)) [[unlikely]] return tooBigForTunnel6(ctx, snap, in_port, frame, p, key.dst_ip, now_ms);
+  const Mac* mac = tunnelNextHop6(ctx, backend.node_ip, now_ms);
+  if (!mac) return Action{};
+
+  const bool is_tcp = p.proto == pkt::kProtoTcp;
+  lb::Flow6* flow = nullptr;
+  if (!is_tcp || !(p.tcp_flags & pkt::tcp::kRst)) {
+    if (is_tcp && ctx.flows6.halfOpenFull()) makeHalfOpenRoom6(ctx);
+    const lb::FlowKey6 node{.src_ip = backend.node_ip, .src_port = backend.node_port, .proto = p.proto};
+    if (ctx.flows6.size() < ctx.flows6.capacity()) {
+      flow = ctx.flows6.insertClientOnly(key, node, is_tcp ? lb::FlowState::kTcpSynSent : lb::FlowState::kUdp,
+                                         now_ms);
+    }
+    if (flow == nullptr) ctx.counters.tunnel_stateless.add();
+  }
+  BackendCounters& stats = ctx.backend_stats.at(backend.stats_id);
+  if (flow != nullptr) {
+    flow->flags |= lb::kFlowTunnel;
+    flow->stats_id = backend.stats_id;
+    if (sp.affinity_timeout_ms != 0) {
+      if (ctx.affinity6.remember(affinityKeyOf6(key), backend.node_ip, backend.node_port, now_ms,
+                                 sp.affinity_timeout_ms)) {
+        flow->flags |= lb::kFlowHoldsAffinity;
+      } else {
+        ctx.counters.affinity_overflows.add();
+      }
+    }
+    ctx.counters.new_flows.add();
+    stats.new_flows.add();
+  }
+  stats.packets_in.add();
+  stats.bytes_in.add(frame.size());
+  return encapsulateFlow6(ctx, snap, frame, p, *mac, backend.node_ip, lb::FlowTable6::hashOf(key));
+}
+
+Action newFlowToNode6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                      std::span<std::byte> frame, ParsedFrame& p, const lb::FlowKey6& key, uint32_t now_ms) noexcept {
   const bool is_tcp = p.proto == pkt::kProtoTcp;
   const ServicePort6* sp = snap.find6(key.dst_ip, p.dst_port, p.proto);
   if (sp == nullptr) return drop(ctx, DropReason::kNoService);
   if (!sp->allowsSource(key.src_ip)) return drop(ctx, DropReason::kSourceDenied);
+  if (sp->mode == ForwardingMode::kTunnel) return newTunnelFlow6(ctx, snap, *sp, in_port, frame, p, key, now_ms);
   if (is_tcp && (p.tcp_flags & (pkt::tcp::kSyn | pkt::tcp::kAckFlag | pkt::tcp::kRst)) != pkt::tcp::kSyn) {
     return drop(ctx, DropReason::kNoFlow);
   }
@@ -266,6 +392,9 @@ Action decideDatagram6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8
         ctx.flows6.erase(hit.flow);
         return drop(ctx, DropReason::kDrainTimeout);
       }
+      if (from_client && (hit.flow->flags & lb::kFlowTunnel)) [[unlikely]] {
+        return existingTunnel6(ctx, snap, in_port, frame, p, *hit.flow, now_ms);
+      }
       if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
       return from_client ? existingToNode6(ctx, frame, p, *hit.flow, now_ms)
                          : existingToClient6(ctx, frame, p, *hit.flow, now_ms);
@@ -287,8 +416,12 @@ Action decideDatagram6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8
       if (p.proto == pkt::kProtoIcmp6) return handleEcho6(ctx, in_port, frame, p);
       if (!l4_balanced) return drop(ctx, DropReason::kUnsupportedProtocol);
       if (src.isLinkLocal()) return drop(ctx, DropReason::kMartian);  // see the file comment
-      if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
-      return newFlowToNode6(ctx, snap, frame, p, keyOf6(src, dst, p), now_ms);
+      if (p.ttl <= 1) {
+        // Tunnel mode delivers hop limit 1 (the box is the VIP's owner, not a router).
+        const ServicePort6* sp = snap.find6(dst, p.dst_port, p.proto);
+        if (sp == nullptr || sp->mode != ForwardingMode::kTunnel) return drop(ctx, DropReason::kTtlExceeded);
+      }
+      return newFlowToNode6(ctx, snap, in_port, frame, p, keyOf6(src, dst, p), now_ms);
     }
   } else if (l4_balanced && snap.isSnatAddress6(dst)) {
     if (ctx.steering.workers() > 1) [[unlikely]] {
@@ -303,6 +436,8 @@ Action decideDatagram6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8
     if (p.proto == pkt::kProtoIcmp6) return handleEcho6(ctx, in_port, frame, p);
     return drop(ctx, DropReason::kLocalNoExceptionPath);
   }
+  // Nothing is sent to an outer source but nodes' ICMPv6 errors about tunnel packets.
+  if (snap.tunnel.isSource6(dst)) return drop(ctx, DropReason::kToTunnelSource);
   return drop(ctx, DropReason::kNotForUs);
 }
 
@@ -333,11 +468,30 @@ Action handleFragment6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8
     if (e == nullptr) return drop(ctx, DropReason::kFragmentTableFull);
     const lb::FlowKey6 flow_key = keyOf6(key.src_ip, key.dst_ip, p);  // as received
     const Action a = decideDatagram6(ctx, snap, in_port, frame, p, now_ms);
-    if (a.kind != Action::Kind::kForward) {
+    // Not sent on, or answered (Packet Too Big replaced the frame).
+    if (a.kind != Action::Kind::kForward || (a.length != 0 && a.prepended == 0)) {
       ctx.fragments6.erase(e);
       return a;
     }
     const lb::FlowTable6::Hit hit = ctx.flows6.lookup(flow_key);
+    if (a.prepended != 0) {
+      // Tunnel mode: the fragment stays as the client sent it (its identification too:
+      // the client's address is kept, so ids cannot collide at the node); later fragments
+      // get the first one's outer addresses and flow label, read back from its header.
+      const std::byte* outer = frame.data() - a.prepended + pkt::kEthHeaderLen;
+      e->new_src_ip = pkt::loadIp6(outer + pkt::ipv6::kSrc);
+      e->new_dst_ip = pkt::loadIp6(outer + pkt::ipv6::kDst);
+      e->new_id = pkt::load32(outer + pkt::ipv6::kVersionClassFlow) & 0xfffff;  // the flow label
+      e->tunnel = 1;
+      e->stats_id = hit.flow != nullptr ? hit.flow->stats_id : 0;
+      e->received = payload;
+      e->first_len = static_cast<uint16_t>(payload);
+      e->in_port = in_port;
+      e->out_port = a.out_port;
+      e->to_node = 1;
+      ctx.counters.fragments_forwarded.add();
+      return a;
+    }
     e->new_src_ip = pkt::srcIp6(frame, p);  // rewritten by now
     e->new_dst_ip = pkt::dstIp6(frame, p);
     e->stats_id = hit.flow != nullptr ? hit.flow->stats_id : 0;
@@ -355,6 +509,21 @@ Action handleFragment6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8
   lb::FragmentEntry6* e = ctx.fragments6.find(key, now_ms);
   if (e == nullptr || e->in_port != in_port) return drop(ctx, DropReason::kFragmentNoFlow);
   if (offset < e->first_len) return drop(ctx, DropReason::kFragmentMalformed);
+  if (e->tunnel) [[unlikely]] {
+    // The first fragment's outer header, the fragment itself untouched.
+    if (!fitsTunnel6(ctx, p)) return tooBigForTunnel6(ctx, snap, in_port, frame, p, key.dst_ip, now_ms);
+    const Mac* mac = tunnelNextHop6(ctx, e->new_dst_ip, now_ms);
+    if (!mac) return Action{};
+    BackendCounters& stats = ctx.backend_stats.at(e->stats_id);
+    stats.packets_in.add();
+    stats.bytes_in.add(frame.size());
+    ctx.counters.fragments_forwarded.add();
+    const Action a = encapsulate6(ctx, frame, p, *mac, e->new_src_ip, e->new_dst_ip, e->new_id);
+    e->received += payload;
+    if (!more) e->total = offset + payload;
+    if (e->total != 0 && e->received >= e->total) ctx.fragments6.erase(e);
+    return a;
+  }
   if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
   const uint8_t out = e->out_port;
   const Mac* mac = nextHopMac6(ctx, out, e->new_dst_ip, now_ms);

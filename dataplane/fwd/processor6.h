@@ -39,6 +39,10 @@ uint32_t expire6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t no
 
 // Sources no router forwards from (RFC 4291: unspecified, loopback, multicast; IPv4-mapped
 // per RFC 5156) plus the box's own addresses, VIPs and SNAT addresses.
+// Tunnel mode's ICMP answer budget (processor.cc): true when the worker's token bucket
+// (TunnelSettings::icmp_rate / icmp_burst) has an answer left, which it takes.
+[[nodiscard]] bool takeIcmpToken(WorkerContext& ctx, const TunnelSettings& t, uint32_t now_ms) noexcept;
+
 [[nodiscard]] bool isMartianSource6(const WorkerContext& ctx, const ForwardingSnapshot& snap,
                                     const pkt::Ip6& src) noexcept;
 

@@ -46,7 +46,7 @@ struct SourceRange {
 // kFullNat: VIP:port -> node:nodePort and client -> SNAT address:port; replies return
 // through the box. kTunnel: the client's packet unchanged inside an IPv4 header to the
 // node (IPIP, RFC 2003); the node answers the client directly (DSR).
-enum class ForwardingMode : uint8_t { kFullNat, kTunnel };
+// ForwardingMode: snapshot6.h (shared by both families).
 
 // Tunnel mode's box-wide settings (dataplane.tunnel in the config).
 struct TunnelSettings {
@@ -66,6 +66,32 @@ struct TunnelSettings {
     return source_base + static_cast<uint32_t>((uint64_t{flow_hash} * source_count) >> 32);
   }
   [[nodiscard]] bool isSource(uint32_t ip) const noexcept { return ip - source_base < source_count; }
+
+  // IPv6-in-IPv6 outer sources (dataplane.tunnel.source6): `source6_count` consecutive
+  // addresses from `source6_base` (the compiler keeps them inside one /96 or longer
+  // prefix, so only the low 32 bits vary). Zero base: the tunnel has no IPv6 source and
+  // IPv6 tunnel packets use the internal port's address6 (the compiler fills it in).
+  // The outer source varies per flow for the same reason as IPv4's: NICs hash IPv6
+  // packets of next header 41 on the address pair (most ignore the flow label), so a
+  // single source would put every flow of the box on one RX queue of the node.
+  Ip6 source6_base{};
+  uint32_t source6_count = 1;  // >= 1
+
+  [[nodiscard]] Ip6 sourceFor6(uint32_t flow_hash) const noexcept {
+    Ip6 a = source6_base;
+    a.lo += (uint64_t{flow_hash} * source6_count) >> 32;
+    return a;
+  }
+  [[nodiscard]] bool isSource6(const Ip6& ip) const noexcept {
+    return !source6_base.isZero() && ip.hi == source6_base.hi && ip.lo - source6_base.lo < source6_count;
+  }
+  // The outer flow label of the flow whose client-key hash is `flow_hash`: 20 bits of it,
+  // never 0 (RFC 6437: 0 means "no label"), so routers and NICs that hash the label
+  // (RFC 6438) spread the box's flows even from one source address.
+  [[nodiscard]] static uint32_t flowLabelFor(uint32_t flow_hash) noexcept {
+    const uint32_t label = (flow_hash ^ (flow_hash >> 20)) & 0xfffff;
+    return label == 0 ? 1 : label;
+  }
 };
 
 // One VIP:port/protocol and where its new flows go.

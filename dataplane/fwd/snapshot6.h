@@ -22,6 +22,8 @@ namespace ng::fwd {
 
 using Ip6 = pkt::Ip6;
 
+enum class ForwardingMode : uint8_t { kFullNat, kTunnel };
+
 // A NodePort backend reached over IPv6: node address : nodePort.
 struct Backend6 {
   Ip6 node_ip;
@@ -62,6 +64,8 @@ struct ServicePort6 {
   // sessionAffinity ClientIP idle timeout; 0 = no affinity (Maglev on the 5-tuple).
   uint32_t affinity_timeout_ms = 0;
   bool backends_sorted = false;         // set by ForwardingSnapshot::finalize()
+  // kTunnel: IPv6-in-IPv6 to the node (DSR), processor6.cc. kFullNat: IPv6 full-NAT.
+  ForwardingMode mode = ForwardingMode::kFullNat;
 
   // True when `src` may open a flow to this port: binary search, O(log ranges).
   [[nodiscard]] bool allowsSource(const Ip6& src) const noexcept;

@@ -5,6 +5,7 @@
 
 #include "dataplane/pkt/checksum.h"
 #include "dataplane/pkt/headers.h"
+#include "dataplane/pkt/rewrite6.h"
 
 namespace ng::pkt {
 
@@ -74,6 +75,59 @@ size_t writeFragNeeded(std::span<std::byte> frame, const ParsedFrame& p, const M
   store16(icmp_hdr + icmp::kChecksum,
           internetChecksum(std::span<const std::byte>(icmp_hdr, kIcmpMinLen + quote)));
   return len;
+}
+
+size_t encapsulateIp6ip6(std::span<std::byte> frame, const ParsedFrame& p, const Mac& dst_mac, const Mac& src_mac,
+                         const OuterIpv6& outer) noexcept {
+  const std::byte* inner = frame.data() + p.l3_offset;
+  // The traffic class sits in bits 4..11 of the first word (RFC 8200 sec. 3); read it
+  // before the outer header's bytes overwrite the old Ethernet header.
+  const uint32_t traffic_class = (load32(inner) >> 20) & 0xff;
+  std::byte* start = frame.data() - kIp6ip6Overhead;
+  storeMac(start, dst_mac);
+  storeMac(start + 6, src_mac);
+  store16(start + 12, kEtherTypeIpv6);
+  std::byte* ip = start + kEthHeaderLen;
+  store32(ip + ipv6::kVersionClassFlow, (uint32_t{6} << 28) | (traffic_class << 20) | (outer.flow_label & 0xfffff));
+  store16(ip + ipv6::kPayloadLen, p.ip_total_len);
+  ip[ipv6::kNextHeader] = std::byte{kProtoIpv6};
+  ip[ipv6::kHopLimit] = std::byte{kOuterHopLimit};
+  storeIp6(ip + ipv6::kSrc, outer.src);
+  storeIp6(ip + ipv6::kDst, outer.dst);
+  return kEthHeaderLen + kIpv6HeaderLen + p.ip_total_len;
+}
+
+size_t writePacketTooBig6(std::span<std::byte> frame, const ParsedFrame& p, const Mac& our_mac, const Ip6& from,
+                          uint32_t mtu) noexcept {
+  constexpr size_t kHeaders = kEthHeaderLen + kIpv6HeaderLen + icmp6::kErrorQuote;
+  if (p.l3_offset != kEthHeaderLen || frame.size() < kHeaders) return 0;
+  // As much of the invoking packet as fits in 1280 bytes of IPv6 and in the frame (which
+  // is always the case for a packet that exceeded an MTU of 1280 or more).
+  const size_t quote = std::min({size_t{p.ip_total_len}, kIpv6MinMtu - kIpv6HeaderLen - icmp6::kErrorQuote,
+                                 frame.size() - kHeaders});
+  const Mac sender = loadMac(frame.data() + 6);
+  const Ip6 client = loadIp6(frame.data() + kEthHeaderLen + ipv6::kSrc);
+  std::byte* ip = frame.data() + kEthHeaderLen;
+  std::byte* msg = ip + kIpv6HeaderLen;
+  // The quoted bytes move 48 bytes further in: copy them before writing the headers.
+  std::memmove(msg + icmp6::kErrorQuote, ip, quote);
+
+  storeMac(frame.data(), sender);
+  storeMac(frame.data() + 6, our_mac);
+  store16(frame.data() + 12, kEtherTypeIpv6);
+  const size_t msg_len = icmp6::kErrorQuote + quote;
+  store32(ip + ipv6::kVersionClassFlow, uint32_t{6} << 28);
+  store16(ip + ipv6::kPayloadLen, static_cast<uint16_t>(msg_len));
+  ip[ipv6::kNextHeader] = std::byte{kProtoIcmp6};
+  ip[ipv6::kHopLimit] = std::byte{64};
+  storeIp6(ip + ipv6::kSrc, from);
+  storeIp6(ip + ipv6::kDst, client);
+  msg[0] = std::byte{icmp6::kPacketTooBig};
+  msg[1] = std::byte{0};
+  store16(msg + 2, 0);
+  store32(msg + 4, mtu);
+  store16(msg + 2, checksum6(from, client, kProtoIcmp6, std::span<const std::byte>(msg, msg_len)));
+  return kEthHeaderLen + kIpv6HeaderLen + msg_len;
 }
 
 }  // namespace ng::pkt

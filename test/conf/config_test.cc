@@ -854,6 +854,21 @@ constexpr std::string_view kDualNodes =
 
 IpAddress ip6(std::string_view text) { return IpAddress::parse(text).value(); }
 
+TEST(DualStackConfigTest, TunnelModeServesIpv6VipsWithSource6OrTheInternalAddress6) {
+  // tunnel.source6 given: no internal address6 needed.
+  auto config = parseConfig(dualStack("", R"(tunnel = { source6 = "fd00:200::100/120"; };)", kDualNodes,
+                                      R"(vips = [ "fd00:100::100", "10.100.0.100" ];)", R"(mode = "tunnel";)"),
+                            "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  ASSERT_TRUE(config->dataplane.tunnel.source6.has_value());
+  EXPECT_EQ(config->dataplane.tunnel.source6->str(), "fd00:200::100/120");
+  EXPECT_EQ(config->services[0].mode, Mode::kTunnel);
+  // The internal port's address6 alone is enough too.
+  config = parseConfig(dualStack(kInt6, "", kDualNodes, R"(vip = "fd00:100::100";)", R"(mode = "tunnel";)"), "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_FALSE(config->dataplane.tunnel.source6.has_value());
+}
+
 TEST(DualStackConfigTest, LoadsIpv6PortsNodesVipsAndRanges) {
   const auto config = parseConfig(
       dualStack(kInt6, "", kDualNodes, R"(vips = [ "fd00:100::100", "10.100.0.100" ];)",
@@ -935,6 +950,25 @@ const std::vector<BadCase> kDualStackBadCases = {
      dualStack(kInt6, "", kN1, R"(vip = "fd00:100::100";)",
                R"(}, { namespace = "default"; name = "web2"; vip = "fd00:100::100"; ports = ( { protocol = "TCP"; port = 80; node_port = 30081; } );)"),
      12, "services.[1].ports.[0]", "[fd00:100::100]:80/TCP is already used by services.[0].ports.[0] (default/web)"},
+    {"Ipv6TunnelVipWithoutOuterSource", dualStack("", "", kN1, R"(vip = "fd00:100::100";)", R"(mode = "tunnel";)"), 10,
+     "services.[0].vip", "VIP fd00:100::100 needs an IPv6 outer source for tunnel mode (IPv6-in-IPv6)"},
+    {"TunnelSource6TooWide", dualStack(kInt6, R"(tunnel = { source6 = "fd00:300::/64"; };)", kN1, R"(vip = "10.100.0.100";)"),
+     6, "dataplane.tunnel.source6", "'fd00:300::/64' is wider than /112"},
+    {"TunnelSource6HostBits", dualStack(kInt6, R"(tunnel = { source6 = "fd00:300::1/120"; };)", kN1, R"(vip = "10.100.0.100";)"),
+     6, "dataplane.tunnel.source6", "has host bits set (did you mean fd00:300::/120?)"},
+    {"TunnelSource6HoldsThePortAddress",
+     dualStack(kInt6, R"(tunnel = { source6 = "fd00:200::/120"; };)", kN1, R"(vip = "10.100.0.100";)"), 6,
+     "dataplane.tunnel.source6", "contains fd00:200::1, which is the IPv6 address of port 'int'"},
+    {"TunnelSource6NotIpv6", dualStack(kInt6, R"(tunnel = { source6 = "10.200.0.64/26"; };)", kN1, R"(vip = "10.100.0.100";)"),
+     6, "dataplane.tunnel.source6", "'10.200.0.64/26' is not an IPv6 prefix"},
+    {"TunnelSource6Multicast", dualStack(kInt6, R"(tunnel = { source6 = "ff05::/120"; };)", kN1, R"(vip = "10.100.0.100";)"),
+     6, "dataplane.tunnel.source6", "is not global unicast"},
+    {"NodeInsideTunnelSource6",
+     dualStack(kInt6, R"(tunnel = { source6 = "fd00:200::10/124"; };)", kN1, R"(vip = "10.100.0.100";)"), 8,
+     "nodes.[0].addresses", "node address fd00:200::11 is inside dataplane.tunnel.source6 fd00:200::10/124"},
+    {"Ipv6VipInsideTunnelSource6",
+     dualStack(kInt6, R"(tunnel = { source6 = "fd00:100::100/120"; };)", kN1, R"(vip = "fd00:100::101";)"), 10,
+     "services.[0].vip", "VIP fd00:100::101 is inside dataplane.tunnel.source6 fd00:100::100/120"},
     {"DuplicateIpv6Snat", dualStack(kInt6, R"(snat = { addresses = [ "fd00:200::9", "fd00:200::9" ]; };)", kN1,
                                     R"(vip = "10.100.0.100";)"),
      6, "dataplane.snat.addresses.[1]", "fd00:200::9 is listed twice"},

@@ -501,5 +501,44 @@ TEST(Compiler, ToIp6KeepsTheWireOrder) {
   EXPECT_TRUE(toIp6(conf::IpAddress(0x0a000001u)).isZero());
 }
 
+TEST(Compiler, DualStackTunnelModeTunnelsEachFamilyInItsOwnWithIpv6OuterSources) {
+  conf::Config cfg = dualStackConfig();
+  cfg.services[0].mode = conf::Mode::kTunnel;
+  // Default: the internal port's address6 alone.
+  fwd::TunnelSettings t = tunnelSettings(cfg);
+  EXPECT_EQ(t.source6_base, ip6("fd00:200::1"));
+  EXPECT_EQ(t.source6_count, 1u);
+  // A /120 without its subnet-router anycast address: ::101 ... ::1ff.
+  cfg.dataplane.tunnel.source6 = conf::IpPrefix::parse("fd00:200::100/120").value();
+  t = tunnelSettings(cfg);
+  EXPECT_EQ(t.source6_base, ip6("fd00:200::101"));
+  EXPECT_EQ(t.source6_count, 255u);
+  EXPECT_EQ(t.sourceFor6(0), ip6("fd00:200::101"));
+  EXPECT_EQ(t.sourceFor6(~uint32_t{0}), ip6("fd00:200::1ff"));
+  EXPECT_TRUE(t.isSource6(ip6("fd00:200::180")));
+  EXPECT_FALSE(t.isSource6(ip6("fd00:200::100")));
+  EXPECT_FALSE(t.isSource6(ip6("fd00:200::200")));
+  // /127 and /128: every address.
+  cfg.dataplane.tunnel.source6->length = 127;
+  EXPECT_EQ(tunnelSettings(cfg).source6_base, ip6("fd00:200::100"));
+  EXPECT_EQ(tunnelSettings(cfg).source6_count, 2u);
+  cfg.dataplane.tunnel.source6->length = 128;
+  EXPECT_EQ(tunnelSettings(cfg).source6_count, 1u);
+
+  SnapshotCompiler compiler(1009);
+  auto snap = compiler.compile(cfg, 1);
+  const fwd::ServicePort* v4 = snap->find(conf::parseIpv4("10.100.0.100").value(), 80, IPPROTO_TCP);
+  const fwd::ServicePort6* v6 = snap->find6(ip6("fd00:100::100"), 80, IPPROTO_TCP);
+  ASSERT_NE(v4, nullptr);
+  ASSERT_NE(v6, nullptr);
+  EXPECT_EQ(v4->mode, fwd::ForwardingMode::kTunnel);
+  EXPECT_EQ(v6->mode, fwd::ForwardingMode::kTunnel);
+  ASSERT_EQ(v6->backends.size(), 2u);  // the IPv6 nodes
+  const auto& vips = compiler.lastStatus()->vips;
+  ASSERT_EQ(vips.size(), 2u);
+  for (const auto& vip : vips) EXPECT_EQ(vip.mode, conf::Mode::kTunnel) << vip.vip.str() << ": ipMode VIP";
+}
+
+
 }  // namespace
 }  // namespace ng::control

@@ -547,5 +547,25 @@ TEST(LoadBalancerRegistry, ReloadThatTakesAnAllocatedAddressIsRefused) {
             "box.conf: services.[1].vip: 10.100.0.101 is allocated to load balancer shop/web (declared through the API)");
 }
 
+// Tunnel mode over IPv6 is built: the request parses, and the registry refuses it only
+// when the box has no IPv6 outer source (no dataplane.tunnel.source6, no internal address6).
+TEST(LoadBalancerRegistry, Ipv6TunnelNeedsAnIpv6OuterSource) {
+  auto spec = parseLoadBalancerSpec(
+      json::parse(R"({"ports": [{"port": 80, "nodePort": 31080}], "mode": "tunnel", "ipFamilies": ["IPv6", "IPv4"]})"),
+      "shop", "dsr6");
+  ASSERT_TRUE(spec.has_value()) << spec.error();
+  EXPECT_EQ(spec->mode, conf::Mode::kTunnel);
+  TempDir dir;
+  const conf::Config cfg = boxConfig();  // IPv4-only ports
+  LoadBalancerRegistry reg(dir.file("lb.json"));
+  ASSERT_EQ(reg.load(cfg).value(), 0u);
+  auto r = reg.ensure(web(R"({"ports": [{"port": 80, "nodePort": 31080}], "mode": "tunnel", "ipFamilies": ["IPv6"],
+                             "nodes": [{"name": "n6", "addresses": ["fd00:200::11"]}]})"),
+                      "shop", "dsr6");
+  EXPECT_NE(r.status, 200);
+  EXPECT_NE(r.body.dump().find("IPv6 in tunnel mode needs an IPv6 outer source"), std::string::npos) << r.body.dump();
+}
+
+
 }  // namespace
 }  // namespace ng::control

@@ -154,7 +154,7 @@ bool isAnyNode6(const pkt::Ip6& a) {
   const auto nodes = test::Topo6::nodes();
   return std::find(nodes.begin(), nodes.end(), a) != nodes.end();
 }
-bool isAnyVip6(const pkt::Ip6& a) { return a == test::Topo6::vip(); }
+bool isAnyVip6(const pkt::Ip6& a) { return a == test::Topo6::vip() || a == test::Topo6::tunnelVip(); }
 
 // --- Harness state ----------------------------------------------------------------------
 
@@ -830,6 +830,70 @@ void checkReshaped(const World& w, uint8_t in_port, std::span<const std::byte> i
           "tunnel: sent to a next-hop MAC never announced on the out port");
 }
 
+// IPv6 tunnel mode (Action::length != 0): an IPv6-in-IPv6 frame to a node, the input's
+// IPv6 packet unchanged inside; or an ICMPv6 Packet Too Big to the client in its place.
+void checkReshaped6(const World& w, uint8_t in_port, std::span<const std::byte> in, const ParsedFrame& p,
+                    std::span<const std::byte> out, Action a) {
+  const WorkerContext& ctx = w.shadow;
+  require((p.proto == pkt::kProtoTcp || p.proto == pkt::kProtoUdp) && !p.has_vlan,
+          "tunnel6: only TCP/UDP over IPv6 is encapsulated or answered with Packet Too Big");
+  require(in_port == ctx.external_port, "tunnel6: only client frames are reshaped");
+  require(p.l3_offset == pkt::kEthHeaderLen && in.size() >= pkt::kEthHeaderLen + p.ip_total_len,
+          "tunnel6: input layout");
+  const std::span<const std::byte> inner = in.subspan(pkt::kEthHeaderLen, p.ip_total_len);
+  const pkt::Ip6 in_src = pkt::loadIp6(inner.data() + pkt::ipv6::kSrc);
+  const pkt::Ip6 in_dst = pkt::loadIp6(inner.data() + pkt::ipv6::kDst);
+  const size_t internal_mtu = ctx.ports[ctx.internal_port].mtu;
+  require(out.size() >= pkt::kEthHeaderLen + 40 && pkt::load16(out.data() + 12) == pkt::kEtherTypeIpv6,
+          "tunnel6: the output is not an IPv6 frame");
+  require(macAt(out, 6) == ctx.ports[a.out_port].mac, "tunnel6: source MAC is not the out port's");
+  const std::byte* oh = out.data() + pkt::kEthHeaderLen;
+  const pkt::Ip6 out_src = pkt::loadIp6(oh + pkt::ipv6::kSrc);
+  const pkt::Ip6 out_dst = pkt::loadIp6(oh + pkt::ipv6::kDst);
+  const uint8_t next = std::to_integer<uint8_t>(oh[pkt::ipv6::kNextHeader]);
+  const size_t payload = pkt::load16(oh + pkt::ipv6::kPayloadLen);
+  require(out.size() == pkt::kEthHeaderLen + 40 + payload, "tunnel6: payload length does not match the frame");
+  if (a.prepended == 0) {
+    // Packet Too Big, back out of the port it came in on, within 1280 bytes.
+    require(a.out_port == in_port && a.length <= in.size() && payload + 40 <= 1280,
+            "packet-too-big: wrong port, longer than the input or than 1280 bytes");
+    require(p.ip_total_len + 40 > internal_mtu, "packet-too-big: sent for a packet that fits");
+    require(next == pkt::kProtoIcmp6 && std::to_integer<uint8_t>(oh[40]) == pkt::icmp6::kPacketTooBig &&
+                std::to_integer<uint8_t>(oh[41]) == 0 && out_src == in_dst && out_dst == in_src &&
+                isAnyVip6(out_src) && macAt(out, 0) == macAt(in, 6),
+            "packet-too-big: not a type 2 code 0 from the VIP back to the sender");
+    require(pkt::load32(oh + 44) == internal_mtu - 40, "packet-too-big: MTU is not the internal MTU - 40");
+    const size_t quote = payload - 8;
+    require(quote == std::min<size_t>(p.ip_total_len, 1232) && sameBytes(out.subspan(14 + 48, quote), inner.first(quote)),
+            "packet-too-big: does not quote as much of the packet as fits in 1280 bytes");
+    require(refChecksum(out.subspan(14 + 40, payload), pseudoHeader6(out_src, out_dst, pkt::kProtoIcmp6, payload)) == 0,
+            "packet-too-big: ICMPv6 checksum does not verify");
+    return;
+  }
+  require(a.prepended == 40 && a.out_port == ctx.internal_port,
+          "tunnel6: encapsulation must prepend 40 bytes and leave by the internal port");
+  require(out.size() == pkt::kEthHeaderLen + 40 + p.ip_total_len && p.ip_total_len + 40 <= internal_mtu,
+          "tunnel6: wrong length, or larger than the internal MTU");
+  const uint32_t word = pkt::load32(oh);
+  require(next == 41 && std::to_integer<uint8_t>(oh[pkt::ipv6::kHopLimit]) == 64 && (word >> 28) == 6 &&
+              ((word >> 20) & 0xff) == ((pkt::load32(inner.data()) >> 20) & 0xff) && (word & 0xfffff) != 0,
+          "tunnel6: outer header is not IPv6/41, hop limit 64, traffic class copied, a flow label");
+  require(w.snap->tunnel.isSource6(out_src) && isAnyNode6(out_dst),
+          "tunnel6: outer source outside dataplane.tunnel.source6, or destination not a node");
+  require(sameBytes(out.subspan(54), inner), "tunnel6: the inner packet changed");
+  if (p.first_fragment) {
+    const fwd::ServicePort6* sp = w.snap->find6(in_dst, p.dst_port, p.proto);
+    const bool known = ctx.flows6.contains(lb::FlowKey6{.src_ip = in_src, .dst_ip = in_dst, .src_port = p.src_port,
+                                                        .dst_port = p.dst_port, .proto = p.proto});
+    require(known || (sp != nullptr && sp->mode == fwd::ForwardingMode::kTunnel && sp->allowsSource(in_src)),
+            "tunnel6: a new flow to a port that is not in tunnel mode, or from a denied source");
+  }
+  const pkt::Ip6 hop = ctx.ports[a.out_port].nextHop6(out_dst);
+  const pkt::Mac dst_mac = macAt(out, 0);
+  require(harness().topo.static_macs6.contains({hop, dst_mac}) || w.announced6.contains({a.out_port, hop, dst_mac}),
+          "tunnel6: sent to a next-hop MAC never announced on the out port");
+}
+
 void checkVerdict(const World& w, uint8_t in_port, std::span<const std::byte> in,
                   std::span<const std::byte> out, Action a, bool had_flow) {
   const pkt::ParseResult r = pkt::parseFrame(in);
@@ -848,7 +912,9 @@ void checkVerdict(const World& w, uint8_t in_port, std::span<const std::byte> in
       return;
     case Action::Kind::kForward:
       require(r.status == ParseStatus::kOk, "forward: the input frame did not parse");
-      if (a.length != 0) {
+      if (a.length != 0 && r.frame.l3 == L3::kIpv6) {
+        checkReshaped6(w, in_port, in, r.frame, out, a);
+      } else if (a.length != 0) {
         checkReshaped(w, in_port, in, r.frame, out, a);
       } else {
         require(a.prepended == 0, "forward: prepended without a length");

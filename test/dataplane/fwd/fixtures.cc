@@ -1,6 +1,7 @@
 #include "test/dataplane/fwd/fixtures.h"
 
 #include <algorithm>
+#include <cstring>
 #include <tuple>
 
 #include "dataplane/lb/maglev.h"
@@ -411,6 +412,23 @@ Env makeEnv() {
     sp.affinity_timeout_ms = SvcPorts::kAffinityTimeoutMs;
     snap->service_ports6.push_back(std::move(sp));
   }
+  // IPv6 tunnel mode next to IPv6 full-NAT.
+  for (const auto& [port, proto, node_port] :
+       {std::tuple{uint16_t{80}, kProtoTcp, uint16_t{30080}}, std::tuple{uint16_t{53}, kProtoUdp, uint16_t{30053}},
+        std::tuple{SvcPorts::kOnlyClient, kProtoTcp, SvcPorts::nodePortOf(SvcPorts::kOnlyClient)},
+        std::tuple{SvcPorts::kAffinityTcp, kProtoTcp, SvcPorts::nodePortOf(SvcPorts::kAffinityTcp)}}) {
+    fwd::ServicePort6 sp = fixtureServicePort6(port, proto, node_port);
+    sp.vip = Topo6::tunnelVip();
+    sp.mode = fwd::ForwardingMode::kTunnel;
+    if (port == SvcPorts::kOnlyClient) {
+      sp.source_ranges = {fwd::prefixRange6(Topo6::clientIp(), 128)};
+      sp.restrict_sources = true;
+    }
+    if (port == SvcPorts::kAffinityTcp) sp.affinity_timeout_ms = SvcPorts::kAffinityTimeoutMs;
+    snap->service_ports6.push_back(std::move(sp));
+  }
+  snap->tunnel.source6_base = Topo6::tunnelSourceFirst();
+  snap->tunnel.source6_count = Topo6::kTunnelSources;
   snap->snat_addresses6 = {Topo6::intIp()};
   for (const pkt::Ip6& node : Topo6::nodes()) {
     snap->resolve_targets6.push_back(node);
@@ -518,6 +536,63 @@ Bytes fragNeededFrame(const Bytes& offending, uint32_t from, uint16_t mtu) {
   store16(h + 10, fold(h, 20));
   store16(h + 22, fold(h + 20, 8 + quote));
   return out;
+}
+
+Bytes ip6ip6Frame(const Bytes& inner, const pkt::Ip6& outer_src, const pkt::Ip6& node, uint32_t flow_label) {
+  const size_t inner_len = 40 + load16(inner.data() + kEthHeaderLen + 4);
+  Bytes out(kEthHeaderLen + 40);
+  storeMac(out.data(), Topo6::nodeMac(node));
+  storeMac(out.data() + 6, Topo::intMac());
+  store16(out.data() + 12, kEtherTypeIpv6);
+  std::byte* h = out.data() + kEthHeaderLen;
+  // Version 6, the inner traffic class (bits 4..11 of the first word), the flow label.
+  const uint32_t tc = (load32(inner.data() + kEthHeaderLen) >> 20) & 0xff;
+  store32(h, 0x60000000u | (tc << 20) | flow_label);
+  store16(h + 4, static_cast<uint16_t>(inner_len));
+  h[6] = std::byte{41};
+  h[7] = std::byte{64};
+  storeIp6(h + 8, outer_src);
+  storeIp6(h + 24, node);
+  out.insert(out.end(), inner.begin() + kEthHeaderLen, inner.begin() + static_cast<ptrdiff_t>(kEthHeaderLen + inner_len));
+  return out;
+}
+
+Bytes packetTooBig6Frame(const Bytes& offending, const pkt::Ip6& from, uint32_t mtu) {
+  const std::byte* ip_in = offending.data() + kEthHeaderLen;
+  const size_t quote = std::min<size_t>(40 + load16(ip_in + 4), 1280 - 48);
+  Bytes out(kEthHeaderLen + 48);
+  storeMac(out.data(), loadMac(offending.data() + 6));
+  storeMac(out.data() + 6, Topo::extMac());
+  store16(out.data() + 12, kEtherTypeIpv6);
+  std::byte* h = out.data() + kEthHeaderLen;
+  h[0] = std::byte{0x60};
+  store16(h + 4, static_cast<uint16_t>(8 + quote));
+  h[6] = std::byte{58};
+  h[7] = std::byte{64};
+  storeIp6(h + 8, from);
+  std::memcpy(h + 24, ip_in + 8, 16);  // to the client
+  h[40] = std::byte{2};
+  store32(h + 44, mtu);
+  out.insert(out.end(), ip_in, ip_in + quote);
+  h = out.data() + kEthHeaderLen;
+  // RFC 4443 sec. 2.3 by hand: pseudo-header (addresses, length, next header 58) + message.
+  uint64_t sum = 0;
+  for (size_t i = 8; i < 40; i += 2) sum += load16(h + i);
+  sum += 8 + quote;
+  sum += 58;
+  for (size_t i = 0; i + 1 < 8 + quote; i += 2) sum += load16(h + 40 + i);
+  if ((8 + quote) % 2) sum += std::to_integer<uint32_t>(h[40 + 8 + quote - 1]) << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  store16(h + 42, static_cast<uint16_t>(~sum));
+  return out;
+}
+
+Bytes clientTunnelTcp6(uint16_t client_port, uint8_t flags, size_t payload, uint16_t port) {
+  return fromClient()
+      .ipv6(Topo6::clientIp(), Topo6::tunnelVip())
+      .tcp(client_port, port, flags)
+      .payload(payload)
+      .build();
 }
 
 namespace {

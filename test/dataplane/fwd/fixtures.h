@@ -79,6 +79,12 @@ struct Topo6 {
     return {ip6("2001:db8:200::11"), ip6("2001:db8:200::12"), ip6("2001:db8:200::13")};
   }
   static Mac nodeMac(const pkt::Ip6& node);  // 02:00:00:00:06:<last byte>
+  // Tunnel mode (IPv6-in-IPv6): VIP6 2001:db8:100::101 TCP 80 / UDP 53 / TCP 8001
+  // (source range 2001:db8:100::2/128) / TCP 8004 (ClientIP affinity) to the same IPv6
+  // nodes; outer sources 2001:db8:200::100 ... 2001:db8:200::10f (tunnel.source6).
+  static pkt::Ip6 tunnelVip() { return ip6("2001:db8:100::101"); }
+  static pkt::Ip6 tunnelSourceFirst() { return ip6("2001:db8:200::100"); }
+  static constexpr uint32_t kTunnelSources = 16;
 };
 [[nodiscard]] fwd::ServicePort6 fixtureServicePort6(uint16_t port, uint8_t proto, uint16_t node_port);
 
@@ -88,6 +94,8 @@ struct Observed {
   uint16_t snat_port = 0;   // full-NAT
   uint32_t outer_src = 0;   // tunnel mode: the outer header's source
   pkt::Ip6 node_ip6{};      // IPv6 steps
+  pkt::Ip6 outer_src6{};    // IPv6 tunnel mode: the outer header's source
+  uint32_t flow_label6 = 0; // IPv6 tunnel mode: the outer header's flow label
 };
 
 struct Step {
@@ -149,5 +157,16 @@ void applyFixtureSettings(const Fixture& fx, fwd::WorkerContext& ctx);
 // The ICMP frag-needed answer to `offending` (Ethernet + IPv4, as the client sent it),
 // from `from` with next-hop MTU `mtu`, written out independently of the processor.
 [[nodiscard]] Bytes fragNeededFrame(const Bytes& offending, uint32_t from, uint16_t mtu);
+// `inner` (an Ethernet + IPv6 frame) as the box must send it to `node` in IPv6 tunnel
+// mode, written out independently of the processor: internal MAC -> node MAC, outer IPv6
+// header (traffic class copied, `flow_label`, next header 41, hop limit 64), the inner
+// IPv6 packet as is.
+[[nodiscard]] Bytes ip6ip6Frame(const Bytes& inner, const pkt::Ip6& outer_src, const pkt::Ip6& node,
+                                uint32_t flow_label);
+// The ICMPv6 Packet Too Big answer to `offending` (Ethernet + IPv6, as the client sent
+// it), from `from` with MTU `mtu`, quoting up to 1232 bytes, written independently.
+[[nodiscard]] Bytes packetTooBig6Frame(const Bytes& offending, const pkt::Ip6& from, uint32_t mtu);
+// A client TCP segment to the IPv6 tunnel VIP.
+[[nodiscard]] Bytes clientTunnelTcp6(uint16_t client_port, uint8_t flags, size_t payload = 0, uint16_t port = 80);
 
 }  // namespace ng::test

@@ -107,6 +107,21 @@ Step laterToNode6(Bytes input, std::function<Bytes(const Observed&)> expected) {
               .output = std::move(expected)};
 }
 
+// A client -> IPv6 tunnel VIP packet that must leave IPv6-in-IPv6 toward a node.
+Step tunnelStep6(Bytes input, bool same_node = true) {
+  Step s{.in_port = kExt, .input = input, .verdict = Action::Kind::kForward, .out_port = kInt, .observe = true,
+         .same_node = same_node};
+  s.output = [input](const Observed& o) { return ip6ip6Frame(input, o.outer_src6, o.node_ip6, o.flow_label6); };
+  return s;
+}
+
+// `frame` with IPv6 traffic class `tc` (not covered by any checksum).
+Bytes withTrafficClass(Bytes frame, uint8_t tc) {
+  const uint32_t w = load32(frame.data() + kEthHeaderLen);
+  store32(frame.data() + kEthHeaderLen, (w & 0xf00fffffu) | (uint32_t{tc} << 20));
+  return frame;
+}
+
 }  // namespace
 
 Bytes clientTcp6(uint16_t client_port, uint8_t flags, size_t payload) {
@@ -457,6 +472,88 @@ std::vector<Fixture> ipv6Fixtures() {
                        .input = fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).frag6(0, false, 3).udp(5353, 53).payload(20).build(),
                        .verdict = Action::Kind::kForward, .out_port = kInt, .flows_after = 1}}});
   }
+  // --- IPv6 tunnel mode (IPv6-in-IPv6, DSR; policy: processor6.cc) ----------------------
+  {
+    const uint8_t kAck6 = tcp::kAckFlag, kPshAck6 = tcp::kPsh | tcp::kAckFlag;
+    f.push_back({"IPv6 tunnel: a connection's segments leave IPv6-in-IPv6 to one node, inner packet untouched",
+                 {tunnelStep6(clientTunnelTcp6(kClientPort, tcp::kSyn), false),
+                  tunnelStep6(clientTunnelTcp6(kClientPort, kAck6)),
+                  tunnelStep6(clientTunnelTcp6(kClientPort, kPshAck6, 700)),
+                  tunnelStep6(clientTunnelTcp6(kClientPort, tcp::kFin | kAck6))}});
+    f.push_back({"IPv6 tunnel: the traffic class is copied to the outer header",
+                 {tunnelStep6(withTrafficClass(clientTunnelTcp6(kClientPort, tcp::kSyn), 0xb8), false)}});
+    f.push_back({"IPv6 tunnel: a hop limit of 1 is delivered, not decremented (the box owns the VIP)",
+                 {tunnelStep6(fromClient6().ipv6(Topo6::clientIp(), Topo6::tunnelVip(), 1).tcp(kClientPort, 80, tcp::kSyn).build(),
+                              false)}});
+    {
+      std::vector<Step> steps;
+      for (int i = 0; i < 3; ++i) {
+        steps.push_back(tunnelStep6(fromClient6().ipv6(Topo6::clientIp(), Topo6::tunnelVip()).udp(5353, 53).payload(40).build(),
+                                    i != 0));
+      }
+      f.push_back({"IPv6 tunnel: UDP datagrams of a flow share node, outer source and flow label", std::move(steps)});
+    }
+    f.push_back({"IPv6 tunnel: a mid-stream ACK without a flow goes to the Maglev choice (another box's flow)",
+                 {tunnelStep6(clientTunnelTcp6(kClientPort, kAck6), false)}});
+    {
+      Step rst = tunnelStep6(clientTunnelTcp6(kClientPort, tcp::kRst), false);
+      rst.flows_after = 0;
+      f.push_back({"IPv6 tunnel: a RST without a flow is forwarded and creates nothing", {rst}});
+    }
+    {
+      Step denied = drop6(kExt, fromClient6().ipv6(ip6("2001:db8:100::7"), Topo6::tunnelVip())
+                                    .tcp(kClientPort, SvcPorts::kOnlyClient, tcp::kSyn).build(),
+                          DropReason::kSourceDenied);
+      denied.flows_after = 0;
+      Step allowed = tunnelStep6(clientTunnelTcp6(kClientPort, tcp::kSyn, 0, SvcPorts::kOnlyClient), false);
+      allowed.flows_after = 1;
+      f.push_back({"IPv6 tunnel: source ranges deny a new flow as in full-NAT, and allow the listed client",
+                   {denied, allowed}});
+    }
+    {
+      std::vector<Step> steps;
+      for (uint16_t port = 41000; port < 41006; ++port) {
+        steps.push_back(tunnelStep6(clientTunnelTcp6(port, tcp::kSyn, 0, SvcPorts::kAffinityTcp), port != 41000));
+      }
+      f.push_back({"IPv6 tunnel: ClientIP affinity keeps every connection of a client on one node", std::move(steps)});
+    }
+    f.push_back({"IPv6 tunnel and IPv6 full-NAT in one snapshot: each VIP keeps its mode",
+                 {tunnelStep6(clientTunnelTcp6(kClientPort, tcp::kSyn), false),
+                  toNode6(clientTcp6(kClientPort, tcp::kSyn), natTcp6(80, tcp::kSyn))}});
+    {
+      // Internal MTU 1500: inner packets up to 1460 bytes fit; 1500 bytes get PTB 1460,
+      // quoting the first 1232 bytes (the answer is exactly 1280 bytes of IPv6).
+      const Bytes big = clientTunnelTcp6(kClientPort, kPshAck6, 1440);
+      Step answer{.in_port = kExt, .input = big, .verdict = Action::Kind::kForward, .out_port = kExt,
+                  .output = [big](const Observed&) { return packetTooBig6Frame(big, Topo6::tunnelVip(), 1460); }};
+      const Bytes fits = clientTunnelTcp6(kClientPort, kPshAck6, 1400);  // 1460 + 40 = 1500
+      f.push_back({"IPv6 tunnel: a packet too big for the tunnel is answered with Packet Too Big, MTU 1460",
+                   {tunnelStep6(clientTunnelTcp6(kClientPort, tcp::kSyn), false), answer, tunnelStep6(fits)}});
+      Step first{.in_port = kExt, .input = big, .verdict = Action::Kind::kForward, .out_port = kExt,
+                 .output = [big](const Observed&) { return packetTooBig6Frame(big, Topo6::tunnelVip(), 1460); },
+                 .flows_after = 0};
+      f.push_back({"IPv6 tunnel: a too-big first packet is answered and leaves no flow", {first}});
+    }
+    {
+      const Bytes to_source = fromNode6(Topo6::nodes()[0])
+                                  .ipv6(Topo6::nodes()[0], ip6("2001:db8:200::107"))
+                                  .udp(4000, 4001)
+                                  .build();
+      f.push_back({"IPv6 tunnel: a packet to an outer source is counted apart",
+                   {drop6(kInt, to_source, DropReason::kToTunnelSource)}});
+    }
+    {
+      constexpr size_t kBig = 3000;
+      const std::vector<Bytes> frags =
+          fragmentIpv6(fromClient6().ipv6(Topo6::clientIp(), Topo6::tunnelVip()).udp(5353, 53).payload(kBig).build(),
+                       1400, 0x51525354);  // 1448-byte fragments: + 40 fits the 1500 MTU
+      std::vector<Step> steps;
+      for (size_t k = 0; k < frags.size(); ++k) steps.push_back(tunnelStep6(frags[k], k != 0));
+      f.push_back({"IPv6 tunnel: fragments follow the first fragment's node, outer source and label, unchanged",
+                   std::move(steps)});
+    }
+  }
+
   return f;
 }
 

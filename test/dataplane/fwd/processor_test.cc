@@ -60,6 +60,7 @@ TEST_P(FixtureTest, Runs) {
 
   Observed seen;
   std::tuple<uint32_t, uint16_t, uint16_t, uint8_t> last_tunnel_flow{};
+  std::tuple<Ip6, bool, uint32_t, uint16_t, uint16_t> last_tunnel6_flow{};
   for (size_t i = 0; i < fx.steps.size(); ++i) {
     const Step& step = fx.steps[i];
     SCOPED_TRACE("step " + std::to_string(i));
@@ -108,6 +109,39 @@ TEST_P(FixtureTest, Runs) {
       ASSERT_EQ(out.status, ParseStatus::kOk);
       if (out.frame.l3 == L3::kIpv6) {
         const Ip6 node = loadIp6(frame.data() + out.frame.l3_offset + ipv6::kDst);
+        if (std::to_integer<uint8_t>(frame[out.frame.l3_offset + ipv6::kNextHeader]) == 41) {
+          // IPv6 tunnel mode: outer source from tunnel.source6, a non-zero flow label, and
+          // one (source, label) per flow: the inner ports say which flow it is.
+          if (step.same_node) EXPECT_EQ(node, seen.node_ip6) << "must go to the previous step's node";
+          seen.node_ip6 = node;
+          const Ip6 src = loadIp6(frame.data() + out.frame.l3_offset + ipv6::kSrc);
+          const uint32_t label = load32(frame.data() + out.frame.l3_offset) & 0xfffff;
+          const Ip6 first = Topo6::tunnelSourceFirst();
+          EXPECT_TRUE(src.hi == first.hi && src.lo - first.lo < Topo6::kTunnelSources) << "an outer source of source6";
+          EXPECT_NE(label, 0u) << "flow label 0 means unlabelled";
+          Bytes inner(frame.begin(), frame.begin() + 14);
+          inner.insert(inner.end(), frame.begin() + 54, frame.end());
+          const ParseResult in = parseFrame(inner);
+          ASSERT_EQ(in.status, ParseStatus::kOk);
+          // A datagram's fragments are one flow (their identification); else the ports.
+          const auto flow = std::tuple(loadIp6(inner.data() + 14 + ipv6::kSrc), in.frame.is_fragment,
+                                       in.frame.is_fragment ? load32(inner.data() + in.frame.frag6_offset + 4) : 0u,
+                                       in.frame.is_fragment ? 0 : in.frame.src_port,
+                                       in.frame.is_fragment ? 0 : in.frame.dst_port);
+          if (flow == last_tunnel6_flow) {
+            EXPECT_EQ(src, seen.outer_src6) << "one outer source per flow";
+            EXPECT_EQ(label, seen.flow_label6) << "one flow label per flow";
+          }
+          last_tunnel6_flow = flow;
+          seen.outer_src6 = src;
+          seen.flow_label6 = label;
+          const auto nodes = Topo6::nodes();
+          EXPECT_NE(std::find(nodes.begin(), nodes.end(), node), nodes.end()) << "an IPv6 node";
+          ASSERT_TRUE(step.output) << "forward steps must state their output";
+          const Bytes want = step.output(seen);
+          EXPECT_EQ(frame, want) << hexDiff(frame, want);
+          continue;
+        }
         if (step.same_node) {
           EXPECT_EQ(node, seen.node_ip6) << "must go to the previous step's node";
         }
