@@ -1068,6 +1068,16 @@ void readPools(const Cursor& root, std::vector<PoolConfig>& pools) {
       item.member("cidrs", Need::kOptional)->fail("at least one CIDR is required");
       return;
     }
+    // A pool that starts in multicast, loopback, unspecified or link-local space is a
+    // mistake, and allocation would walk it address by address looking for a host.
+    auto cidr_items = item.elements("cidrs", Need::kOptional);
+    for (size_t i = 0; i < pool.cidrs.size(); ++i) {
+      if (!pool.cidrs[i].address.isUnicastHost()) {
+        (*cidr_items)[i].fail(quoted(pool.cidrs[i].str()) + " does not start with a unicast host address " +
+                              "(multicast, loopback, unspecified, link-local and 0/8 blocks cannot hold VIPs)");
+        return;
+      }
+    }
     if (auto [it, fresh] = names.try_emplace(pool.name, item.path()); !fresh) {
       item.member("name", Need::kOptional)
           ->fail("pool name " + quoted(pool.name) + " is already used by " + it->second);

@@ -716,6 +716,10 @@ const BadCase kBadCases[] = {
      withBase("pools = ( { name = \"p\"; cidrs = [ \"10.1.0.0/24\" ]; },\n"
               "          { name = \"p\"; cidrs = [ \"10.2.0.0/24\" ]; } );\n"),
      10, "pools.[1].name", "pool name 'p' is already used by pools.[0]"},
+    {"PoolOfMulticast", withBase("pools = ( { name = \"p\"; cidrs = [ \"10.1.0.0/24\", \"ff00::/8\" ]; } );\n"), 9,
+     "pools.[0].cidrs.[1]", "'ff00::/8' does not start with a unicast host address"},
+    {"PoolOfEverything", withBase("pools = ( { name = \"p\"; cidrs = [ \"0.0.0.0/0\" ]; } );\n"), 9,
+     "pools.[0].cidrs.[0]", "'0.0.0.0/0' does not start with a unicast host address"},
     {"PoolWithoutCidrs", withBase("pools = ( { name = \"p\"; cidrs = [ ]; } );\n"), 9,
      "pools.[0].cidrs", "at least one CIDR is required"},
     // --- workers
