@@ -211,30 +211,7 @@ client_rx_before="$(link_counter "$client" eth1 rx)"
 say "(a) $REQUESTS requests to http://$TUNNEL_VIP/whoami"
 NG_VIP="$TUNNEL_VIP" e2e_requests "$REQUESTS" "$work/requests.txt"
 checkpoint
-declare -A hits=()
-bad=0
-while read -r line; do
-  case "$line" in
-    n1 | n2 | n3) hits[$line]=$((${hits[$line]:-0} + 1)) ;;
-    *) bad=$((bad + 1)) ;;
-  esac
-done <"$work/requests.txt"
-spread="n1=${hits[n1]:-0} n2=${hits[n2]:-0} n3=${hits[n3]:-0}"
-if ((bad == 0)) && (($(wc -l <"$work/requests.txt") == REQUESTS)); then
-  pass "(a) $REQUESTS/$REQUESTS requests through the tunnel succeeded ($spread)"
-else
-  why="$(grep -vx 'n[123]' "$work/requests.txt" | sort | uniq -c | awk '{printf "%s%s x %s", sep, $1, $2; sep=", "}')"
-  fail "(a) $bad of $REQUESTS requests failed or were not run ($spread; $why)"
-fi
-low=""
-for n in "${NG_NODE_NAMES[@]}"; do
-  ((${hits[$n]:-0} >= MIN_EACH)) || low+=" $n=${hits[$n]:-0}"
-done
-if [[ -z "$low" ]]; then
-  pass "(a) every node served >= $MIN_EACH ($spread)"
-else
-  fail "(a) nodes below $MIN_EACH:$low ($spread)"
-fi
+e2e_check_requests "(a)" "$work/requests.txt" "$REQUESTS" "$MIN_EACH"
 
 # (b) the replies went through the router, not the box.
 to_clients="$(counter to_clients)"
