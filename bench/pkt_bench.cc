@@ -9,6 +9,7 @@
 #include <x86intrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -26,15 +27,21 @@ using namespace ng;
 using test::Bytes;
 
 // Distinct client frames: source address and port vary so every frame is its own flow.
-// `tunnel`: to the fixtures' tunnel-mode VIP, with DF set as Linux sends TCP.
-std::vector<Bytes> clientFrames(size_t n, uint8_t flags, bool tunnel = false) {
+// `tunnel`: to the fixtures' tunnel-mode VIP, with DF set as Linux sends TCP. `first`:
+// the number of the first flow, so two calls can make disjoint sets.
+std::vector<Bytes> clientFrames(size_t n, uint8_t flags, bool tunnel = false, size_t first = 0) {
   std::vector<Bytes> frames;
   frames.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t src = test::ip("10.100.0.2") + static_cast<uint32_t>((i >> 14) << 8);  // other /24s via gateway-less on-link range
+  // Parsed once: a million frames would otherwise parse these strings a million times.
+  const uint32_t client = test::ip("10.100.0.2");
+  const uint32_t vip = tunnel ? test::Topo::tunnelVip() : test::Topo::vip();
+  const pkt::Mac client_mac = test::Topo::clientMac();
+  const pkt::Mac ext_mac = test::Topo::extMac();
+  for (size_t i = first; i < first + n; ++i) {
+    const uint32_t src = client + static_cast<uint32_t>((i >> 14) << 8);  // other /24s via gateway-less on-link range
     frames.push_back(test::PacketBuilder()
-                         .eth(test::Topo::clientMac(), test::Topo::extMac())
-                         .ipv4(src, tunnel ? test::Topo::tunnelVip() : test::Topo::vip())
+                         .eth(client_mac, ext_mac)
+                         .ipv4(src, vip)
                          .ipFrag(tunnel ? 0x4000 : 0)
                          .tcp(static_cast<uint16_t>(1024 + (i & 0x3fff)), 80, flags)
                          .build());
@@ -119,6 +126,50 @@ void BM_EstablishedFlow(benchmark::State& state) {
   state.counters["flows"] = static_cast<double>(flows);
 }
 BENCHMARK(BM_EstablishedFlow)->Arg(4096)->Arg(1 << 20);
+
+// The worker's path: bursts of fwd::kMaxBurst ACKs of `range(0)` established flows
+// through fwd::processBurst (parse and hash the burst, prefetch index slots, then
+// records, then decide), each burst first copied into fresh buffers the way a PMD writes
+// received frames. Per packet, copy included (BM_CopyOnly is one 60-byte copy).
+void BM_EstablishedBurst(benchmark::State& state) {
+  constexpr size_t kBurst = fwd::kMaxBurst;
+  const auto flows = static_cast<size_t>(state.range(0));
+  Pipeline p(static_cast<uint32_t>(flows * 2));
+  const std::vector<Bytes> acks = clientFrames(flows, pkt::tcp::kAckFlag);
+  {
+    std::vector<Bytes> syns = clientFrames(flows, pkt::tcp::kSyn);
+    for (size_t f = 0; f < flows; ++f) {
+      Bytes ack = acks[f];
+      if (fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, syns[f], 1).kind != fwd::Action::Kind::kForward ||
+          fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, ack, 1).kind != fwd::Action::Kind::kForward) {
+        state.SkipWithError("SYN/ACK not forwarded during set-up");
+        return;
+      }
+    }
+  }
+  const size_t len = acks[0].size();
+  std::vector<std::byte> buffers(kBurst * 128);
+  std::array<std::span<std::byte>, kBurst> frames;
+  for (size_t k = 0; k < kBurst; ++k) frames[k] = std::span(buffers.data() + k * 128, len);
+  std::array<fwd::Action, kBurst> actions;
+  size_t i = 0;
+  uint64_t forwarded = 0;
+  for (auto _ : state) {
+    for (size_t k = 0; k < kBurst; ++k) {
+      std::memcpy(frames[k].data(), acks[i].data(), len);
+      i = i + 1 == flows ? 0 : i + 1;
+    }
+    fwd::processBurst(*p.ctx, *p.env.snapshot, test::kExt, frames, actions, 2);
+    for (const fwd::Action& a : actions) forwarded += a.kind == fwd::Action::Kind::kForward;
+  }
+  if (forwarded != state.iterations() * kBurst) state.SkipWithError("an ACK was not forwarded");
+  if (p.ctx->counters.new_flows.get() != flows) state.SkipWithError("ACKs created flows");
+  state.SetItemsProcessed(state.iterations() * kBurst);
+  state.counters["ns_per_pkt"] = benchmark::Counter(static_cast<double>(state.iterations() * kBurst),
+                                                    benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["flows"] = static_cast<double>(flows);
+}
+BENCHMARK(BM_EstablishedBurst)->Arg(4096)->Arg(1 << 20);
 
 // Tunnel mode, established flow: ACKs of `range(0)` flows, each encapsulated (outer
 // header written into the headroom, checksum computed) toward the flow's node.
@@ -309,6 +360,65 @@ void BM_NewFlow(benchmark::State& state) {
   reportCycles(state, cycles);
 }
 BENCHMARK(BM_NewFlow);
+
+// New flow with `range(0)` established flows in the table (capacity twice that plus one
+// batch, as BM_EstablishedFlow sizes it): a SYN per iteration from a client the table
+// does not know. At 1M flows the insert's index slots and the SNAT search meet a table
+// that does not fit the caches. Between batches, outside the timing, the clock steps past
+// the half-open timeout and one expiry lap removes the batch (releasing its SNAT ports),
+// so the established flows stay and every batch meets the same table.
+void BM_NewFlowInTable(benchmark::State& state) {
+  constexpr size_t kBatch = 65536;
+  const auto flows = static_cast<size_t>(state.range(0));
+  const auto capacity = static_cast<uint32_t>(flows * 2 + kBatch);
+  Pipeline p(capacity, 100, 1024);
+  p.env.snapshot->timeouts.tcp_half_open_ms = 1000;
+  p.env.snapshot->timeouts.tcp_established_ms = UINT32_MAX / 2;  // never within the run
+  uint32_t now_ms = 1;
+  {
+    const std::vector<Bytes> syns = clientFrames(flows, pkt::tcp::kSyn);
+    std::vector<Bytes> acks = clientFrames(flows, pkt::tcp::kAckFlag);
+    for (size_t f = 0; f < flows; ++f) {
+      Bytes syn = syns[f];
+      if (fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, syn, now_ms).kind != fwd::Action::Kind::kForward ||
+          fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, acks[f], now_ms).kind != fwd::Action::Kind::kForward) {
+        state.SkipWithError("SYN/ACK not forwarded during set-up");
+        return;
+      }
+    }
+  }
+  const std::vector<Bytes> syns = clientFrames(kBatch, pkt::tcp::kSyn, false, flows);
+  std::array<fwd::ArpRequest, 16> requests;
+  Bytes frame(syns[0].size());
+  size_t i = 0;
+  uint64_t cycles = 0;
+  for (auto _ : state) {
+    if (i == kBatch) {
+      state.PauseTiming();
+      now_ms += 2000;
+      (void)fwd::slowTick(*p.ctx, *p.env.snapshot, now_ms, capacity, requests);
+      if (p.ctx->flows.size() != flows) {
+        state.SkipWithError("the expiry lap did not leave exactly the established flows");
+        return;
+      }
+      i = 0;
+      state.ResumeTiming();
+    }
+    std::memcpy(frame.data(), syns[i].data(), syns[i].size());
+    ++i;
+    const uint64_t t0 = __rdtsc();
+    const fwd::Action a = fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, frame, now_ms);
+    cycles += __rdtsc() - t0;
+    benchmark::DoNotOptimize(a);
+  }
+  uint64_t drops = 0;
+  for (const auto& d : p.ctx->counters.drops) drops += d.get();
+  if (drops != 0) state.SkipWithError("SYNs were dropped");
+  if (p.ctx->counters.half_open_evictions.get() != 0) state.SkipWithError("SYNs evicted half-open flows");
+  reportCycles(state, cycles);
+  state.counters["flows"] = static_cast<double>(flows);
+}
+BENCHMARK(BM_NewFlowInTable)->Arg(4096)->Arg(1 << 20);
 
 // The node's reply on an established flow (reverse lookup + restore).
 void BM_ReplyToClient(benchmark::State& state) {
