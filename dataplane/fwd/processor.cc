@@ -78,7 +78,7 @@ bool isMartianSource(const WorkerContext& ctx, const ForwardingSnapshot& snap, u
 }
 
 // Queues an ARP request for `ip` out of `port` when the neighbour table says one is due.
-void requestNeighbor(WorkerContext& ctx, uint8_t port, uint32_t ip, uint32_t now_ms) noexcept {
+[[gnu::noinline, gnu::cold]] void requestNeighbor(WorkerContext& ctx, uint8_t port, uint32_t ip, uint32_t now_ms) noexcept {
   if (!ctx.neighbors.want(ip, now_ms)) return;
   if (ctx.arp_queue_len < ctx.arp_queue.size()) {
     ctx.arp_queue[ctx.arp_queue_len++] = ArpRequest{.port = port, .target_ip = ip};
@@ -86,7 +86,7 @@ void requestNeighbor(WorkerContext& ctx, uint8_t port, uint32_t ip, uint32_t now
 }
 
 // Resolves the destination MAC for `dst` out of `port`; nullptr (request queued) if unknown.
-const Mac* nextHopMac(WorkerContext& ctx, uint8_t port, uint32_t dst, uint32_t now_ms) noexcept {
+[[gnu::always_inline]] inline const Mac* nextHopMac(WorkerContext& ctx, uint8_t port, uint32_t dst, uint32_t now_ms) noexcept {
   const uint32_t hop = ctx.ports[port].nextHop(dst);
   if (hop == 0) return nullptr;
   if (const Mac* mac = ctx.neighbors.lookup(hop)) return mac;
@@ -861,7 +861,7 @@ Action laterFragmentToTunnel(WorkerContext& ctx, const ForwardingSnapshot& snap,
 
 // Everything after parsing. `flow_hash` is FlowTable::hashOf(key) when the caller has
 // it (burst path), else 0 with `have_hash` false.
-Action decide(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+[[gnu::always_inline]] inline Action decide(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
               std::span<std::byte> frame, ParsedFrame& p, bool have_hash, uint32_t flow_hash,
               uint32_t now_ms) noexcept {
   // Ports are configured untagged in this version; a tag means a misconfigured switch.
