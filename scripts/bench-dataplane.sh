@@ -4,7 +4,7 @@
 #   scripts/bench-dataplane.sh [--seconds 10] [--warmup 3] [--build DIR]
 #                              [--flows 4096] [--packets-per-flow 8] [--mode fullnat|tunnel]
 #                              [--rounds 1] [--only testpmd|nodegate] [--api-port 9180] [--keep]
-#                              [--testpmd-mode io|5tswap|macswap]
+#                              [--testpmd-mode io|5tswap|macswap] [--workers 1]
 #
 # Both sides read the same pcap (scripts/mkpcap.py: TCP client -> VIP 10.100.0.100:80, SYNs
 # first, then ACKs round-robin) replayed forever by net_pcap (rx_pcap=FILE,infinite_rx=1),
@@ -17,6 +17,15 @@
 #   (b) nodegate --config GENERATED: external port = the same net_pcap device, internal port =
 #       net_null; the rate is the per-second increase of counters.to_nodes (client -> node
 #       frames rewritten and sent) read from GET /v1/stats once per second.
+# --workers N (default 1): N forwarding lcores on each side, each with its own RX/TX queue
+# pair and its own pcap of --flows flows (scripts/mkpcap.py --worker w --workers N: the
+# flows NodeGate's worker w owns, as a NIC's RSS would hand them out, so no frame has to
+# hop between workers; the run checks that the `redirected` counter stays 0), read by
+# RX queue w of one net_pcap device (rx_pcap given N times). testpmd runs
+# --rxq=N --txq=N --nb-cores=N. With N >= the machine's cores the lcores are pinned one per
+# core and the main lcore (testpmd's stats printer, NodeGate's control thread, both mostly
+# asleep) floats over all of them (--lcores=0@(0-K),1@0,2@1,...). The result is then both
+# totals, their ratio and the per-worker Mpps.
 # Each side: the first --warmup seconds are discarded, the reported figure is the median of
 # the next --seconds one-second rates. Prints both Mpps, the ratio nodegate/testpmd and the
 # drop counters; exits non-zero with a message if a side does not start or forwards nothing.
@@ -40,6 +49,7 @@ MODE=fullnat
 ONLY=both
 TESTPMD_MODE=io
 ROUNDS=1
+WORKERS=1
 API_PORT=9180
 KEEP=0
 
@@ -66,6 +76,7 @@ while (($#)); do
     --only) ONLY=${2:?}; shift 2 ;;
     --testpmd-mode) TESTPMD_MODE=${2:?}; shift 2 ;;
     --rounds) ROUNDS=${2:?}; shift 2 ;;
+    --workers) WORKERS=${2:?}; shift 2 ;;
     --api-port) API_PORT=${2:?}; shift 2 ;;
     --keep) KEEP=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -79,10 +90,12 @@ done
 [[ $ONLY == both || $ONLY == testpmd || $ONLY == nodegate ]] || die "--only must be testpmd or nodegate"
 [[ $API_PORT =~ ^[0-9]+$ ]] || die "--api-port must be a port number"
 [[ $ROUNDS =~ ^[0-9]+$ && $ROUNDS -ge 1 && $ROUNDS -le 20 ]] || die "--rounds must be 1..20"
+[[ $WORKERS =~ ^[0-9]+$ && $WORKERS -ge 1 && $WORKERS -le 8 ]] || die "--workers must be 1..8"
 BUILD_DIR=$(realpath -m "$BUILD_DIR")
 
 [[ $(id -u) -eq 0 ]] || die "needs root (hugepages, network namespace)"
 (($(nproc) >= 2)) || die "needs at least 2 cores (lcore 0 main, lcore 1 forwarding)"
+((WORKERS <= $(nproc))) || die "--workers $WORKERS: the machine has $(nproc) cores, one forwarding lcore per core at most"
 command -v python3 >/dev/null || die "python3 not found"
 if [[ $ONLY != nodegate ]]; then
   command -v dpdk-testpmd >/dev/null || die "dpdk-testpmd not found (apt-get install dpdk)"
@@ -240,6 +253,13 @@ def sample(url, warmup, duration, result):
 
     window = samples[warmup:]
     fwd = rates("to_nodes", window)
+    # Each worker's pcap holds only flows it owns: a frame handed to another worker means
+    # the pcap and the workers' ownership disagree, and the figure would measure the rings.
+    handed = window[-1][1].get("redirected", 0) - window[0][1].get("redirected", 0)
+    if handed:
+        print(f"  {handed} frames were handed between workers while measuring (counter redirected): "
+              "the pcaps do not match the workers' flow ownership", file=sys.stderr)
+        return 1
     if max(fwd) <= 0:
         print("  nodegate forwarded nothing (to_nodes did not move)", file=sys.stderr)
     else:
@@ -270,20 +290,41 @@ if __name__ == "__main__":
     sys.exit(f"unknown helper command {cmd}")
 PY
 
-PCAP="$WORK/flows.pcap"
-python3 "$REPO/scripts/mkpcap.py" "$PCAP" --flows "$FLOWS" --packets-per-flow "$PACKETS_PER_FLOW" \
-  --vip 10.100.0.100 --port 80 --dst-mac "$PCAP_PORT_MAC" 2>"$WORK/mkpcap.log" ||
-  { cat "$WORK/mkpcap.log" >&2; die "mkpcap.py failed"; }
-FRAMES=$((FLOWS * PACKETS_PER_FLOW))
+# One pcap per worker (RX queue), each with the flows that worker owns.
+RX_PCAPS=""
+for ((w = 0; w < WORKERS; w++)); do
+  pcap="$WORK/flows-$w.pcap"
+  python3 "$REPO/scripts/mkpcap.py" "$pcap" --flows "$FLOWS" --packets-per-flow "$PACKETS_PER_FLOW" \
+    --vip 10.100.0.100 --port 80 --dst-mac "$PCAP_PORT_MAC" --workers "$WORKERS" --worker "$w" \
+    2>"$WORK/mkpcap.log" || { cat "$WORK/mkpcap.log" >&2; die "mkpcap.py failed"; }
+  RX_PCAPS+="rx_pcap=$pcap,"
+done
+FRAMES=$((WORKERS * FLOWS * PACKETS_PER_FLOW))
 # net_pcap's infinite_rx keeps a copy of every frame of the file in mbufs of the RX queue's
 # pool for the life of the port; the pool needs room for those plus the working set.
-NB_MBUFS=$((FRAMES + 32768 > 65536 ? FRAMES + 32768 : 65536))
-PCAP_DEVICE="net_pcap0,rx_pcap=$PCAP,infinite_rx=1"
+NB_MBUFS=$((FRAMES + 32768 * WORKERS > 65536 ? FRAMES + 32768 * WORKERS : 65536))
+PCAP_DEVICE="net_pcap0,${RX_PCAPS}infinite_rx=1"
 NULL_DEVICE="net_null0,no-rx=1"
 RUN_LIMIT=$((START_TIMEOUT + WARMUP + DURATION + 30))
 
-echo "NodeGate data-plane benchmark: $FLOWS flows x $PACKETS_PER_FLOW frames (64 B with FCS)," \
-  "warm-up ${WARMUP} s + ${DURATION} s per side, forwarding on lcore 1"
+# Forwarding lcores 1..N. While there is a spare core, lcore i runs on core i and lcore 0
+# (main) on core 0 (EAL's default for -l 0-N, so no map is passed); with N = cores, lcore i
+# runs on core i-1 and lcore 0 floats.
+FWD_LCORES=$(seq -s, 1 "$WORKERS")
+LCORE_ARGS=(-l "0,$FWD_LCORES")
+NODEGATE_EAL_LCORES=""
+if ((WORKERS < $(nproc))); then
+  LCORE_MAP="0@0"
+  for ((w = 1; w <= WORKERS; w++)); do LCORE_MAP+=",$w@$w"; done
+else
+  LCORE_MAP="0@(0-$(($(nproc) - 1)))"
+  for ((w = 1; w <= WORKERS; w++)); do LCORE_MAP+=",$w@$((w - 1))"; done
+  LCORE_ARGS=(--lcores="$LCORE_MAP")
+  NODEGATE_EAL_LCORES=", \"--lcores=$LCORE_MAP\""
+fi
+
+echo "NodeGate data-plane benchmark: $WORKERS worker(s) x $FLOWS flows x $PACKETS_PER_FLOW frames" \
+  "(64 B with FCS), warm-up ${WARMUP} s + ${DURATION} s per side, lcores $LCORE_MAP (forwarding: $FWD_LCORES)"
 echo "  in:  $PCAP_DEVICE"
 echo "  out: $NULL_DEVICE"
 
@@ -298,14 +339,15 @@ FAILED=0
 run_testpmd() {
   local log="$WORK/testpmd.log" pid i
   echo
-  echo "(a) dpdk-testpmd $TESTPMD_MODE forwarding, 1 forwarding core (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "(a) dpdk-testpmd $TESTPMD_MODE forwarding, $WORKERS forwarding core(s) (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   ensure_hugepages
   claim_prefix "$PREFIX_TESTPMD"
   # Line-buffered, so the log shows each stats period as it is printed.
   timeout -s TERM -k 10 "$RUN_LIMIT" stdbuf -oL \
-    dpdk-testpmd -l 0,1 --file-prefix "$PREFIX_TESTPMD" --huge-unlink --no-pci \
+    dpdk-testpmd "${LCORE_ARGS[@]}" --file-prefix "$PREFIX_TESTPMD" --huge-unlink --no-pci \
     --vdev "$PCAP_DEVICE" --vdev "$NULL_DEVICE" -- \
-    --forward-mode="$TESTPMD_MODE" --nb-cores=1 --stats-period 1 --total-num-mbufs="$NB_MBUFS" \
+    --forward-mode="$TESTPMD_MODE" --nb-cores="$WORKERS" --rxq="$WORKERS" --txq="$WORKERS" \
+    --stats-period 1 --total-num-mbufs="$NB_MBUFS" \
     >"$log" 2>&1 </dev/null &
   pid=$!
   PIDS+=("$pid")
@@ -337,12 +379,12 @@ run_testpmd() {
 # ---------------------------------------------------------------------------------------
 write_nodegate_config() {
   cat >"$1" <<EOF
-# Generated by scripts/bench-dataplane.sh: one worker, pcap replay in, net_null out.
+# Generated by scripts/bench-dataplane.sh: $WORKERS worker(s), pcap replay in, net_null out.
 dataplane = {
-  eal = [ "--file-prefix", "$PREFIX_NODEGATE", "--huge-unlink", "--no-pci" ];
-  workers = [ 1 ];
+  eal = [ "--file-prefix", "$PREFIX_NODEGATE", "--huge-unlink", "--no-pci"$NODEGATE_EAL_LCORES ];
+  workers = [ $(seq -s ', ' 1 "$WORKERS") ];
   # net_pcap with infinite_rx keeps the whole capture in mbufs of the RX pool.
-  mbufs = 131071;
+  mbufs = $((NB_MBUFS > 131071 ? NB_MBUFS : 131071));
   ports = (
     { name = "ext"; device = "$PCAP_DEVICE"; role = "external";
       address = "10.100.0.1/24"; mtu = 1500; },
@@ -375,7 +417,7 @@ run_nodegate() {
   local bin="$BUILD_DIR/control/nodegate" conf="$WORK/nodegate.conf" log="$WORK/nodegate.log"
   local url="http://127.0.0.1:$API_PORT/v1/stats" pid rc
   echo
-  echo "(b) nodegate ($MODE), 1 worker (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "(b) nodegate ($MODE), $WORKERS worker(s) (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   if [[ ! -x $bin ]]; then
     echo "bench-dataplane: nodegate not found at $bin; build it with" >&2
     echo "  cmake -S $REPO -B $BUILD_DIR -DCMAKE_BUILD_TYPE=Release && cmake --build $BUILD_DIR -j2 --target nodegate" >&2
@@ -453,7 +495,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 echo
-echo "Result ($(nproc) cores, $(uname -r), DPDK $(pkg-config --modversion libdpdk 2>/dev/null || echo '?'), $FLOWS flows, 64-byte frames):"
+echo "Result ($(nproc) cores, $(uname -r), DPDK $(pkg-config --modversion libdpdk 2>/dev/null || echo '?')," \
+  "$WORKERS forwarding lcore(s) per side, $FLOWS flows each, 64-byte frames):"
 if ((ROUNDS > 1)); then
   printf '  per round, testpmd Mpps : %s\n' "${TESTPMD_ALL[*]:-n/a}"
   printf '  per round, nodegate Mpps: %s\n' "${NODEGATE_ALL[*]:-n/a}"
@@ -463,8 +506,9 @@ T=""
 N=""
 if ((${#TESTPMD_ALL[@]})); then T=$(median "${TESTPMD_ALL[@]}"); fi
 if ((${#NODEGATE_ALL[@]})); then N=$(median "${NODEGATE_ALL[@]}"); fi
-printf '  dpdk-testpmd %-5s: %s Mpps\n' "$TESTPMD_MODE" "${T:-n/a}"
-printf '  nodegate %-7s : %s Mpps\n' "$MODE" "${N:-n/a}"
+per_worker() { [[ -n $1 ]] && awk -v t="$1" -v n="$WORKERS" 'BEGIN { printf " (%.3f per forwarding core)", t / n }'; }
+printf '  dpdk-testpmd %-5s: %s Mpps%s\n' "$TESTPMD_MODE" "${T:-n/a}" "$( ((WORKERS > 1)) && per_worker "$T")"
+printf '  nodegate %-7s : %s Mpps%s\n' "$MODE" "${N:-n/a}" "$( ((WORKERS > 1)) && per_worker "$N")"
 if ((${#RATIOS[@]})); then
   note=""
   if ((ROUNDS > 1)); then note=" (median of per-round ratios)"; fi

@@ -6,7 +6,7 @@
 #   (default)  Google Benchmark binaries (build/bench/maglev_bench, flow_table_bench,
 #              pkt_bench, health_bench) with 5 repetitions, aggregates only
 #              (mean/median/stddev/cv), then scripts/bench-dataplane.sh (nodegate vs
-#              dpdk-testpmd, needs root + hugepages). health_bench is never pinned (its
+#              dpdk-testpmd, needs root + hugepages) with 1 and with 2 workers a side. health_bench is never pinned (its
 #              engine and responder processes need a core each) and takes ~6 minutes.
 #   --quick    CI smoke run: each benchmark once with --benchmark_min_time=0.01 (health_bench:
 #              NG_HEALTH_BENCH_QUICK=1, 200 targets for 1 s), no data-plane run. Proves the
@@ -112,6 +112,10 @@ else
   echo "== scripts/bench-dataplane.sh --seconds $DP_SECONDS --build $BUILD_DIR"
   "$REPO/scripts/bench-dataplane.sh" --seconds "$DP_SECONDS" --build "$BUILD_DIR" ||
     FAILED+=(bench-dataplane)
+  echo
+  echo "== scripts/bench-dataplane.sh --seconds $DP_SECONDS --workers 2 --build $BUILD_DIR"
+  "$REPO/scripts/bench-dataplane.sh" --seconds "$DP_SECONDS" --workers 2 --build "$BUILD_DIR" ||
+    FAILED+=(bench-dataplane-2-workers)
 fi
 
 echo

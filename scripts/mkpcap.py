@@ -11,6 +11,14 @@ On the first pass through the file every flow is created by its SYN; when net_pc
 the file, every frame (SYNs included) hits an established flow, so the steady state
 measures the established-flow fast path with F live flows.
 
+--worker W --workers N keeps only flows that NodeGate worker W of N owns when the device
+has no RSS (the by-port layout of dataplane/lb/reply_steering.h: owner = the high bits of
+the flow-table hash of the client key times N). One file per worker, each read by one RX
+queue of net_pcap, gives every worker its own flows, as a NIC's RSS would: no frame needs
+a hop between workers (the benchmark checks the `redirected` counter stays 0). The hash
+is mirrored from dataplane/lb/hash.h (values pinned there by hash_test and checked here
+by --self-test).
+
 Every frame is 60 bytes on the wire without FCS (Ethernet + IPv4 + TCP, no options, zero
 padding), i.e. a 64-byte frame with FCS. IPv4 and TCP checksums are correct, TTL is 64.
 Written with `struct` only, no third-party packages.
@@ -34,6 +42,54 @@ OCTET_VALUES = 254
 MAX_FLOWS = OCTET_VALUES * OCTET_VALUES
 SRC_PORT_BASE = 10000
 SRC_PORT_SPAN = 50000  # source ports 10000..59999
+
+
+MASK64 = (1 << 64) - 1
+K_PI = 0x243F6A8885A308D3
+K_E = 0xB7E151628AED2A6B
+K_PHI = 0x9E3779B97F4A7C15
+FLOW_INDEX_SEED = 0x666C6F772D696478  # lb::FlowTable::kIndexSeed ("flow-idx")
+FLOW_KEY_BYTES = 16
+
+
+def rotl64(x: int, r: int) -> int:
+    return ((x << r) | (x >> (64 - r))) & MASK64
+
+
+def hash_flow_key(src_ip: int, dst_ip: int, sport: int, dport: int, proto: int, seed: int) -> int:
+    """lb::hashFlowKey (dataplane/lb/hash.h) of an IPv4 key, host-order fields."""
+    def absorb(h: int, w: int) -> int:
+        w = (w * K_E) & MASK64
+        w ^= w >> 32
+        h ^= w
+        return (rotl64(h, 27) * K_PHI + K_PI) & MASK64
+
+    h = ((seed ^ K_PHI) + FLOW_KEY_BYTES * K_PI) & MASK64
+    h = absorb(h, src_ip | dst_ip << 32)
+    h = absorb(h, sport | dport << 16 | proto << 32)
+    h ^= h >> 31
+    h = (h * K_E) & MASK64
+    h ^= h >> 29
+    h = (h * K_PI) & MASK64
+    h ^= h >> 32
+    return h
+
+
+def client_owner(src_ip: bytes, dst_ip: bytes, sport: int, dport: int, workers: int) -> int:
+    """lb::ReplySteering::clientOwner(FlowTable::hashOf(client key)) in the by-port layout."""
+    h32 = hash_flow_key(int.from_bytes(src_ip, "big"), int.from_bytes(dst_ip, "big"), sport, dport,
+                        IPPROTO_TCP, FLOW_INDEX_SEED) & 0xFFFFFFFF
+    return (h32 * workers) >> 32
+
+
+def self_test() -> None:
+    """Exits with a message unless the mirror gives hash_test's pinned values."""
+    # hash_test's PinnedValues: 10.0.0.1:12345 -> 192.168.0.1:80 TCP, seeds 0 and 42.
+    for seed, want in ((0, 0x125A839DD67B1502), (42, 0x9C13A8537123FF4D)):
+        got = hash_flow_key(0x0A000001, 0xC0A80001, 12345, 80, 6, seed)
+        if got != want:
+            sys.exit(f"mkpcap: flow hash mirror is out of date with dataplane/lb/hash.h: "
+                     f"seed {seed} gave {got:#018x}, hash_test pins {want:#018x}")
 
 
 def checksum16(data: bytes) -> int:
@@ -90,7 +146,7 @@ def tcp_frame(*, dst_mac: bytes, src_mac: bytes, src_ip: bytes, dst_ip: bytes,
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("out", help="pcap file to write")
+    ap.add_argument("out", nargs="?", help="pcap file to write")
     ap.add_argument("--flows", type=int, default=4096, help="distinct TCP flows (default 4096)")
     ap.add_argument("--packets-per-flow", type=int, default=8,
                     help="frames per flow: one SYN, then ACKs (default 8)")
@@ -102,10 +158,25 @@ def main() -> int:
                          "port's MAC if it filters on it")
     ap.add_argument("--src-mac", type=parse_mac, default=parse_mac("02:00:00:00:01:01"),
                     help="source MAC, the client-side router (default 02:00:00:00:01:01)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="split flows among N NodeGate workers (by-port layout; default 1)")
+    ap.add_argument("--worker", type=int, default=0,
+                    help="keep only the flows worker W (0..N-1) owns; --flows counts those")
+    ap.add_argument("--self-test", action="store_true",
+                    help="check the mirrored flow hash against hash_test's pinned values")
     args = ap.parse_args()
+
+    self_test()
+    if args.self_test:
+        print("mkpcap: flow hash matches dataplane/lb/hash.h's pinned values", file=sys.stderr)
+        return 0
+    if args.out is None:
+        ap.error("the pcap file to write is required")
 
     if not 1 <= args.flows <= MAX_FLOWS:
         ap.error(f"--flows must be in 1..{MAX_FLOWS}")
+    if not 1 <= args.workers <= 64 or not 0 <= args.worker < args.workers:
+        ap.error("--workers must be in 1..64 and --worker in 0..workers-1")
     if args.packets_per_flow < 1:
         ap.error("--packets-per-flow must be at least 1")
     if not 1 <= args.port <= 65535:
@@ -115,13 +186,24 @@ def main() -> int:
     isn = lambda i: (0x10000000 + i * 7919) & 0xFFFFFFFF  # noqa: E731 - any per-flow ISN
     server_isn = 0x20000000
 
+    # Flow numbers i in order, skipping those another worker owns.
+    chosen = []
+    for i in range(MAX_FLOWS):
+        if len(chosen) == args.flows:
+            break
+        src_ip, sport = flow_source(i)
+        if args.workers == 1 or client_owner(src_ip, args.vip, sport, args.port, args.workers) == args.worker:
+            chosen.append(i)
+    if len(chosen) < args.flows:
+        ap.error(f"only {len(chosen)} of the {MAX_FLOWS} possible flows belong to worker {args.worker}")
+
     frames = []
-    for i in range(args.flows):
+    for i in chosen:
         src_ip, sport = flow_source(i)
         frames.append(tcp_frame(**common, src_ip=src_ip, sport=sport, seq=isn(i), ack=0,
                                 flags=TCP_SYN, ip_id=len(frames) & 0xFFFF))
     for _ in range(args.packets_per_flow - 1):
-        for i in range(args.flows):
+        for i in chosen:
             src_ip, sport = flow_source(i)
             frames.append(tcp_frame(**common, src_ip=src_ip, sport=sport,
                                     seq=(isn(i) + 1) & 0xFFFFFFFF, ack=server_isn + 1,
@@ -134,7 +216,8 @@ def main() -> int:
             f.write(struct.pack("<IIII", 1_700_000_000 + n // 1_000_000, n % 1_000_000,
                                 len(frame), len(frame)))
             f.write(frame)
-    print(f"{args.out}: {len(frames)} frames, {args.flows} flows, "
+    owner = f" of worker {args.worker}/{args.workers}" if args.workers > 1 else ""
+    print(f"{args.out}: {len(frames)} frames, {args.flows} flows{owner}, "
           f"{FRAME_LEN}-byte frames (64 with FCS)", file=sys.stderr)
     return 0
 
