@@ -24,6 +24,25 @@ namespace ng::pkt {
   return checksumFinish(checksumAdd(bytes));
 }
 
+// RFC 1624 in pieces, for a rewrite that changes several fields: replacing word m by m'
+// adds ~m + m' to the one's-complement sum. Deltas add up (up to 16 of them cannot
+// overflow 32 bits) and the checksum takes their sum once (applyChecksumDelta).
+[[nodiscard]] inline uint32_t checksumDelta16(uint16_t before, uint16_t after) noexcept {
+  return static_cast<uint16_t>(~before) + uint32_t{after};
+}
+// A 32-bit field (an IPv4 address) is two words.
+[[nodiscard]] inline uint32_t checksumDelta32(uint32_t before, uint32_t after) noexcept {
+  return checksumDelta16(static_cast<uint16_t>(before >> 16), static_cast<uint16_t>(after >> 16)) +
+         checksumDelta16(static_cast<uint16_t>(before), static_cast<uint16_t>(after));
+}
+// HC' = ~(~HC + sum of deltas), folded.
+[[nodiscard]] inline uint16_t applyChecksumDelta(uint16_t csum, uint32_t delta) noexcept {
+  uint32_t sum = static_cast<uint16_t>(~csum) + delta;
+  sum = (sum & 0xffffu) + (sum >> 16);
+  sum = (sum & 0xffffu) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
 // RFC 1624 update of checksum field `csum` when a 16-bit word changes old -> new.
 // Inline: a full-NAT rewrite calls these seven times per packet.
 [[nodiscard]] inline uint16_t checksumUpdate16(uint16_t csum, uint16_t old_word, uint16_t new_word) noexcept {

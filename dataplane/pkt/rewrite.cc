@@ -45,29 +45,13 @@ inline uint16_t wire16(uint16_t host) noexcept {
   if constexpr (std::endian::native == std::endian::little) return __builtin_bswap16(host);
   return host;
 }
-// RFC 1624 terms: replacing m by m' adds ~m + m' to the sum; 32-bit fields are two words.
-inline uint32_t delta16(uint16_t before, uint16_t after) noexcept {
-  return static_cast<uint16_t>(~before) + uint32_t{after};
-}
-inline uint32_t delta32(uint32_t before, uint32_t after) noexcept {
-  return delta16(static_cast<uint16_t>(before >> 16), static_cast<uint16_t>(after >> 16)) +
-         delta16(static_cast<uint16_t>(before), static_cast<uint16_t>(after));
-}
-// HC' = ~(~HC + sum of deltas), folded (at most 16 deltas: no 32-bit overflow).
-inline uint16_t applyDelta(uint16_t csum, uint32_t delta) noexcept {
-  uint32_t sum = static_cast<uint16_t>(~csum) + delta;
-  sum = (sum & 0xffffu) + (sum >> 16);
-  sum = (sum & 0xffffu) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
-}
-
 void natRewrite(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uint16_t src_port,
                 uint32_t dst_ip, uint16_t dst_port, bool decrement_ttl) noexcept {
   std::byte* ip = frame.data() + p.l3_offset;
   const uint32_t new_src = wire32(src_ip);
   const uint32_t new_dst = wire32(dst_ip);
   // Shared by the IPv4 header and the TCP/UDP pseudo-header.
-  const uint32_t address_delta = delta32(raw32(ip + ipv4::kSrc), new_src) + delta32(raw32(ip + ipv4::kDst), new_dst);
+  const uint32_t address_delta = checksumDelta32(raw32(ip + ipv4::kSrc), new_src) + checksumDelta32(raw32(ip + ipv4::kDst), new_dst);
   uint32_t header_delta = address_delta;
   if (decrement_ttl) {
     // TTL is the first byte of the TTL/protocol word. Decrement the word as a whole
@@ -76,10 +60,10 @@ void natRewrite(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uin
     const uint16_t before = raw16(ip + ipv4::kTtl);
     const uint16_t after = static_cast<uint16_t>(before - wire16(0x0100));
     putRaw16(ip + ipv4::kTtl, after);
-    header_delta += delta16(before, after);
+    header_delta += checksumDelta16(before, after);
     p.ttl = static_cast<uint8_t>(p.ttl - 1);
   }
-  putRaw16(ip + ipv4::kChecksum, applyDelta(raw16(ip + ipv4::kChecksum), header_delta));
+  putRaw16(ip + ipv4::kChecksum, applyChecksumDelta(raw16(ip + ipv4::kChecksum), header_delta));
   putRaw32(ip + ipv4::kSrc, new_src);
   putRaw32(ip + ipv4::kDst, new_dst);
 
@@ -91,7 +75,7 @@ void natRewrite(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uin
     uint16_t csum = raw16(l4 + csum_off);
     // UDP over IPv4 may carry no checksum (0); it must stay "none".
     if (p.proto == kProtoTcp || csum != 0) {
-      csum = applyDelta(csum, address_delta + delta16(raw16(l4), new_sport) + delta16(raw16(l4 + 2), new_dport));
+      csum = applyChecksumDelta(csum, address_delta + checksumDelta16(raw16(l4), new_sport) + checksumDelta16(raw16(l4 + 2), new_dport));
       if (p.proto == kProtoUdp && csum == 0) csum = 0xffff;  // 0 would mean "none"
       putRaw16(l4 + csum_off, csum);
     }

@@ -9,23 +9,12 @@
 namespace ng::pkt {
 namespace {
 
-// RFC 1624 terms (as in rewrite.cc, over host-order words): replacing m by m' adds
-// ~m + m' to the one's-complement sum.
-inline uint32_t delta16(uint16_t before, uint16_t after) noexcept {
-  return static_cast<uint16_t>(~before) + uint32_t{after};
-}
 // The delta of a 16-byte address change: eight words (at most 8 * 0x1fffe per address,
 // so two addresses and two ports cannot overflow 32 bits).
 uint32_t delta128(const Ip6& before, const Ip6& after) noexcept {
   uint32_t d = 0;
-  for (unsigned i = 0; i < 8; ++i) d += delta16(before.word(i), after.word(i));
+  for (unsigned i = 0; i < 8; ++i) d += checksumDelta16(before.word(i), after.word(i));
   return d;
-}
-inline uint16_t applyDelta(uint16_t csum, uint32_t delta) noexcept {
-  uint32_t sum = static_cast<uint16_t>(~csum) + delta;
-  sum = (sum & 0xffffu) + (sum >> 16);
-  sum = (sum & 0xffffu) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
 }
 uint32_t addIp6(uint32_t sum, const Ip6& a) noexcept {
   for (unsigned i = 0; i < 8; ++i) sum += a.word(i);
@@ -48,8 +37,8 @@ void forwardNat6(std::span<std::byte> frame, ParsedFrame& p, const Ip6& src_ip, 
     std::byte* l4 = frame.data() + p.l4_offset;
     const size_t csum_off = p.proto == kProtoTcp ? tcp::kChecksum : udp::kChecksum;
     const uint32_t delta = delta128(old_src, src_ip) + delta128(old_dst, dst_ip) +
-                           delta16(load16(l4), src_port) + delta16(load16(l4 + 2), dst_port);
-    uint16_t csum = applyDelta(load16(l4 + csum_off), delta);
+                           checksumDelta16(load16(l4), src_port) + checksumDelta16(load16(l4 + 2), dst_port);
+    uint16_t csum = applyChecksumDelta(load16(l4 + csum_off), delta);
     // UDP over IPv6 must carry a checksum (the parser refused 0); 0 is sent as 0xffff.
     if (p.proto == kProtoUdp && csum == 0) csum = 0xffff;
     store16(l4 + csum_off, csum);
@@ -77,10 +66,10 @@ void translateIcmp6Error(std::span<std::byte> frame, ParsedFrame& p, const Ip6& 
     // The quoted segment's own checksum, kept consistent with its new addresses and
     // ports (RFC 1624), as a node would compute it for the packet it thinks it sent.
     const uint32_t delta = delta128(loadIp6(in + ipv6::kSrc), inner_src) + delta128(loadIp6(in + ipv6::kDst), inner_dst) +
-                           delta16(load16(in_l4), inner_sport) + delta16(load16(in_l4 + 2), inner_dport);
+                           checksumDelta16(load16(in_l4), inner_sport) + checksumDelta16(load16(in_l4 + 2), inner_dport);
     const uint16_t old = load16(in_l4 + csum_off);
     if (!(inner_proto == kProtoUdp && old == 0)) {
-      uint16_t c = applyDelta(old, delta);
+      uint16_t c = applyChecksumDelta(old, delta);
       if (inner_proto == kProtoUdp && c == 0) c = 0xffff;
       store16(in_l4 + csum_off, c);
     }
