@@ -92,23 +92,37 @@ struct Pipeline {
   }
 };
 
+// Creates one flow per SYN/ACK pair: the SYN, then its ACK, so each flow is established
+// before the next SYN and set-up never meets the half-open budget. Each frame is copied
+// behind kHeadroom bytes (tunnel mode writes its outer header there). `node_of`, when
+// given, receives each flow's node address (IPv4: the ACK's rewritten destination).
+// False, with the benchmark marked failed, when a frame is not forwarded.
+bool establish(benchmark::State& state, Pipeline& p, const std::vector<Bytes>& syns, const std::vector<Bytes>& acks,
+               uint32_t now_ms = 1, std::vector<uint32_t>* node_of = nullptr) {
+  Bytes buffer(kHeadroom + std::max(syns[0].size(), acks[0].size()));
+  for (size_t f = 0; f < syns.size(); ++f) {
+    for (const Bytes* src : {&syns[f], &acks[f]}) {
+      const std::span<std::byte> frame(buffer.data() + kHeadroom, src->size());
+      std::memcpy(frame.data(), src->data(), src->size());
+      if (fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, frame, now_ms, kHeadroom).kind !=
+          fwd::Action::Kind::kForward) {
+        state.SkipWithError("SYN/ACK not forwarded during set-up");
+        return false;
+      }
+    }
+    if (node_of != nullptr) {
+      (*node_of)[f] = pkt::load32(buffer.data() + kHeadroom + 14 + pkt::ipv4::kDst);
+    }
+  }
+  return true;
+}
+
 // Established flow: ACKs of `range(0)` flows that a SYN created beforehand.
 void BM_EstablishedFlow(benchmark::State& state) {
   const auto flows = static_cast<size_t>(state.range(0));
   Pipeline p(static_cast<uint32_t>(flows * 2));
   const std::vector<Bytes> acks = clientFrames(flows, pkt::tcp::kAckFlag);
-  // SYN then ACK: each flow is established before the next SYN, so set-up never meets
-  // the half-open budget (a quarter of the table).
-  std::vector<Bytes> syns = clientFrames(flows, pkt::tcp::kSyn);
-  for (size_t f = 0; f < flows; ++f) {
-    Bytes ack = acks[f];
-    if (fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, syns[f], 1).kind != fwd::Action::Kind::kForward ||
-        fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, ack, 1).kind != fwd::Action::Kind::kForward) {
-      state.SkipWithError("SYN/ACK not forwarded during set-up");
-      return;
-    }
-  }
-  syns.clear();
+  if (!establish(state, p, clientFrames(flows, pkt::tcp::kSyn), acks)) return;
   Bytes frame(acks[0].size());
   size_t i = 0;
   uint64_t cycles = 0;
@@ -136,17 +150,7 @@ void BM_EstablishedBurst(benchmark::State& state) {
   const auto flows = static_cast<size_t>(state.range(0));
   Pipeline p(static_cast<uint32_t>(flows * 2));
   const std::vector<Bytes> acks = clientFrames(flows, pkt::tcp::kAckFlag);
-  {
-    std::vector<Bytes> syns = clientFrames(flows, pkt::tcp::kSyn);
-    for (size_t f = 0; f < flows; ++f) {
-      Bytes ack = acks[f];
-      if (fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, syns[f], 1).kind != fwd::Action::Kind::kForward ||
-          fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, ack, 1).kind != fwd::Action::Kind::kForward) {
-        state.SkipWithError("SYN/ACK not forwarded during set-up");
-        return;
-      }
-    }
-  }
+  if (!establish(state, p, clientFrames(flows, pkt::tcp::kSyn), acks)) return;
   const size_t len = acks[0].size();
   std::vector<std::byte> buffers(kBurst * 128);
   std::array<std::span<std::byte>, kBurst> frames;
@@ -177,18 +181,9 @@ void BM_TunnelEstablishedFlow(benchmark::State& state) {
   const auto flows = static_cast<size_t>(state.range(0));
   Pipeline p(static_cast<uint32_t>(flows * 2));
   const std::vector<Bytes> acks = clientFrames(flows, pkt::tcp::kAckFlag, true);
-  const std::vector<Bytes> syns = clientFrames(flows, pkt::tcp::kSyn, true);
+  if (!establish(state, p, clientFrames(flows, pkt::tcp::kSyn, true), acks)) return;
   Bytes buffer(kHeadroom + acks[0].size());
   const std::span<std::byte> frame(buffer.data() + kHeadroom, acks[0].size());
-  for (size_t f = 0; f < flows; ++f) {
-    for (const Bytes* src : {&syns[f], &acks[f]}) {
-      std::memcpy(frame.data(), src->data(), src->size());
-      if (fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, frame, 1, kHeadroom).kind != fwd::Action::Kind::kForward) {
-        state.SkipWithError("SYN/ACK not forwarded during set-up");
-        return;
-      }
-    }
-  }
   size_t i = 0;
   uint64_t cycles = 0;
   for (auto _ : state) {
@@ -255,18 +250,7 @@ void BM_EstablishedDuringSynFlood(benchmark::State& state) {
   Pipeline p(capacity);
   const std::vector<Bytes> acks = clientFrames(flows, pkt::tcp::kAckFlag);
   std::vector<uint32_t> node_of(flows);
-  {
-    std::vector<Bytes> syns = clientFrames(flows, pkt::tcp::kSyn);
-    for (size_t f = 0; f < flows; ++f) {
-      Bytes ack = acks[f];
-      if (fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, syns[f], 1).kind != fwd::Action::Kind::kForward ||
-          fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, ack, 1).kind != fwd::Action::Kind::kForward) {
-        state.SkipWithError("SYN/ACK not forwarded during set-up");
-        return;
-      }
-      node_of[f] = pkt::parseFrame(ack).frame.dst_ip;
-    }
-  }
+  if (!establish(state, p, clientFrames(flows, pkt::tcp::kSyn), acks, 1, &node_of)) return;
   // One flat buffer (a million small vectors would cost more than the table).
   const size_t len = acks[0].size();
   std::vector<std::byte> flood(spoofed * len);
@@ -324,70 +308,26 @@ void BM_EstablishedDuringSynFlood(benchmark::State& state) {
 }
 BENCHMARK(BM_EstablishedDuringSynFlood)->Arg(4096)->Arg(1 << 18);
 
-// New flow: a SYN per iteration (Maglev choice, SNAT port, two-key insert). The table is
-// recreated, outside the timing, each time a batch of distinct flows is used up.
-void BM_NewFlow(benchmark::State& state) {
+// New flow: a SYN per iteration (Maglev choice, SNAT port, two-key insert) from a client
+// the table does not know, with `established` flows in it (capacity twice that plus one
+// batch). Between batches of 65536 SYNs, outside the timing, the clock steps past the
+// half-open timeout and one expiry lap removes the batch and releases its SNAT ports, so
+// every batch meets the same table. Budget 100 %: a batch fills its share of the table
+// with half-open flows, and this measures the new-flow path, not the flood policy's
+// evictions. The IPv6 table, which IPv4 SYNs never touch, is kept at its minimum.
+void newFlows(benchmark::State& state, size_t established) {
   constexpr size_t kBatch = 65536;
-  const std::vector<Bytes> syns = clientFrames(kBatch, pkt::tcp::kSyn);
-  // Budget 100 %: a batch of SYNs fills the whole table with half-open flows, and this
-  // measures the new-flow path, not the flood policy's evictions. The IPv6 table, which
-  // IPv4 SYNs never touch, is kept at its minimum: the Pipeline is rebuilt every batch,
-  // and zeroing a default-size IPv6 table (a quarter of this one) right before the
-  // batch pushed the fresh IPv4 table out of the caches and cost 20-40 ns per SYN here
-  // that a box (tables built once at boot) never pays.
-  auto p = std::make_unique<Pipeline>(static_cast<uint32_t>(kBatch), 100, 1024);
-  Bytes frame(syns[0].size());
-  size_t i = 0;
-  uint64_t cycles = 0;
-  for (auto _ : state) {
-    if (i == kBatch) {
-      state.PauseTiming();
-      p = std::make_unique<Pipeline>(static_cast<uint32_t>(kBatch), 100, 1024);
-      i = 0;
-      state.ResumeTiming();
-    }
-    std::memcpy(frame.data(), syns[i].data(), syns[i].size());
-    ++i;
-    const uint64_t t0 = __rdtsc();
-    const fwd::Action a = fwd::processFrame(*p->ctx, *p->env.snapshot, test::kExt, frame, 1);
-    cycles += __rdtsc() - t0;
-    benchmark::DoNotOptimize(a);
-  }
-  uint64_t drops = 0;
-  for (const auto& d : p->ctx->counters.drops) drops += d.get();
-  if (drops != 0) state.SkipWithError("SYNs were dropped");
-  if (p->ctx->counters.half_open_evictions.get() != 0) state.SkipWithError("SYNs evicted half-open flows");
-  reportCycles(state, cycles);
-}
-BENCHMARK(BM_NewFlow);
-
-// New flow with `range(0)` established flows in the table (capacity twice that plus one
-// batch, as BM_EstablishedFlow sizes it): a SYN per iteration from a client the table
-// does not know. At 1M flows the insert's index slots and the SNAT search meet a table
-// that does not fit the caches. Between batches, outside the timing, the clock steps past
-// the half-open timeout and one expiry lap removes the batch (releasing its SNAT ports),
-// so the established flows stay and every batch meets the same table.
-void BM_NewFlowInTable(benchmark::State& state) {
-  constexpr size_t kBatch = 65536;
-  const auto flows = static_cast<size_t>(state.range(0));
-  const auto capacity = static_cast<uint32_t>(flows * 2 + kBatch);
+  const auto capacity = static_cast<uint32_t>(established * 2 + kBatch);
   Pipeline p(capacity, 100, 1024);
   p.env.snapshot->timeouts.tcp_half_open_ms = 1000;
   p.env.snapshot->timeouts.tcp_established_ms = UINT32_MAX / 2;  // never within the run
   uint32_t now_ms = 1;
-  {
-    const std::vector<Bytes> syns = clientFrames(flows, pkt::tcp::kSyn);
-    std::vector<Bytes> acks = clientFrames(flows, pkt::tcp::kAckFlag);
-    for (size_t f = 0; f < flows; ++f) {
-      Bytes syn = syns[f];
-      if (fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, syn, now_ms).kind != fwd::Action::Kind::kForward ||
-          fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, acks[f], now_ms).kind != fwd::Action::Kind::kForward) {
-        state.SkipWithError("SYN/ACK not forwarded during set-up");
-        return;
-      }
-    }
+  if (established != 0 &&
+      !establish(state, p, clientFrames(established, pkt::tcp::kSyn), clientFrames(established, pkt::tcp::kAckFlag),
+                 now_ms)) {
+    return;
   }
-  const std::vector<Bytes> syns = clientFrames(kBatch, pkt::tcp::kSyn, false, flows);
+  const std::vector<Bytes> syns = clientFrames(kBatch, pkt::tcp::kSyn, false, established);
   std::array<fwd::ArpRequest, 16> requests;
   Bytes frame(syns[0].size());
   size_t i = 0;
@@ -397,7 +337,7 @@ void BM_NewFlowInTable(benchmark::State& state) {
       state.PauseTiming();
       now_ms += 2000;
       (void)fwd::slowTick(*p.ctx, *p.env.snapshot, now_ms, capacity, requests);
-      if (p.ctx->flows.size() != flows) {
+      if (p.ctx->flows.size() != established) {
         state.SkipWithError("the expiry lap did not leave exactly the established flows");
         return;
       }
@@ -416,8 +356,16 @@ void BM_NewFlowInTable(benchmark::State& state) {
   if (drops != 0) state.SkipWithError("SYNs were dropped");
   if (p.ctx->counters.half_open_evictions.get() != 0) state.SkipWithError("SYNs evicted half-open flows");
   reportCycles(state, cycles);
-  state.counters["flows"] = static_cast<double>(flows);
+  state.counters["flows"] = static_cast<double>(established);
 }
+
+// An empty table (besides the batch's own half-open flows).
+void BM_NewFlow(benchmark::State& state) { newFlows(state, 0); }
+BENCHMARK(BM_NewFlow);
+
+// `range(0)` established flows in the table (4096 and 1M): at 1M the SNAT search's
+// probes and the two-key insert meet an index far larger than the caches.
+void BM_NewFlowInTable(benchmark::State& state) { newFlows(state, static_cast<size_t>(state.range(0))); }
 BENCHMARK(BM_NewFlowInTable)->Arg(4096)->Arg(1 << 20);
 
 // The node's reply on an established flow (reverse lookup + restore).
@@ -449,16 +397,7 @@ void BM_EstablishedFlow6(benchmark::State& state) {
   // The IPv4 table stays small: only the IPv6 one is measured.
   Pipeline p(1024, 25, static_cast<uint32_t>(flows * 2));
   const std::vector<Bytes> acks = clientFrames6(flows, pkt::tcp::kAckFlag);
-  std::vector<Bytes> syns = clientFrames6(flows, pkt::tcp::kSyn);
-  for (size_t f = 0; f < flows; ++f) {
-    Bytes ack = acks[f];
-    if (fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, syns[f], 1).kind != fwd::Action::Kind::kForward ||
-        fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, ack, 1).kind != fwd::Action::Kind::kForward) {
-      state.SkipWithError("IPv6 SYN/ACK not forwarded during set-up");
-      return;
-    }
-  }
-  syns.clear();
+  if (!establish(state, p, clientFrames6(flows, pkt::tcp::kSyn), acks)) return;
   Bytes frame(acks[0].size());
   size_t i = 0;
   uint64_t cycles = 0;
@@ -485,18 +424,9 @@ void BM_TunnelEstablishedFlow6(benchmark::State& state) {
   const auto flows = static_cast<size_t>(state.range(0));
   Pipeline p(1024, 25, static_cast<uint32_t>(flows * 2));
   const std::vector<Bytes> acks = clientFrames6(flows, pkt::tcp::kAckFlag, true);
-  const std::vector<Bytes> syns = clientFrames6(flows, pkt::tcp::kSyn, true);
+  if (!establish(state, p, clientFrames6(flows, pkt::tcp::kSyn, true), acks)) return;
   Bytes buffer(kHeadroom + acks[0].size());
   const std::span<std::byte> frame(buffer.data() + kHeadroom, acks[0].size());
-  for (size_t f = 0; f < flows; ++f) {
-    for (const Bytes* src : {&syns[f], &acks[f]}) {
-      std::memcpy(frame.data(), src->data(), src->size());
-      if (fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, frame, 1, kHeadroom).kind != fwd::Action::Kind::kForward) {
-        state.SkipWithError("IPv6 SYN/ACK not forwarded during set-up");
-        return;
-      }
-    }
-  }
   size_t i = 0;
   uint64_t cycles = 0;
   for (auto _ : state) {
