@@ -41,6 +41,7 @@
 #include "dataplane/fwd/processor.h"
 #include "dataplane/pkt/headers.h"
 #include "dataplane/pkt/parse.h"
+#include "test/dataplane/dpdk/eal_environment.h"
 #include "test/support/packet_builder.h"
 
 namespace ng::dpdk {
@@ -51,38 +52,16 @@ using test::ip;
 using test::mac;
 using test::PacketBuilder;
 
-std::string g_skip;  // why the suite is skipped ("" = it runs)
-
-class EalEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    if (::geteuid() != 0) {
-      g_skip = "needs root (TAP interfaces, a network namespace)";
-      return;
-    }
-    if (::access("/dev/net/tun", R_OK | W_OK) != 0) {
-      g_skip = "no /dev/net/tun";
-      return;
-    }
-    // A network namespace of our own, before EAL starts its threads (they inherit it).
-    if (::unshare(CLONE_NEWNET) != 0) {
-      g_skip = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
-      return;
-    }
-    try {
-      eal_ = std::make_unique<Eal>(ealArgs({"--no-huge", "-m", "256", "--no-pci", "--no-shconf",
-                                            "--file-prefix=ng_kernel_iface_test", "--log-level=*:error"},
-                                           {1}, {}));
-    } catch (const std::exception& e) {
-      FAIL() << e.what();
-    }
-  }
-  void TearDown() override { eal_.reset(); }
-
- private:
-  std::unique_ptr<Eal> eal_;
-};
-[[maybe_unused]] ::testing::Environment* const kEal = ::testing::AddGlobalTestEnvironment(new EalEnvironment);
+// Root, a TUN device, and a network namespace of our own, entered before EAL starts its
+// threads (they inherit it).
+std::string enterPrivateNetns() {
+  if (::geteuid() != 0) return "needs root (TAP interfaces, a network namespace)";
+  if (::access("/dev/net/tun", R_OK | W_OK) != 0) return "no /dev/net/tun";
+  if (::unshare(CLONE_NEWNET) != 0) return std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
+  return "";
+}
+test::EalEnvironment* const kEal =
+    test::addEalEnvironment(new test::EalEnvironment("ng_kernel_iface_test", {1}, {}, enterPrivateNetns));
 
 const uint32_t kVip = ip("10.100.0.100");
 const uint32_t kVip2 = ip("10.100.0.101");
@@ -106,7 +85,7 @@ struct RingPort {
 class KernelIfaceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!g_skip.empty()) GTEST_SKIP() << g_skip;
+    if (!kEal->skipReason().empty()) GTEST_SKIP() << kEal->skipReason();
     pool_ = std::make_unique<Mempool>("kt_pool", Mempool::mbufCount({.ports = 3, .lcores = 2}));
     static int run = 0;  // ethdev and ring names stay taken until released: fresh ones per test
     ++run;

@@ -40,6 +40,7 @@
 #include "dataplane/pkt/headers.h"
 #include "dataplane/pkt/parse.h"
 #include "dataplane/pkt/rewrite6.h"
+#include "test/dataplane/dpdk/eal_environment.h"
 #include "test/support/packet_builder.h"
 
 namespace ng::dpdk {
@@ -53,29 +54,7 @@ using test::PacketBuilder;
 
 // ------------------------------------------------------------------ EAL, once per binary
 
-// Initialised in SetUp only: gtest_discover_tests runs the binary with --gtest_list_tests,
-// which must not start EAL.
-class EalEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    try {
-      // DPDK 22.11 refuses --in-memory with --no-huge (--no-huge implies legacy memory).
-      // --no-shconf creates no shared files and takes no lock, so processes run side by
-      // side all the same (ctest runs each test in its own process).
-      eal_ = std::make_unique<Eal>(ealArgs({"--no-huge", "-m", "256", "--no-pci", "--no-shconf",
-                                            "--file-prefix=ng_worker_test", "--log-level=*:error"},
-                                           {1}, {}));
-    } catch (const std::exception& e) {
-      FAIL() << e.what();
-    }
-  }
-  void TearDown() override { eal_.reset(); }
-
- private:
-  std::unique_ptr<Eal> eal_;
-};
-[[maybe_unused]] ::testing::Environment* const kEal =
-    ::testing::AddGlobalTestEnvironment(new EalEnvironment);
+[[maybe_unused]] test::EalEnvironment* const kEal = test::addEalEnvironment(new test::EalEnvironment("ng_worker_test", {1}));
 
 // ------------------------------------------------------------------ topology
 

@@ -34,6 +34,7 @@
 #include "dataplane/pkt/bytes.h"
 #include "dataplane/pkt/headers.h"
 #include "dataplane/pkt/parse.h"
+#include "test/dataplane/dpdk/eal_environment.h"
 #include "test/support/packet_builder.h"
 
 namespace ng::dpdk {
@@ -45,25 +46,9 @@ using test::ip;
 using test::mac;
 using test::PacketBuilder;
 
-class EalEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    try {
-      // Two worker lcores on whatever CPUs there are (CI machines may have two).
-      eal_ = std::make_unique<Eal>(ealArgs({"--no-huge", "-m", "256", "--no-pci", "--no-shconf",
-                                            "--file-prefix=ng_workers_test", "--log-level=*:error",
-                                            "--lcores=0@0,1@(0-1),2@(0-1)"},
-                                           {1, 2}, {}));
-    } catch (const std::exception& e) {
-      FAIL() << e.what();
-    }
-  }
-  void TearDown() override { eal_.reset(); }
-
- private:
-  std::unique_ptr<Eal> eal_;
-};
-[[maybe_unused]] ::testing::Environment* const kEal = ::testing::AddGlobalTestEnvironment(new EalEnvironment);
+// Two worker lcores on whatever CPUs there are (CI machines may have two).
+[[maybe_unused]] test::EalEnvironment* const kEal = test::addEalEnvironment(
+    new test::EalEnvironment("ng_workers_test", {1, 2}, {"--lcores=0@0,1@(0-1),2@(0-1)"}));
 
 const uint32_t kVip = ip("10.100.0.100");
 const uint32_t kClient = ip("10.100.0.2");
