@@ -58,15 +58,19 @@ void reportCycles(benchmark::State& state, uint64_t cycles) {
 }
 
 // IPv6 twin: distinct client addresses in the client's /64 (on-link), ports vary too.
-std::vector<Bytes> clientFrames6(size_t n, uint8_t flags, bool tunnel = false) {
+std::vector<Bytes> clientFrames6(size_t n, uint8_t flags, bool tunnel = false, size_t first = 0) {
   std::vector<Bytes> frames;
   frames.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    pkt::Ip6 src = test::Topo6::clientIp();
+  const pkt::Ip6 client = test::Topo6::clientIp();
+  const pkt::Ip6 vip = tunnel ? test::Topo6::tunnelVip() : test::Topo6::vip();
+  const pkt::Mac client_mac = test::Topo::clientMac();
+  const pkt::Mac ext_mac = test::Topo::extMac();
+  for (size_t i = first; i < first + n; ++i) {
+    pkt::Ip6 src = client;
     src.lo += (i >> 14) << 8;
     frames.push_back(test::PacketBuilder()
-                         .eth(test::Topo::clientMac(), test::Topo::extMac())
-                         .ipv6(src, tunnel ? test::Topo6::tunnelVip() : test::Topo6::vip())
+                         .eth(client_mac, ext_mac)
+                         .ipv6(src, vip)
                          .tcp(static_cast<uint16_t>(1024 + (i & 0x3fff)), 80, flags)
                          .build());
   }
@@ -117,13 +121,14 @@ bool establish(benchmark::State& state, Pipeline& p, const std::vector<Bytes>& s
   return true;
 }
 
-// Established flow: ACKs of `range(0)` flows that a SYN created beforehand.
-void BM_EstablishedFlow(benchmark::State& state) {
-  const auto flows = static_cast<size_t>(state.range(0));
-  Pipeline p(static_cast<uint32_t>(flows * 2));
-  const std::vector<Bytes> acks = clientFrames(flows, pkt::tcp::kAckFlag);
-  if (!establish(state, p, clientFrames(flows, pkt::tcp::kSyn), acks)) return;
-  Bytes frame(acks[0].size());
+// The timed loop of the established-flow benchmarks: per iteration one ACK of the flows
+// `acks` belong to (established beforehand), round robin, copied behind kHeadroom; TSC
+// cycles around the call. Fails the benchmark if an ACK created a flow, or, with
+// `tunnel`, if a frame left without encapsulation.
+void timeEstablished(benchmark::State& state, Pipeline& p, const std::vector<Bytes>& acks, bool tunnel) {
+  const size_t flows = acks.size();
+  Bytes buffer(kHeadroom + acks[0].size());
+  const std::span<std::byte> frame(buffer.data() + kHeadroom, acks[0].size());
   size_t i = 0;
   uint64_t cycles = 0;
   for (auto _ : state) {
@@ -131,13 +136,25 @@ void BM_EstablishedFlow(benchmark::State& state) {
     i = i + 1 == flows ? 0 : i + 1;
     std::memcpy(frame.data(), src.data(), src.size());
     const uint64_t t0 = __rdtsc();
-    const fwd::Action a = fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, frame, 2);
+    const fwd::Action a = fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, frame, 2, kHeadroom);
     cycles += __rdtsc() - t0;
     benchmark::DoNotOptimize(a);
   }
   if (p.ctx->counters.new_flows.get() != flows) state.SkipWithError("ACKs created flows");
+  if (tunnel && p.ctx->counters.tunneled.get() != p.ctx->counters.to_nodes.get()) {
+    state.SkipWithError("not every frame tunnelled");
+  }
   reportCycles(state, cycles);
   state.counters["flows"] = static_cast<double>(flows);
+}
+
+// Established flow: ACKs of `range(0)` flows that a SYN created beforehand.
+void BM_EstablishedFlow(benchmark::State& state) {
+  const auto flows = static_cast<size_t>(state.range(0));
+  Pipeline p(static_cast<uint32_t>(flows * 2));
+  const std::vector<Bytes> acks = clientFrames(flows, pkt::tcp::kAckFlag);
+  if (!establish(state, p, clientFrames(flows, pkt::tcp::kSyn), acks)) return;
+  timeEstablished(state, p, acks, /*tunnel=*/false);
 }
 BENCHMARK(BM_EstablishedFlow)->Arg(4096)->Arg(1 << 20);
 
@@ -182,57 +199,9 @@ void BM_TunnelEstablishedFlow(benchmark::State& state) {
   Pipeline p(static_cast<uint32_t>(flows * 2));
   const std::vector<Bytes> acks = clientFrames(flows, pkt::tcp::kAckFlag, true);
   if (!establish(state, p, clientFrames(flows, pkt::tcp::kSyn, true), acks)) return;
-  Bytes buffer(kHeadroom + acks[0].size());
-  const std::span<std::byte> frame(buffer.data() + kHeadroom, acks[0].size());
-  size_t i = 0;
-  uint64_t cycles = 0;
-  for (auto _ : state) {
-    const Bytes& src = acks[i];
-    i = i + 1 == flows ? 0 : i + 1;
-    std::memcpy(frame.data(), src.data(), src.size());
-    const uint64_t t0 = __rdtsc();
-    const fwd::Action a = fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, frame, 2, kHeadroom);
-    cycles += __rdtsc() - t0;
-    benchmark::DoNotOptimize(a);
-  }
-  if (p.ctx->counters.new_flows.get() != flows) state.SkipWithError("ACKs created flows");
-  if (p.ctx->counters.tunneled.get() != p.ctx->counters.to_nodes.get()) state.SkipWithError("not every frame tunnelled");
-  reportCycles(state, cycles);
-  state.counters["flows"] = static_cast<double>(flows);
+  timeEstablished(state, p, acks, /*tunnel=*/true);
 }
 BENCHMARK(BM_TunnelEstablishedFlow)->Arg(4096)->Arg(1 << 20);
-
-// Tunnel mode, new flow: a SYN per iteration (Maglev choice, client-key-only insert,
-// encapsulation). Like BM_NewFlow, the table is recreated outside the timing.
-void BM_TunnelNewFlow(benchmark::State& state) {
-  constexpr size_t kBatch = 65536;
-  const std::vector<Bytes> syns = clientFrames(kBatch, pkt::tcp::kSyn, true);
-  auto p = std::make_unique<Pipeline>(static_cast<uint32_t>(kBatch), 100);
-  Bytes buffer(kHeadroom + syns[0].size());
-  const std::span<std::byte> frame(buffer.data() + kHeadroom, syns[0].size());
-  size_t i = 0;
-  uint64_t cycles = 0;
-  for (auto _ : state) {
-    if (i == kBatch) {
-      state.PauseTiming();
-      p = std::make_unique<Pipeline>(static_cast<uint32_t>(kBatch), 100);
-      i = 0;
-      state.ResumeTiming();
-    }
-    std::memcpy(frame.data(), syns[i].data(), syns[i].size());
-    ++i;
-    const uint64_t t0 = __rdtsc();
-    const fwd::Action a = fwd::processFrame(*p->ctx, *p->env.snapshot, test::kExt, frame, 1, kHeadroom);
-    cycles += __rdtsc() - t0;
-    benchmark::DoNotOptimize(a);
-  }
-  uint64_t drops = 0;
-  for (const auto& d : p->ctx->counters.drops) drops += d.get();
-  if (drops != 0) state.SkipWithError("SYNs were dropped");
-  if (p->ctx->counters.tunnel_stateless.get() != 0) state.SkipWithError("SYNs found the table full");
-  reportCycles(state, cycles);
-}
-BENCHMARK(BM_TunnelNewFlow);
 
 // Established flows during a SYN flood: per iteration one ACK of one of `range(0)`
 // established flows (timed: cycles_per_pkt) and `kFloodPerEstablished` SYNs from spoofed
@@ -308,28 +277,42 @@ void BM_EstablishedDuringSynFlood(benchmark::State& state) {
 }
 BENCHMARK(BM_EstablishedDuringSynFlood)->Arg(4096)->Arg(1 << 18);
 
-// New flow: a SYN per iteration (Maglev choice, SNAT port, two-key insert) from a client
-// the table does not know, with `established` flows in it (capacity twice that plus one
-// batch). Between batches of 65536 SYNs, outside the timing, the clock steps past the
-// half-open timeout and one expiry lap removes the batch and releases its SNAT ports, so
-// every batch meets the same table. Budget 100 %: a batch fills its share of the table
-// with half-open flows, and this measures the new-flow path, not the flood policy's
-// evictions. The IPv6 table, which IPv4 SYNs never touch, is kept at its minimum.
-void newFlows(benchmark::State& state, size_t established) {
+// What a new-flow benchmark sends: IPv4 or IPv6 SYNs, to the full-NAT or the tunnel-mode
+// VIP, with `established` flows of the family already in the table.
+struct NewFlowCase {
+  bool ipv6 = false;
+  bool tunnel = false;
+  size_t established = 0;
+};
+
+// New flow: a SYN per iteration (Maglev choice, SNAT port and two-key insert; tunnel mode:
+// client-key-only insert and encapsulation) from a client the table does not know. The
+// family's table holds the established flows and one batch (capacity twice the former
+// plus the latter); the other family's stays at its minimum. Between batches of 65536
+// SYNs, outside the timing, the clock steps past the half-open timeout and one expiry
+// lap removes the batch (releasing its SNAT ports), so every batch meets the same table.
+// Budget 100 %: a batch fills its share of the table with half-open flows, and this
+// measures the new-flow path, not the flood policy's evictions.
+void newFlows(benchmark::State& state, NewFlowCase c) {
   constexpr size_t kBatch = 65536;
-  const auto capacity = static_cast<uint32_t>(established * 2 + kBatch);
-  Pipeline p(capacity, 100, 1024);
+  const auto capacity = static_cast<uint32_t>(c.established * 2 + kBatch);
+  Pipeline p(c.ipv6 ? 1024 : capacity, 100, c.ipv6 ? capacity : 1024);
   p.env.snapshot->timeouts.tcp_half_open_ms = 1000;
   p.env.snapshot->timeouts.tcp_established_ms = UINT32_MAX / 2;  // never within the run
+  const auto frames = [&](size_t n, uint8_t flags, size_t first) {
+    return c.ipv6 ? clientFrames6(n, flags, c.tunnel, first) : clientFrames(n, flags, c.tunnel, first);
+  };
+  const auto table_size = [&] { return c.ipv6 ? p.ctx->flows6.size() : p.ctx->flows.size(); };
   uint32_t now_ms = 1;
-  if (established != 0 &&
-      !establish(state, p, clientFrames(established, pkt::tcp::kSyn), clientFrames(established, pkt::tcp::kAckFlag),
+  if (c.established != 0 &&
+      !establish(state, p, frames(c.established, pkt::tcp::kSyn, 0), frames(c.established, pkt::tcp::kAckFlag, 0),
                  now_ms)) {
     return;
   }
-  const std::vector<Bytes> syns = clientFrames(kBatch, pkt::tcp::kSyn, false, established);
+  const std::vector<Bytes> syns = frames(kBatch, pkt::tcp::kSyn, c.established);
   std::array<fwd::ArpRequest, 16> requests;
-  Bytes frame(syns[0].size());
+  Bytes buffer(kHeadroom + syns[0].size());
+  const std::span<std::byte> frame(buffer.data() + kHeadroom, syns[0].size());
   size_t i = 0;
   uint64_t cycles = 0;
   for (auto _ : state) {
@@ -337,7 +320,7 @@ void newFlows(benchmark::State& state, size_t established) {
       state.PauseTiming();
       now_ms += 2000;
       (void)fwd::slowTick(*p.ctx, *p.env.snapshot, now_ms, capacity, requests);
-      if (p.ctx->flows.size() != established) {
+      if (table_size() != c.established) {
         state.SkipWithError("the expiry lap did not leave exactly the established flows");
         return;
       }
@@ -347,7 +330,7 @@ void newFlows(benchmark::State& state, size_t established) {
     std::memcpy(frame.data(), syns[i].data(), syns[i].size());
     ++i;
     const uint64_t t0 = __rdtsc();
-    const fwd::Action a = fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, frame, now_ms);
+    const fwd::Action a = fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, frame, now_ms, kHeadroom);
     cycles += __rdtsc() - t0;
     benchmark::DoNotOptimize(a);
   }
@@ -355,27 +338,29 @@ void newFlows(benchmark::State& state, size_t established) {
   for (const auto& d : p.ctx->counters.drops) drops += d.get();
   if (drops != 0) state.SkipWithError("SYNs were dropped");
   if (p.ctx->counters.half_open_evictions.get() != 0) state.SkipWithError("SYNs evicted half-open flows");
+  if (p.ctx->counters.tunnel_stateless.get() != 0) state.SkipWithError("SYNs found the table full");
   reportCycles(state, cycles);
-  state.counters["flows"] = static_cast<double>(established);
+  state.counters["flows"] = static_cast<double>(c.established);
 }
 
 // An empty table (besides the batch's own half-open flows).
-void BM_NewFlow(benchmark::State& state) { newFlows(state, 0); }
+void BM_NewFlow(benchmark::State& state) { newFlows(state, {}); }
 BENCHMARK(BM_NewFlow);
+void BM_TunnelNewFlow(benchmark::State& state) { newFlows(state, {.tunnel = true}); }
+BENCHMARK(BM_TunnelNewFlow);
+void BM_NewFlow6(benchmark::State& state) { newFlows(state, {.ipv6 = true}); }
+BENCHMARK(BM_NewFlow6);
 
 // `range(0)` established flows in the table (4096 and 1M): at 1M the SNAT search's
 // probes and the two-key insert meet an index far larger than the caches.
-void BM_NewFlowInTable(benchmark::State& state) { newFlows(state, static_cast<size_t>(state.range(0))); }
+void BM_NewFlowInTable(benchmark::State& state) {
+  newFlows(state, {.established = static_cast<size_t>(state.range(0))});
+}
 BENCHMARK(BM_NewFlowInTable)->Arg(4096)->Arg(1 << 20);
 
-// The node's reply on an established flow (reverse lookup + restore).
-void BM_ReplyToClient(benchmark::State& state) {
-  Pipeline p(8192);
-  p.ctx->neighbors.learn(test::Topo::clientIp(), test::Topo::clientMac(), 0);
-  Bytes syn = test::clientTcp(40000, pkt::tcp::kSyn);
-  (void)fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, syn, 1);
-  const pkt::ParsedFrame out = pkt::parseFrame(syn).frame;
-  const Bytes reply = test::nodeTcp(out.dst_ip, out.src_port, pkt::tcp::kAckFlag);
+// The timed loop of the reply benchmarks: the node's `reply` on an established flow,
+// received on the internal port every iteration; TSC cycles around the call.
+void timeReply(benchmark::State& state, Pipeline& p, const Bytes& reply) {
   Bytes frame(reply.size());
   uint64_t cycles = 0;
   for (auto _ : state) {
@@ -388,6 +373,17 @@ void BM_ReplyToClient(benchmark::State& state) {
   if (p.ctx->counters.to_clients.get() == 0) state.SkipWithError("reply not forwarded");
   reportCycles(state, cycles);
 }
+
+// The node's reply on an established flow (reverse lookup + restore).
+void BM_ReplyToClient(benchmark::State& state) {
+  Pipeline p(8192);
+  p.ctx->neighbors.learn(test::Topo::clientIp(), test::Topo::clientMac(), 0);
+  Bytes syn = test::clientTcp(40000, pkt::tcp::kSyn);
+  (void)fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, syn, 1);
+  const pkt::ParsedFrame out = pkt::parseFrame(syn).frame;
+  const Bytes reply = test::nodeTcp(out.dst_ip, out.src_port, pkt::tcp::kAckFlag);
+  timeReply(state, p, reply);
+}
 BENCHMARK(BM_ReplyToClient);
 
 // --- IPv6 (processor6.cc): the same three paths over FlowTable6 -------------------------
@@ -398,21 +394,7 @@ void BM_EstablishedFlow6(benchmark::State& state) {
   Pipeline p(1024, 25, static_cast<uint32_t>(flows * 2));
   const std::vector<Bytes> acks = clientFrames6(flows, pkt::tcp::kAckFlag);
   if (!establish(state, p, clientFrames6(flows, pkt::tcp::kSyn), acks)) return;
-  Bytes frame(acks[0].size());
-  size_t i = 0;
-  uint64_t cycles = 0;
-  for (auto _ : state) {
-    const Bytes& src = acks[i];
-    i = i + 1 == flows ? 0 : i + 1;
-    std::memcpy(frame.data(), src.data(), src.size());
-    const uint64_t t0 = __rdtsc();
-    const fwd::Action a = fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, frame, 2);
-    cycles += __rdtsc() - t0;
-    benchmark::DoNotOptimize(a);
-  }
-  if (p.ctx->counters.new_flows.get() != flows) state.SkipWithError("ACKs created flows");
-  reportCycles(state, cycles);
-  state.counters["flows"] = static_cast<double>(flows);
+  timeEstablished(state, p, acks, /*tunnel=*/false);
   state.counters["bytes_per_flow"] = static_cast<double>(p.ctx->flows6.bytesPerFlow());
   state.counters["bytes_per_flow_v4"] = static_cast<double>(p.ctx->flows.bytesPerFlow());
 }
@@ -425,53 +407,9 @@ void BM_TunnelEstablishedFlow6(benchmark::State& state) {
   Pipeline p(1024, 25, static_cast<uint32_t>(flows * 2));
   const std::vector<Bytes> acks = clientFrames6(flows, pkt::tcp::kAckFlag, true);
   if (!establish(state, p, clientFrames6(flows, pkt::tcp::kSyn, true), acks)) return;
-  Bytes buffer(kHeadroom + acks[0].size());
-  const std::span<std::byte> frame(buffer.data() + kHeadroom, acks[0].size());
-  size_t i = 0;
-  uint64_t cycles = 0;
-  for (auto _ : state) {
-    const Bytes& src = acks[i];
-    i = i + 1 == flows ? 0 : i + 1;
-    std::memcpy(frame.data(), src.data(), src.size());
-    const uint64_t t0 = __rdtsc();
-    const fwd::Action a = fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, frame, 2, kHeadroom);
-    cycles += __rdtsc() - t0;
-    benchmark::DoNotOptimize(a);
-  }
-  if (p.ctx->counters.new_flows.get() != flows) state.SkipWithError("ACKs created flows");
-  if (p.ctx->counters.tunneled.get() != p.ctx->counters.to_nodes.get()) state.SkipWithError("not every frame tunnelled");
-  reportCycles(state, cycles);
-  state.counters["flows"] = static_cast<double>(flows);
+  timeEstablished(state, p, acks, /*tunnel=*/true);
 }
 BENCHMARK(BM_TunnelEstablishedFlow6)->Arg(4096)->Arg(1 << 20);
-
-void BM_NewFlow6(benchmark::State& state) {
-  constexpr size_t kBatch = 65536;
-  const std::vector<Bytes> syns = clientFrames6(kBatch, pkt::tcp::kSyn);
-  auto p = std::make_unique<Pipeline>(1024, 100, static_cast<uint32_t>(kBatch));
-  Bytes frame(syns[0].size());
-  size_t i = 0;
-  uint64_t cycles = 0;
-  for (auto _ : state) {
-    if (i == kBatch) {
-      state.PauseTiming();
-      p = std::make_unique<Pipeline>(1024, 100, static_cast<uint32_t>(kBatch));
-      i = 0;
-      state.ResumeTiming();
-    }
-    std::memcpy(frame.data(), syns[i].data(), syns[i].size());
-    ++i;
-    const uint64_t t0 = __rdtsc();
-    const fwd::Action a = fwd::processFrame(*p->ctx, *p->env.snapshot, test::kExt, frame, 1);
-    cycles += __rdtsc() - t0;
-    benchmark::DoNotOptimize(a);
-  }
-  uint64_t drops = 0;
-  for (const auto& d : p->ctx->counters.drops) drops += d.get();
-  if (drops != 0) state.SkipWithError("IPv6 SYNs were dropped");
-  reportCycles(state, cycles);
-}
-BENCHMARK(BM_NewFlow6);
 
 void BM_ReplyToClient6(benchmark::State& state) {
   Pipeline p(1024, 25, 8192);
@@ -480,17 +418,7 @@ void BM_ReplyToClient6(benchmark::State& state) {
   (void)fwd::processFrame(*p.ctx, *p.env.snapshot, test::kExt, syn, 1);
   const pkt::ParsedFrame out = pkt::parseFrame(syn).frame;
   const Bytes reply = test::nodeTcp6(pkt::loadIp6(syn.data() + 14 + pkt::ipv6::kDst), out.src_port, pkt::tcp::kAckFlag);
-  Bytes frame(reply.size());
-  uint64_t cycles = 0;
-  for (auto _ : state) {
-    std::memcpy(frame.data(), reply.data(), reply.size());
-    const uint64_t t0 = __rdtsc();
-    const fwd::Action a = fwd::processFrame(*p.ctx, *p.env.snapshot, test::kInt, frame, 2);
-    cycles += __rdtsc() - t0;
-    benchmark::DoNotOptimize(a);
-  }
-  if (p.ctx->counters.to_clients.get() == 0) state.SkipWithError("IPv6 reply not forwarded");
-  reportCycles(state, cycles);
+  timeReply(state, p, reply);
 }
 BENCHMARK(BM_ReplyToClient6);
 
