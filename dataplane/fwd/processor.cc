@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "dataplane/fwd/flow_ops.h"
 #include "dataplane/fwd/processor6.h"
 #include "dataplane/lb/hash.h"
 #include "dataplane/pkt/encap.h"
@@ -32,19 +33,11 @@ namespace {
 
 using pkt::ParsedFrame;
 using pkt::ParseStatus;
+using detail::drop;
+using detail::endFlow;
+using detail::forwardTo;
 
-// Seed of the hash that picks a Maglev slot (of the 5-tuple, or of the client address
-// alone with session affinity). Fixed, so every box behind ECMP picks the same node for
-// the same flow or client.
-constexpr uint64_t kMaglevSeed = 0x4e4f444547415445ULL;  // "NODEGATE"
-
-constexpr Action forwardTo(uint8_t port) noexcept { return {.kind = Action::Kind::kForward, .out_port = port}; }
 constexpr Action kConsumed{.kind = Action::Kind::kConsumed};
-
-Action drop(WorkerContext& ctx, DropReason reason) noexcept {
-  ctx.counters.drop(reason);
-  return Action{};
-}
 
 DropReason reasonFor(ParseStatus status) noexcept {
   switch (status) {
@@ -184,12 +177,6 @@ bool hasFlowKey(const ParsedFrame& p) noexcept {
          (p.proto == pkt::kProtoTcp || p.proto == pkt::kProtoUdp);
 }
 
-// A bare SYN from the client on a flow that has closed: a new connection on an old tuple.
-bool isReopen(const ParsedFrame& p, const lb::Flow& flow) noexcept {
-  return p.proto == pkt::kProtoTcp && (p.tcp_flags & (pkt::tcp::kSyn | pkt::tcp::kAckFlag)) == pkt::tcp::kSyn &&
-         flow.state == lb::FlowState::kTcpClosing;
-}
-
 // Client -> VIP:port on a flow we know: to the flow's node, whatever the tables say now.
 Action existingToNode(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, lb::Flow& flow,
                       uint32_t now_ms) noexcept {
@@ -220,62 +207,6 @@ Action existingToClient(WorkerContext& ctx, std::span<std::byte> frame, ParsedFr
   stats.bytes_out.add(frame.size());
   return emit(ctx, frame, p, out, *mac, flow.client.dst_ip, flow.client.dst_port, flow.client.src_ip,
               flow.client.src_port);
-}
-
-lb::AffinityKey affinityKeyOf(const lb::FlowKey& client) noexcept {
-  return lb::AffinityKey{.client_ip = client.src_ip, .vip = client.dst_ip, .port = client.dst_port,
-                         .proto = client.proto};
-}
-
-// A flow leaves the table (expiry or a reopened tuple): close it in its backend's
-// counters and let go of its client's affinity entry, whose idle timeout then runs from
-// this flow's last packet.
-void endFlow(WorkerContext& ctx, const lb::Flow& flow) noexcept {
-  ctx.backend_stats.at(flow.stats_id).closed_flows.add();
-  if (flow.flags & lb::kFlowHoldsAffinity) ctx.affinity.release(affinityKeyOf(flow.client), flow.last_seen_ms);
-}
-
-// The node for a new flow of `sp`. Without affinity: Maglev on the 5-tuple. With
-// sessionAffinity ClientIP: the node remembered for this client while it still serves
-// the port, else Maglev on the client address alone (so every worker and every box
-// behind ECMP makes the same first choice). nullptr: no backend.
-const Backend* chooseBackend(WorkerContext& ctx, const ServicePort& sp, const lb::FlowKey& key,
-                             uint32_t now_ms) noexcept {
-  uint64_t hash = 0;
-  if (sp.affinity_timeout_ms != 0) {
-    if (const lb::AffinityEntry* e = ctx.affinity.find(affinityKeyOf(key), now_ms, sp.affinity_timeout_ms)) {
-      if (const Backend* b = sp.servingBackend(e->node_ip, e->node_port)) {
-        ctx.counters.affinity_hits.add();
-        return b;
-      }
-    }
-    hash = lb::hashFlowKey(lb::FlowKey{.src_ip = key.src_ip}, kMaglevSeed);
-  } else {
-    hash = lb::hashFlowKey(key, kMaglevSeed);
-  }
-  const uint16_t slot = sp.maglev->lookup(hash);
-  if (slot == lb::MaglevTable::kNoBackend || slot >= sp.backends.size()) return nullptr;
-  return &sp.backends[slot];
-}
-
-// SYN-flood policy. A new SYN finds the half-open budget used up (or the table full):
-// the oldest half-open flow - created longest ago, its SYN unanswered - gives up its
-// record, and the new SYN proceeds. Never an established, closing or UDP flow: those
-// are what a flood must not touch, and when the table holds nothing else the new flow is
-// dropped (flow_table_full).
-// Why evict rather than drop the new SYN: under a flood of spoofed SYNs the budget stays
-// full, so dropping would refuse every legitimate new connection for as long as the flood
-// lasts. With eviction a half-open entry lives budget / flood-rate seconds (e.g. 262144
-// entries at 10 Mpps: 26 ms), far longer than a node takes to answer a SYN (< 1 ms in a
-// cluster), so real clients still connect while the flood's entries churn among
-// themselves - the same choice as Linux conntrack's early_drop of unassured entries.
-// The cost is bounded: one unlink and erase per new SYN, no scan, nothing allocated.
-void makeHalfOpenRoom(WorkerContext& ctx) noexcept {
-  lb::Flow* victim = ctx.flows.oldestHalfOpen();
-  if (victim == nullptr) return;  // the table is full of flows a flood must not evict
-  endFlow(ctx, *victim);
-  ctx.flows.erase(victim);
-  ctx.counters.half_open_evictions.add();
 }
 
 // --- Tunnel mode (DSR) -------------------------------------------------------------------
@@ -321,14 +252,14 @@ bool fitsTunnel(const WorkerContext& ctx, const ParsedFrame& p) noexcept {
   return size_t{p.ip_total_len} + pkt::kIpipOverhead <= ctx.ports[ctx.internal_port].mtu;
 }
 
-// A client packet that would not fit the tunnel: frag-needed when DF asks for one.
+// A client packet to `vip` that would not fit the tunnel: frag-needed when DF asks for one.
 [[gnu::noinline]] Action tooBigForTunnel(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
-                                         std::span<std::byte> frame, const ParsedFrame& p,
+                                         std::span<std::byte> frame, const ParsedFrame& p, uint32_t vip,
                                          uint32_t now_ms) noexcept {
   if (!pkt::hasDontFragment(frame, p)) return drop(ctx, DropReason::kTunnelTooBig);
   if (!detail::takeIcmpToken(ctx, snap.tunnel, now_ms)) return drop(ctx, DropReason::kFragNeededRateLimited);
   const auto mtu = static_cast<uint16_t>(ctx.ports[ctx.internal_port].mtu - pkt::kIpipOverhead);
-  const size_t len = pkt::writeFragNeeded(frame, p, ctx.ports[in_port].mac, p.dst_ip, mtu);
+  const size_t len = pkt::writeFragNeeded(frame, p, ctx.ports[in_port].mac, vip, mtu);
   if (len == 0) return drop(ctx, DropReason::kTunnelTooBig);
   ctx.counters.frag_needed_sent.add();
   return Action{.kind = Action::Kind::kForward, .out_port = in_port, .length = static_cast<uint32_t>(len)};
@@ -358,128 +289,29 @@ Action encapsulate(WorkerContext& ctx, std::span<std::byte> frame, const ParsedF
                 .length = static_cast<uint32_t>(len)};
 }
 
-// Client -> VIP:port on a tunnel flow we know: to the flow's node.
-[[gnu::noinline]] Action existingTunnel(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
-                                        std::span<std::byte> frame, ParsedFrame& p, lb::Flow& flow,
-                                        uint32_t flow_hash, uint32_t now_ms) noexcept {
-  if (!fitsTunnel(ctx, p)) [[unlikely]] return tooBigForTunnel(ctx, snap, in_port, frame, p, now_ms);
-  const uint32_t node = flow.node.src_ip;
-  const Mac* mac = tunnelNextHop(ctx, node, now_ms);
-  if (!mac) return Action{};
-  if (p.proto == pkt::kProtoTcp) ctx.flows.track(flow, p.tcp_flags, /*from_client=*/true);
-  flow.last_seen_ms = now_ms;
-  BackendCounters& stats = ctx.backend_stats.at(flow.stats_id);
-  stats.packets_in.add();
-  stats.bytes_in.add(frame.size());
-  return encapsulate(ctx, frame, p, *mac, snap.tunnel.sourceFor(flow_hash), node);
-}
-
-// Client -> VIP:port of a tunnel-mode port without a flow (source ranges passed).
-[[gnu::noinline]] Action newTunnelFlow(WorkerContext& ctx, const ForwardingSnapshot& snap, const ServicePort& sp,
-                                       uint8_t in_port, std::span<std::byte> frame, ParsedFrame& p,
-                                       uint32_t flow_hash, uint32_t now_ms) noexcept {
-  if (!sp.maglev || sp.backends.empty()) return drop(ctx, DropReason::kNoBackend);
-  const lb::FlowKey key = keyOf(p);
-  const Backend* chosen = chooseBackend(ctx, sp, key, now_ms);
-  if (chosen == nullptr) return drop(ctx, DropReason::kNoBackend);
-  const Backend& backend = *chosen;
-  // Checked before any state exists: an answered or undeliverable packet leaves none.
-  if (!fitsTunnel(ctx, p)) [[unlikely]] return tooBigForTunnel(ctx, snap, in_port, frame, p, now_ms);
-  const Mac* mac = tunnelNextHop(ctx, backend.node_ip, now_ms);
-  if (!mac) return Action{};
-
-  const bool is_tcp = p.proto == pkt::kProtoTcp;
-  lb::Flow* flow = nullptr;
-  if (!is_tcp || !(p.tcp_flags & pkt::tcp::kRst)) {
-    // A SYN, or a segment of a connection this box has not seen (policy above): half-open.
-    if (is_tcp && ctx.flows.halfOpenFull()) makeHalfOpenRoom(ctx);
-    const lb::FlowKey node{.src_ip = backend.node_ip, .src_port = backend.node_port, .proto = p.proto};
-    if (ctx.flows.size() < ctx.flows.capacity()) {
-      flow = ctx.flows.insertClientOnly(key, node, is_tcp ? lb::FlowState::kTcpSynSent : lb::FlowState::kUdp,
-                                        now_ms);
-    }
-    if (flow == nullptr) ctx.counters.tunnel_stateless.add();
+// IPv4's packet work for the flow steps both families share (fwd/flow_ops.h).
+struct Ipv4 : detail::Family<lb::FlowKey> {
+  static const Mac* nextHopMac(WorkerContext& ctx, uint8_t port, uint32_t ip, uint32_t now_ms) noexcept {
+    return fwd::nextHopMac(ctx, port, ip, now_ms);
   }
-  BackendCounters& stats = ctx.backend_stats.at(backend.stats_id);
-  if (flow != nullptr) {
-    flow->flags |= lb::kFlowTunnel;
-    flow->stats_id = backend.stats_id;
-    if (sp.affinity_timeout_ms != 0) {
-      if (ctx.affinity.remember(affinityKeyOf(key), backend.node_ip, backend.node_port, now_ms,
-                                sp.affinity_timeout_ms)) {
-        flow->flags |= lb::kFlowHoldsAffinity;
-      } else {
-        ctx.counters.affinity_overflows.add();
-      }
-    }
-    ctx.counters.new_flows.add();
-    stats.new_flows.add();
+  static Action emit(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, uint8_t out, const Mac& mac,
+                     uint32_t src_ip, uint16_t src_port, uint32_t dst_ip, uint16_t dst_port) noexcept {
+    return fwd::emit(ctx, frame, p, out, mac, src_ip, src_port, dst_ip, dst_port);
   }
-  stats.packets_in.add();
-  stats.bytes_in.add(frame.size());
-  return encapsulate(ctx, frame, p, *mac, snap.tunnel.sourceFor(flow_hash), backend.node_ip);
-}
-
-// Client -> VIP:port without a flow: choose a node by Maglev and create the flow.
-Action newFlowToNode(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
-                     std::span<std::byte> frame, ParsedFrame& p, bool have_hash, uint32_t flow_hash,
-                     uint32_t now_ms) noexcept {
-  const bool is_tcp = p.proto == pkt::kProtoTcp;
-  const ServicePort* sp = snap.find(p.dst_ip, p.dst_port, p.proto);
-  if (sp == nullptr) return drop(ctx, DropReason::kNoService);
-  // loadBalancerSourceRanges: before anything else is looked at or created (no flow, no
-  // SNAT port, no affinity entry, no ARP request), so a denied source costs a binary
-  // search. Checked on new flows only, like kube-proxy's and cloud load balancers'
-  // firewall rules (conntrack accepts what is established): a flow whose source a reload
-  // denies continues until it ends or idles out, its client's next connection is refused,
-  // and the established-flow fast path stays free of the check.
-  if (!sp->allowsSource(p.src_ip)) return drop(ctx, DropReason::kSourceDenied);
-  if (sp->mode == ForwardingMode::kTunnel) {
-    return newTunnelFlow(ctx, snap, *sp, in_port, frame, p, have_hash ? flow_hash : lb::FlowTable::hashOf(keyOf(p)),
-                         now_ms);
+  static bool fitsTunnel(const WorkerContext& ctx, const ParsedFrame& p) noexcept { return fwd::fitsTunnel(ctx, p); }
+  static Action tooBigForTunnel(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                                std::span<std::byte> frame, const ParsedFrame& p, uint32_t vip,
+                                uint32_t now_ms) noexcept {
+    return fwd::tooBigForTunnel(ctx, snap, in_port, frame, p, vip, now_ms);
   }
-  // Full-NAT state is created only by a connection's first segment; anything else
-  // without a flow (mid-stream after a restart, stray ACK/RST floods) is dropped.
-  if (is_tcp && (p.tcp_flags & (pkt::tcp::kSyn | pkt::tcp::kAckFlag | pkt::tcp::kRst)) != pkt::tcp::kSyn) {
-    return drop(ctx, DropReason::kNoFlow);
+  static const Mac* tunnelNextHop(WorkerContext& ctx, uint32_t node, uint32_t now_ms) noexcept {
+    return fwd::tunnelNextHop(ctx, node, now_ms);
   }
-  if (!sp->maglev || sp->backends.empty()) return drop(ctx, DropReason::kNoBackend);
-  const lb::FlowKey key = keyOf(p);
-  const Backend* chosen = chooseBackend(ctx, *sp, key, now_ms);
-  if (chosen == nullptr) return drop(ctx, DropReason::kNoBackend);
-  const Backend& backend = *chosen;
-  const uint8_t out = ctx.internal_port;
-  // Resolve before creating state: an undeliverable SYN must not take a port.
-  const Mac* mac = nextHopMac(ctx, out, backend.node_ip, now_ms);
-  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
-  if (is_tcp && ctx.flows.halfOpenFull()) makeHalfOpenRoom(ctx);
-  if (ctx.flows.size() >= ctx.flows.capacity()) return drop(ctx, DropReason::kFlowTableFull);
-  auto snat = ctx.snat.allocate(ctx.flows, backend.node_ip, backend.node_port, p.proto);
-  if (!snat) return drop(ctx, DropReason::kSnatExhausted);
-  const lb::FlowKey node_key{.src_ip = backend.node_ip, .dst_ip = snat->address,
-                             .src_port = backend.node_port, .dst_port = snat->port, .proto = p.proto};
-  lb::Flow* flow = ctx.flows.insert(key, node_key, is_tcp ? lb::FlowState::kTcpSynSent : lb::FlowState::kUdp,
-                                    now_ms);
-  if (flow == nullptr) return drop(ctx, DropReason::kFlowTableFull);
-  flow->stats_id = backend.stats_id;
-  if (sp->affinity_timeout_ms != 0) {
-    // Remembered only once the flow exists: a dropped SYN leaves no promise behind. A
-    // full bucket is no error: this client simply keeps the client-IP Maglev choice.
-    if (ctx.affinity.remember(affinityKeyOf(key), backend.node_ip, backend.node_port, now_ms,
-                              sp->affinity_timeout_ms)) {
-      flow->flags |= lb::kFlowHoldsAffinity;
-    } else {
-      ctx.counters.affinity_overflows.add();
-    }
+  static Action encapsulate(WorkerContext& ctx, const ForwardingSnapshot& snap, std::span<std::byte> frame,
+                            const ParsedFrame& p, const Mac& mac, uint32_t node, uint32_t flow_hash) noexcept {
+    return fwd::encapsulate(ctx, frame, p, mac, snap.tunnel.sourceFor(flow_hash), node);
   }
-  ctx.counters.new_flows.add();
-  ctx.counters.to_nodes.add();
-  BackendCounters& stats = ctx.backend_stats.at(backend.stats_id);
-  stats.new_flows.add();
-  stats.packets_in.add();
-  stats.bytes_in.add(frame.size());
-  return emit(ctx, frame, p, out, *mac, snat->address, snat->port, backend.node_ip, backend.node_port);
-}
+};
 
 // An IPv4 datagram (unfragmented, or a first fragment) after the VLAN, ARP and fragment
 // checks. `flow_hash` is FlowTable::hashOf(key) when the caller has it (burst path),
@@ -611,7 +443,7 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
     const lb::FlowTable::Hit hit = have_hash ? ctx.flows.lookup(key, flow_hash) : ctx.flows.lookup(key);
     const bool from_client = port.role == PortRole::kExternal && hit.flow != nullptr && !hit.by_node_key;
     const bool from_node = port.role == PortRole::kInternal && hit.flow != nullptr && hit.by_node_key;
-    if (from_client && isReopen(p, *hit.flow)) [[unlikely]] {
+    if (from_client && detail::isReopen(p, *hit.flow)) [[unlikely]] {
       // The client reuses the 4-tuple of a connection that has closed (its port came
       // round again while the node sat in TIME_WAIT): a new connection, like conntrack
       // treats it, with a fresh backend choice from today's table - the old node may be
@@ -628,8 +460,8 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
         return drop(ctx, DropReason::kDrainTimeout);
       }
       if (from_client && (hit.flow->flags & lb::kFlowTunnel)) [[unlikely]] {
-        return existingTunnel(ctx, snap, in_port, frame, p, *hit.flow, have_hash ? flow_hash : lb::FlowTable::hashOf(key),
-                              now_ms);
+        return detail::existingTunnel<Ipv4>(ctx, snap, in_port, frame, p, *hit.flow,
+                                            have_hash ? flow_hash : lb::FlowTable::hashOf(key), now_ms);
       }
       if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
       return from_client ? existingToNode(ctx, frame, p, *hit.flow, now_ms)
@@ -652,7 +484,7 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
         const ServicePort* sp = snap.find(p.dst_ip, p.dst_port, p.proto);
         if (sp == nullptr || sp->mode != ForwardingMode::kTunnel) return drop(ctx, DropReason::kTtlExceeded);
       }
-      return newFlowToNode(ctx, snap, in_port, frame, p, have_hash, flow_hash, now_ms);
+      return detail::newFlowToNode<Ipv4>(ctx, snap, in_port, frame, p, keyOf(p), have_hash, flow_hash, now_ms);
     }
   } else if (l4_balanced && isSnatAddress(snap, p.dst_ip) && isSnatReply(ctx, port, p)) {
     // A reply for a flow we do not have: another worker's when its SNAT port says so
@@ -685,7 +517,7 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
 Action laterFragmentToTunnel(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
                              std::span<std::byte> frame, const ParsedFrame& p, lb::FragmentEntry& e,
                              uint32_t offset, uint32_t now_ms) noexcept {
-  if (!fitsTunnel(ctx, p)) return tooBigForTunnel(ctx, snap, in_port, frame, p, now_ms);
+  if (!fitsTunnel(ctx, p)) return tooBigForTunnel(ctx, snap, in_port, frame, p, p.dst_ip, now_ms);
   const Mac* mac = tunnelNextHop(ctx, e.new_dst_ip, now_ms);
   if (!mac) return Action{};
   BackendCounters& stats = ctx.backend_stats.at(e.stats_id);
@@ -952,24 +784,9 @@ void onSnapshot(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now
   ctx.applied_generation.store(snap.generation, std::memory_order_relaxed);
 }
 
-namespace {
-
-// Ends expired flows: closed in their backend's counters (active = new - closed) and
-// released from their client's affinity entry.
-class FlowEnder final : public lb::ExpiryObserver {
- public:
-  explicit FlowEnder(WorkerContext& ctx) : ctx_(ctx) {}
-  void onExpired(const lb::Flow& flow) noexcept override { endFlow(ctx_, flow); }
-
- private:
-  WorkerContext& ctx_;
-};
-
-}  // namespace
-
 size_t slowTick(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms,
                 uint32_t expiry_budget, std::span<ArpRequest> requests) noexcept {
-  FlowEnder ender(ctx);
+  detail::FlowEnder<lb::FlowKey> ender(ctx);
   ctx.counters.expired_flows.add(ctx.flows.expire(now_ms, expiry_budget, snap.timeouts, &ender));
   // IPv6 flows, affinity and fragments at the same pace (processor6.cc).
   ctx.counters.expired_flows.add(detail::expire6(ctx, snap, now_ms, expiry_budget));

@@ -26,6 +26,7 @@
 //   checksum, so the incremental update of addresses and ports is the whole correction.
 #include <algorithm>
 
+#include "dataplane/fwd/flow_ops.h"
 #include "dataplane/fwd/processor6.h"
 #include "dataplane/lb/hash.h"
 #include "dataplane/pkt/encap.h"
@@ -39,33 +40,8 @@ namespace {
 using pkt::Ip6;
 using pkt::ParsedFrame;
 
-// Same seed as IPv4's (processor.cc): boxes behind ECMP pick the same node.
-constexpr uint64_t kMaglevSeed = 0x4e4f444547415445ULL;  // "NODEGATE"
-
-Action drop(WorkerContext& ctx, DropReason reason) noexcept {
-  ctx.counters.drop(reason);
-  return Action{};
-}
-constexpr Action forwardTo(uint8_t port) noexcept { return {.kind = Action::Kind::kForward, .out_port = port}; }
-
 lb::FlowKey6 keyOf6(const Ip6& src, const Ip6& dst, const ParsedFrame& p) noexcept {
   return lb::FlowKey6{.src_ip = src, .dst_ip = dst, .src_port = p.src_port, .dst_port = p.dst_port, .proto = p.proto};
-}
-
-lb::AffinityKey6 affinityKeyOf6(const lb::FlowKey6& client) noexcept {
-  return lb::AffinityKey6{.client_ip = client.src_ip, .vip = client.dst_ip, .port = client.dst_port,
-                          .proto = client.proto};
-}
-
-void endFlow6(WorkerContext& ctx, const lb::Flow6& flow) noexcept {
-  ctx.backend_stats.at(flow.stats_id).closed_flows.add();
-  if (flow.flags & lb::kFlowHoldsAffinity) ctx.affinity6.release(affinityKeyOf6(flow.client), flow.last_seen_ms);
-}
-
-bool isReopen6(const ParsedFrame& p, const lb::Flow6& flow) noexcept {
-  return p.proto == pkt::kProtoTcp &&
-         (p.tcp_flags & (pkt::tcp::kSyn | pkt::tcp::kAckFlag)) == pkt::tcp::kSyn &&
-         flow.state == lb::FlowState::kTcpClosing;
 }
 
 Action emit6(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, uint8_t out_port, const Mac& dst_mac,
@@ -102,35 +78,6 @@ Action existingToClient6(WorkerContext& ctx, std::span<std::byte> frame, ParsedF
   stats.bytes_out.add(frame.size());
   return emit6(ctx, frame, p, out, *mac, flow.client.dst_ip, flow.client.dst_port, flow.client.src_ip,
                flow.client.src_port);
-}
-
-// Maglev on the IPv6 5-tuple, or with ClientIP affinity the remembered node / Maglev on
-// the client address alone (processor.cc's chooseBackend, for IPv6 keys).
-const Backend6* chooseBackend6(WorkerContext& ctx, const ServicePort6& sp, const lb::FlowKey6& key,
-                               uint32_t now_ms) noexcept {
-  uint64_t hash = 0;
-  if (sp.affinity_timeout_ms != 0) {
-    if (const lb::AffinityEntry6* e = ctx.affinity6.find(affinityKeyOf6(key), now_ms, sp.affinity_timeout_ms)) {
-      if (const Backend6* b = sp.servingBackend(e->node_ip, e->node_port)) {
-        ctx.counters.affinity_hits.add();
-        return b;
-      }
-    }
-    hash = lb::hashFlowKey(lb::FlowKey6{.src_ip = key.src_ip}, kMaglevSeed);
-  } else {
-    hash = lb::hashFlowKey(key, kMaglevSeed);
-  }
-  const uint16_t slot = sp.maglev->lookup(hash);
-  if (slot == lb::MaglevTable::kNoBackend || slot >= sp.backends.size()) return nullptr;
-  return &sp.backends[slot];
-}
-
-void makeHalfOpenRoom6(WorkerContext& ctx) noexcept {
-  lb::Flow6* victim = ctx.flows6.oldestHalfOpen();
-  if (victim == nullptr) return;
-  endFlow6(ctx, *victim);
-  ctx.flows6.erase(victim);
-  ctx.counters.half_open_evictions.add();
 }
 
 // --- Tunnel mode (IPv6-in-IPv6, DSR) -----------------------------------------------------
@@ -197,108 +144,29 @@ Action encapsulateFlow6(WorkerContext& ctx, const ForwardingSnapshot& snap, std:
                       TunnelSettings::flowLabelFor(flow_hash));
 }
 
-// Client -> VIP6:port on a tunnel flow we know: to the flow's node.
-[[gnu::noinline]] Action existingTunnel6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
-                                         std::span<std::byte> frame, ParsedFrame& p, lb::Flow6& flow,
-                                         uint32_t now_ms) noexcept {
-  if (!fitsTunnel6(ctx, p)) [[unlikely]] return tooBigForTunnel6(ctx, snap, in_port, frame, p, flow.client.dst_ip, now_ms);
-  const Ip6 node = flow.node.src_ip;
-  const Mac* mac = tunnelNextHop6(ctx, node, now_ms);
-  if (!mac) return Action{};
-  if (p.proto == pkt::kProtoTcp) ctx.flows6.track(flow, p.tcp_flags, /*from_client=*/true);
-  flow.last_seen_ms = now_ms;
-  BackendCounters& stats = ctx.backend_stats.at(flow.stats_id);
-  stats.packets_in.add();
-  stats.bytes_in.add(frame.size());
-  return encapsulateFlow6(ctx, snap, frame, p, *mac, node, lb::FlowTable6::hashOf(flow.client));
-}
-
-// Client -> VIP6:port of a tunnel-mode port without a flow (source ranges passed).
-[[gnu::noinline]] Action newTunnelFlow6(WorkerContext& ctx, const ForwardingSnapshot& snap, const ServicePort6& sp,
-                                        uint8_t in_port, std::span<std::byte> frame, ParsedFrame& p,
-                                        const lb::FlowKey6& key, uint32_t now_ms) noexcept {
-  if (!sp.maglev || sp.backends.empty()) return drop(ctx, DropReason::kNoBackend);
-  const Backend6* chosen = chooseBackend6(ctx, sp, key, now_ms);
-  if (chosen == nullptr) return drop(ctx, DropReason::kNoBackend);
-  const Backend6& backend = *chosen;
-  // Checked before any state exists: an answered or undeliverable packet leaves none.
-  if (!fitsTunnel6(ctx, p)) [[unlikely]] return tooBigForTunnel6(ctx, snap, in_port, frame, p, key.dst_ip, now_ms);
-  const Mac* mac = tunnelNextHop6(ctx, backend.node_ip, now_ms);
-  if (!mac) return Action{};
-
-  const bool is_tcp = p.proto == pkt::kProtoTcp;
-  lb::Flow6* flow = nullptr;
-  if (!is_tcp || !(p.tcp_flags & pkt::tcp::kRst)) {
-    if (is_tcp && ctx.flows6.halfOpenFull()) makeHalfOpenRoom6(ctx);
-    const lb::FlowKey6 node{.src_ip = backend.node_ip, .src_port = backend.node_port, .proto = p.proto};
-    if (ctx.flows6.size() < ctx.flows6.capacity()) {
-      flow = ctx.flows6.insertClientOnly(key, node, is_tcp ? lb::FlowState::kTcpSynSent : lb::FlowState::kUdp,
-                                         now_ms);
-    }
-    if (flow == nullptr) ctx.counters.tunnel_stateless.add();
+// IPv6's packet work for the flow steps both families share (fwd/flow_ops.h).
+struct Ipv6 : Family<lb::FlowKey6> {
+  static const Mac* nextHopMac(WorkerContext& ctx, uint8_t port, const Ip6& ip, uint32_t now_ms) noexcept {
+    return nextHopMac6(ctx, port, ip, now_ms);
   }
-  BackendCounters& stats = ctx.backend_stats.at(backend.stats_id);
-  if (flow != nullptr) {
-    flow->flags |= lb::kFlowTunnel;
-    flow->stats_id = backend.stats_id;
-    if (sp.affinity_timeout_ms != 0) {
-      if (ctx.affinity6.remember(affinityKeyOf6(key), backend.node_ip, backend.node_port, now_ms,
-                                 sp.affinity_timeout_ms)) {
-        flow->flags |= lb::kFlowHoldsAffinity;
-      } else {
-        ctx.counters.affinity_overflows.add();
-      }
-    }
-    ctx.counters.new_flows.add();
-    stats.new_flows.add();
+  static Action emit(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, uint8_t out, const Mac& mac,
+                     const Ip6& src_ip, uint16_t src_port, const Ip6& dst_ip, uint16_t dst_port) noexcept {
+    return emit6(ctx, frame, p, out, mac, src_ip, src_port, dst_ip, dst_port);
   }
-  stats.packets_in.add();
-  stats.bytes_in.add(frame.size());
-  return encapsulateFlow6(ctx, snap, frame, p, *mac, backend.node_ip, lb::FlowTable6::hashOf(key));
-}
-
-Action newFlowToNode6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
-                      std::span<std::byte> frame, ParsedFrame& p, const lb::FlowKey6& key, uint32_t now_ms) noexcept {
-  const bool is_tcp = p.proto == pkt::kProtoTcp;
-  const ServicePort6* sp = snap.find6(key.dst_ip, p.dst_port, p.proto);
-  if (sp == nullptr) return drop(ctx, DropReason::kNoService);
-  if (!sp->allowsSource(key.src_ip)) return drop(ctx, DropReason::kSourceDenied);
-  if (sp->mode == ForwardingMode::kTunnel) return newTunnelFlow6(ctx, snap, *sp, in_port, frame, p, key, now_ms);
-  if (is_tcp && (p.tcp_flags & (pkt::tcp::kSyn | pkt::tcp::kAckFlag | pkt::tcp::kRst)) != pkt::tcp::kSyn) {
-    return drop(ctx, DropReason::kNoFlow);
+  static bool fitsTunnel(const WorkerContext& ctx, const ParsedFrame& p) noexcept { return fitsTunnel6(ctx, p); }
+  static Action tooBigForTunnel(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                                std::span<std::byte> frame, const ParsedFrame& p, const Ip6& vip,
+                                uint32_t now_ms) noexcept {
+    return tooBigForTunnel6(ctx, snap, in_port, frame, p, vip, now_ms);
   }
-  if (!sp->maglev || sp->backends.empty()) return drop(ctx, DropReason::kNoBackend);
-  const Backend6* chosen = chooseBackend6(ctx, *sp, key, now_ms);
-  if (chosen == nullptr) return drop(ctx, DropReason::kNoBackend);
-  const Backend6& backend = *chosen;
-  const uint8_t out = ctx.internal_port;
-  const Mac* mac = nextHopMac6(ctx, out, backend.node_ip, now_ms);
-  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
-  if (is_tcp && ctx.flows6.halfOpenFull()) makeHalfOpenRoom6(ctx);
-  if (ctx.flows6.size() >= ctx.flows6.capacity()) return drop(ctx, DropReason::kFlowTableFull);
-  auto snat = ctx.snat6.allocate(ctx.flows6, backend.node_ip, backend.node_port, p.proto);
-  if (!snat) return drop(ctx, DropReason::kSnatExhausted);
-  const lb::FlowKey6 node_key{.src_ip = backend.node_ip, .dst_ip = snat->address, .src_port = backend.node_port,
-                              .dst_port = snat->port, .proto = p.proto};
-  lb::Flow6* flow = ctx.flows6.insert(key, node_key, is_tcp ? lb::FlowState::kTcpSynSent : lb::FlowState::kUdp, now_ms);
-  if (flow == nullptr) return drop(ctx, DropReason::kFlowTableFull);
-  flow->stats_id = backend.stats_id;
-  if (sp->affinity_timeout_ms != 0) {
-    if (ctx.affinity6.remember(affinityKeyOf6(key), backend.node_ip, backend.node_port, now_ms,
-                               sp->affinity_timeout_ms)) {
-      flow->flags |= lb::kFlowHoldsAffinity;
-    } else {
-      ctx.counters.affinity_overflows.add();
-    }
+  static const Mac* tunnelNextHop(WorkerContext& ctx, const Ip6& node, uint32_t now_ms) noexcept {
+    return tunnelNextHop6(ctx, node, now_ms);
   }
-  ctx.counters.new_flows.add();
-  ctx.counters.to_nodes.add();
-  BackendCounters& stats = ctx.backend_stats.at(backend.stats_id);
-  stats.new_flows.add();
-  stats.packets_in.add();
-  stats.bytes_in.add(frame.size());
-  return emit6(ctx, frame, p, out, *mac, snat->address, snat->port, backend.node_ip, backend.node_port);
-}
+  static Action encapsulate(WorkerContext& ctx, const ForwardingSnapshot& snap, std::span<std::byte> frame,
+                            const ParsedFrame& p, const Mac& mac, const Ip6& node, uint32_t flow_hash) noexcept {
+    return encapsulateFlow6(ctx, snap, frame, p, mac, node, flow_hash);
+  }
+};
 
 // ICMPv6 Packet Too Big quoting a packet of one of our full-NAT flows (path MTU
 // discovery must work through the balancer, DESIGN.md sec. 2): a router on the client's
@@ -383,17 +251,17 @@ Action decideDatagram6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8
     const lb::FlowTable6::Hit hit = ctx.flows6.lookup(key);
     const bool from_client = port.role == PortRole::kExternal && hit.flow != nullptr && !hit.by_node_key;
     const bool from_node = port.role == PortRole::kInternal && hit.flow != nullptr && hit.by_node_key;
-    if (from_client && isReopen6(p, *hit.flow)) [[unlikely]] {
-      endFlow6(ctx, *hit.flow);
+    if (from_client && isReopen(p, *hit.flow)) [[unlikely]] {
+      endFlow(ctx, *hit.flow);
       ctx.flows6.erase(hit.flow);
     } else if (from_client || from_node) {
       if (!snap.cut_stats_ids.empty() && snap.cutsFlowsOf(hit.flow->stats_id)) [[unlikely]] {
-        endFlow6(ctx, *hit.flow);
+        endFlow(ctx, *hit.flow);
         ctx.flows6.erase(hit.flow);
         return drop(ctx, DropReason::kDrainTimeout);
       }
       if (from_client && (hit.flow->flags & lb::kFlowTunnel)) [[unlikely]] {
-        return existingTunnel6(ctx, snap, in_port, frame, p, *hit.flow, now_ms);
+        return existingTunnel<Ipv6>(ctx, snap, in_port, frame, p, *hit.flow, lb::FlowTable6::hashOf(key), now_ms);
       }
       if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
       return from_client ? existingToNode6(ctx, frame, p, *hit.flow, now_ms)
@@ -421,7 +289,7 @@ Action decideDatagram6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8
         const ServicePort6* sp = snap.find6(dst, p.dst_port, p.proto);
         if (sp == nullptr || sp->mode != ForwardingMode::kTunnel) return drop(ctx, DropReason::kTtlExceeded);
       }
-      return newFlowToNode6(ctx, snap, in_port, frame, p, keyOf6(src, dst, p), now_ms);
+      return newFlowToNode<Ipv6>(ctx, snap, in_port, frame, p, keyOf6(src, dst, p), false, 0, now_ms);
     }
   } else if (l4_balanced && snap.isSnatAddress6(dst)) {
     if (ctx.steering.workers() > 1) [[unlikely]] {
@@ -547,15 +415,6 @@ Action handleFragment6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8
   return a;
 }
 
-class FlowEnder6 final : public lb::ExpiryObserver6 {
- public:
-  explicit FlowEnder6(WorkerContext& ctx) : ctx_(ctx) {}
-  void onExpired(const lb::Flow6& flow) noexcept override { endFlow6(ctx_, flow); }
-
- private:
-  WorkerContext& ctx_;
-};
-
 }  // namespace
 
 Action decide6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port, std::span<std::byte> frame,
@@ -576,7 +435,7 @@ void onSnapshot6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t no
 
 uint32_t expire6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now_ms, uint32_t budget) noexcept {
   if (ctx.flows6.size() == 0 && ctx.affinity6.size() == 0 && ctx.fragments6.size() == 0) return 0;  // IPv4-only box
-  FlowEnder6 ender(ctx);
+  FlowEnder<lb::FlowKey6> ender(ctx);
   const uint32_t removed = ctx.flows6.expire(now_ms, budget, snap.timeouts, &ender);
   (void)ctx.affinity6.expire(now_ms, (budget + lb::AffinityTable6::kWays - 1) / lb::AffinityTable6::kWays);
   (void)ctx.fragments6.sweep(now_ms, (budget + lb::FragmentTable6::kWays - 1) / lb::FragmentTable6::kWays);
