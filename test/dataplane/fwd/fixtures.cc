@@ -14,6 +14,22 @@ using fwd::Action;
 using fwd::DropReason;
 using namespace ng::pkt;
 
+PacketBuilder fromClient() { return PacketBuilder().eth(Topo::clientMac(), Topo::extMac()); }
+
+Step dropStep(uint8_t port, Bytes input, DropReason reason) {
+  return Step{.in_port = port, .input = std::move(input), .drop = reason};
+}
+
+Step toNodeStep(Bytes input, std::function<Bytes(const Observed&)> expected) {
+  return Step{.in_port = kExt, .input = std::move(input), .verdict = Action::Kind::kForward,
+              .out_port = kInt, .output = std::move(expected), .observe = true};
+}
+
+Step toClientStep(std::function<Bytes(const Observed&)> input, std::function<Bytes(const Observed&)> expected) {
+  return Step{.in_port = kInt, .make_input = std::move(input), .verdict = Action::Kind::kForward,
+              .out_port = kExt, .output = std::move(expected)};
+}
+
 namespace {
 
 constexpr uint16_t kClientPort = 40000;
@@ -39,30 +55,12 @@ fwd::ServicePort fixtureServicePort(uint16_t port, uint8_t proto, uint16_t node_
 
 namespace {
 
-PacketBuilder fromClient() { return PacketBuilder().eth(Topo::clientMac(), Topo::extMac()); }
-
 Step arpStep(uint8_t port, uint32_t sender, const Mac& sender_mac, uint32_t target) {
   return Step{.in_port = port,
               .input = PacketBuilder()
                            .eth(sender_mac, kBroadcast)
                            .arp(arp::kRequest, sender_mac, sender, kZeroMac, target)
                            .build()};
-}
-
-Step dropStep(uint8_t port, Bytes input, DropReason reason) {
-  return Step{.in_port = port, .input = std::move(input), .drop = reason};
-}
-
-// A client -> node forward whose output is checked field by field against a frame built
-// fresh (so every checksum is verified) with the node and SNAT port the box chose.
-Step toNodeStep(Bytes input, std::function<Bytes(const Observed&)> expected) {
-  return Step{.in_port = kExt, .input = std::move(input), .verdict = Action::Kind::kForward,
-              .out_port = kInt, .output = std::move(expected), .observe = true};
-}
-
-Step toClientStep(std::function<Bytes(const Observed&)> input, std::function<Bytes(const Observed&)> expected) {
-  return Step{.in_port = kInt, .make_input = std::move(input), .verdict = Action::Kind::kForward,
-              .out_port = kExt, .output = std::move(expected)};
 }
 
 std::function<Bytes(const Observed&)> nodeReply(uint8_t flags, size_t payload = 0) {

@@ -133,6 +133,19 @@ struct Fixture {
   uint16_t snat_port_max = 65535;
 };
 
+// Step builders both tables use (fixtures.cc, fixtures6.cc).
+// A frame from the client's MAC to the external port.
+[[nodiscard]] PacketBuilder fromClient();
+// `input` on `port` is dropped, counted as `reason`.
+[[nodiscard]] Step dropStep(uint8_t port, Bytes input, fwd::DropReason reason);
+// A client -> node forward whose output is checked field by field against a frame built
+// fresh (so every checksum is verified) with the node and SNAT port the box chose; its
+// output defines Observed.
+[[nodiscard]] Step toNodeStep(Bytes input, std::function<Bytes(const Observed&)> expected);
+// A node -> client forward; its input depends on what the box chose earlier.
+[[nodiscard]] Step toClientStep(std::function<Bytes(const Observed&)> input,
+                                std::function<Bytes(const Observed&)> expected);
+
 // Applies a fixture's worker settings (exception path, SNAT range) to `env` and `ctx`.
 void applyFixtureSettings(const Fixture& fx, Env& env);
 void applyFixtureSettings(const Fixture& fx, fwd::WorkerContext& ctx);

@@ -18,22 +18,7 @@ namespace {
 constexpr uint16_t kClientPort = 40000;
 const Ip6 kAllNodes = {.hi = 0xff02000000000000ULL, .lo = 1};
 
-PacketBuilder fromClient6() { return PacketBuilder().eth(Topo::clientMac(), Topo::extMac()); }
 PacketBuilder fromNode6(const Ip6& node) { return PacketBuilder().eth(Topo6::nodeMac(node), Topo::intMac()); }
-
-Step drop6(uint8_t port, Bytes input, DropReason reason) {
-  return Step{.in_port = port, .input = std::move(input), .drop = reason};
-}
-
-Step toNode6(Bytes input, std::function<Bytes(const Observed&)> expected) {
-  return Step{.in_port = kExt, .input = std::move(input), .verdict = Action::Kind::kForward,
-              .out_port = kInt, .output = std::move(expected), .observe = true};
-}
-
-Step toClient6(std::function<Bytes(const Observed&)> input, std::function<Bytes(const Observed&)> expected) {
-  return Step{.in_port = kInt, .make_input = std::move(input), .verdict = Action::Kind::kForward,
-              .out_port = kExt, .output = std::move(expected)};
-}
 
 Step answer6(uint8_t port, Bytes input, Bytes output) {
   return Step{.in_port = port, .input = std::move(input), .verdict = Action::Kind::kForward, .out_port = port,
@@ -64,7 +49,7 @@ std::function<Bytes(const Observed&)> restored6(uint8_t flags, size_t payload = 
 }
 
 Bytes tcp6From(const Ip6& src, uint16_t port, uint8_t flags, uint8_t hop_limit = 64) {
-  return fromClient6().ipv6(src, Topo6::vip(), hop_limit).tcp(kClientPort, port, flags).build();
+  return fromClient().ipv6(src, Topo6::vip(), hop_limit).tcp(kClientPort, port, flags).build();
 }
 
 // A Neighbor Solicitation from the client side for `target`, multicast to its
@@ -87,7 +72,7 @@ Bytes naToClient(const Ip6& target, const Ip6& from) {
 }
 
 Bytes clientUdp6Datagram(size_t payload) {
-  return fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).udp(5353, 53).payload(payload).build();
+  return fromClient().ipv6(Topo6::clientIp(), Topo6::vip()).udp(5353, 53).payload(payload).build();
 }
 
 std::function<Bytes(const Observed&)> natUdp6Fragment(size_t payload, uint32_t id, size_t k) {
@@ -125,7 +110,7 @@ Bytes withTrafficClass(Bytes frame, uint8_t tc) {
 }  // namespace
 
 Bytes clientTcp6(uint16_t client_port, uint8_t flags, size_t payload) {
-  return fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).tcp(client_port, 80, flags).payload(payload).build();
+  return fromClient().ipv6(Topo6::clientIp(), Topo6::vip()).tcp(client_port, 80, flags).payload(payload).build();
 }
 
 Bytes nodeTcp6(const Ip6& node_ip, uint16_t snat_port, uint8_t flags, size_t payload) {
@@ -139,20 +124,20 @@ std::vector<Fixture> ipv6Fixtures() {
 
   // --- Full-NAT IPv6 -> IPv6 ---------------------------------------------------------
   f.push_back({"IPv6 TCP handshake and data through VIP6, replies restored",
-               {toNode6(clientTcp6(kClientPort, tcp::kSyn), natTcp6(80, tcp::kSyn)),
-                toClient6([](const Observed& o) { return nodeTcp6(o.node_ip6, o.snat_port, tcp::kSyn | tcp::kAckFlag); },
+               {toNodeStep(clientTcp6(kClientPort, tcp::kSyn), natTcp6(80, tcp::kSyn)),
+                toClientStep([](const Observed& o) { return nodeTcp6(o.node_ip6, o.snat_port, tcp::kSyn | tcp::kAckFlag); },
                           restored6(tcp::kSyn | tcp::kAckFlag)),
                 [] {
-                  Step s = toNode6(clientTcp6(kClientPort, tcp::kAckFlag, 100), natTcp6(80, tcp::kAckFlag, 100));
+                  Step s = toNodeStep(clientTcp6(kClientPort, tcp::kAckFlag, 100), natTcp6(80, tcp::kAckFlag, 100));
                   s.same_node = true;
                   return s;
                 }(),
-                toClient6([](const Observed& o) { return nodeTcp6(o.node_ip6, o.snat_port, tcp::kAckFlag, 1000); },
+                toClientStep([](const Observed& o) { return nodeTcp6(o.node_ip6, o.snat_port, tcp::kAckFlag, 1000); },
                           restored6(tcp::kAckFlag, 1000))},
                {},
                client_known});
   f.push_back({"IPv6 UDP through VIP6:53 and back",
-               {toNode6(fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).udp(5353, 53).payload(40).build(),
+               {toNodeStep(fromClient().ipv6(Topo6::clientIp(), Topo6::vip()).udp(5353, 53).payload(40).build(),
                         [](const Observed& o) {
                           return PacketBuilder()
                               .eth(Topo::intMac(), Topo6::nodeMac(o.node_ip6))
@@ -161,7 +146,7 @@ std::vector<Fixture> ipv6Fixtures() {
                               .payload(40)
                               .build();
                         }),
-                toClient6(
+                toClientStep(
                     [](const Observed& o) {
                       return fromNode6(o.node_ip6).ipv6(o.node_ip6, Topo6::intIp()).udp(30053, o.snat_port).payload(80).build();
                     },
@@ -176,11 +161,11 @@ std::vector<Fixture> ipv6Fixtures() {
                {},
                client_known});
   f.push_back({"dual stack: one Service answers on its IPv4 and its IPv6 VIP",
-               {toNode6(clientTcp6(kClientPort, tcp::kSyn), natTcp6(80, tcp::kSyn)),
+               {toNodeStep(clientTcp6(kClientPort, tcp::kSyn), natTcp6(80, tcp::kSyn)),
                 Step{.in_port = kExt, .input = clientTcp(kClientPort, tcp::kSyn), .verdict = Action::Kind::kForward,
                      .out_port = kInt, .flows_after = 2}}});
   f.push_back({"IPv6 extension headers are forwarded as they are (Hop-by-Hop, Destination Options, finished route)",
-               {toNode6(fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).ext6(ipv6::kHopByHop).ext6(ipv6::kDestOpts, 16)
+               {toNodeStep(fromClient().ipv6(Topo6::clientIp(), Topo6::vip()).ext6(ipv6::kHopByHop).ext6(ipv6::kDestOpts, 16)
                             .ext6(ipv6::kRouting, 24, 0).tcp(kClientPort, 80, tcp::kSyn).build(),
                         [](const Observed& o) {
                           return PacketBuilder()
@@ -190,72 +175,72 @@ std::vector<Fixture> ipv6Fixtures() {
                               .tcp(o.snat_port, 30080, tcp::kSyn)
                               .build();
                         })}});
-  f.push_back({"IPv6 TCP without SYN and no flow", {drop6(kExt, clientTcp6(kClientPort, tcp::kAckFlag), DropReason::kNoFlow)}});
+  f.push_back({"IPv6 TCP without SYN and no flow", {dropStep(kExt, clientTcp6(kClientPort, tcp::kAckFlag), DropReason::kNoFlow)}});
   f.push_back({"IPv6 reply to SNAT6 without a flow",
-               {drop6(kInt, nodeTcp6(Topo6::nodes()[0], 2000, tcp::kAckFlag), DropReason::kNoFlow)}});
-  f.push_back({"IPv6 VIP without that port", {drop6(kExt, tcp6From(Topo6::clientIp(), 81, tcp::kSyn), DropReason::kNoService)}});
+               {dropStep(kInt, nodeTcp6(Topo6::nodes()[0], 2000, tcp::kAckFlag), DropReason::kNoFlow)}});
+  f.push_back({"IPv6 VIP without that port", {dropStep(kExt, tcp6From(Topo6::clientIp(), 81, tcp::kSyn), DropReason::kNoService)}});
   f.push_back({"IPv6 UDP with a zero checksum is refused (RFC 8200 8.1)",
-               {drop6(kExt, fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).udp(5353, 53).l4Checksum(0).payload(8).build(),
+               {dropStep(kExt, fromClient().ipv6(Topo6::clientIp(), Topo6::vip()).udp(5353, 53).l4Checksum(0).payload(8).build(),
                       DropReason::kBadL4Header)}});
   f.push_back({"IPv6 ESP to a VIP is not balanced",
-               {drop6(kExt, fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).ip6NextHeader(ipv6::kEsp).payload(40).build(),
+               {dropStep(kExt, fromClient().ipv6(Topo6::clientIp(), Topo6::vip()).ip6NextHeader(ipv6::kEsp).payload(40).build(),
                       DropReason::kUnsupportedProtocol)}});
   f.push_back({"IPv6 traffic from the node side to VIP6",
-               {drop6(kInt, fromNode6(Topo6::nodes()[0]).ipv6(Topo6::nodes()[0], Topo6::vip()).tcp(1, 80, tcp::kSyn).build(),
+               {dropStep(kInt, fromNode6(Topo6::nodes()[0]).ipv6(Topo6::nodes()[0], Topo6::vip()).tcp(1, 80, tcp::kSyn).build(),
                       DropReason::kWrongPort)}});
   f.push_back({"IPv6 to another address is not routed",
-               {drop6(kExt, fromClient6().ipv6(Topo6::clientIp(), ip6("2001:db8:100::50")).tcp(1, 80, tcp::kSyn).build(),
+               {dropStep(kExt, fromClient().ipv6(Topo6::clientIp(), ip6("2001:db8:100::50")).tcp(1, 80, tcp::kSyn).build(),
                       DropReason::kNotForUs)}});
   f.push_back({"IPv6 TCP to the box's own address has no exception path yet",
-               {drop6(kExt, fromClient6().ipv6(Topo6::clientIp(), Topo6::extIp()).tcp(1, 22, tcp::kSyn).build(),
+               {dropStep(kExt, fromClient().ipv6(Topo6::clientIp(), Topo6::extIp()).tcp(1, 22, tcp::kSyn).build(),
                       DropReason::kLocalNoExceptionPath)}});
 
   // --- Hop limit and martians ---------------------------------------------------------
-  f.push_back({"IPv6 hop limit 1 to a VIP", {drop6(kExt, tcp6From(Topo6::clientIp(), 80, tcp::kSyn, 1), DropReason::kTtlExceeded)}});
-  f.push_back({"IPv6 hop limit 0 to a VIP", {drop6(kExt, tcp6From(Topo6::clientIp(), 80, tcp::kSyn, 0), DropReason::kTtlExceeded)}});
-  f.push_back({"IPv6 martian: multicast source", {drop6(kExt, tcp6From(ip6("ff02::1"), 80, tcp::kSyn), DropReason::kMartian)}});
-  f.push_back({"IPv6 martian: loopback source", {drop6(kExt, tcp6From(ip6("::1"), 80, tcp::kSyn), DropReason::kMartian)}});
-  f.push_back({"IPv6 martian: unspecified source", {drop6(kExt, tcp6From(ip6("::"), 80, tcp::kSyn), DropReason::kMartian)}});
-  f.push_back({"IPv6 martian: IPv4-mapped source", {drop6(kExt, tcp6From(ip6("::ffff:10.100.0.2"), 80, tcp::kSyn), DropReason::kMartian)}});
-  f.push_back({"IPv6 martian: source is the VIP", {drop6(kExt, tcp6From(Topo6::vip(), 80, tcp::kSyn), DropReason::kMartian)}});
-  f.push_back({"IPv6 martian: source is the box", {drop6(kExt, tcp6From(Topo6::extIp(), 80, tcp::kSyn), DropReason::kMartian)}});
-  f.push_back({"IPv6 link-local source opens no flow", {drop6(kExt, tcp6From(ip6("fe80::2"), 80, tcp::kSyn), DropReason::kMartian)}});
+  f.push_back({"IPv6 hop limit 1 to a VIP", {dropStep(kExt, tcp6From(Topo6::clientIp(), 80, tcp::kSyn, 1), DropReason::kTtlExceeded)}});
+  f.push_back({"IPv6 hop limit 0 to a VIP", {dropStep(kExt, tcp6From(Topo6::clientIp(), 80, tcp::kSyn, 0), DropReason::kTtlExceeded)}});
+  f.push_back({"IPv6 martian: multicast source", {dropStep(kExt, tcp6From(ip6("ff02::1"), 80, tcp::kSyn), DropReason::kMartian)}});
+  f.push_back({"IPv6 martian: loopback source", {dropStep(kExt, tcp6From(ip6("::1"), 80, tcp::kSyn), DropReason::kMartian)}});
+  f.push_back({"IPv6 martian: unspecified source", {dropStep(kExt, tcp6From(ip6("::"), 80, tcp::kSyn), DropReason::kMartian)}});
+  f.push_back({"IPv6 martian: IPv4-mapped source", {dropStep(kExt, tcp6From(ip6("::ffff:10.100.0.2"), 80, tcp::kSyn), DropReason::kMartian)}});
+  f.push_back({"IPv6 martian: source is the VIP", {dropStep(kExt, tcp6From(Topo6::vip(), 80, tcp::kSyn), DropReason::kMartian)}});
+  f.push_back({"IPv6 martian: source is the box", {dropStep(kExt, tcp6From(Topo6::extIp(), 80, tcp::kSyn), DropReason::kMartian)}});
+  f.push_back({"IPv6 link-local source opens no flow", {dropStep(kExt, tcp6From(ip6("fe80::2"), 80, tcp::kSyn), DropReason::kMartian)}});
   f.push_back({"IPv6 multicast destination other than ND",
-               {drop6(kExt, fromClient6().ipv6(Topo6::clientIp(), ip6("ff02::1")).icmp6Echo(icmp6::kEchoRequest, 1, 1).build(),
+               {dropStep(kExt, fromClient().ipv6(Topo6::clientIp(), ip6("ff02::1")).icmp6Echo(icmp6::kEchoRequest, 1, 1).build(),
                       DropReason::kNotForUs)}});
 
   // --- Extension-header chains --------------------------------------------------------
   {
-    PacketBuilder long_chain = fromClient6().ipv6(Topo6::clientIp(), Topo6::vip());
+    PacketBuilder long_chain = fromClient().ipv6(Topo6::clientIp(), Topo6::vip());
     for (int i = 0; i < 9; ++i) long_chain.ext6(ipv6::kDestOpts);
-    f.push_back({"IPv6 chain of nine extension headers", {drop6(kExt, long_chain.tcp(1, 80, tcp::kSyn).build(), DropReason::kExtHeaderChain)}});
-    PacketBuilder eight = fromClient6().ipv6(Topo6::clientIp(), Topo6::vip());
+    f.push_back({"IPv6 chain of nine extension headers", {dropStep(kExt, long_chain.tcp(1, 80, tcp::kSyn).build(), DropReason::kExtHeaderChain)}});
+    PacketBuilder eight = fromClient().ipv6(Topo6::clientIp(), Topo6::vip());
     for (int i = 0; i < 8; ++i) eight.ext6(ipv6::kDestOpts);
     f.push_back({"IPv6 chain of eight extension headers is within the bound",
                  {Step{.in_port = kExt, .input = eight.tcp(kClientPort, 80, tcp::kSyn).build(), .verdict = Action::Kind::kForward,
                        .out_port = kInt, .flows_after = 1}}});
   }
   f.push_back({"IPv6 Destination Options of 1024 bytes (past the byte bound)",
-               {drop6(kExt, fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).ext6(ipv6::kDestOpts, 1024).tcp(1, 80, tcp::kSyn).build(),
+               {dropStep(kExt, fromClient().ipv6(Topo6::clientIp(), Topo6::vip()).ext6(ipv6::kDestOpts, 1024).tcp(1, 80, tcp::kSyn).build(),
                       DropReason::kExtHeaderChain)}});
   f.push_back({"IPv6 Hop-by-Hop after another header (a looping chain)",
-               {drop6(kExt, fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).ext6(ipv6::kDestOpts).ext6(ipv6::kHopByHop)
+               {dropStep(kExt, fromClient().ipv6(Topo6::clientIp(), Topo6::vip()).ext6(ipv6::kDestOpts).ext6(ipv6::kHopByHop)
                                 .tcp(1, 80, tcp::kSyn).build(),
                       DropReason::kExtHeaderChain)}});
   f.push_back({"IPv6 two Fragment headers",
-               {drop6(kExt, fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).frag6(0, true, 1).frag6(0, true, 2)
+               {dropStep(kExt, fromClient().ipv6(Topo6::clientIp(), Topo6::vip()).frag6(0, true, 1).frag6(0, true, 2)
                                 .udp(1, 53).payload(16).build(),
                       DropReason::kExtHeaderChain)}});
-  f.push_back({"IPv6 jumbogram", {drop6(kExt, fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).ext6(ipv6::kHopByHop)
+  f.push_back({"IPv6 jumbogram", {dropStep(kExt, fromClient().ipv6(Topo6::clientIp(), Topo6::vip()).ext6(ipv6::kHopByHop)
                                                  .tcp(1, 80, tcp::kSyn).ip6PayloadLen(0).build(),
                                       DropReason::kJumbogram)}});
   f.push_back({"IPv6 payload length past the frame",
-               {drop6(kExt, fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).tcp(1, 80, tcp::kSyn).ip6PayloadLen(400).build(),
+               {dropStep(kExt, fromClient().ipv6(Topo6::clientIp(), Topo6::vip()).tcp(1, 80, tcp::kSyn).ip6PayloadLen(400).build(),
                       DropReason::kTruncated)}});
   f.push_back({"IPv6 version field not 6",
-               {drop6(kExt, fromClient6().etherType(kEtherTypeIpv6).payload(60).build(), DropReason::kBadIpHeader)}});
+               {dropStep(kExt, fromClient().etherType(kEtherTypeIpv6).payload(60).build(), DropReason::kBadIpHeader)}});
   f.push_back({"IPv6 Routing header with segments left to a VIP",
-               {drop6(kExt, fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).ext6(ipv6::kRouting, 24, 1)
+               {dropStep(kExt, fromClient().ipv6(Topo6::clientIp(), Topo6::vip()).ext6(ipv6::kRouting, 24, 1)
                                 .tcp(1, 80, tcp::kSyn).build(),
                       DropReason::kRoutingHeader)}});
 
@@ -264,7 +249,7 @@ std::vector<Fixture> ipv6Fixtures() {
                {Step{.in_port = kExt, .input = tcp6From(Topo6::clientIp(), SvcPorts::kOnlyClient, tcp::kSyn),
                      .verdict = Action::Kind::kForward, .out_port = kInt, .flows_after = 1},
                 [] {
-                  Step s = drop6(kExt, tcp6From(ip6("2001:db8:100::3"), SvcPorts::kOnlyClient, tcp::kSyn), DropReason::kSourceDenied);
+                  Step s = dropStep(kExt, tcp6From(ip6("2001:db8:100::3"), SvcPorts::kOnlyClient, tcp::kSyn), DropReason::kSourceDenied);
                   s.flows_after = 1;
                   return s;
                 }()}});
@@ -272,13 +257,13 @@ std::vector<Fixture> ipv6Fixtures() {
                {Step{.in_port = kExt, .input = tcp6From(ip6("2001:db8:ffff::9"), SvcPorts::kAnySource, tcp::kSyn),
                      .verdict = Action::Kind::kForward, .out_port = kInt, .flows_after = 1}}});
   f.push_back({"IPv6 source ranges: a Service listing only IPv4 prefixes admits no IPv6 client",
-               {drop6(kExt, tcp6From(Topo6::clientIp(), SvcPorts::kDocNets, tcp::kSyn), DropReason::kSourceDenied)}});
+               {dropStep(kExt, tcp6From(Topo6::clientIp(), SvcPorts::kDocNets, tcp::kSyn), DropReason::kSourceDenied)}});
 
   // --- Session affinity ClientIP over IPv6 -------------------------------------------
   {
     std::vector<Step> steps;
     for (uint16_t port = 41000; port < 41006; ++port) {
-      Step s = toNode6(fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).tcp(port, SvcPorts::kAffinityTcp, tcp::kSyn).build(),
+      Step s = toNodeStep(fromClient().ipv6(Topo6::clientIp(), Topo6::vip()).tcp(port, SvcPorts::kAffinityTcp, tcp::kSyn).build(),
                        [port](const Observed& o) {
                          (void)port;
                          return PacketBuilder()
@@ -335,26 +320,26 @@ std::vector<Fixture> ipv6Fixtures() {
                    .ndAdvert(Topo6::vip(), icmp6::kNaOverride, Topo::extMac()).build();
     f.push_back({"DAD probe for VIP6 is defended with an NA to all-nodes", {answer6(kExt, with_nonce, na)}});
     f.push_back({"DAD probe with a source link-layer option is invalid",
-                 {drop6(kExt, PacketBuilder().eth(Topo::clientMac(), multicastMac(group)).ipv6(ip6("::"), group, 255)
+                 {dropStep(kExt, PacketBuilder().eth(Topo::clientMac(), multicastMac(group)).ipv6(ip6("::"), group, 255)
                                   .ndSolicit(Topo6::vip(), Topo::clientMac()).build(),
                         DropReason::kBadNd)}});
   }
-  f.push_back({"NS with hop limit 64 (routed) is invalid", {drop6(kExt, nsFromClient(Topo6::vip(), 64), DropReason::kBadNd)}});
+  f.push_back({"NS with hop limit 64 (routed) is invalid", {dropStep(kExt, nsFromClient(Topo6::vip(), 64), DropReason::kBadNd)}});
   {
     Bytes bad = nsFromClient(Topo6::vip());
     bad[14 + 40 + 2] ^= std::byte{0x01};
-    f.push_back({"NS with a wrong ICMPv6 checksum is invalid", {drop6(kExt, bad, DropReason::kBadNd)}});
+    f.push_back({"NS with a wrong ICMPv6 checksum is invalid", {dropStep(kExt, bad, DropReason::kBadNd)}});
     Bytes zero_opt = nsFromClient(Topo6::vip());
     zero_opt[14 + 40 + 25] = std::byte{0};  // option length 0
     // Keep the checksum right so only the option is wrong: the length byte moved by -1.
     store16(zero_opt.data() + 14 + 40 + 2,
             checksumUpdate16(load16(zero_opt.data() + 14 + 40 + 2), 0x0101, 0x0100));
-    f.push_back({"NS with a zero-length option is invalid", {drop6(kExt, zero_opt, DropReason::kBadNd)}});
+    f.push_back({"NS with a zero-length option is invalid", {dropStep(kExt, zero_opt, DropReason::kBadNd)}});
   }
-  f.push_back({"NS for a multicast target is invalid", {drop6(kExt, nsFromClient(ip6("ff02::1")), DropReason::kBadNd)}});
-  f.push_back({"NS for someone else's address", {drop6(kExt, nsFromClient(ip6("2001:db8:100::77")), DropReason::kNdNotForUs)}});
+  f.push_back({"NS for a multicast target is invalid", {dropStep(kExt, nsFromClient(ip6("ff02::1")), DropReason::kBadNd)}});
+  f.push_back({"NS for someone else's address", {dropStep(kExt, nsFromClient(ip6("2001:db8:100::77")), DropReason::kNdNotForUs)}});
   f.push_back({"NS for VIP6 on the internal port is not ours there",
-               {drop6(kInt, PacketBuilder().eth(Topo6::nodeMac(Topo6::nodes()[0]), multicastMac(solicitedNode(Topo6::vip())))
+               {dropStep(kInt, PacketBuilder().eth(Topo6::nodeMac(Topo6::nodes()[0]), multicastMac(solicitedNode(Topo6::vip())))
                                 .ipv6(Topo6::nodes()[0], solicitedNode(Topo6::vip()), 255)
                                 .ndSolicit(Topo6::vip(), Topo6::nodeMac(Topo6::nodes()[0])).build(),
                       DropReason::kNdNotForUs)}});
@@ -364,13 +349,13 @@ std::vector<Fixture> ipv6Fixtures() {
                                   .ndAdvert(ip6("2001:db8:100::9"), icmp6::kNaSolicited, Topo::clientMac()).build(),
                      .verdict = Action::Kind::kConsumed}}});
   f.push_back({"multicast NA with the Solicited flag is invalid",
-               {drop6(kExt, PacketBuilder().eth(Topo::clientMac(), multicastMac(kAllNodes)).ipv6(ip6("2001:db8:100::9"), kAllNodes, 255)
+               {dropStep(kExt, PacketBuilder().eth(Topo::clientMac(), multicastMac(kAllNodes)).ipv6(ip6("2001:db8:100::9"), kAllNodes, 255)
                                 .ndAdvert(ip6("2001:db8:100::9"), icmp6::kNaSolicited, Topo::clientMac()).build(),
                       DropReason::kBadNd)}});
 
   // --- ICMPv6 echo --------------------------------------------------------------------
   f.push_back({"ICMPv6 echo to VIP6 is answered",
-               {answer6(kExt, fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).icmp6Echo(icmp6::kEchoRequest, 7, 1).payload(56).build(),
+               {answer6(kExt, fromClient().ipv6(Topo6::clientIp(), Topo6::vip()).icmp6Echo(icmp6::kEchoRequest, 7, 1).payload(56).build(),
                         PacketBuilder().eth(Topo::extMac(), client).ipv6(Topo6::vip(), Topo6::clientIp(), 64)
                             .icmp6Echo(icmp6::kEchoReply, 7, 1).payload(56).build())}});
   {
@@ -382,7 +367,7 @@ std::vector<Fixture> ipv6Fixtures() {
                               .icmp6Echo(icmp6::kEchoReply, 9, 2).build())}});
   }
   f.push_back({"ICMPv6 other than echo to a VIP",
-               {drop6(kExt, fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).icmp6Echo(icmp6::kEchoReply, 7, 1).build(),
+               {dropStep(kExt, fromClient().ipv6(Topo6::clientIp(), Topo6::vip()).icmp6Echo(icmp6::kEchoReply, 7, 1).build(),
                       DropReason::kIcmpUnsupported)}});
 
   // --- ICMPv6 Packet Too Big, translated to the other side of the flow -----------------
@@ -395,7 +380,7 @@ std::vector<Fixture> ipv6Fixtures() {
     Step client_side{.in_port = kExt,
                      .make_input =
                          [=](const Observed&) {
-                           return fromClient6().ipv6(router, Topo6::vip())
+                           return fromClient().ipv6(router, Topo6::vip())
                                .icmp6Error(icmp6::kPacketTooBig, 0, 1280, quote(restored6(tcp::kSyn | tcp::kAckFlag)(Observed{})))
                                .build();
                          },
@@ -423,7 +408,7 @@ std::vector<Fixture> ipv6Fixtures() {
                    .verdict = Action::Kind::kForward,
                    .out_port = kExt,
                    .output = [=](const Observed&) {
-                     const Bytes sent = fromClient6().ipv6(Topo6::clientIp(), Topo6::vip(), 63)
+                     const Bytes sent = fromClient().ipv6(Topo6::clientIp(), Topo6::vip(), 63)
                                             .tcp(kClientPort, 80, tcp::kAckFlag).payload(100).build();
                      return PacketBuilder().eth(Topo::extMac(), Topo::clientMac())
                          .ipv6(Topo6::vip(), Topo6::clientIp(), 63)
@@ -431,18 +416,18 @@ std::vector<Fixture> ipv6Fixtures() {
                          .build();
                    }};
     f.push_back({"ICMPv6 Packet Too Big about a flow is translated to the other side, both ways",
-                 {toNode6(clientTcp6(kClientPort, tcp::kSyn), natTcp6(80, tcp::kSyn)), client_side, node_side},
+                 {toNodeStep(clientTcp6(kClientPort, tcp::kSyn), natTcp6(80, tcp::kSyn)), client_side, node_side},
                  {},
                  client_known});
     f.push_back({"ICMPv6 Packet Too Big quoting no flow of ours",
-                 {drop6(kExt, fromClient6().ipv6(router, Topo6::vip())
+                 {dropStep(kExt, fromClient().ipv6(router, Topo6::vip())
                                   .icmp6Error(icmp6::kPacketTooBig, 0, 1280, quote(restored6(tcp::kAckFlag)(Observed{})))
                                   .build(),
                         DropReason::kNoFlow)}});
-    Bytes bad = fromClient6().ipv6(router, Topo6::vip())
+    Bytes bad = fromClient().ipv6(router, Topo6::vip())
                     .icmp6Error(icmp6::kPacketTooBig, 0, 1280, quote(restored6(tcp::kAckFlag)(Observed{}))).build();
     bad[14 + 40 + 2] ^= std::byte{0x40};
-    f.push_back({"ICMPv6 Packet Too Big with a bad checksum", {drop6(kExt, bad, DropReason::kIcmpUnsupported)}});
+    f.push_back({"ICMPv6 Packet Too Big with a bad checksum", {dropStep(kExt, bad, DropReason::kIcmpUnsupported)}});
   }
 
   // --- IPv6 fragments (policy: fwd/processor.cc; IPv6 details in processor6.cc) --------
@@ -453,23 +438,23 @@ std::vector<Fixture> ipv6Fixtures() {
     std::vector<Step> steps;
     for (size_t k = 0; k < out.size(); ++k) {
       // The worker's first fragmented IPv6 datagram leaves with identification 0.
-      steps.push_back(k == 0 ? toNode6(out[k], natUdp6Fragment(kBig, 0, k)) : laterToNode6(out[k], natUdp6Fragment(kBig, 0, k)));
+      steps.push_back(k == 0 ? toNodeStep(out[k], natUdp6Fragment(kBig, 0, k)) : laterToNode6(out[k], natUdp6Fragment(kBig, 0, k)));
     }
     f.push_back({"IPv6 UDP fragments follow the first fragment to its node, renumbered", std::move(steps)});
     f.push_back({"an IPv6 fragment that arrives before its first fragment is dropped",
-                 {drop6(kExt, out[1], DropReason::kFragmentNoFlow), toNode6(out[0], natUdp6Fragment(kBig, 0, 0)),
+                 {dropStep(kExt, out[1], DropReason::kFragmentNoFlow), toNodeStep(out[0], natUdp6Fragment(kBig, 0, 0)),
                   laterToNode6(out[2], natUdp6Fragment(kBig, 0, 2)), laterToNode6(out[1], natUdp6Fragment(kBig, 0, 1))}});
     Bytes odd = out[0];
     // MF with 1447 bytes: not a multiple of 8.
     store16(odd.data() + 14 + ipv6::kPayloadLen, static_cast<uint16_t>(load16(odd.data() + 14 + ipv6::kPayloadLen) - 1));
-    f.push_back({"IPv6 fragment with MF and a payload that is not a multiple of 8", {drop6(kExt, odd, DropReason::kFragmentMalformed)}});
+    f.push_back({"IPv6 fragment with MF and a payload that is not a multiple of 8", {dropStep(kExt, odd, DropReason::kFragmentMalformed)}});
     f.push_back({"IPv6 ICMPv6 fragments are not balanced",
-                 {drop6(kExt, fragmentIpv6(fromClient6().ipv6(Topo6::clientIp(), Topo6::vip())
+                 {dropStep(kExt, fragmentIpv6(fromClient().ipv6(Topo6::clientIp(), Topo6::vip())
                                                .icmp6Echo(icmp6::kEchoRequest, 1, 1).payload(3000).build(), 1448, 5)[0],
                         DropReason::kFragment)}});
     f.push_back({"an atomic IPv6 fragment is a whole datagram",
                  {Step{.in_port = kExt,
-                       .input = fromClient6().ipv6(Topo6::clientIp(), Topo6::vip()).frag6(0, false, 3).udp(5353, 53).payload(20).build(),
+                       .input = fromClient().ipv6(Topo6::clientIp(), Topo6::vip()).frag6(0, false, 3).udp(5353, 53).payload(20).build(),
                        .verdict = Action::Kind::kForward, .out_port = kInt, .flows_after = 1}}});
   }
   // --- IPv6 tunnel mode (IPv6-in-IPv6, DSR; policy: processor6.cc) ----------------------
@@ -483,12 +468,12 @@ std::vector<Fixture> ipv6Fixtures() {
     f.push_back({"IPv6 tunnel: the traffic class is copied to the outer header",
                  {tunnelStep6(withTrafficClass(clientTunnelTcp6(kClientPort, tcp::kSyn), 0xb8), false)}});
     f.push_back({"IPv6 tunnel: a hop limit of 1 is delivered, not decremented (the box owns the VIP)",
-                 {tunnelStep6(fromClient6().ipv6(Topo6::clientIp(), Topo6::tunnelVip(), 1).tcp(kClientPort, 80, tcp::kSyn).build(),
+                 {tunnelStep6(fromClient().ipv6(Topo6::clientIp(), Topo6::tunnelVip(), 1).tcp(kClientPort, 80, tcp::kSyn).build(),
                               false)}});
     {
       std::vector<Step> steps;
       for (int i = 0; i < 3; ++i) {
-        steps.push_back(tunnelStep6(fromClient6().ipv6(Topo6::clientIp(), Topo6::tunnelVip()).udp(5353, 53).payload(40).build(),
+        steps.push_back(tunnelStep6(fromClient().ipv6(Topo6::clientIp(), Topo6::tunnelVip()).udp(5353, 53).payload(40).build(),
                                     i != 0));
       }
       f.push_back({"IPv6 tunnel: UDP datagrams of a flow share node, outer source and flow label", std::move(steps)});
@@ -501,7 +486,7 @@ std::vector<Fixture> ipv6Fixtures() {
       f.push_back({"IPv6 tunnel: a RST without a flow is forwarded and creates nothing", {rst}});
     }
     {
-      Step denied = drop6(kExt, fromClient6().ipv6(ip6("2001:db8:100::7"), Topo6::tunnelVip())
+      Step denied = dropStep(kExt, fromClient().ipv6(ip6("2001:db8:100::7"), Topo6::tunnelVip())
                                     .tcp(kClientPort, SvcPorts::kOnlyClient, tcp::kSyn).build(),
                           DropReason::kSourceDenied);
       denied.flows_after = 0;
@@ -519,7 +504,7 @@ std::vector<Fixture> ipv6Fixtures() {
     }
     f.push_back({"IPv6 tunnel and IPv6 full-NAT in one snapshot: each VIP keeps its mode",
                  {tunnelStep6(clientTunnelTcp6(kClientPort, tcp::kSyn), false),
-                  toNode6(clientTcp6(kClientPort, tcp::kSyn), natTcp6(80, tcp::kSyn))}});
+                  toNodeStep(clientTcp6(kClientPort, tcp::kSyn), natTcp6(80, tcp::kSyn))}});
     {
       // Internal MTU 1500: inner packets up to 1460 bytes fit; 1500 bytes get PTB 1460,
       // quoting the first 1232 bytes (the answer is exactly 1280 bytes of IPv6).
@@ -540,12 +525,12 @@ std::vector<Fixture> ipv6Fixtures() {
                                   .udp(4000, 4001)
                                   .build();
       f.push_back({"IPv6 tunnel: a packet to an outer source is counted apart",
-                   {drop6(kInt, to_source, DropReason::kToTunnelSource)}});
+                   {dropStep(kInt, to_source, DropReason::kToTunnelSource)}});
     }
     {
       constexpr size_t kBig = 3000;
       const std::vector<Bytes> frags =
-          fragmentIpv6(fromClient6().ipv6(Topo6::clientIp(), Topo6::tunnelVip()).udp(5353, 53).payload(kBig).build(),
+          fragmentIpv6(fromClient().ipv6(Topo6::clientIp(), Topo6::tunnelVip()).udp(5353, 53).payload(kBig).build(),
                        1400, 0x51525354);  // 1448-byte fragments: + 40 fits the 1500 MTU
       std::vector<Step> steps;
       for (size_t k = 0; k < frags.size(); ++k) steps.push_back(tunnelStep6(frags[k], k != 0));
