@@ -72,7 +72,7 @@ struct ExceptionPathConfig {
 };
 
 struct FlowConfig {
-  uint32_t capacity = 1'048'576;          // flows per worker, 1..2^28
+  uint32_t capacity = 1'048'576;          // IPv4 flows per worker, 1..2^28
   // IPv6 flows per worker (a table of their own), 1024..2^28; 0 (setting absent) = a
   // quarter of capacity, at least 1024 (fwd::WorkerContext::defaultFlow6Capacity).
   uint32_t capacity6 = 0;
