@@ -135,6 +135,9 @@ constexpr size_t kMaxWorkers = 64;
 constexpr uint16_t kMinMtu = 68;           // RFC 791: every IPv4 link carries 68 bytes
 constexpr uint16_t kMaxMtu = 9000;
 constexpr uint32_t kMaxFlowCapacity = 1u << 28;
+// The floor of the derived IPv6 capacity too: a smaller explicit table would be smaller
+// than the one an operator gets by saying nothing.
+constexpr uint32_t kMinFlow6Capacity = 1024;
 constexpr uint32_t kU32Max = std::numeric_limits<uint32_t>::max();
 
 std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
@@ -836,10 +839,11 @@ constexpr uint32_t kMaxMbufs = 16u << 20;
 
 void readFlows(const Cursor& dataplane, FlowConfig& flows) {
   auto group = dataplane.group("flows", Need::kOptional,
-                               {"capacity", "tcp_timeout", "tcp_transitory_timeout",
+                               {"capacity", "capacity6", "tcp_timeout", "tcp_transitory_timeout",
                                 "udp_timeout", "tcp_half_open_timeout", "half_open_budget"});
   if (!group) return;
   group->optionalUint("capacity", flows.capacity, 1u, kMaxFlowCapacity);
+  group->optionalUint("capacity6", flows.capacity6, kMinFlow6Capacity, kMaxFlowCapacity);
   group->optionalUint("tcp_timeout", flows.tcp_timeout, 1u, kU32Max);
   group->optionalUint("tcp_transitory_timeout", flows.tcp_transitory_timeout, 1u, kU32Max);
   group->optionalUint("udp_timeout", flows.udp_timeout, 1u, kU32Max);

@@ -72,7 +72,10 @@ struct ExceptionPathConfig {
 };
 
 struct FlowConfig {
-  uint32_t capacity = 1'048'576;          // flows per worker, 1..2^28
+  uint32_t capacity = 1'048'576;          // IPv4 flows per worker, 1..2^28
+  // IPv6 flows per worker (a table of their own), 1024..2^28; 0 (setting absent) = a
+  // quarter of capacity, at least 1024 (fwd::WorkerContext::defaultFlow6Capacity).
+  uint32_t capacity6 = 0;
   uint32_t tcp_timeout = 900;             // seconds, established TCP
   uint32_t tcp_transitory_timeout = 60;   // seconds, closing TCP (SNAT port quarantine)
   uint32_t udp_timeout = 120;             // seconds

@@ -10,7 +10,8 @@ bool bootSettingsEqual(const conf::Config& a, const conf::Config& b) {
   if (a.dataplane.eal != b.dataplane.eal || a.dataplane.workers != b.dataplane.workers ||
       a.dataplane.mbufs != b.dataplane.mbufs || a.dataplane.idle_sleep_us != b.dataplane.idle_sleep_us ||
       a.dataplane.ports.size() != b.dataplane.ports.size() ||
-      a.dataplane.flows.capacity != b.dataplane.flows.capacity || a.api.listen != b.api.listen ||
+      a.dataplane.flows.capacity != b.dataplane.flows.capacity ||
+      a.dataplane.flows.capacity6 != b.dataplane.flows.capacity6 || a.api.listen != b.api.listen ||
       a.api.tls_cert != b.api.tls_cert || a.api.tls_key != b.api.tls_key || a.kubernetes != b.kubernetes ||
       a.dataplane.exception_path.enabled != b.dataplane.exception_path.enabled ||
       a.dataplane.exception_path.rate_pps != b.dataplane.exception_path.rate_pps ||
@@ -33,6 +34,7 @@ void keepBootSettings(const conf::Config& running, conf::Config& next) {
   next.dataplane.workers = running.dataplane.workers;
   next.dataplane.ports = running.dataplane.ports;
   next.dataplane.flows.capacity = running.dataplane.flows.capacity;
+  next.dataplane.flows.capacity6 = running.dataplane.flows.capacity6;
   next.dataplane.mbufs = running.dataplane.mbufs;
   next.dataplane.idle_sleep_us = running.dataplane.idle_sleep_us;
   next.dataplane.exception_path = running.dataplane.exception_path;
@@ -125,7 +127,7 @@ ReloadResult ControlPlane::reload(const char* trigger) {
   auto next = conf::loadConfig(config_path_);
   if (!next) return fail(next.error().message);
   if (!bootSettingsEqual(config_, *next)) {
-    spdlog::warn("reload: boot-only settings (dataplane eal/workers/ports/mbufs/idle_sleep_us/flows.capacity/"
+    spdlog::warn("reload: boot-only settings (dataplane eal/workers/ports/mbufs/idle_sleep_us/flows.capacity/capacity6/"
                  "exception_path, "
                  "api.listen/tls, kubernetes) "
                  "changed; they take effect after a restart");

@@ -232,7 +232,9 @@ int run(const std::string& config_path) {
   const uint64_t boot_seed = std::random_device{}() * 0x9e3779b97f4a7c15ULL ^
                              static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   for (uint16_t i = 0; i < n; ++i) {
-    contexts.push_back(std::make_unique<ng::fwd::WorkerContext>(i, infos, cfg.dataplane.flows.capacity));
+    contexts.push_back(std::make_unique<ng::fwd::WorkerContext>(
+        i, infos, cfg.dataplane.flows.capacity, /*affinity_capacity=*/0, ng::fwd::kBackendStatsCapacity,
+        cfg.dataplane.flows.capacity6));
     if (snat_range) contexts.back()->snat.setPortRange(snat_range->first, snat_range->second);
     contexts.back()->exception.configure(cfg.dataplane.exception_path.rate_pps, cfg.dataplane.exception_path.burst,
                                          0);
@@ -252,7 +254,8 @@ int run(const std::string& config_path) {
                                                        .counters = &contexts[i]->counters,
                                                        .backend_stats = &contexts[i]->backend_stats,
                                                        .applied_generation = &contexts[i]->applied_generation,
-                                                       .flow_capacity = contexts[i]->flows.capacity()});
+                                                       .flow_capacity = contexts[i]->flows.capacity(),
+                                                       .flow6_capacity = contexts[i]->flows6.capacity()});
   }
   auto model = std::make_shared<ng::control::StatusModel>(std::move(worker_sources), rte_get_tsc_hz());
 

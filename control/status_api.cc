@@ -379,6 +379,7 @@ json statusJson(const StatusSources& sources) {
                            {"busy_ratio", model.busyRatio(i)},
                            {"active_flows", w.counters->active_flows.get()},
                            {"flow_capacity", w.flow_capacity},
+                           {"flow6_capacity", w.flow6_capacity},
                            {"new_flows", w.counters->new_flows.get()},
                            {"rx_packets", w.counters->rx_packets.get()},
                            {"redirected", w.counters->redirected.get()},
@@ -523,13 +524,17 @@ std::string metricsText(const StatusSources& sources) {
   for (size_t i = 0; i < model.workers().size(); ++i) {
     w.sample("nodegate_worker_busy_ratio", {{"worker", std::to_string(model.workers()[i].id)}}, model.busyRatio(i));
   }
-  w.family("nodegate_flows_active", "gauge", "Flows in a worker's flow table.");
+  w.family("nodegate_flows_active", "gauge", "Flows in a worker's flow tables, IPv4 and IPv6.");
   for (const WorkerSource& ws : model.workers()) {
     w.sample("nodegate_flows_active", {{"worker", std::to_string(ws.id)}}, ws.counters->active_flows.get());
   }
-  w.family("nodegate_flows_capacity", "gauge", "Capacity of a worker's flow table.");
+  w.family("nodegate_flows_capacity", "gauge", "Capacity of a worker's IPv4 flow table.");
   for (const WorkerSource& ws : model.workers()) {
     w.sample("nodegate_flows_capacity", {{"worker", std::to_string(ws.id)}}, ws.flow_capacity);
+  }
+  w.family("nodegate_flows6_capacity", "gauge", "Capacity of a worker's IPv6 flow table.");
+  for (const WorkerSource& ws : model.workers()) {
+    w.sample("nodegate_flows6_capacity", {{"worker", std::to_string(ws.id)}}, ws.flow6_capacity);
   }
   w.family("nodegate_flows_half_open", "gauge", "Half-open (SYN-sent) flows in a worker's flow table.");
   for (const WorkerSource& ws : model.workers()) {

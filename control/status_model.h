@@ -47,7 +47,8 @@ struct WorkerSource {
   const fwd::WorkerCounters* counters = nullptr;
   const fwd::BackendStats* backend_stats = nullptr;  // may be null (tests)
   const std::atomic<uint64_t>* applied_generation = nullptr;  // may be null
-  uint32_t flow_capacity = 0;
+  uint32_t flow_capacity = 0;   // IPv4 flow table
+  uint32_t flow6_capacity = 0;  // IPv6 flow table (a separate one)
 };
 
 struct ReloadRecord {

@@ -210,6 +210,7 @@ TEST(ConfigTest, DefaultsApplyToAMinimalConfig) {
   // SNAT defaults to the internal port's address.
   EXPECT_EQ(dp.snat.addresses, std::vector<IpAddress>{ip("10.200.0.1")});
   EXPECT_EQ(dp.flows.capacity, defaults.dataplane.flows.capacity);
+  EXPECT_EQ(dp.flows.capacity6, 0u) << "absent: the worker derives it (a quarter of capacity, at least 1024)";
   EXPECT_EQ(dp.flows.tcp_timeout, 900u);
   EXPECT_EQ(dp.flows.tcp_transitory_timeout, 60u);
   EXPECT_EQ(dp.flows.udp_timeout, 120u);
@@ -290,6 +291,18 @@ TEST(ConfigTest, AcceptsInt64HexAndListSpellings) {
   EXPECT_EQ(config->dataplane.workers, (std::vector<unsigned>{3, 2}));
   EXPECT_EQ(config->health.interval_ms, 5000u);
   EXPECT_EQ(config->health.rise, 3u);
+}
+
+TEST(ConfigTest, Capacity6IsItsOwnSettingWithinItsLimits) {
+  const auto config = parseConfig(withBase("", "flows = { capacity = 65536; capacity6 = 4194304; };"), "t.conf");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->dataplane.flows.capacity, 65536u);
+  EXPECT_EQ(config->dataplane.flows.capacity6, 4194304u) << "may exceed capacity: a box serving mostly IPv6";
+  for (const uint32_t limit : {1024u, 268435456u}) {
+    const auto at = parseConfig(withBase("", "flows = { capacity6 = " + std::to_string(limit) + "; };"), "t.conf");
+    ASSERT_TRUE(at.has_value()) << at.error().message;
+    EXPECT_EQ(at->dataplane.flows.capacity6, limit);
+  }
 }
 
 TEST(ConfigTest, HalfOpenSettings) {
@@ -528,6 +541,20 @@ const BadCase kBadCases[] = {
     // Without the 'L' widening libconfig 1.5 would read this as 1 and accept it.
     {"CapacityWrapsIn32Bits", withBase("", "flows = { capacity = 4294967297; };"), 6,
      "dataplane.flows.capacity", "4294967297 is outside 1..268435456"},
+    {"Capacity6BelowTheDerivedFloor", withBase("", "flows = { capacity6 = 1023; };"), 6,
+     "dataplane.flows.capacity6", "1023 is outside 1024..268435456"},
+    {"Capacity6Zero", withBase("", "flows = { capacity6 = 0; };"), 6, "dataplane.flows.capacity6",
+     "0 is outside 1024..268435456"},
+    {"Capacity6TooLarge", withBase("", "flows = { capacity6 = 268435457; };"), 6,
+     "dataplane.flows.capacity6", "268435457 is outside 1024..268435456"},
+    {"Capacity6WrapsIn32Bits", withBase("", "flows = { capacity6 = 4294968320; };"), 6,
+     "dataplane.flows.capacity6", "4294968320 is outside 1024..268435456"},
+    {"Capacity6Float", withBase("", "flows = { capacity6 = 65536.0; };"), 6, "dataplane.flows.capacity6",
+     "expected an integer, got a float"},
+    {"Capacity6String", withBase("", "flows = { capacity6 = \"64k\"; };"), 6, "dataplane.flows.capacity6",
+     "expected an integer, got a string"},
+    {"Capacity6Misspelt", withBase("", "flows = { capacity_6 = 65536; };"), 6, "dataplane.flows.capacity_6",
+     "unknown setting 'capacity_6'"},
     {"NodePortWrapsIn32Bits",
      withService("10.100.0.100", R"(protocol = "TCP"; port = 80; node_port = 4295997376;)"), 11,
      "services.[0].ports.[0].node_port", "4295997376 is outside 1..65535"},
@@ -807,6 +834,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadFile{"syntax_error.conf", 5, "syntax error"},
         BadFile{"wrapped_integer.conf", 9,
                 "dataplane.flows.capacity: 4294967297 is outside 1..268435456"},
+        BadFile{"flow_capacity6.conf", 9,
+                "dataplane.flows.capacity6: 1023 is outside 1024..268435456"},
         BadFile{"ipv6_vip_without_snat.conf", 10,
                 "services.[0].vips: VIP fd00:100::100 needs an IPv6 SNAT source for full-NAT"},
         BadFile{"source_range_host_bits.conf", 12,

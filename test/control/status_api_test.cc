@@ -56,8 +56,10 @@ struct Box {
   Box() {
     model = std::make_shared<StatusModel>(
         std::vector<WorkerSource>{
-            {.id = 0, .lcore = 1, .counters = &counters[0], .backend_stats = &stats[0], .flow_capacity = 100},
-            {.id = 1, .lcore = 2, .counters = &counters[1], .backend_stats = &stats[1], .flow_capacity = 100}},
+            {.id = 0, .lcore = 1, .counters = &counters[0], .backend_stats = &stats[0], .flow_capacity = 100,
+             .flow6_capacity = 1024},
+            {.id = 1, .lcore = 2, .counters = &counters[1], .backend_stats = &stats[1], .flow_capacity = 100,
+             .flow6_capacity = 1024}},
         1'000'000'000);
     (void)compiler.compile(twoServices(), 1);
     model->publish(compiler.lastStatus());
@@ -238,6 +240,18 @@ TEST(StatusApi, MetricsHaveTypesAndLabelsForEveryFamily) {
   EXPECT_NE(text.find("# TYPE nodegate_flows_half_open gauge"), std::string::npos);
   EXPECT_NE(text.find("nodegate_flows_half_open_evictions_total{worker=\"0\"} 0"), std::string::npos);
   EXPECT_NE(text.find("nodegate_drops_total{reason=\"fragment_no_flow\"} 0"), std::string::npos);
+}
+
+TEST(StatusApi, StatusAndMetricsShowBothFlowTableCapacities) {
+  Box box;
+  const json j = statusJson(box.sources);
+  ASSERT_EQ(j["workers"].size(), 2u);
+  EXPECT_EQ(j["workers"][1]["flow_capacity"], 100);
+  EXPECT_EQ(j["workers"][1]["flow6_capacity"], 1024);
+  const std::string text = metricsText(box.sources);
+  EXPECT_NE(text.find("nodegate_flows_capacity{worker=\"1\"} 100"), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE nodegate_flows6_capacity gauge"), std::string::npos);
+  EXPECT_NE(text.find("nodegate_flows6_capacity{worker=\"1\"} 1024"), std::string::npos);
 }
 
 TEST(StatusApi, BearerTokenComparison) {

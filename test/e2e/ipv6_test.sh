@@ -14,7 +14,8 @@
 #   (e) ping6 of the VIP is answered (ICMPv6 echo);
 #   (f) /v1/vips lists both VIPs with the nodes' IPv6 addresses as backends, na_sent >= 1
 #       (the IPv6 VIP announced by unsolicited NA), and the
-#       nodes saw the box's IPv6 SNAT address as the client (full-NAT);
+#       nodes saw the box's IPv6 SNAT address as the client (full-NAT); /v1/status shows
+#       the IPv6 flow table sized by dataplane.flows.capacity6 (set above its default);
 #   (g) source ranges: a reload restricting the Service to IPv4 198.51.100.0/24 shuts
 #       the IPv6 client out (and the IPv4 one, which is outside it too);
 #   (h) Kubernetes, dual stack: nodegate restarted with the controller against the fake
@@ -35,7 +36,8 @@ export NG_NETNS_IPV6=1
 readonly REQUESTS=120
 
 # The demo config, made dual stack: IPv6 on both ports, nodes with both families, the
-# Service on both VIPs, probes from mgmt0 (the kernel picks the IPv6 source there).
+# Service on both VIPs, probes from mgmt0 (the kernel picks the IPv6 source there), an
+# IPv6 flow table of its own size (capacity6; the default would be 65536 / 4).
 write_conf() {
   local ranges="$1"
   e2e_demo_conf "$work/nodegate.conf"
@@ -46,6 +48,7 @@ text = open(path).read()
 text = text.replace('address = "10.100.0.1/24";', 'address = "10.100.0.1/24"; address6 = "fd00:100::1/64";')
 text = text.replace('address = "10.200.0.1/24";', 'address = "10.200.0.1/24"; address6 = "fd00:200::1/64";')
 text = text.replace('snat = { addresses = [ "10.200.0.1" ]; };', 'snat = { addresses = [ "10.200.0.1", "fd00:200::1" ]; };')
+text = text.replace('flows = { capacity = 65536;', 'flows = { capacity = 65536; capacity6 = 32768;')
 for i in (1, 2, 3):
     text = text.replace(f'address = "10.200.0.1{i}";', f'addresses = [ "10.200.0.1{i}", "fd00:200::1{i}" ];')
 text = text.replace('vip = "10.100.0.100";', 'vips = [ "10.100.0.100", "fd00:100::100" ];' + (f' source_ranges = [ {ranges} ];' if ranges else ''))
@@ -58,7 +61,8 @@ EOF
 
 e2e_up || exit 1
 write_conf ""
-grep -q 'fd00:100::100' "$work/nodegate.conf" || { fail "dual-stack config not written"; exit 1; }
+grep -q 'fd00:100::100' "$work/nodegate.conf" && grep -q 'capacity6 = 32768;' "$work/nodegate.conf" ||
+  { fail "dual-stack config not written"; exit 1; }
 e2e_start "$work/nodegate.conf" || exit 1
 
 # (a) IPv6 requests, one TCP connection each.
@@ -114,6 +118,12 @@ if jq -e --arg v6 "$NG_VIP6" '[.vips[].vip] | index($v6) != null and index("10.1
   pass "(f) /v1/vips: both VIPs, the IPv6 one backed by the nodes' IPv6 addresses"
 else
   fail "(f) /v1/vips: $(jq -c '[.vips[] | {vip, b: [.ports[0].backends[].address]}]' <<<"$vips" 2>&1 | head -c 400)"
+fi
+capacities="$(api /v1/status | jq -c '[.workers[] | [.flow_capacity, .flow6_capacity]]' 2>/dev/null)"
+if [[ "$capacities" == "[[65536,32768]]" ]]; then
+  pass "(f) /v1/status: flow tables of 65536 IPv4 and 32768 IPv6 flows (flows.capacity6)"
+else
+  fail "(f) /v1/status [flow_capacity, flow6_capacity] per worker: '$capacities' (want [[65536,32768]])"
 fi
 # Worker 0 announced the IPv6 VIP when it appeared (unsolicited NA, fwd::announceVips6).
 na_sent="$(api /v1/stats | jq -r '.counters.na_sent // empty' 2>/dev/null)"

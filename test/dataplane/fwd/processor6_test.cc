@@ -154,6 +154,25 @@ TEST(Processor6, SlowTickResolvesTheGatewayFromTheLinkLocalAddress) {
   EXPECT_EQ(fwd::writeNsRequest(bare, Topo6::clientIp(), buf), 0u);
 }
 
+// dataplane.flows.capacity6 reaches the worker as flow6_capacity; 0 (unset) derives it.
+TEST(Processor6, Flow6CapacityIsTheGivenOneElseAQuarterOfTheFlowCapacity) {
+  Env env = makeEnv();
+  // Larger than the IPv4 table: a box serving mostly IPv6 clients.
+  fwd::WorkerContext given(0, env.ports, 4096, 0, 64, /*flow6_capacity=*/65536);
+  fwd::onSnapshot(given, *env.snapshot, 0);
+  EXPECT_EQ(given.flows.capacity(), 4096u);
+  EXPECT_EQ(given.flows6.capacity(), 65536u);
+  // The IPv6 affinity table and half-open budget follow the IPv6 table, not the IPv4 one.
+  EXPECT_EQ(given.affinity6.capacity(), 16384u);
+  EXPECT_EQ(given.flows6.halfOpenLimit(), 65536u * env.snapshot->half_open_budget_percent / 100);
+
+  const fwd::WorkerContext derived(0, env.ports, 65536, 0, 64);
+  EXPECT_EQ(derived.flows6.capacity(), 16384u);
+  EXPECT_EQ(derived.flows6.capacity(), fwd::WorkerContext::defaultFlow6Capacity(65536));
+  const fwd::WorkerContext small(0, env.ports, 1024, 0, 64);
+  EXPECT_EQ(small.flows6.capacity(), 1024u) << "at least 1024";
+}
+
 TEST(Processor6, Ipv6FlowsExpireAndCountInTheGauges) {
   Harness6 h;
   Bytes syn = clientTcp6(40000, tcp::kSyn);
