@@ -536,7 +536,7 @@ std::string metricsText(const StatusSources& sources) {
   for (const WorkerSource& ws : model.workers()) {
     w.sample("nodegate_flows6_capacity", {{"worker", std::to_string(ws.id)}}, ws.flow6_capacity);
   }
-  w.family("nodegate_flows_half_open", "gauge", "Half-open (SYN-sent) flows in a worker's flow table.");
+  w.family("nodegate_flows_half_open", "gauge", "Half-open (SYN-sent) flows in a worker's flow tables, IPv4 and IPv6.");
   for (const WorkerSource& ws : model.workers()) {
     w.sample("nodegate_flows_half_open", {{"worker", std::to_string(ws.id)}}, ws.counters->half_open_flows.get());
   }

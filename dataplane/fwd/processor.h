@@ -97,8 +97,8 @@ struct alignas(64) WorkerContext {
                 uint32_t flow6_capacity = 0);
 
   // A quarter of the (IPv4) flow capacity, at least 1024: IPv6 flow records are 96
-  // bytes against IPv4's 40, and most clients of a dual-stack Service still arrive over
-  // IPv4; a box serving mostly IPv6 sets its own share.
+  // bytes against IPv4's 44, and most clients of a dual-stack Service still arrive over
+  // IPv4; a box serving mostly IPv6 sets its own share (dataplane.flows.capacity6).
   [[nodiscard]] static uint32_t defaultFlow6Capacity(uint32_t flow_capacity) noexcept;
 
   // A quarter of the flow capacity, at least 1024: entries outlive flows, but a client
