@@ -13,6 +13,7 @@
 #include "dataplane/pkt/headers.h"
 #include "dataplane/pkt/parse.h"
 #include "test/dataplane/fwd/fixtures.h"
+#include "test/dataplane/fwd/headroom_harness.h"
 
 namespace ng::test {
 namespace {
@@ -21,33 +22,10 @@ using fwd::Action;
 using fwd::DropReason;
 using namespace ng::pkt;
 
-constexpr size_t kHeadroom = 128;  // RTE_PKTMBUF_HEADROOM
-
-struct Tunnel6 {
-  Env env = makeEnv();
-  fwd::WorkerContext ctx;
+// The IPv4 table stays small; `flow6_capacity` sizes the IPv6 one.
+struct Tunnel6 : HeadroomHarness {
   explicit Tunnel6(uint32_t flow6_capacity = 1024, uint16_t internal_mtu = 1500)
-      : ctx(0, withMtu(env.ports, internal_mtu), 4096, 0, fwd::kBackendStatsCapacity, flow6_capacity) {
-    fwd::onSnapshot(ctx, *env.snapshot, 0);
-  }
-  static std::vector<fwd::PortInfo> withMtu(std::vector<fwd::PortInfo> ports, uint16_t mtu) {
-    ports[kInt].mtu = mtu;
-    return ports;
-  }
-  Action run(const Bytes& frame, Bytes* out = nullptr, uint32_t now = 1000, size_t headroom = kHeadroom) {
-    Bytes buffer(kHeadroom);
-    buffer.insert(buffer.end(), frame.begin(), frame.end());
-    const Action a = fwd::processFrame(ctx, *env.snapshot, kExt,
-                                       std::span<std::byte>(buffer.data() + kHeadroom, frame.size()), now, headroom);
-    if (out != nullptr && a.kind == Action::Kind::kForward) {
-      const size_t start = kHeadroom - a.prepended;
-      const size_t length = a.length != 0 ? a.length : frame.size();
-      out->assign(buffer.begin() + static_cast<ptrdiff_t>(start),
-                  buffer.begin() + static_cast<ptrdiff_t>(start + length));
-    }
-    return a;
-  }
-  uint64_t drops(DropReason r) const { return ctx.counters.drops[static_cast<size_t>(r)].get(); }
+      : HeadroomHarness(4096, flow6_capacity, internal_mtu) {}
 };
 
 struct Outer6 {

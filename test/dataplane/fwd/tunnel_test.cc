@@ -14,6 +14,7 @@
 #include "dataplane/pkt/headers.h"
 #include "dataplane/pkt/parse.h"
 #include "test/dataplane/fwd/fixtures.h"
+#include "test/dataplane/fwd/headroom_harness.h"
 
 namespace ng::test {
 namespace {
@@ -22,35 +23,13 @@ using fwd::Action;
 using fwd::DropReason;
 using namespace ng::pkt;
 
-constexpr size_t kHeadroom = 128;  // RTE_PKTMBUF_HEADROOM
-
-// One worker over the fixture topology, frames run behind real headroom.
-struct Tunnel {
-  Env env = makeEnv();
-  fwd::WorkerContext ctx;
-  explicit Tunnel(uint32_t capacity = 1024, uint16_t internal_mtu = 1500) : ctx(0, withMtu(env.ports, internal_mtu), capacity) {
-    fwd::onSnapshot(ctx, *env.snapshot, 0);
+// One worker over the fixture topology, frames run behind real headroom; the client's
+// MAC is known (frag-needed answers go back to it).
+struct Tunnel : HeadroomHarness {
+  explicit Tunnel(uint32_t capacity = 1024, uint16_t internal_mtu = 1500)
+      : HeadroomHarness(capacity, 0, internal_mtu) {
     ctx.neighbors.learn(Topo::clientIp(), Topo::clientMac(), 0);
   }
-  static std::vector<fwd::PortInfo> withMtu(std::vector<fwd::PortInfo> ports, uint16_t mtu) {
-    ports[kInt].mtu = mtu;
-    return ports;
-  }
-  // Runs `frame`; on kForward returns the frame as it would leave (start and length
-  // from the Action).
-  Action run(const Bytes& frame, Bytes* out = nullptr, uint32_t now = 1000, size_t headroom = kHeadroom) {
-    Bytes buffer(kHeadroom);
-    buffer.insert(buffer.end(), frame.begin(), frame.end());
-    const Action a = fwd::processFrame(ctx, *env.snapshot, kExt,
-                                       std::span<std::byte>(buffer.data() + kHeadroom, frame.size()), now, headroom);
-    if (out != nullptr && a.kind == Action::Kind::kForward) {
-      const size_t start = kHeadroom - a.prepended;
-      const size_t length = a.length != 0 ? a.length : frame.size();
-      out->assign(buffer.begin() + static_cast<ptrdiff_t>(start), buffer.begin() + static_cast<ptrdiff_t>(start + length));
-    }
-    return a;
-  }
-  uint64_t drops(DropReason r) const { return ctx.counters.drops[static_cast<size_t>(r)].get(); }
 };
 
 // (node, outer source) of an encapsulated frame.
