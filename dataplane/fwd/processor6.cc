@@ -213,8 +213,11 @@ Action handlePacketTooBig6(WorkerContext& ctx, const ForwardingSnapshot& snap, u
     }
     return drop(ctx, DropReason::kNoFlow);
   }
-  if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
   const lb::Flow6& flow = *hit.flow;
+  // A tunnel-mode flow's node answers the client directly: the quote is a packet the box
+  // never sent, and the record holds no SNAT side to translate to (as in IPv4).
+  if (flow.flags & lb::kFlowTunnel) return drop(ctx, DropReason::kIcmpUnsupported);
+  if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
   const uint8_t out = external ? ctx.internal_port : ctx.external_port;
   // To the node: from SNAT6, quoting node:nodePort -> SNAT6:port. To the client: from
   // the VIP, quoting client:port -> VIP:port.

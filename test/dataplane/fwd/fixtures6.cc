@@ -520,6 +520,20 @@ std::vector<Fixture> ipv6Fixtures() {
       f.push_back({"IPv6 tunnel: a too-big first packet is answered and leaves no flow", {first}});
     }
     {
+      // A tunnel-mode flow's node answers the client directly: a Packet Too Big about
+      // VIP6 -> client quotes a packet the box never sent (the IPv4 twin is in fixtures.cc).
+      const Bytes node_answer = PacketBuilder().eth(Topo::extMac(), Topo::clientMac())
+                                    .ipv6(Topo6::tunnelVip(), Topo6::clientIp(), 63)
+                                    .tcp(80, kClientPort, tcp::kSyn | tcp::kAckFlag)
+                                    .build();
+      const Bytes ptb = fromClient().ipv6(ip6("2001:db8:100::fe"), Topo6::tunnelVip())
+                            .icmp6Error(icmp6::kPacketTooBig, 0, 1280, Bytes(node_answer.begin() + 14, node_answer.end()))
+                            .build();
+      f.push_back({"IPv6 tunnel: Packet Too Big about a tunnel-mode flow is not translated",
+                   {tunnelStep6(clientTunnelTcp6(kClientPort, tcp::kSyn), false),
+                    dropStep(kExt, ptb, DropReason::kIcmpUnsupported)}});
+    }
+    {
       const Bytes to_source = fromNode6(Topo6::nodes()[0])
                                   .ipv6(Topo6::nodes()[0], ip6("2001:db8:200::107"))
                                   .udp(4000, 4001)
