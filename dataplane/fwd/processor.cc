@@ -425,47 +425,69 @@ bool isTranslatedIcmpError(uint8_t type) noexcept {
   return forwardTo(out);
 }
 
+// The fast path: a frame of a flow this worker knows, seen from the side it belongs to.
+// Its first packet passed every check of decideDatagram (martians, VIP, service), and
+// the key pins source and destination, so only the TTL is left to check. Returns true
+// with `out` set when it decided; false when decideDatagram's checks must (no flow, the
+// wrong side's key, or a client reopening a closed flow, whose record is gone by then).
+// `key` is keyOf(p) and `flow_hash` FlowTable::hashOf(key). Inline: the burst loop calls
+// it for every keyed frame before anything else.
+[[gnu::always_inline]] inline bool knownFlow(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                                             std::span<std::byte> frame, ParsedFrame& p, const lb::FlowKey& key,
+                                             uint32_t flow_hash, uint32_t now_ms, Action& out) noexcept {
+  const PortInfo& port = ctx.ports[in_port];
+  if (ctx.steer_clients && port.role == PortRole::kExternal) [[unlikely]] {
+    // Several workers on a device that may move a flow's frames between queues: the
+    // flow hash decides which worker owns a client flow (lb/reply_steering.h).
+    const uint32_t owner = ctx.steering.clientOwner(flow_hash);
+    if (owner != ctx.id) {
+      out = Action{.kind = Action::Kind::kRedirect, .out_port = static_cast<uint8_t>(owner)};
+      return true;
+    }
+  }
+  const lb::FlowTable::Hit hit = ctx.flows.lookup(key, flow_hash);
+  const bool from_client = port.role == PortRole::kExternal && hit.flow != nullptr && !hit.by_node_key;
+  const bool from_node = port.role == PortRole::kInternal && hit.flow != nullptr && hit.by_node_key;
+  if (!from_client && !from_node) return false;
+  if (from_client && detail::isReopen(p, *hit.flow)) [[unlikely]] {
+    // The client reuses the 4-tuple of a connection that has closed (its port came
+    // round again while the node sat in TIME_WAIT): a new connection, like conntrack
+    // treats it, with a fresh backend choice from today's table - the old node may be
+    // draining or gone. The old record (and its SNAT port's quarantine) ends here; the
+    // new flow takes another SNAT port.
+    endFlow(ctx, *hit.flow);
+    ctx.flows.erase(hit.flow);
+    return false;
+  }
+  if (!snap.cut_stats_ids.empty() && snap.cutsFlowsOf(hit.flow->stats_id)) [[unlikely]] {
+    // Its node has drained for longer than health.drain_timeout_s: the flow ends,
+    // in both directions (the client's retransmissions then meet no flow).
+    endFlow(ctx, *hit.flow);
+    ctx.flows.erase(hit.flow);
+    out = drop(ctx, DropReason::kDrainTimeout);
+  } else if (from_client && (hit.flow->flags & lb::kFlowTunnel)) [[unlikely]] {
+    out = detail::existingTunnel<Ipv4>(ctx, snap, in_port, frame, p, *hit.flow, flow_hash, now_ms);
+  } else if (p.ttl <= 1) [[unlikely]] {
+    out = drop(ctx, DropReason::kTtlExceeded);
+  } else {
+    out = from_client ? existingToNode(ctx, frame, p, *hit.flow, now_ms)
+                      : existingToClient(ctx, frame, p, *hit.flow, now_ms);
+  }
+  return true;
+}
+
+// `flow_checked`: knownFlow() already ran for this frame (the burst loop) and said no.
 Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
                       std::span<std::byte> frame, ParsedFrame& p, bool have_hash, uint32_t flow_hash,
-                      uint32_t now_ms) noexcept {
+                      uint32_t now_ms, bool flow_checked = false) noexcept {
   const PortInfo& port = ctx.ports[in_port];
   const bool l4_balanced = hasFlowKey(p);
-  // Fast path: a known flow. Its first packet passed every check below (martians, VIP,
-  // service), and the key pins source and destination, so only the TTL is left to check.
-  if (l4_balanced) {
+  if (l4_balanced && !flow_checked) {
     const lb::FlowKey key = keyOf(p);
-    if (ctx.steer_clients && port.role == PortRole::kExternal) [[unlikely]] {
-      // Several workers on a device that may move a flow's frames between queues: the
-      // flow hash decides which worker owns a client flow (lb/reply_steering.h).
-      const uint32_t owner = ctx.steering.clientOwner(have_hash ? flow_hash : lb::FlowTable::hashOf(key));
-      if (owner != ctx.id) return Action{.kind = Action::Kind::kRedirect, .out_port = static_cast<uint8_t>(owner)};
-    }
-    const lb::FlowTable::Hit hit = have_hash ? ctx.flows.lookup(key, flow_hash) : ctx.flows.lookup(key);
-    const bool from_client = port.role == PortRole::kExternal && hit.flow != nullptr && !hit.by_node_key;
-    const bool from_node = port.role == PortRole::kInternal && hit.flow != nullptr && hit.by_node_key;
-    if (from_client && detail::isReopen(p, *hit.flow)) [[unlikely]] {
-      // The client reuses the 4-tuple of a connection that has closed (its port came
-      // round again while the node sat in TIME_WAIT): a new connection, like conntrack
-      // treats it, with a fresh backend choice from today's table - the old node may be
-      // draining or gone. The old record (and its SNAT port's quarantine) ends here; the
-      // new flow takes another SNAT port.
-      endFlow(ctx, *hit.flow);
-      ctx.flows.erase(hit.flow);
-    } else if (from_client || from_node) {
-      if (!snap.cut_stats_ids.empty() && snap.cutsFlowsOf(hit.flow->stats_id)) [[unlikely]] {
-        // Its node has drained for longer than health.drain_timeout_s: the flow ends,
-        // in both directions (the client's retransmissions then meet no flow).
-        endFlow(ctx, *hit.flow);
-        ctx.flows.erase(hit.flow);
-        return drop(ctx, DropReason::kDrainTimeout);
-      }
-      if (from_client && (hit.flow->flags & lb::kFlowTunnel)) [[unlikely]] {
-        return detail::existingTunnel<Ipv4>(ctx, snap, in_port, frame, p, *hit.flow,
-                                            have_hash ? flow_hash : lb::FlowTable::hashOf(key), now_ms);
-      }
-      if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
-      return from_client ? existingToNode(ctx, frame, p, *hit.flow, now_ms)
-                         : existingToClient(ctx, frame, p, *hit.flow, now_ms);
+    Action known;
+    if (knownFlow(ctx, snap, in_port, frame, p, key, have_hash ? flow_hash : lb::FlowTable::hashOf(key), now_ms,
+                  known)) {
+      return known;
     }
   }
 
@@ -695,13 +717,13 @@ Action laterFragmentToTunnel(WorkerContext& ctx, const ForwardingSnapshot& snap,
 // it (burst path), else 0 with `have_hash` false.
 [[gnu::always_inline]] inline Action decide(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
               std::span<std::byte> frame, ParsedFrame& p, bool have_hash, uint32_t flow_hash,
-              uint32_t now_ms) noexcept {
+              uint32_t now_ms, bool flow_checked = false) noexcept {
   // Ports are configured untagged in this version; a tag means a misconfigured switch.
   if (p.has_vlan) return drop(ctx, DropReason::kVlan);
   if (p.l3 == pkt::L3::kArp) return handleArp(ctx, snap, in_port, frame, p, now_ms);
   if (p.l3 == pkt::L3::kIpv6) [[unlikely]] return detail::decide6(ctx, snap, in_port, frame, p, now_ms);
   if (p.is_fragment) [[unlikely]] return handleFragment(ctx, snap, in_port, frame, p, have_hash, flow_hash, now_ms);
-  return decideDatagram(ctx, snap, in_port, frame, p, have_hash, flow_hash, now_ms);
+  return decideDatagram(ctx, snap, in_port, frame, p, have_hash, flow_hash, now_ms, flow_checked);
 }
 
 }  // namespace
@@ -754,7 +776,9 @@ void processBurst(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in
   std::array<uint32_t, kMaxBurst> hashes;
   std::array<bool, kMaxBurst> keyed;
   // Stage 1: parse, hash, prefetch the index slots. Stage 2: prefetch the records those
-  // slots point to. Stage 3: decide, in arrival order. Each stage's misses overlap.
+  // slots point to. Stage 3: decide, in arrival order: a frame of a known flow straight
+  // away (knownFlow), every other frame through all the checks. Each stage's misses
+  // overlap.
   for (size_t i = 0; i < n; ++i) {
     status[i] = pkt::parseFrame(frames[i], parsed[i]);
     keyed[i] = status[i] == ParseStatus::kOk && hasFlowKey(parsed[i]);
@@ -765,9 +789,16 @@ void processBurst(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in
     if (keyed[i]) ctx.flows.prefetchRecord(hashes[i]);
   }
   for (size_t i = 0; i < n; ++i) {
-    actions[i] = status[i] == ParseStatus::kOk
-                     ? decide(ctx, snap, in_port, frames[i], parsed[i], keyed[i], hashes[i], now_ms)
-                     : drop(ctx, reasonFor(status[i]));
+    if (status[i] != ParseStatus::kOk) [[unlikely]] {
+      actions[i] = drop(ctx, reasonFor(status[i]));
+      continue;
+    }
+    // Fragments go to handleFragment, which looks their flow up itself.
+    const bool try_known = keyed[i] && !parsed[i].is_fragment;
+    if (try_known && knownFlow(ctx, snap, in_port, frames[i], parsed[i], keyOf(parsed[i]), hashes[i], now_ms, actions[i])) {
+      continue;
+    }
+    actions[i] = decide(ctx, snap, in_port, frames[i], parsed[i], keyed[i], hashes[i], now_ms, try_known);
   }
 }
 

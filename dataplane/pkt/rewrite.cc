@@ -45,14 +45,31 @@ inline uint16_t wire16(uint16_t host) noexcept {
   if constexpr (std::endian::native == std::endian::little) return __builtin_bswap16(host);
   return host;
 }
+// One's-complement arithmetic on 32-bit words (RFC 1071 sec. 2(B): any word size folds
+// to the same 16-bit sum): replacing word m by m' adds ~m + m', and the two 16-bit
+// halves of a 32-bit field need no separate handling. A 64-bit accumulator holds a
+// handful of such deltas without overflow; fold16 turns it into the 16-bit sum.
+inline uint64_t delta32(uint32_t before, uint32_t after) noexcept { return uint64_t{~before} + after; }
+inline uint16_t fold16(uint64_t sum) noexcept {
+  sum = (sum & 0xffffffffu) + (sum >> 32);  // < 2^33
+  sum = (sum & 0xffffffffu) + (sum >> 32);  // < 2^32
+  sum = (sum & 0xffffu) + (sum >> 16);      // < 2^17
+  sum = (sum & 0xffffu) + (sum >> 16);      // <= 0xffff
+  return static_cast<uint16_t>(sum);
+}
+// HC' = ~(~HC + deltas) (RFC 1624 eqn. 3): a wrong checksum stays wrong.
+inline uint16_t applyDelta(uint16_t csum, uint64_t delta) noexcept {
+  return static_cast<uint16_t>(~fold16(uint64_t{static_cast<uint16_t>(~csum)} + delta));
+}
+
 void natRewrite(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uint16_t src_port,
                 uint32_t dst_ip, uint16_t dst_port, bool decrement_ttl) noexcept {
   std::byte* ip = frame.data() + p.l3_offset;
   const uint32_t new_src = wire32(src_ip);
   const uint32_t new_dst = wire32(dst_ip);
   // Shared by the IPv4 header and the TCP/UDP pseudo-header.
-  const uint32_t address_delta = checksumDelta32(raw32(ip + ipv4::kSrc), new_src) + checksumDelta32(raw32(ip + ipv4::kDst), new_dst);
-  uint32_t header_delta = address_delta;
+  const uint64_t address_delta = delta32(raw32(ip + ipv4::kSrc), new_src) + delta32(raw32(ip + ipv4::kDst), new_dst);
+  uint64_t header_delta = address_delta;
   if (decrement_ttl) {
     // TTL is the first byte of the TTL/protocol word. Decrement the word as a whole
     // (the caller guarantees TTL > 1, so nothing borrows into the protocol byte): a byte
@@ -60,28 +77,29 @@ void natRewrite(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uin
     const uint16_t before = raw16(ip + ipv4::kTtl);
     const uint16_t after = static_cast<uint16_t>(before - wire16(0x0100));
     putRaw16(ip + ipv4::kTtl, after);
-    header_delta += checksumDelta16(before, after);
+    header_delta += uint64_t{static_cast<uint16_t>(~before)} + after;
     p.ttl = static_cast<uint8_t>(p.ttl - 1);
   }
-  putRaw16(ip + ipv4::kChecksum, applyChecksumDelta(raw16(ip + ipv4::kChecksum), header_delta));
+  putRaw16(ip + ipv4::kChecksum, applyDelta(raw16(ip + ipv4::kChecksum), header_delta));
   putRaw32(ip + ipv4::kSrc, new_src);
   putRaw32(ip + ipv4::kDst, new_dst);
 
   if (p.first_fragment && (p.proto == kProtoTcp || p.proto == kProtoUdp)) {
     std::byte* l4 = frame.data() + p.l4_offset;
-    const uint16_t new_sport = wire16(src_port);
-    const uint16_t new_dport = wire16(dst_port);
+    // Source and destination ports are the first 4 bytes of both headers: one word.
+    std::byte ports[4];
+    putRaw16(ports, wire16(src_port));
+    putRaw16(ports + 2, wire16(dst_port));
+    const uint32_t new_ports = raw32(ports);
     const size_t csum_off = p.proto == kProtoTcp ? tcp::kChecksum : udp::kChecksum;
     uint16_t csum = raw16(l4 + csum_off);
     // UDP over IPv4 may carry no checksum (0); it must stay "none".
     if (p.proto == kProtoTcp || csum != 0) {
-      csum = applyChecksumDelta(csum, address_delta + checksumDelta16(raw16(l4), new_sport) + checksumDelta16(raw16(l4 + 2), new_dport));
+      csum = applyDelta(csum, address_delta + delta32(raw32(l4), new_ports));
       if (p.proto == kProtoUdp && csum == 0) csum = 0xffff;  // 0 would mean "none"
       putRaw16(l4 + csum_off, csum);
     }
-    // Source and destination ports are the first 4 bytes of both headers.
-    putRaw16(l4, new_sport);
-    putRaw16(l4 + 2, new_dport);
+    putRaw32(l4, new_ports);
     p.src_port = src_port;
     p.dst_port = dst_port;
   }
