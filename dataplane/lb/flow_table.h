@@ -163,6 +163,10 @@ class BasicFlowTable {
   // TCP tracking of a live record (trackTcp + list upkeep). Inline: the established path
   // pays one compare.
   void track(Flow& flow, uint8_t tcp_flags, bool from_client) noexcept {
+    // An established flow's segments without SYN, FIN or RST change nothing: the
+    // common case, decided here without a call.
+    constexpr uint8_t kStateFlags = 0x01 | 0x02 | 0x04;  // FIN, SYN, RST
+    if (flow.state == FlowState::kTcpEstablished && (tcp_flags & kStateFlags) == 0) return;
     const FlowState before = flow.state;
     trackTcp(flow, tcp_flags, from_client);
     if (flow.state != before) [[unlikely]] stateChanged(flow, before);

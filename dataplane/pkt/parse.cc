@@ -13,13 +13,15 @@ namespace {
 // The one's-complement sum of a correct IPv4 header is 0xffff. Summed as native 32-bit
 // words (IHL is a multiple of 4): byte order does not change a one's-complement sum's
 // check against 0xffff, and five loads beat ten.
+// The 20-byte header without options, nearly every packet, is summed unrolled.
 bool headerChecksumOk(const std::byte* header, size_t ihl) noexcept {
-  uint64_t sum = 0;
-  for (size_t i = 0; i < ihl; i += 4) {
-    uint32_t word;
-    std::memcpy(&word, header + i, 4);
-    sum += word;
-  }
+  auto word = [header](size_t i) noexcept {
+    uint32_t w;
+    std::memcpy(&w, header + i, 4);
+    return uint64_t{w};
+  };
+  uint64_t sum = word(0) + word(4) + word(8) + word(12) + word(16);
+  for (size_t i = kIpv4MinLen; i < ihl; i += 4) sum += word(i);
   sum = (sum & 0xffffffffu) + (sum >> 32);
   sum = (sum & 0xffffffffu) + (sum >> 32);
   sum = (sum & 0xffffu) + (sum >> 16);

@@ -15,11 +15,6 @@ uint16_t wordAt(const std::byte* p) noexcept { return load16(p); }
 
 }  // namespace
 
-void setEthernet(std::span<std::byte> frame, const Mac& dst, const Mac& src) noexcept {
-  storeMac(frame.data(), dst);
-  storeMac(frame.data() + 6, src);
-}
-
 namespace {
 
 // The NAT rewrite works on the wire's bytes as native integers: one's-complement sums do

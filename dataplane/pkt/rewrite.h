@@ -13,7 +13,11 @@
 
 namespace ng::pkt {
 
-void setEthernet(std::span<std::byte> frame, const Mac& dst, const Mac& src) noexcept;
+// Inline: every forwarded frame takes it.
+inline void setEthernet(std::span<std::byte> frame, const Mac& dst, const Mac& src) noexcept {
+  storeMac(frame.data(), dst);
+  storeMac(frame.data() + 6, src);
+}
 
 // Rewrites IPv4 source/destination and TCP/UDP ports (full-NAT), fixing the IPv4 header
 // checksum and the TCP/UDP checksum (pseudo-header included). A UDP checksum of zero
