@@ -218,8 +218,7 @@ uint64_t Worker::handleBurst(uint8_t slot, rte_mbuf** pkts, uint16_t n, const fw
   uint16_t n_dropped = 0;
   uint64_t bytes = 0;
   // Map mbufs to spans; chained mbufs never reach the pipeline.
-  std::array<std::span<std::byte>, kBurstSize> frames;
-  std::array<rte_mbuf*, kBurstSize> held;
+  auto& [frames, held, actions] = scratch_;
   uint16_t n_frames = 0;
   // Tunnel mode prepends its outer header into the headroom: the pipeline may use what
   // every frame of the burst has (RX mbufs: RTE_PKTMBUF_HEADROOM).
@@ -242,7 +241,6 @@ uint64_t Worker::handleBurst(uint8_t slot, rte_mbuf** pkts, uint16_t n, const fw
     frames[n_frames] = std::span<std::byte>(rte_pktmbuf_mtod(m, std::byte*), m->data_len);
     held[n_frames++] = m;
   }
-  std::array<fwd::Action, kBurstSize> actions;
   fwd::processBurst(ctx_, snap, slot, std::span(frames.data(), n_frames), std::span(actions.data(), n_frames),
                     now_ms, n_frames != 0 ? headroom : 0);
   const auto n_slots = static_cast<uint8_t>(slots_.size());
