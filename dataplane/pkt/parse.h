@@ -93,4 +93,14 @@ struct ParseResult {
 
 [[nodiscard]] const char* parseStatusName(ParseStatus status) noexcept;
 
+namespace detail {
+// parseFrame's two halves, public for the test that pins them to each other.
+// parseSimpleIpv4: the common shape (untagged Ethernet, IPv4 without options, not a
+// fragment, TCP or UDP with a header that fits, header checksum good) in a few loads.
+// true: `out` holds exactly what parseFrameGeneral would write, status kOk. false: not
+// that shape (or malformed); `out` is unspecified and parseFrameGeneral decides.
+[[nodiscard]] bool parseSimpleIpv4(std::span<const std::byte> frame, ParsedFrame& out) noexcept;
+[[nodiscard]] ParseStatus parseFrameGeneral(std::span<const std::byte> frame, ParsedFrame& out) noexcept;
+}  // namespace detail
+
 }  // namespace ng::pkt

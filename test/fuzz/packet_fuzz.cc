@@ -494,7 +494,16 @@ NG_FUZZ_UNTRACED bool onlyRewritableChanged(std::span<const std::byte> in, const
 
 // parse.h's contract: a kOk result describes headers that lie inside the frame and,
 // for IPv4, inside the total length. Checked before the harness trusts its offsets.
+// Also: parseFrame's short path (pkt::detail::parseSimpleIpv4) accepts only frames the
+// general parser accepts, and describes them field for field the same way.
 void checkParsed(std::span<const std::byte> f, const pkt::ParseResult& r) {
+  ParsedFrame simple;
+  if (pkt::detail::parseSimpleIpv4(f, simple)) {
+    ParsedFrame general;
+    require(pkt::detail::parseFrameGeneral(f, general) == ParseStatus::kOk &&
+                std::memcmp(&simple, &general, sizeof(ParsedFrame)) == 0,
+            "parse: the simple IPv4 path and the general parser disagree");
+  }
   if (r.status != ParseStatus::kOk) return;
   const ParsedFrame& p = r.frame;
   if (p.l3 == L3::kArp) {
