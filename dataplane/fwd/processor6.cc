@@ -180,7 +180,8 @@ struct Ipv6 : Family<lb::FlowKey6> {
 // checksum - is dropped (icmp_unsupported), never forwarded on a guess; a quote of
 // another worker's flow goes to that worker like a reply would (by-port: its SNAT port
 // or client flow hash; rss: replies are hashed by address pair, so such an error may
-// reach a worker without the flow and is dropped as no_flow).
+// reach a worker without the flow and is dropped as no_flow). Translated errors count in
+// icmp_errors_translated, as IPv4's do.
 Action handlePacketTooBig6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
                            std::span<std::byte> frame, ParsedFrame& p, const Ip6& outer_dst, uint32_t now_ms) noexcept {
   constexpr size_t kQuoteMin = pkt::icmp6::kErrorQuote + pkt::kIpv6HeaderLen + 4;  // + the ports
@@ -233,6 +234,7 @@ Action handlePacketTooBig6(WorkerContext& ctx, const ForwardingSnapshot& snap, u
                              flow.client.src_port, flow.client.dst_ip, flow.client.dst_port);
     ctx.counters.to_clients.add();
   }
+  ctx.counters.icmp_errors_translated.add();
   (void)snap;
   pkt::setEthernet(frame, *mac, ctx.ports[out].mac);
   return forwardTo(out);
