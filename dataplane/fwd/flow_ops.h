@@ -1,20 +1,27 @@
 #pragma once
 // Internal to ng_fwd, included by processor.cc and processor6.cc only: the flow-state
 // steps both address families share, written once - backend choice, half-open
-// eviction, SNAT port and flow record, session affinity, flow end, and tunnel-mode
-// flows. Same contracts as fwd/processor.h: one worker's context, noexcept, no
-// allocation, no locks, no logging; every dropped frame counts one DropReason.
+// eviction, SNAT port and flow record, session affinity, flow end, tunnel-mode flows,
+// and the translation of an ICMP error about a full-NAT flow. Same contracts as
+// fwd/processor.h: one worker's context, noexcept, no allocation, no locks, no logging;
+// every dropped frame counts one DropReason.
 //
 // Family<Key> names a family's tables in WorkerContext and its snapshot types. Packet
 // work (next hop, full-NAT rewrite, encapsulation, the ICMP answer to a packet too big
-// for the tunnel) stays in each family's file, which hands it to the templates below as
-// a `Packets` policy: a struct deriving from Family<Key> with the static functions
+// for the tunnel, parsing an ICMP error's quote and rewriting it) stays in each family's
+// file, which hands it to the templates below as a `Packets` policy: a struct deriving
+// from Family<Key> with the static functions
 //   nextHopMac(ctx, port, ip, now_ms) -> const Mac*           (nullptr: unresolved)
 //   emit(ctx, frame, p, out, mac, src_ip, src_port, dst_ip, dst_port) -> Action
 //   fitsTunnel(ctx, p) -> bool
 //   tooBigForTunnel(ctx, snap, in_port, frame, p, vip, now_ms) -> Action
 //   tunnelNextHop(ctx, node, now_ms) -> const Mac*            (nullptr: drop counted)
 //   encapsulate(ctx, snap, frame, p, mac, node, flow_hash) -> Action
+//   translateIcmpError(frame, p, src, dst, q_src, q_sport, q_dst, q_dport)
+//                                         (outer and quoted addresses, ports, checksums)
+//   icmpErrorNotOurs(ctx, in_port, p, reason, now_ms) -> Action
+//                                         (an ICMP error about no flow of ours: dropped
+//                                          as `reason`, or IPv4's kernel-shared address)
 // Templates rather than virtual calls or a wider key: each pipeline gets its own
 // instance, compiled next to its own packet code with no indirection, and IPv4 keeps
 // its 16-byte keys. The established-flow path (existingToNode/ToClient) is not here:
@@ -29,6 +36,7 @@
 #include "dataplane/lb/hash.h"
 #include "dataplane/pkt/headers.h"
 #include "dataplane/pkt/parse.h"
+#include "dataplane/pkt/rewrite.h"
 
 namespace ng::fwd::detail {
 
@@ -287,6 +295,60 @@ Action newFlowToNode(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t
   stats.packets_in.add();
   stats.bytes_in.add(frame.size());
   return Packets::emit(ctx, frame, p, out, *mac, snat->address, snat->port, backend.node_ip, backend.node_port);
+}
+
+// --- ICMP errors about full-NAT flows ---------------------------------------------------
+
+// An ICMP error (IPv4 destination unreachable / time exceeded, ICMPv6 Packet Too Big)
+// whose quote, read backwards, is `key`: the family parsed and checked the quote
+// (processor.cc handleIcmpError, whose comment gives the policy and its reasons, and
+// processor6.cc handlePacketTooBig6). On the external port the quote is the box's
+// VIP:port -> client, so `key` must be a flow's client key; on the internal port it is
+// SNAT:port -> node:nodePort, a node key. The error goes on to the flow's other side as
+// if that side's own packet had met the problem: to the node from the SNAT address
+// quoting node:nodePort -> SNAT:port, or to the client from the VIP quoting client:port
+// -> VIP:port. A quote of no flow goes to the flow's owner worker by the same steering
+// as replies, else is not ours; a tunnel-mode flow's node answers the client directly,
+// so its quote is a packet the box never sent and the record has no SNAT side to
+// translate to (icmp_unsupported).
+template <class Packets>
+Action translateFlowIcmpError(WorkerContext& ctx, uint8_t in_port, std::span<std::byte> frame, pkt::ParsedFrame& p,
+                              const typename Packets::Key& key, uint32_t now_ms) noexcept {
+  using Key = typename Packets::Key;
+  const bool external = ctx.ports[in_port].role == PortRole::kExternal;
+  const auto hit = Packets::flows(ctx).lookup(key);
+  if (hit.flow == nullptr || hit.by_node_key == external) {
+    if (hit.flow == nullptr && ctx.steering.workers() > 1) [[unlikely]] {
+      uint32_t owner = ctx.id;
+      if (!external) {
+        owner = ctx.steering.owner(key.src_ip, key.dst_ip, key.src_port, key.dst_port);
+      } else if (ctx.steer_clients) {
+        owner = ctx.steering.clientOwner(lb::BasicFlowTable<Key>::hashOf(key));
+      }
+      if (owner != ctx.id) return Action{.kind = Action::Kind::kRedirect, .out_port = static_cast<uint8_t>(owner)};
+    }
+    return Packets::icmpErrorNotOurs(ctx, in_port, p, DropReason::kNoFlow, now_ms);
+  }
+  const lb::BasicFlow<Key>& flow = *hit.flow;
+  if (flow.flags & lb::kFlowTunnel) return drop(ctx, DropReason::kIcmpUnsupported);
+  if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
+  const uint8_t out = external ? ctx.internal_port : ctx.external_port;
+  const auto peer = external ? flow.node.src_ip : flow.client.src_ip;
+  const Mac* mac = Packets::nextHopMac(ctx, out, peer, now_ms);
+  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
+  if (external) {
+    // The node's stack finds its socket by the quote: its own packet as it sent it.
+    Packets::translateIcmpError(frame, p, flow.node.dst_ip, flow.node.src_ip, flow.node.src_ip, flow.node.src_port,
+                                flow.node.dst_ip, flow.node.dst_port);
+    ctx.counters.to_nodes.add();
+  } else {
+    Packets::translateIcmpError(frame, p, flow.client.dst_ip, flow.client.src_ip, flow.client.src_ip,
+                                flow.client.src_port, flow.client.dst_ip, flow.client.dst_port);
+    ctx.counters.to_clients.add();
+  }
+  ctx.counters.icmp_errors_translated.add();
+  pkt::setEthernet(frame, *mac, ctx.ports[out].mac);
+  return forwardTo(out);
 }
 
 }  // namespace ng::fwd::detail

@@ -289,6 +289,16 @@ Action encapsulate(WorkerContext& ctx, std::span<std::byte> frame, const ParsedF
                 .length = static_cast<uint32_t>(len)};
 }
 
+// An ICMP error quoting nothing of ours (handleIcmpError below): on an address the
+// kernel shares with SNAT (exception path) it is the kernel's, about its own
+// connections; anywhere else it is dropped as `reason`.
+Action icmpErrorNotOurs(WorkerContext& ctx, uint8_t in_port, const ParsedFrame& p, DropReason reason,
+                        uint32_t now_ms) noexcept {
+  const PortInfo& port = ctx.ports[in_port];
+  const bool kernel_shared = port.role != PortRole::kExternal && port.exception_path && p.dst_ip == port.address;
+  return kernel_shared ? toKernel(ctx, in_port, now_ms) : drop(ctx, reason);
+}
+
 // IPv4's packet work for the flow steps both families share (fwd/flow_ops.h).
 struct Ipv4 : detail::Family<lb::FlowKey> {
   static const Mac* nextHopMac(WorkerContext& ctx, uint8_t port, uint32_t ip, uint32_t now_ms) noexcept {
@@ -311,6 +321,14 @@ struct Ipv4 : detail::Family<lb::FlowKey> {
                             const ParsedFrame& p, const Mac& mac, uint32_t node, uint32_t flow_hash) noexcept {
     return fwd::encapsulate(ctx, frame, p, mac, snap.tunnel.sourceFor(flow_hash), node);
   }
+  static void translateIcmpError(std::span<std::byte> frame, ParsedFrame& p, uint32_t src, uint32_t dst,
+                                 uint32_t q_src, uint16_t q_sport, uint32_t q_dst, uint16_t q_dport) noexcept {
+    pkt::translateIcmpError(frame, p, src, dst, q_src, q_sport, q_dst, q_dport);
+  }
+  static Action icmpErrorNotOurs(WorkerContext& ctx, uint8_t in_port, const ParsedFrame& p, DropReason reason,
+                                 uint32_t now_ms) noexcept {
+    return fwd::icmpErrorNotOurs(ctx, in_port, p, reason, now_ms);
+  }
 };
 
 // An IPv4 datagram (unfragmented, or a first fragment) after the VLAN, ARP and fragment
@@ -326,7 +344,9 @@ struct Ipv4 : detail::Family<lb::FlowKey> {
 // quoting SNAT:port -> node:nodePort, or to the client from the VIP quoting
 // client:port -> VIP:port. Outer and quoted addresses, quoted ports and the checksums
 // change (pkt::translateIcmpError); the frag-needed MTU passes as it is, since full-NAT
-// adds no bytes. The IPv6 twin is processor6.cc's handlePacketTooBig6.
+// adds no bytes. This file parses and checks the quote; what follows the flow lookup is
+// detail::translateFlowIcmpError (fwd/flow_ops.h), shared with the IPv6 twin,
+// processor6.cc's handlePacketTooBig6.
 //
 // What is translated (why):
 // - Type 3, every code. Frag-needed (code 4) is what path MTU discovery needs (DESIGN.md
@@ -361,12 +381,7 @@ bool isTranslatedIcmpError(uint8_t type) noexcept {
 
 [[gnu::noinline]] Action handleIcmpError(WorkerContext& ctx, uint8_t in_port, std::span<std::byte> frame,
                                          ParsedFrame& p, uint32_t now_ms) noexcept {
-  const PortInfo& port = ctx.ports[in_port];
-  const bool external = port.role == PortRole::kExternal;
-  const bool kernel_shared = !external && port.exception_path && p.dst_ip == port.address;
-  auto notOurs = [&](DropReason reason) noexcept {
-    return kernel_shared ? toKernel(ctx, in_port, now_ms) : drop(ctx, reason);
-  };
+  auto notOurs = [&](DropReason reason) noexcept { return icmpErrorNotOurs(ctx, in_port, p, reason, now_ms); };
   constexpr size_t kQuoteHeader = pkt::kIcmpMinLen;  // type, code, checksum, unused/MTU
   if (p.is_fragment || p.l4_len < kQuoteHeader + pkt::kIpv4MinLen + 8 || !pkt::icmpChecksumOk(frame, p)) {
     return notOurs(DropReason::kIcmpUnsupported);
@@ -388,41 +403,7 @@ bool isTranslatedIcmpError(uint8_t type) noexcept {
   // We sent the quoted packet, so it came from the address the error is addressed to.
   if (q_src != p.dst_ip) return notOurs(DropReason::kIcmpUnsupported);
   const lb::FlowKey key{.src_ip = q_dst, .dst_ip = q_src, .src_port = q_dport, .dst_port = q_sport, .proto = proto};
-  const lb::FlowTable::Hit hit = ctx.flows.lookup(key);
-  if (hit.flow == nullptr || hit.by_node_key == external) {
-    if (hit.flow == nullptr && ctx.steering.workers() > 1) [[unlikely]] {
-      uint32_t owner = ctx.id;
-      if (!external) {
-        owner = ctx.steering.owner(key.src_ip, key.dst_ip, key.src_port, key.dst_port);
-      } else if (ctx.steer_clients) {
-        owner = ctx.steering.clientOwner(lb::FlowTable::hashOf(key));
-      }
-      if (owner != ctx.id) return Action{.kind = Action::Kind::kRedirect, .out_port = static_cast<uint8_t>(owner)};
-    }
-    return notOurs(DropReason::kNoFlow);
-  }
-  const lb::Flow& flow = *hit.flow;
-  if (flow.flags & lb::kFlowTunnel) return drop(ctx, DropReason::kIcmpUnsupported);
-  if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
-  const uint8_t out = external ? ctx.internal_port : ctx.external_port;
-  const uint32_t peer = external ? flow.node.src_ip : flow.client.src_ip;
-  const Mac* mac = nextHopMac(ctx, out, peer, now_ms);
-  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
-  if (external) {
-    // To the node, from the SNAT address, quoting the node's own packet as it sent it
-    // (node:nodePort -> SNAT:port): the node's stack finds the socket by that quote.
-    pkt::translateIcmpError(frame, p, flow.node.dst_ip, flow.node.src_ip, flow.node.src_ip, flow.node.src_port,
-                            flow.node.dst_ip, flow.node.dst_port);
-    ctx.counters.to_nodes.add();
-  } else {
-    // To the client, from the VIP, quoting client:port -> VIP:port as the client sent it.
-    pkt::translateIcmpError(frame, p, flow.client.dst_ip, flow.client.src_ip, flow.client.src_ip,
-                            flow.client.src_port, flow.client.dst_ip, flow.client.dst_port);
-    ctx.counters.to_clients.add();
-  }
-  ctx.counters.icmp_errors_translated.add();
-  pkt::setEthernet(frame, *mac, ctx.ports[out].mac);
-  return forwardTo(out);
+  return detail::translateFlowIcmpError<Ipv4>(ctx, in_port, frame, p, key, now_ms);
 }
 
 // The fast path: a frame of a flow this worker knows, seen from the side it belongs to.

@@ -166,6 +166,15 @@ struct Ipv6 : Family<lb::FlowKey6> {
                             const ParsedFrame& p, const Mac& mac, const Ip6& node, uint32_t flow_hash) noexcept {
     return encapsulateFlow6(ctx, snap, frame, p, mac, node, flow_hash);
   }
+  static void translateIcmpError(std::span<std::byte> frame, ParsedFrame& p, const Ip6& src, const Ip6& dst,
+                                 const Ip6& q_src, uint16_t q_sport, const Ip6& q_dst, uint16_t q_dport) noexcept {
+    pkt::translateIcmp6Error(frame, p, src, dst, q_src, q_sport, q_dst, q_dport);
+  }
+  // IPv6 has no kernel-shared SNAT address to hand such an error to.
+  static Action icmpErrorNotOurs(WorkerContext& ctx, uint8_t /*in_port*/, const ParsedFrame& /*p*/,
+                                 DropReason reason, uint32_t /*now_ms*/) noexcept {
+    return drop(ctx, reason);
+  }
 };
 
 // ICMPv6 Packet Too Big quoting a packet of one of our full-NAT flows (path MTU
@@ -180,9 +189,11 @@ struct Ipv6 : Family<lb::FlowKey6> {
 // checksum - is dropped (icmp_unsupported), never forwarded on a guess; a quote of
 // another worker's flow goes to that worker like a reply would (by-port: its SNAT port
 // or client flow hash; rss: replies are hashed by address pair, so such an error may
-// reach a worker without the flow and is dropped as no_flow).
-Action handlePacketTooBig6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
-                           std::span<std::byte> frame, ParsedFrame& p, const Ip6& outer_dst, uint32_t now_ms) noexcept {
+// reach a worker without the flow and is dropped as no_flow). Translated errors count in
+// icmp_errors_translated, as IPv4's do. This function parses and checks the quote; what
+// follows the flow lookup is translateFlowIcmpError (fwd/flow_ops.h), shared with IPv4.
+Action handlePacketTooBig6(WorkerContext& ctx, uint8_t in_port, std::span<std::byte> frame, ParsedFrame& p,
+                           const Ip6& outer_dst, uint32_t now_ms) noexcept {
   constexpr size_t kQuoteMin = pkt::icmp6::kErrorQuote + pkt::kIpv6HeaderLen + 4;  // + the ports
   if (p.is_fragment || p.icmp_code != 0 || p.l4_len < kQuoteMin || !pkt::icmp6ChecksumOk(frame, p)) {
     return drop(ctx, DropReason::kIcmpUnsupported);
@@ -199,43 +210,7 @@ Action handlePacketTooBig6(WorkerContext& ctx, const ForwardingSnapshot& snap, u
   // We sent the quoted packet, so it came from the address the error is addressed to.
   if (q_src != outer_dst) return drop(ctx, DropReason::kIcmpUnsupported);
   const lb::FlowKey6 key{.src_ip = q_dst, .dst_ip = q_src, .src_port = q_dport, .dst_port = q_sport, .proto = proto};
-  const bool external = ctx.ports[in_port].role == PortRole::kExternal;
-  const lb::FlowTable6::Hit hit = ctx.flows6.lookup(key);
-  if (hit.flow == nullptr || hit.by_node_key == external) {
-    if (hit.flow == nullptr && ctx.steering.workers() > 1) [[unlikely]] {
-      uint32_t owner = ctx.id;
-      if (!external) {
-        owner = ctx.steering.owner(key.src_ip, key.dst_ip, key.src_port, key.dst_port);
-      } else if (ctx.steer_clients) {
-        owner = ctx.steering.clientOwner(lb::FlowTable6::hashOf(key));
-      }
-      if (owner != ctx.id) return Action{.kind = Action::Kind::kRedirect, .out_port = static_cast<uint8_t>(owner)};
-    }
-    return drop(ctx, DropReason::kNoFlow);
-  }
-  const lb::Flow6& flow = *hit.flow;
-  // A tunnel-mode flow's node answers the client directly: the quote is a packet the box
-  // never sent, and the record holds no SNAT side to translate to (as in IPv4).
-  if (flow.flags & lb::kFlowTunnel) return drop(ctx, DropReason::kIcmpUnsupported);
-  if (p.ttl <= 1) return drop(ctx, DropReason::kTtlExceeded);
-  const uint8_t out = external ? ctx.internal_port : ctx.external_port;
-  // To the node: from SNAT6, quoting node:nodePort -> SNAT6:port. To the client: from
-  // the VIP, quoting client:port -> VIP:port.
-  const Ip6 peer = external ? flow.node.src_ip : flow.client.src_ip;
-  const Mac* mac = nextHopMac6(ctx, out, peer, now_ms);
-  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
-  if (external) {
-    pkt::translateIcmp6Error(frame, p, flow.node.dst_ip, flow.node.src_ip, flow.node.src_ip, flow.node.src_port,
-                             flow.node.dst_ip, flow.node.dst_port);
-    ctx.counters.to_nodes.add();
-  } else {
-    pkt::translateIcmp6Error(frame, p, flow.client.dst_ip, flow.client.src_ip, flow.client.src_ip,
-                             flow.client.src_port, flow.client.dst_ip, flow.client.dst_port);
-    ctx.counters.to_clients.add();
-  }
-  (void)snap;
-  pkt::setEthernet(frame, *mac, ctx.ports[out].mac);
-  return forwardTo(out);
+  return translateFlowIcmpError<Ipv6>(ctx, in_port, frame, p, key, now_ms);
 }
 
 // An IPv6 datagram (whole, or a first fragment).
@@ -280,7 +255,7 @@ Action decideDatagram6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8
   if (isMartianSource6(ctx, snap, src)) return drop(ctx, DropReason::kMartian);
   if (dst.isMulticast()) return drop(ctx, DropReason::kNotForUs);  // MLD, RA, ... : not ours to answer
   if (p.proto == pkt::kProtoIcmp6 && p.icmp_type == pkt::icmp6::kPacketTooBig && p.first_fragment) [[unlikely]] {
-    return handlePacketTooBig6(ctx, snap, in_port, frame, p, dst, now_ms);
+    return handlePacketTooBig6(ctx, in_port, frame, p, dst, now_ms);
   }
   if (port.role == PortRole::kExternal) {
     if (snap.isVip6(dst)) {

@@ -656,7 +656,8 @@ void appendIcmpErrorFixtures(std::vector<Fixture>& f) {
                    return PacketBuilder().eth(Topo::extMac(), Topo::clientMac()).ipv4(Topo::vip(), Topo::clientIp(), 63)
                        .icmpError(kUnreach, icmp::kFragNeeded, 1400, quoteOf(clientSent(kAck, 1400), 28))
                        .build();
-                 }};
+                 },
+                 .icmp_errors_translated_after = 1};
   // A router on the client's path cannot pass the node's SYN-ACK (VIP:80 -> client): the
   // node hears it from the SNAT address about its own node:30080 -> SNAT:port. A long
   // quote (Linux quotes up to 576 bytes): the quoted TCP checksum is translated too.
@@ -673,7 +674,8 @@ void appendIcmpErrorFixtures(std::vector<Fixture>& f) {
                      return PacketBuilder().eth(Topo::intMac(), Topo::nodeMac(o.node_ip)).ipv4(Topo::intIp(), o.node_ip, 63)
                          .icmpError(kUnreach, icmp::kFragNeeded, 1300, quoteOf(nodeSent(o, kSynAck)))
                          .build();
-                   }};
+                   },
+                   .icmp_errors_translated_after = 2};
   f.push_back({"ICMP frag-needed about a full-NAT flow is translated to the other side, both ways",
                {syn, node_side, client_side},
                client_known});

@@ -115,6 +115,8 @@ struct Step {
   bool same_node = false;
   // Flows in the worker's table after this step (e.g. a denied SYN created none).
   std::optional<uint32_t> flows_after = std::nullopt;
+  // The worker's icmp_errors_translated after this step (ICMP errors about full-NAT flows).
+  std::optional<uint64_t> icmp_errors_translated_after = std::nullopt;
 };
 
 struct Fixture {

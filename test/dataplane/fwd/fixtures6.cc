@@ -395,7 +395,8 @@ std::vector<Fixture> ipv6Fixtures() {
                            .ipv6(Topo6::intIp(), o.node_ip6, 63)
                            .icmp6Error(icmp6::kPacketTooBig, 0, 1280, quote(sent))
                            .build();
-                     }};
+                     },
+                     .icmp_errors_translated_after = 1};
     // A router on the node's path could not pass the client's segment (SNAT6:port ->
     // node:30080): the client hears it about VIP6:80.
     Step node_side{.in_port = kInt,
@@ -414,7 +415,8 @@ std::vector<Fixture> ipv6Fixtures() {
                          .ipv6(Topo6::vip(), Topo6::clientIp(), 63)
                          .icmp6Error(icmp6::kPacketTooBig, 0, 1400, quote(sent))
                          .build();
-                   }};
+                   },
+                   .icmp_errors_translated_after = 2};
     f.push_back({"ICMPv6 Packet Too Big about a flow is translated to the other side, both ways",
                  {toNodeStep(clientTcp6(kClientPort, tcp::kSyn), natTcp6(80, tcp::kSyn)), client_side, node_side},
                  {},

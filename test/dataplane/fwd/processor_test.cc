@@ -96,6 +96,10 @@ TEST_P(FixtureTest, Runs) {
     if (step.flows_after) {
       EXPECT_EQ(ctx.flows.size() + ctx.flows6.size(), *step.flows_after) << "flows in the table after the step";
     }
+    if (step.icmp_errors_translated_after) {
+      EXPECT_EQ(ctx.counters.icmp_errors_translated.get(), *step.icmp_errors_translated_after)
+          << "icmp_errors_translated after the step";
+    }
     if (a.kind == Action::Kind::kToKernel || a.kind == Action::Kind::kShareToKernel) {
       EXPECT_EQ(a.out_port, step.out_port) << "the kernel interface of the port it came in on";
       const Bytes original = step.make_input ? step.make_input(seen) : step.input;
