@@ -244,6 +244,13 @@ uint64_t Worker::handleBurst(uint8_t slot, rte_mbuf** pkts, uint16_t n, const fw
   fwd::processBurst(ctx_, snap, slot, std::span(frames.data(), n_frames), std::span(actions.data(), n_frames),
                     now_ms, n_frames != 0 ? headroom : 0);
   const auto n_slots = static_cast<uint8_t>(slots_.size());
+  if (n_frames == kBurstSize && wholeBurstTo(actions, n_slots)) {
+    // The steady state under load: a full burst, every frame forwarded as it is out of
+    // one port whose TX buffer is empty. Sent as it stands, not copied frame by frame
+    // into the buffer first.
+    transmit(slots_[actions[0].out_port], held.data(), n_frames);
+    return bytes;
+  }
   for (uint16_t i = 0; i < n_frames; ++i) {
     const fwd::Action& action = actions[i];
     if (action.kind == fwd::Action::Kind::kForward) [[likely]] {
@@ -277,6 +284,16 @@ uint64_t Worker::handleBurst(uint8_t slot, rte_mbuf** pkts, uint16_t n, const fw
   }
   if (n_dropped != 0) rte_pktmbuf_free_bulk(dropped, n_dropped);
   return bytes;
+}
+
+bool Worker::wholeBurstTo(const std::array<fwd::Action, kBurstSize>& actions, uint8_t n_slots) const noexcept {
+  const uint8_t out = actions[0].out_port;
+  if (out >= n_slots || slots_[out].tx_count != 0) return false;
+  bool same = true;
+  for (const fwd::Action& a : actions) {
+    same &= a.kind == fwd::Action::Kind::kForward && a.out_port == out && a.length == 0;
+  }
+  return same;
 }
 
 void Worker::reshape(rte_mbuf* m, const fwd::Action& action) noexcept {
@@ -399,20 +416,24 @@ void Worker::sendTx(Slot& slot) noexcept {
   const uint16_t count = slot.tx_count;
   if (count == 0) return;
   slot.tx_count = 0;
+  transmit(slot, slot.tx, count);
+}
+
+void Worker::transmit(const Slot& slot, rte_mbuf** pkts, uint16_t count) noexcept {
   // Lengths are read before the burst: once sent, an mbuf belongs to the device (or, on
   // a ring, to whoever dequeues it).
   uint64_t bytes = 0;
-  for (uint16_t i = 0; i < count; ++i) bytes += slot.tx[i]->pkt_len;
-  const uint16_t sent = rte_eth_tx_burst(slot.port_id, slot.queue_id, slot.tx, count);
+  for (uint16_t i = 0; i < count; ++i) bytes += pkts[i]->pkt_len;
+  const uint16_t sent = rte_eth_tx_burst(slot.port_id, slot.queue_id, pkts, count);
   // A kernel interface's queue full (the kernel is not reading): bounded by its length,
   // counted apart from the data ports' TX.
   const DropReason full = slot.kernel ? DropReason::kExceptionQueueFull : DropReason::kTxFull;
   if (sent < count) [[unlikely]] {
     for (uint16_t i = sent; i < count; ++i) {
-      bytes -= slot.tx[i]->pkt_len;
+      bytes -= pkts[i]->pkt_len;
       ctx_.counters.drop(full);
     }
-    rte_pktmbuf_free_bulk(&slot.tx[sent], count - sent);
+    rte_pktmbuf_free_bulk(&pkts[sent], count - sent);
   }
   if (slot.kernel) [[unlikely]] {
     ctx_.counters.to_kernel.add(sent);

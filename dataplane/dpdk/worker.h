@@ -211,6 +211,11 @@ class alignas(64) Worker {
   [[nodiscard]] uint8_t slotOf(uint16_t port_id) const noexcept;
   void enqueueTx(Slot& slot, rte_mbuf* m, uint64_t tsc) noexcept;
   void sendTx(Slot& slot) noexcept;
+  // Hands `count` frames to `slot`'s TX queue now; frees and counts what it refuses.
+  void transmit(const Slot& slot, rte_mbuf** pkts, uint16_t count) noexcept;
+  // True when every action of a full burst forwards its frame unchanged in length out of
+  // port slot actions[0].out_port, and that slot's TX buffer is empty.
+  [[nodiscard]] bool wholeBurstTo(const std::array<fwd::Action, kBurstSize>& actions, uint8_t n_slots) const noexcept;
   void drainTx(uint64_t tsc) noexcept;
   void sendArpRequests(const fwd::ArpRequest* requests, size_t n, uint64_t tsc) noexcept;
   void sendNsRequests(const fwd::NsRequest* requests, size_t n, uint64_t tsc) noexcept;

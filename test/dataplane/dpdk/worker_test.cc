@@ -688,6 +688,62 @@ TEST_F(WorkerTest, CountsAndFreesFramesTheDeviceRefuses) {
   EXPECT_EQ(ctx_->counters.tx_bytes.get(), 0u);
 }
 
+// A full burst forwarded out of one port leaves at once as it stands (no flush, no drain
+// timer); behind a frame already waiting in that port's TX buffer it queues up instead,
+// so frames leave in the order they came. Each SYN carries its number in the IP id,
+// which full-NAT keeps.
+TEST_F(WorkerTest, SendsAWholeBurstAtOnceAndKeepsOrderBehindBufferedFrames) {
+  constexpr uint16_t kBurst = 32;
+  static_assert(kBurst == kBurstSize);
+  uint16_t next_id = 0;
+  uint64_t bytes = 0;
+  auto injectSyns = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      const Bytes syn = PacketBuilder()
+                            .eth(kClientMac, extMac())
+                            .ipv4(kClient, kVip)
+                            .ipId(next_id)
+                            .tcp(static_cast<uint16_t>(40000 + next_id), 80, pkt::tcp::kSyn, 1000)
+                            .build();
+      bytes += syn.size();
+      ++next_id;
+      inject(kExt, syn);
+    }
+  };
+  auto ids = [](const std::vector<Bytes>& frames) {
+    std::vector<uint16_t> out;
+    for (const Bytes& f : frames) out.push_back(pkt::load16(f.data() + pkt::kEthHeaderLen + pkt::ipv4::kId));
+    return out;
+  };
+  auto range = [](uint16_t first, uint16_t count) {
+    std::vector<uint16_t> out(count);
+    for (uint16_t i = 0; i < count; ++i) out[i] = static_cast<uint16_t>(first + i);
+    return out;
+  };
+
+  worker_->online();
+  injectSyns(1);
+  worker_->pollOnce();
+  EXPECT_TRUE(sent(kInt).empty()) << "one frame waits in the TX buffer";
+  injectSyns(kBurst);
+  worker_->pollOnce();
+  // Queued behind frame 0: the buffer filled at 32 and went; frame 32 waits.
+  EXPECT_EQ(ids(sent(kInt)), range(0, kBurst));
+  worker_->flushTx();
+  EXPECT_EQ(ids(sent(kInt)), range(kBurst, 1));
+
+  // The buffer is empty: the next full burst leaves in the poll that received it.
+  injectSyns(kBurst);
+  worker_->pollOnce();
+  EXPECT_EQ(ids(sent(kInt)), range(kBurst + 1, kBurst));
+  worker_->offline();
+
+  EXPECT_EQ(ctx_->counters.to_nodes.get(), 2u * kBurst + 1);
+  EXPECT_EQ(ctx_->counters.tx_packets.get(), 2u * kBurst + 1);
+  EXPECT_EQ(ctx_->counters.tx_bytes.get(), bytes);
+  EXPECT_EQ(totalDrops(), 0u);
+}
+
 // 5. One forwarded frame leaves on the TSC drain timer, without 31 companions.
 TEST_F(WorkerTest, DrainsASingleFrameOnTheTscTimer) {
   inject(kExt, clientSyn(extMac()));
