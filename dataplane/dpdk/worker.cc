@@ -247,7 +247,7 @@ uint64_t Worker::handleBurst(uint8_t slot, rte_mbuf** pkts, uint16_t n, const fw
   if (n_frames == kBurstSize && wholeBurstTo(actions, n_slots)) {
     // The steady state under load: a full burst, every frame forwarded as it is out of
     // one port whose TX buffer is empty. Sent as it stands, not copied frame by frame
-    // into the buffer first.
+    // into the buffer first. (A full burst of frames: none was dropped above.)
     transmit(slots_[actions[0].out_port], held.data(), n_frames);
     return bytes;
   }

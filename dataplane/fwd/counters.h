@@ -132,8 +132,9 @@ struct alignas(64) WorkerCounters {
   Counter from_kernel;
   Counter garp_sent;
   // ICMP errors about full-NAT flows (IPv4 destination unreachable / time exceeded,
-  // ICMPv6 Packet Too Big) forwarded with their quote translated (also in to_nodes / to_clients); unsolicited
-  // Neighbor Advertisements announcing IPv6 VIPs (the IPv6 twin of garp_sent).
+  // ICMPv6 Packet Too Big) forwarded with their quote translated (also in to_nodes /
+  // to_clients); unsolicited Neighbor Advertisements announcing IPv6 VIPs (the IPv6
+  // twin of garp_sent).
   Counter icmp_errors_translated;
   Counter na_sent;
 

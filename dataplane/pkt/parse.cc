@@ -13,7 +13,7 @@ namespace {
 // The one's-complement sum of a correct IPv4 header is 0xffff. Summed as native 32-bit
 // words (IHL is a multiple of 4): byte order does not change a one's-complement sum's
 // check against 0xffff, and five loads beat ten.
-// The 20-byte header without options, nearly every packet, is summed unrolled.
+// `ihl` >= 20 (the callers check it); the 20 bytes every header has are summed unrolled.
 bool headerChecksumOk(const std::byte* header, size_t ihl) noexcept {
   auto word = [header](size_t i) noexcept {
     uint32_t w;

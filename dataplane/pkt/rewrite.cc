@@ -40,7 +40,7 @@ inline uint16_t wire16(uint16_t host) noexcept {
   if constexpr (std::endian::native == std::endian::little) return __builtin_bswap16(host);
   return host;
 }
-// One's-complement arithmetic on 32-bit words (RFC 1071 sec. 2(B): any word size folds
+// One's-complement arithmetic on 32-bit words (RFC 1071 sec. 2(C): any word size folds
 // to the same 16-bit sum): replacing word m by m' adds ~m + m', and the two 16-bit
 // halves of a 32-bit field need no separate handling. A 64-bit accumulator holds a
 // handful of such deltas without overflow; fold16 turns it into the 16-bit sum.
