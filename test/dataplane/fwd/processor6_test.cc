@@ -52,7 +52,9 @@ TEST(Processor6, EveryTruncationOfEveryIpv6FixtureInputIsHandledWithoutCrash) {
         Harness6 h;
         Bytes frame(step.input.begin(), step.input.begin() + static_cast<std::ptrdiff_t>(len));
         const Action a = h.run(step.in_port, frame);
-        if (a.kind == Action::Kind::kDrop) EXPECT_EQ(totalDrops(h.ctx.counters), 1u) << fx.description << " len " << len;
+        if (a.kind == Action::Kind::kDrop) {
+          EXPECT_EQ(totalDrops(h.ctx.counters), 1u) << fx.description << " len " << len;
+        }
         if (len < kEthHeaderLen + kIpv6HeaderLen) {
           EXPECT_NE(a.kind, Action::Kind::kForward) << fx.description << " len " << len;
         }

@@ -116,7 +116,9 @@ TEST_P(FixtureTest, Runs) {
         if (std::to_integer<uint8_t>(frame[out.frame.l3_offset + ipv6::kNextHeader]) == 41) {
           // IPv6 tunnel mode: outer source from tunnel.source6, a non-zero flow label, and
           // one (source, label) per flow: the inner ports say which flow it is.
-          if (step.same_node) EXPECT_EQ(node, seen.node_ip6) << "must go to the previous step's node";
+          if (step.same_node) {
+            EXPECT_EQ(node, seen.node_ip6) << "must go to the previous step's node";
+          }
           seen.node_ip6 = node;
           const Ip6 src = loadIp6(frame.data() + out.frame.l3_offset + ipv6::kSrc);
           const uint32_t label = load32(frame.data() + out.frame.l3_offset) & 0xfffff;
@@ -159,7 +161,9 @@ TEST_P(FixtureTest, Runs) {
         EXPECT_EQ(frame, want) << hexDiff(frame, want);
         continue;
       }
-      if (step.same_node) EXPECT_EQ(out.frame.dst_ip, seen.node_ip) << "must go to the previous step's node";
+      if (step.same_node) {
+        EXPECT_EQ(out.frame.dst_ip, seen.node_ip) << "must go to the previous step's node";
+      }
       seen.node_ip = out.frame.dst_ip;
       if (out.frame.proto == 4) {  // tunnel mode: an outer source from the configured range
         // The inner packet's ports say which flow it is: one flow, one outer source.
