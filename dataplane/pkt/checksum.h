@@ -25,19 +25,23 @@ namespace ng::pkt {
 }
 
 // RFC 1624 in pieces, for a rewrite that changes several fields: replacing word m by m'
-// adds ~m + m' to the one's-complement sum. Deltas add up (up to 16 of them cannot
-// overflow 32 bits) and the checksum takes their sum once (applyChecksumDelta).
+// adds ~m + m' to the one's-complement sum. Deltas add up in a 64-bit accumulator (a
+// few thousand of them cannot overflow it) and the checksum takes their sum once
+// (applyChecksumDelta).
 [[nodiscard]] inline uint32_t checksumDelta16(uint16_t before, uint16_t after) noexcept {
   return static_cast<uint16_t>(~before) + uint32_t{after};
 }
-// A 32-bit field (an IPv4 address) is two words.
-[[nodiscard]] inline uint32_t checksumDelta32(uint32_t before, uint32_t after) noexcept {
-  return checksumDelta16(static_cast<uint16_t>(before >> 16), static_cast<uint16_t>(after >> 16)) +
-         checksumDelta16(static_cast<uint16_t>(before), static_cast<uint16_t>(after));
+// A 32-bit field (an IPv4 address, or a TCP/UDP header's two ports) as one word: one's-
+// complement sums over 32-bit words fold to the same 16-bit sum (RFC 1071 sec. 2(C)), so
+// its two halves need no separate handling. Values in the same byte order as the rest.
+[[nodiscard]] inline uint64_t checksumDelta32(uint32_t before, uint32_t after) noexcept {
+  return uint64_t{~before} + after;
 }
-// HC' = ~(~HC + sum of deltas), folded.
-[[nodiscard]] inline uint16_t applyChecksumDelta(uint16_t csum, uint32_t delta) noexcept {
-  uint32_t sum = static_cast<uint16_t>(~csum) + delta;
+// HC' = ~(~HC + sum of deltas), folded: a wrong checksum stays wrong.
+[[nodiscard]] inline uint16_t applyChecksumDelta(uint16_t csum, uint64_t delta) noexcept {
+  uint64_t sum = uint64_t{static_cast<uint16_t>(~csum)} + delta;
+  sum = (sum & 0xffffffffu) + (sum >> 32);
+  sum = (sum & 0xffffffffu) + (sum >> 32);
   sum = (sum & 0xffffu) + (sum >> 16);
   sum = (sum & 0xffffu) + (sum >> 16);
   return static_cast<uint16_t>(~sum);

@@ -40,30 +40,14 @@ inline uint16_t wire16(uint16_t host) noexcept {
   if constexpr (std::endian::native == std::endian::little) return __builtin_bswap16(host);
   return host;
 }
-// One's-complement arithmetic on 32-bit words (RFC 1071 sec. 2(C): any word size folds
-// to the same 16-bit sum): replacing word m by m' adds ~m + m', and the two 16-bit
-// halves of a 32-bit field need no separate handling. A 64-bit accumulator holds a
-// handful of such deltas without overflow; fold16 turns it into the 16-bit sum.
-inline uint64_t delta32(uint32_t before, uint32_t after) noexcept { return uint64_t{~before} + after; }
-inline uint16_t fold16(uint64_t sum) noexcept {
-  sum = (sum & 0xffffffffu) + (sum >> 32);  // < 2^33
-  sum = (sum & 0xffffffffu) + (sum >> 32);  // < 2^32
-  sum = (sum & 0xffffu) + (sum >> 16);      // < 2^17
-  sum = (sum & 0xffffu) + (sum >> 16);      // <= 0xffff
-  return static_cast<uint16_t>(sum);
-}
-// HC' = ~(~HC + deltas) (RFC 1624 eqn. 3): a wrong checksum stays wrong.
-inline uint16_t applyDelta(uint16_t csum, uint64_t delta) noexcept {
-  return static_cast<uint16_t>(~fold16(uint64_t{static_cast<uint16_t>(~csum)} + delta));
-}
-
 void natRewrite(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uint16_t src_port,
                 uint32_t dst_ip, uint16_t dst_port, bool decrement_ttl) noexcept {
   std::byte* ip = frame.data() + p.l3_offset;
   const uint32_t new_src = wire32(src_ip);
   const uint32_t new_dst = wire32(dst_ip);
   // Shared by the IPv4 header and the TCP/UDP pseudo-header.
-  const uint64_t address_delta = delta32(raw32(ip + ipv4::kSrc), new_src) + delta32(raw32(ip + ipv4::kDst), new_dst);
+  const uint64_t address_delta =
+      checksumDelta32(raw32(ip + ipv4::kSrc), new_src) + checksumDelta32(raw32(ip + ipv4::kDst), new_dst);
   uint64_t header_delta = address_delta;
   if (decrement_ttl) {
     // TTL is the first byte of the TTL/protocol word. Decrement the word as a whole
@@ -72,10 +56,10 @@ void natRewrite(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uin
     const uint16_t before = raw16(ip + ipv4::kTtl);
     const uint16_t after = static_cast<uint16_t>(before - wire16(0x0100));
     putRaw16(ip + ipv4::kTtl, after);
-    header_delta += uint64_t{static_cast<uint16_t>(~before)} + after;
+    header_delta += checksumDelta16(before, after);
     p.ttl = static_cast<uint8_t>(p.ttl - 1);
   }
-  putRaw16(ip + ipv4::kChecksum, applyDelta(raw16(ip + ipv4::kChecksum), header_delta));
+  putRaw16(ip + ipv4::kChecksum, applyChecksumDelta(raw16(ip + ipv4::kChecksum), header_delta));
   putRaw32(ip + ipv4::kSrc, new_src);
   putRaw32(ip + ipv4::kDst, new_dst);
 
@@ -90,7 +74,7 @@ void natRewrite(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uin
     uint16_t csum = raw16(l4 + csum_off);
     // UDP over IPv4 may carry no checksum (0); it must stay "none".
     if (p.proto == kProtoTcp || csum != 0) {
-      csum = applyDelta(csum, address_delta + delta32(raw32(l4), new_ports));
+      csum = applyChecksumDelta(csum, address_delta + checksumDelta32(raw32(l4), new_ports));
       if (p.proto == kProtoUdp && csum == 0) csum = 0xffff;  // 0 would mean "none"
       putRaw16(l4 + csum_off, csum);
     }
