@@ -20,6 +20,7 @@
 #include "dataplane/lb/flow_key.h"
 #include "dataplane/lb/hash.h"
 #include "dataplane/lb/huge_array.h"
+#include "dataplane/pkt/headers.h"
 
 namespace ng::lb {
 
@@ -165,7 +166,7 @@ class BasicFlowTable {
   void track(Flow& flow, uint8_t tcp_flags, bool from_client) noexcept {
     // An established flow's segments without SYN, FIN or RST change nothing: the
     // common case, decided here without a call.
-    constexpr uint8_t kStateFlags = 0x01 | 0x02 | 0x04;  // FIN, SYN, RST
+    constexpr uint8_t kStateFlags = pkt::tcp::kFin | pkt::tcp::kSyn | pkt::tcp::kRst;
     if (flow.state == FlowState::kTcpEstablished && (tcp_flags & kStateFlags) == 0) return;
     const FlowState before = flow.state;
     trackTcp(flow, tcp_flags, from_client);
