@@ -24,8 +24,9 @@
 //                                          as `reason`, or IPv4's kernel-shared address)
 // Templates rather than virtual calls or a wider key: each pipeline gets its own
 // instance, compiled next to its own packet code with no indirection, and IPv4 keeps
-// its 16-byte keys. The established-flow path (existingToNode/ToClient) is not here:
-// it stays hand-written per family, where its inlining is pinned by the benchmarks.
+// its 16-byte keys. The established-flow path (existingFullNat, existingToNode6/ToClient6)
+// is not here: it stays hand-written per family, where its inlining is pinned by the
+// benchmarks.
 
 #include <cstddef>
 #include <cstdint>
@@ -289,6 +290,10 @@ Action newFlowToNode(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t
   lb::BasicFlow<Key>* flow =
       flows.insert(key, node_key, is_tcp ? lb::FlowState::kTcpSynSent : lb::FlowState::kUdp, now_ms);
   if (flow == nullptr) return drop(ctx, DropReason::kFlowTableFull);
+  if constexpr (!Packets::kIpv6) {
+    flow->nat = pkt::natDelta({key.src_ip, key.src_port, key.dst_ip, key.dst_port},
+                              {snat->address, snat->port, backend.node_ip, backend.node_port});
+  }
   startFlow(ctx, *sp, *flow, backend, key, now_ms);
   ctx.counters.to_nodes.add();
   BackendCounters& stats = ctx.backend_stats.at(backend.stats_id);

@@ -156,8 +156,9 @@ bool isSnatReply(const WorkerContext& ctx, const PortInfo& port, const ParsedFra
   return !port.exception_path || p.dst_ip != port.address || ctx.snat.inRange(p.dst_port);
 }
 
-// Rewrites a frame for `out_port` toward `dst_mac` (TTL, addresses, ports, MACs).
-Action emit(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, uint8_t out_port,
+// Rewrites a frame for `out_port` toward `dst_mac` (TTL, addresses, ports, MACs). For
+// new flows and the other cases that are not an established flow's frame: not inlined.
+[[gnu::noinline]] Action emit(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, uint8_t out_port,
             const Mac& dst_mac, uint32_t src_ip, uint16_t src_port, uint32_t dst_ip,
             uint16_t dst_port) noexcept {
   pkt::forwardNat(frame, p, src_ip, src_port, dst_ip, dst_port);
@@ -177,36 +178,34 @@ bool hasFlowKey(const ParsedFrame& p) noexcept {
          (p.proto == pkt::kProtoTcp || p.proto == pkt::kProtoUdp);
 }
 
-// Client -> VIP:port on a flow we know: to the flow's node, whatever the tables say now.
-Action existingToNode(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, lb::Flow& flow,
-                      uint32_t now_ms) noexcept {
-  const uint8_t out = ctx.internal_port;
-  const Mac* mac = nextHopMac(ctx, out, flow.node.src_ip, now_ms);
+// A frame of an established full-NAT flow, to its other side whatever the tables say
+// now: client -> VIP:port becomes SNAT:port -> node:nodePort (`to_node`), and the node's
+// reply to SNAT:port is restored to VIP:port -> client. The frame leaves as the other
+// side's key read backwards. One body for both directions, which differ only in the
+// port, the key and the counters; inline, so each is specialised where knownFlow()
+// chooses it.
+[[gnu::always_inline]] inline Action existingFullNat(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p,
+                                                     lb::Flow& flow, bool to_node, uint32_t now_ms) noexcept {
+  const uint8_t out = to_node ? ctx.internal_port : ctx.external_port;
+  const lb::FlowKey& other = to_node ? flow.node : flow.client;
+  const Mac* mac = nextHopMac(ctx, out, other.src_ip, now_ms);
   if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
-  if (p.proto == pkt::kProtoTcp) ctx.flows.track(flow, p.tcp_flags, /*from_client=*/true);
+  if (p.proto == pkt::kProtoTcp) ctx.flows.track(flow, p.tcp_flags, /*from_client=*/to_node);
   flow.last_seen_ms = now_ms;
-  ctx.counters.to_nodes.add();
   BackendCounters& stats = ctx.backend_stats.at(flow.stats_id);
-  stats.packets_in.add();
-  stats.bytes_in.add(frame.size());
-  return emit(ctx, frame, p, out, *mac, flow.node.dst_ip, flow.node.dst_port, flow.node.src_ip,
-              flow.node.src_port);
-}
-
-// Node:nodePort -> SNAT address:port: restore VIP:port -> client.
-Action existingToClient(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, lb::Flow& flow,
-                        uint32_t now_ms) noexcept {
-  const uint8_t out = ctx.external_port;
-  const Mac* mac = nextHopMac(ctx, out, flow.client.src_ip, now_ms);
-  if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
-  if (p.proto == pkt::kProtoTcp) ctx.flows.track(flow, p.tcp_flags, /*from_client=*/false);
-  flow.last_seen_ms = now_ms;
-  ctx.counters.to_clients.add();
-  BackendCounters& stats = ctx.backend_stats.at(flow.stats_id);
-  stats.packets_out.add();
-  stats.bytes_out.add(frame.size());
-  return emit(ctx, frame, p, out, *mac, flow.client.dst_ip, flow.client.dst_port, flow.client.src_ip,
-              flow.client.src_port);
+  if (to_node) {
+    ctx.counters.to_nodes.add();
+    stats.packets_in.add();
+    stats.bytes_in.add(frame.size());
+  } else {
+    ctx.counters.to_clients.add();
+    stats.packets_out.add();
+    stats.bytes_out.add(frame.size());
+  }
+  pkt::forwardNatKnown(frame, p, {other.dst_ip, other.dst_port, other.src_ip, other.src_port},
+                       to_node ? flow.nat : flow.nat.reversed());
+  pkt::setEthernet(frame, *mac, ctx.ports[out].mac);
+  return forwardTo(out);
 }
 
 // --- Tunnel mode (DSR) -------------------------------------------------------------------
@@ -451,8 +450,7 @@ bool isTranslatedIcmpError(uint8_t type) noexcept {
   } else if (p.ttl <= 1) [[unlikely]] {
     out = drop(ctx, DropReason::kTtlExceeded);
   } else {
-    out = from_client ? existingToNode(ctx, frame, p, *hit.flow, now_ms)
-                      : existingToClient(ctx, frame, p, *hit.flow, now_ms);
+    out = existingFullNat(ctx, frame, p, *hit.flow, /*to_node=*/from_client, now_ms);
   }
   return true;
 }

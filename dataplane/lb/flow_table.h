@@ -8,8 +8,8 @@
 // (in the node key), never an index into a snapshot, so an established flow keeps its
 // node when the forwarding tables change.
 //
-// One template over the key type: FlowTable (IPv4 FlowKey, 40-byte records) and
-// FlowTable6 (IPv6 FlowKey6, 96-byte records) are separate instances with separate
+// One template over the key type: FlowTable (IPv4 FlowKey, 48-byte records) and
+// FlowTable6 (IPv6 FlowKey6, 100-byte records) are separate instances with separate
 // capacities, so an IPv4 entry does not pay for IPv6's 16-byte addresses
 // (docs/BENCHMARKS.md has the bytes per flow of both).
 
@@ -20,6 +20,7 @@
 #include "dataplane/lb/flow_key.h"
 #include "dataplane/lb/hash.h"
 #include "dataplane/lb/huge_array.h"
+#include "dataplane/pkt/checksum.h"
 #include "dataplane/pkt/headers.h"
 
 namespace ng::lb {
@@ -52,6 +53,10 @@ struct BasicFlow {
   uint32_t stats_id = 0;
   FlowState state = FlowState::kTcpSynSent;
   uint8_t flags = 0;  // kFlowHoldsAffinity
+  // An IPv4 full-NAT flow's checksum change client -> node (the reply's is its
+  // negation), computed when the flow is created, so a frame of the flow applies it
+  // without deriving it (fwd/processor.cc existingFullNat). Zero elsewhere.
+  pkt::NatDelta nat{};
 };
 using Flow = BasicFlow<FlowKey>;
 using Flow6 = BasicFlow<FlowKey6>;

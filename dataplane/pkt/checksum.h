@@ -37,16 +37,44 @@ namespace ng::pkt {
 [[nodiscard]] inline uint64_t checksumDelta32(uint32_t before, uint32_t after) noexcept {
   return uint64_t{~before} + after;
 }
+// A 64-bit one's-complement sum folded to 16 bits (end-around carries). A positive sum
+// folds into [1, 0xffff], its unique representative there; only 0 folds to 0.
+[[nodiscard]] inline uint16_t foldChecksum(uint64_t sum) noexcept {
+  sum = (sum & 0xffffffffu) + (sum >> 32);
+  sum = (sum & 0xffffffffu) + (sum >> 32);
+  sum = (sum & 0xffffu) + (sum >> 16);
+  sum = (sum & 0xffffu) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
 // HC' = ~(~HC + sum of deltas), folded: a wrong checksum stays wrong.
 [[nodiscard]] inline uint16_t applyChecksumDelta(uint16_t csum, uint64_t delta) noexcept {
-  uint64_t sum = uint64_t{static_cast<uint16_t>(~csum)} + delta;
-  sum = (sum & 0xffffffffu) + (sum >> 32);
-  sum = (sum & 0xffffffffu) + (sum >> 32);
+  return static_cast<uint16_t>(~foldChecksum(uint64_t{static_cast<uint16_t>(~csum)} + delta));
+}
+// The same for `delta` a sum of at most three folded 16-bit deltas (a change stored
+// once and applied to many frames, pkt::NatDelta): two folds instead of four. The added
+// 0xffff (one's-complement zero) keeps the sum positive, so the result is the
+// representative applyChecksumDelta gives for the same change: the same bytes either way.
+[[nodiscard]] inline uint16_t applyFoldedDelta(uint16_t csum, uint32_t delta) noexcept {
+  uint32_t sum = uint32_t{static_cast<uint16_t>(~csum)} + delta + 0xffffu;
   sum = (sum & 0xffffu) + (sum >> 16);
   sum = (sum & 0xffffu) + (sum >> 16);
   return static_cast<uint16_t>(~sum);
 }
 
+// The checksum change of one full-NAT rewrite of IPv4 addresses and TCP/UDP ports
+// (RFC 1624: it depends only on the old and the new values, so it can be computed once
+// for many frames: pkt::natDelta, pkt::forwardNatKnown in rewrite.h). Folded
+// one's-complement sums in the wire's byte order read as native integers.
+struct NatDelta {
+  uint16_t addresses = 0;  // both addresses: the IPv4 header's change, TTL aside, and
+                           // the TCP/UDP pseudo-header's
+  uint16_t l4 = 0;         // addresses and ports: the TCP/UDP checksum's change
+  // The opposite rewrite, `to` -> `from`: the one's-complement negation.
+  [[nodiscard]] NatDelta reversed() const noexcept {
+    return {.addresses = static_cast<uint16_t>(~addresses), .l4 = static_cast<uint16_t>(~l4)};
+  }
+  friend bool operator==(const NatDelta&, const NatDelta&) = default;
+};
 // RFC 1624 update of checksum field `csum` when a 16-bit word changes old -> new.
 // Inline: a full-NAT rewrite calls these seven times per packet.
 [[nodiscard]] inline uint16_t checksumUpdate16(uint16_t csum, uint16_t old_word, uint16_t new_word) noexcept {

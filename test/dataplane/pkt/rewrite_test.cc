@@ -1,5 +1,7 @@
 #include "dataplane/pkt/rewrite.h"
 
+#include <random>
+
 #include <gtest/gtest.h>
 
 #include "dataplane/pkt/headers.h"
@@ -62,6 +64,57 @@ TEST(Rewrite, UdpChecksumThatWouldBecomeZeroIsSentAsAllOnes) {
     return;
   }
   GTEST_SKIP() << "no port gives a zero checksum for this tuple";
+}
+
+// forwardNatKnown with natDelta's stored change must write exactly the bytes forwardNat
+// derives from the frame, in both directions (the reply applies reversed()), for TCP,
+// UDP with a checksum, and UDP without one (0 stays 0), over many random tuples. The
+// TCP/UDP checksums the frames arrive with are arbitrary too: a wrong one must stay wrong
+// the same way, and 0xffff / 0 (the two one's-complement zeros) come out as forwardNat's.
+TEST(Rewrite, KnownFlowRewriteMatchesForwardNatBothWays) {
+  std::mt19937 rng(20261124);
+  const auto u32 = [&] { return static_cast<uint32_t>(rng()); };
+  const auto u16 = [&] { return static_cast<uint16_t>(rng()); };
+  const auto randomTuple = [&] { return Ipv4Tuple{u32(), u16(), u32(), u16()}; };
+  int compared = 0;
+  for (int round = 0; round < 20000; ++round) {
+    const Ipv4Tuple client = randomTuple();
+    // Every tenth round a rewrite whose change sums to zero (the tuple reversed): the
+    // stored change is then one of the two zeros, and its negation the other.
+    const Ipv4Tuple to_node = round % 10 == 0 ? Ipv4Tuple{client.dst_ip, client.dst_port, client.src_ip, client.src_port}
+                                              : randomTuple();
+    const NatDelta delta = natDelta(client, to_node);
+    // The reply: node -> SNAT, restored to VIP -> client.
+    const Ipv4Tuple reply{to_node.dst_ip, to_node.dst_port, to_node.src_ip, to_node.src_port};
+    const Ipv4Tuple to_client{client.dst_ip, client.dst_port, client.src_ip, client.src_port};
+    for (const int kind : {0, 1, 2}) {  // TCP, UDP, UDP without checksum
+      for (const bool forward : {true, false}) {
+        const Ipv4Tuple& from = forward ? client : reply;
+        auto frame = kind == 0 ? eth().ipv4(from.src_ip, from.dst_ip, 64).tcp(from.src_port, from.dst_port, tcp::kAckFlag).payload(round % 7).build()
+                               : eth().ipv4(from.src_ip, from.dst_ip, 64).udp(from.src_port, from.dst_port).payload(round % 7).build();
+        std::byte* l4 = frame.data() + kEthHeaderLen + kIpv4MinLen;
+        const size_t csum_off = kind == 0 ? tcp::kChecksum : udp::kChecksum;
+        // Arbitrary arriving TCP/UDP checksums, the extremes included (the IPv4 header's
+        // must be right: the parser drops the frame otherwise).
+        const uint16_t arriving[] = {0x0000, 0xffff, u16()};
+        store16(l4 + csum_off, kind == 2 ? uint16_t{0} : arriving[round % 3]);
+        auto expected = frame;
+        ParseResult general = parseFrame(expected);
+        ParseResult known = parseFrame(frame);
+        ASSERT_EQ(general.status, ParseStatus::kOk) << round;
+        ASSERT_EQ(known.status, ParseStatus::kOk);
+        const Ipv4Tuple& to = forward ? to_node : to_client;
+        forwardNat(expected, general.frame, to.src_ip, to.src_port, to.dst_ip, to.dst_port);
+        forwardNatKnown(frame, known.frame, to, forward ? delta : delta.reversed());
+        ASSERT_EQ(frame, expected) << "round " << round << " kind " << kind << (forward ? " to node" : " to client");
+        EXPECT_EQ(known.frame.ttl, general.frame.ttl);
+        EXPECT_EQ(known.frame.src_ip, to.src_ip);
+        EXPECT_EQ(known.frame.dst_port, to.dst_port);
+        ++compared;
+      }
+    }
+  }
+  EXPECT_EQ(compared, 20000 * 3 * 2);
 }
 
 }  // namespace
