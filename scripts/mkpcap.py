@@ -16,8 +16,8 @@ has no RSS (the by-port layout of dataplane/lb/reply_steering.h: owner = the hig
 the flow-table hash of the client key times N). One file per worker, each read by one RX
 queue of net_pcap, gives every worker its own flows, as a NIC's RSS would: no frame needs
 a hop between workers (the benchmark checks the `redirected` counter stays 0). The hash
-is mirrored from dataplane/lb/hash.h (values pinned there by hash_test and checked here
-by --self-test).
+(lb::hashFlowIndex) is mirrored from dataplane/lb/hash.h (values pinned there by
+hash_test and checked here by --self-test).
 
 Every frame is 60 bytes on the wire without FCS (Ethernet + IPv4 + TCP, no options, zero
 padding), i.e. a 64-byte frame with FCS. IPv4 and TCP checksums are correct, TTL is 64.
@@ -46,49 +46,35 @@ SRC_PORT_SPAN = 50000  # source ports 10000..59999
 
 MASK64 = (1 << 64) - 1
 K_PI = 0x243F6A8885A308D3
-K_E = 0xB7E151628AED2A6B
 K_PHI = 0x9E3779B97F4A7C15
 FLOW_INDEX_SEED = 0x666C6F772D696478  # lb::FlowTable::kIndexSeed ("flow-idx")
-FLOW_KEY_BYTES = 16
 
 
-def rotl64(x: int, r: int) -> int:
-    return ((x << r) | (x >> (64 - r))) & MASK64
+def hash_flow_index(src_ip: int, dst_ip: int, sport: int, dport: int, proto: int, seed: int) -> int:
+    """lb::hashFlowIndex (dataplane/lb/hash.h) of an IPv4 key, host-order fields."""
+    def mum(x: int, k: int) -> int:
+        product = x * k
+        return (product & MASK64) ^ (product >> 64)
 
-
-def hash_flow_key(src_ip: int, dst_ip: int, sport: int, dport: int, proto: int, seed: int) -> int:
-    """lb::hashFlowKey (dataplane/lb/hash.h) of an IPv4 key, host-order fields."""
-    def absorb(h: int, w: int) -> int:
-        w = (w * K_E) & MASK64
-        w ^= w >> 32
-        h ^= w
-        return (rotl64(h, 27) * K_PHI + K_PI) & MASK64
-
-    h = ((seed ^ K_PHI) + FLOW_KEY_BYTES * K_PI) & MASK64
-    h = absorb(h, src_ip | dst_ip << 32)
-    h = absorb(h, sport | dport << 16 | proto << 32)
-    h ^= h >> 31
-    h = (h * K_E) & MASK64
-    h ^= h >> 29
-    h = (h * K_PI) & MASK64
-    h ^= h >> 32
-    return h
+    a = src_ip | dst_ip << 32
+    b = sport | dport << 16 | proto << 32
+    return mum(a ^ seed, K_PHI) ^ mum(b ^ seed, K_PI)
 
 
 def client_owner(src_ip: bytes, dst_ip: bytes, sport: int, dport: int, workers: int) -> int:
     """lb::ReplySteering::clientOwner(FlowTable::hashOf(client key)) in the by-port layout."""
-    h32 = hash_flow_key(int.from_bytes(src_ip, "big"), int.from_bytes(dst_ip, "big"), sport, dport,
-                        IPPROTO_TCP, FLOW_INDEX_SEED) & 0xFFFFFFFF
+    h32 = hash_flow_index(int.from_bytes(src_ip, "big"), int.from_bytes(dst_ip, "big"), sport, dport,
+                          IPPROTO_TCP, FLOW_INDEX_SEED) & 0xFFFFFFFF
     return (h32 * workers) >> 32
 
 
 def self_test() -> None:
     """Exits with a message unless the mirror gives hash_test's pinned values."""
-    # hash_test's PinnedValues: 10.0.0.1:12345 -> 192.168.0.1:80 TCP, seeds 0 and 42.
-    for seed, want in ((0, 0x125A839DD67B1502), (42, 0x9C13A8537123FF4D)):
-        got = hash_flow_key(0x0A000001, 0xC0A80001, 12345, 80, 6, seed)
+    # hash_test's IndexHashPinnedValues: 10.0.0.1:12345 -> 192.168.0.1:80 TCP, seeds 0 and 42.
+    for seed, want in ((0, 0x9FC7F84D39B0295A), (42, 0x0967C1B0712D337B)):
+        got = hash_flow_index(0x0A000001, 0xC0A80001, 12345, 80, 6, seed)
         if got != want:
-            sys.exit(f"mkpcap: flow hash mirror is out of date with dataplane/lb/hash.h: "
+            sys.exit(f"mkpcap: flow index hash mirror is out of date with dataplane/lb/hash.h: "
                      f"seed {seed} gave {got:#018x}, hash_test pins {want:#018x}")
 
 
@@ -163,12 +149,12 @@ def main() -> int:
     ap.add_argument("--worker", type=int, default=0,
                     help="keep only the flows worker W (0..N-1) owns; --flows counts those")
     ap.add_argument("--self-test", action="store_true",
-                    help="check the mirrored flow hash against hash_test's pinned values")
+                    help="check the mirrored flow index hash against hash_test's pinned values")
     args = ap.parse_args()
 
     self_test()
     if args.self_test:
-        print("mkpcap: flow hash matches dataplane/lb/hash.h's pinned values", file=sys.stderr)
+        print("mkpcap: flow index hash matches dataplane/lb/hash.h's pinned values", file=sys.stderr)
         return 0
     if args.out is None:
         ap.error("the pcap file to write is required")

@@ -202,9 +202,10 @@ bool hasFlowKey(const ParsedFrame& p) noexcept {
     stats.packets_out.add();
     stats.bytes_out.add(frame.size());
   }
+  const Mac& out_mac = ctx.ports[out].mac;  // taken before the frame changes (pkt::forwardNatKnown)
   pkt::forwardNatKnown(frame, p, {other.dst_ip, other.dst_port, other.src_ip, other.src_port},
                        to_node ? flow.nat : flow.nat.reversed());
-  pkt::setEthernet(frame, *mac, ctx.ports[out].mac);
+  pkt::setEthernet(frame, *mac, out_mac);
   return forwardTo(out);
 }
 

@@ -107,8 +107,9 @@ class BasicFlowTable {
   // Bound on any index probe: lookups and inserts never walk more than
   // kMaxDisplacement + 1 slots, whatever keys an attacker sends.
   static constexpr uint32_t kMaxDisplacement = 128;
-  // Seed of hashFlowKey() for the index (distinct from Maglev's flow hash, so slot
-  // choice and index position are uncorrelated). Public so tests can craft collisions.
+  // Seed of hashFlowIndex() (a different function and seed from Maglev's hashFlowKey,
+  // so slot choice and index position are uncorrelated). Public so tests can craft
+  // collisions.
   static constexpr uint64_t kIndexSeed = 0x666c6f772d696478;  // "flow-idx"
 
   ~BasicFlowTable();
@@ -128,7 +129,7 @@ class BasicFlowTable {
   // line, the compiler merged the field loads into 8-byte loads over the fresh 4-byte
   // stores, a store-forwarding stall per packet.
   [[nodiscard]] static uint32_t hashOf(const Key& key) noexcept {
-    return static_cast<uint32_t>(hashFlowKey(key, kIndexSeed));
+    return static_cast<uint32_t>(hashFlowIndex(key, kIndexSeed));
   }
   void prefetchSlot(uint32_t hash) const noexcept;
   // Reads the home slot (prefetch it first) and prefetches the record it points to when

@@ -62,6 +62,29 @@ inline constexpr uint64_t kPhi = 0x9e3779b97f4a7c15;
   return detail::finalize(h);
 }
 
+namespace detail {
+// 64 x 64 -> 128-bit product with its halves xored (wyhash's "mum" step): the high half
+// carries every bit of `x` into the low bits as well.
+[[nodiscard]] inline uint64_t mum(uint64_t x, uint64_t k) noexcept {
+  const unsigned __int128 product = static_cast<unsigned __int128>(x) * k;
+  return static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
+}
+}  // namespace detail
+
+// The flow index's hash (lb::FlowTable::hashOf), cheaper than hashFlowKey: the index
+// hashes every frame, and it needs a spread, not a full avalanche - its probe length is
+// bounded whatever the hash does (FlowTable::kMaxDisplacement), and with honest keys it
+// probes as far as with hashFlowKey (measured for docs/BENCHMARKS.md). Each of the key's
+// two words, xored with the seed, goes through its own multiply (independent, so they
+// overlap); no key word value makes the other word's contribution vanish. About a
+// dozen instructions against hashFlowKey's ~35. Pinned by hash_test; mirrored by
+// scripts/mkpcap.py, which must pick the worker the index hash gives a flow.
+[[nodiscard]] inline uint64_t hashFlowIndex(const FlowKey& key, uint64_t seed) noexcept {
+  const uint64_t a = uint64_t{key.src_ip} | uint64_t{key.dst_ip} << 32;
+  const uint64_t b = uint64_t{key.src_port} | uint64_t{key.dst_port} << 16 | uint64_t{key.proto} << 32;
+  return detail::mum(a ^ seed, detail::kPhi) ^ detail::mum(b ^ seed, detail::kPi);
+}
+
 // The IPv6 key: five words (both addresses' halves, then ports and protocol). The
 // length in the initial state keeps it apart from an IPv4 key with the same words.
 [[nodiscard]] inline uint64_t hashFlowKey(const FlowKey6& key, uint64_t seed) noexcept {
@@ -73,6 +96,10 @@ inline constexpr uint64_t kPhi = 0x9e3779b97f4a7c15;
   h = detail::absorb(h, key.dst_ip.lo);
   h = detail::absorb(h, b);
   return detail::finalize(h);
+}
+// IPv6 keys keep the full hash in the index too: they are not on the IPv4 fast path.
+[[nodiscard]] inline uint64_t hashFlowIndex(const FlowKey6& key, uint64_t seed) noexcept {
+  return hashFlowKey(key, seed);
 }
 
 // 64-bit hash of arbitrary bytes (backend identities for Maglev permutations).

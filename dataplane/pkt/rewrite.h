@@ -129,30 +129,38 @@ struct Ipv4Tuple {
 // forwardNat of a frame whose tuple is `delta`'s `from` (a known flow's frame: the flow
 // table matched its key exactly), to `to`: the checksums take the stored change.
 // Preconditions as forwardNat's, and TCP or UDP with its header (a first fragment or a
-// whole datagram). The same bytes as forwardNat (rewrite_test compares them). Inline:
-// the established-flow path.
+// whole datagram). The same bytes and the same `p` as forwardNat (rewrite_test compares
+// them). Inline: the established-flow path. What it reads is read before the first
+// store to the frame: the compiler must assume a store through std::byte may change any
+// memory, so a read after it is a reload.
 [[gnu::always_inline]] inline void forwardNatKnown(std::span<std::byte> frame, ParsedFrame& p, const Ipv4Tuple& to,
                                                    NatDelta delta) noexcept {
   using detail::putRaw16, detail::putRaw32, detail::raw16, detail::wire16, detail::wire32;
   std::byte* ip = frame.data() + p.l3_offset;
+  std::byte* l4 = frame.data() + p.l4_offset;
+  const bool is_tcp = p.proto == kProtoTcp;
+  const uint32_t new_src = wire32(to.src_ip);
+  const uint32_t new_dst = wire32(to.dst_ip);
+  // Source and destination ports are the first 4 bytes of both headers: one word.
+  const uint32_t new_ports = wire32(uint32_t{to.src_port} << 16 | to.dst_port);
   // The TTL step as natRewrite takes it: the TTL/protocol word less one TTL, whose
   // checksum change, ~before + (before - w), is the constant ~w.
   constexpr uint16_t kTtlStep = wire16(0x0100);
-  putRaw16(ip + ipv4::kTtl, static_cast<uint16_t>(raw16(ip + ipv4::kTtl) - kTtlStep));
-  putRaw16(ip + ipv4::kChecksum, applyFoldedDelta(raw16(ip + ipv4::kChecksum),
-                                                  uint32_t{delta.addresses} + static_cast<uint16_t>(~kTtlStep)));
-  putRaw32(ip + ipv4::kSrc, wire32(to.src_ip));
-  putRaw32(ip + ipv4::kDst, wire32(to.dst_ip));
-  std::byte* l4 = frame.data() + p.l4_offset;
-  const bool is_tcp = p.proto == kProtoTcp;
+  const uint16_t ttl_word = raw16(ip + ipv4::kTtl);
+  const uint16_t ip_csum = raw16(ip + ipv4::kChecksum);
   const size_t csum_off = is_tcp ? tcp::kChecksum : udp::kChecksum;
-  const uint16_t csum = raw16(l4 + csum_off);
-  if (is_tcp || csum != 0) {  // a UDP checksum of 0 ("none") stays so
-    const uint16_t updated = applyFoldedDelta(csum, delta.l4);
+  const uint16_t l4_csum = raw16(l4 + csum_off);
+
+  putRaw16(ip + ipv4::kTtl, static_cast<uint16_t>(ttl_word - kTtlStep));
+  putRaw16(ip + ipv4::kChecksum,
+           applyFoldedDelta(ip_csum, uint32_t{delta.addresses} + static_cast<uint16_t>(~kTtlStep)));
+  putRaw32(ip + ipv4::kSrc, new_src);
+  putRaw32(ip + ipv4::kDst, new_dst);
+  if (is_tcp || l4_csum != 0) {  // a UDP checksum of 0 ("none") stays so
+    const uint16_t updated = applyFoldedDelta(l4_csum, delta.l4);
     putRaw16(l4 + csum_off, !is_tcp && updated == 0 ? uint16_t{0xffff} : updated);
   }
-  putRaw16(l4, wire16(to.src_port));
-  putRaw16(l4 + 2, wire16(to.dst_port));
+  putRaw32(l4, new_ports);
   p.ttl = static_cast<uint8_t>(p.ttl - 1);
   p.src_ip = to.src_ip;
   p.dst_ip = to.dst_ip;

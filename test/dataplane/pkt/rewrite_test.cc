@@ -107,9 +107,12 @@ TEST(Rewrite, KnownFlowRewriteMatchesForwardNatBothWays) {
         forwardNat(expected, general.frame, to.src_ip, to.src_port, to.dst_ip, to.dst_port);
         forwardNatKnown(frame, known.frame, to, forward ? delta : delta.reversed());
         ASSERT_EQ(frame, expected) << "round " << round << " kind " << kind << (forward ? " to node" : " to client");
+        // The fragment path reads the new addresses back from `p`.
         EXPECT_EQ(known.frame.ttl, general.frame.ttl);
-        EXPECT_EQ(known.frame.src_ip, to.src_ip);
-        EXPECT_EQ(known.frame.dst_port, to.dst_port);
+        EXPECT_EQ(known.frame.src_ip, general.frame.src_ip);
+        EXPECT_EQ(known.frame.dst_ip, general.frame.dst_ip);
+        EXPECT_EQ(known.frame.src_port, general.frame.src_port);
+        EXPECT_EQ(known.frame.dst_port, general.frame.dst_port);
         ++compared;
       }
     }
