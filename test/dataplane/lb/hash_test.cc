@@ -39,6 +39,50 @@ TEST(HashTest, IndexHashPinnedValues) {
   EXPECT_EQ(hashFlowIndex(kKey, 42), 0x0967c1b0712d337bu);
 }
 
+// Linear probing (the flow index) with hashFlowIndex must probe as far as with
+// hashFlowKey, the hash it replaced there: at the index's highest load (one half), for
+// keys the way clients and nodes make them.
+TEST(HashTest, IndexHashProbesAsFarAsTheFullHash) {
+  constexpr uint32_t kSlots = 1u << 20;
+  constexpr uint64_t kSeed = 0x666c6f772d696478;
+  struct Probes {
+    double mean;
+    uint32_t longest;
+  };
+  const auto probe = [](const std::vector<FlowKey>& keys, auto hash) {
+    std::vector<uint8_t> used(kSlots);
+    uint64_t total = 0;
+    uint32_t longest = 0;
+    for (const FlowKey& k : keys) {
+      uint32_t pos = static_cast<uint32_t>(hash(k)) & (kSlots - 1);
+      uint32_t d = 0;
+      for (; used[pos]; pos = (pos + 1) & (kSlots - 1)) ++d;
+      used[pos] = 1;
+      total += d;
+      longest = std::max(longest, d);
+    }
+    return Probes{static_cast<double>(total) / keys.size(), longest};
+  };
+  std::mt19937_64 rng(7);
+  std::vector<std::vector<FlowKey>> sets(3);
+  for (uint32_t i = 0; i < kSlots / 2; ++i) {
+    // Random clients of one VIP:port; sequential clients, 16 ports each; one client's
+    // ports toward eight service ports.
+    sets[0].push_back({.src_ip = 0x0a000000 | static_cast<uint32_t>(rng() & 0xffffff), .dst_ip = 0x0a640064,
+                       .src_port = static_cast<uint16_t>(1024 + rng() % 64000), .dst_port = 80, .proto = 6});
+    sets[1].push_back({.src_ip = 0x0a000000 + i / 16, .dst_ip = 0x0a640064,
+                       .src_port = static_cast<uint16_t>(40000 + i % 16), .dst_port = 80, .proto = 6});
+    sets[2].push_back({.src_ip = 0x0a000001, .dst_ip = 0x0a640064, .src_port = static_cast<uint16_t>(i),
+                       .dst_port = static_cast<uint16_t>(80 + i / 65536), .proto = 6});
+  }
+  for (size_t set = 0; set < sets.size(); ++set) {
+    const Probes full = probe(sets[set], [](const FlowKey& k) { return hashFlowKey(k, kSeed); });
+    const Probes index = probe(sets[set], [](const FlowKey& k) { return hashFlowIndex(k, kSeed); });
+    EXPECT_LT(index.mean, full.mean * 1.1 + 0.01) << "set " << set;
+    EXPECT_LT(index.longest, 2 * full.longest + 8) << "set " << set;
+  }
+}
+
 // Keys that differ in one field only must land on different index positions: the
 // multiply's high half reaches the low bits the position uses.
 TEST(HashTest, IndexHashSpreadsKeysThatDifferInOneField) {
