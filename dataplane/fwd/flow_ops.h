@@ -74,6 +74,21 @@ inline Action drop(WorkerContext& ctx, DropReason reason) noexcept {
 
 constexpr Action forwardTo(uint8_t port) noexcept { return {.kind = Action::Kind::kForward, .out_port = port}; }
 
+// A full-NAT frame forwarded to its node (`to_node`) or back to its client: the worker's
+// direction counter and the packets and bytes of backend `stats_id` that way.
+inline void countFullNat(WorkerContext& ctx, uint32_t stats_id, bool to_node, size_t frame_bytes) noexcept {
+  BackendCounters& stats = ctx.backend_stats.at(stats_id);
+  if (to_node) {
+    ctx.counters.to_nodes.add();
+    stats.packets_in.add();
+    stats.bytes_in.add(frame_bytes);
+  } else {
+    ctx.counters.to_clients.add();
+    stats.packets_out.add();
+    stats.bytes_out.add(frame_bytes);
+  }
+}
+
 template <class Key>
 [[nodiscard]] lb::BasicAffinityKey<decltype(Key::src_ip)> affinityKeyOf(const Key& client) noexcept {
   return {.client_ip = client.src_ip, .vip = client.dst_ip, .port = client.dst_port, .proto = client.proto};

@@ -192,16 +192,7 @@ bool hasFlowKey(const ParsedFrame& p) noexcept {
   if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
   if (p.proto == pkt::kProtoTcp) ctx.flows.track(flow, p.tcp_flags, /*from_client=*/to_node);
   flow.last_seen_ms = now_ms;
-  BackendCounters& stats = ctx.backend_stats.at(flow.stats_id);
-  if (to_node) {
-    ctx.counters.to_nodes.add();
-    stats.packets_in.add();
-    stats.bytes_in.add(frame.size());
-  } else {
-    ctx.counters.to_clients.add();
-    stats.packets_out.add();
-    stats.bytes_out.add(frame.size());
-  }
+  detail::countFullNat(ctx, flow.stats_id, to_node, frame.size());
   const Mac& out_mac = ctx.ports[out].mac;  // taken before the frame changes (pkt::forwardNatKnown)
   pkt::forwardNatKnown(frame, p, {other.dst_ip, other.dst_port, other.src_ip, other.src_port},
                        to_node ? flow.nat : flow.nat.reversed());
@@ -670,16 +661,7 @@ Action laterFragmentToTunnel(WorkerContext& ctx, const ForwardingSnapshot& snap,
   const uint8_t out = e->out_port;
   const Mac* mac = nextHopMac(ctx, out, e->new_dst_ip, now_ms);
   if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
-  BackendCounters& stats = ctx.backend_stats.at(e->stats_id);
-  if (e->to_node) {
-    ctx.counters.to_nodes.add();
-    stats.packets_in.add();
-    stats.bytes_in.add(frame.size());
-  } else {
-    ctx.counters.to_clients.add();
-    stats.packets_out.add();
-    stats.bytes_out.add(frame.size());
-  }
+  detail::countFullNat(ctx, e->stats_id, e->to_node, frame.size());
   ctx.counters.fragments_forwarded.add();
   // Ports 0: a later fragment has no L4 header, and the rewrite leaves its payload alone.
   const Action a = emit(ctx, frame, p, out, *mac, e->new_src_ip, 0, e->new_dst_ip, 0);

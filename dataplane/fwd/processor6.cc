@@ -58,10 +58,7 @@ Action existingToNode6(WorkerContext& ctx, std::span<std::byte> frame, ParsedFra
   if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
   if (p.proto == pkt::kProtoTcp) ctx.flows6.track(flow, p.tcp_flags, /*from_client=*/true);
   flow.last_seen_ms = now_ms;
-  ctx.counters.to_nodes.add();
-  BackendCounters& stats = ctx.backend_stats.at(flow.stats_id);
-  stats.packets_in.add();
-  stats.bytes_in.add(frame.size());
+  countFullNat(ctx, flow.stats_id, /*to_node=*/true, frame.size());
   return emit6(ctx, frame, p, out, *mac, flow.node.dst_ip, flow.node.dst_port, flow.node.src_ip, flow.node.src_port);
 }
 
@@ -72,10 +69,7 @@ Action existingToClient6(WorkerContext& ctx, std::span<std::byte> frame, ParsedF
   if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
   if (p.proto == pkt::kProtoTcp) ctx.flows6.track(flow, p.tcp_flags, /*from_client=*/false);
   flow.last_seen_ms = now_ms;
-  ctx.counters.to_clients.add();
-  BackendCounters& stats = ctx.backend_stats.at(flow.stats_id);
-  stats.packets_out.add();
-  stats.bytes_out.add(frame.size());
+  countFullNat(ctx, flow.stats_id, /*to_node=*/false, frame.size());
   return emit6(ctx, frame, p, out, *mac, flow.client.dst_ip, flow.client.dst_port, flow.client.src_ip,
                flow.client.src_port);
 }
@@ -374,16 +368,7 @@ Action handleFragment6(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8
   const uint8_t out = e->out_port;
   const Mac* mac = nextHopMac6(ctx, out, e->new_dst_ip, now_ms);
   if (!mac) return drop(ctx, DropReason::kNeighborUnresolved);
-  BackendCounters& stats = ctx.backend_stats.at(e->stats_id);
-  if (e->to_node) {
-    ctx.counters.to_nodes.add();
-    stats.packets_in.add();
-    stats.bytes_in.add(frame.size());
-  } else {
-    ctx.counters.to_clients.add();
-    stats.packets_out.add();
-    stats.bytes_out.add(frame.size());
-  }
+  countFullNat(ctx, e->stats_id, e->to_node, frame.size());
   ctx.counters.fragments_forwarded.add();
   const Action a = emit6(ctx, frame, p, out, *mac, e->new_src_ip, 0, e->new_dst_ip, 0);
   pkt::setIpv6FragmentId(frame, p, e->new_id);
