@@ -156,9 +156,8 @@ bool isSnatReply(const WorkerContext& ctx, const PortInfo& port, const ParsedFra
   return !port.exception_path || p.dst_ip != port.address || ctx.snat.inRange(p.dst_port);
 }
 
-// Rewrites a frame for `out_port` toward `dst_mac` (TTL, addresses, ports, MACs). For
-// new flows and the other cases that are not an established flow's frame: not inlined.
-[[gnu::noinline]] Action emit(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, uint8_t out_port,
+// Rewrites a frame for `out_port` toward `dst_mac` (TTL, addresses, ports, MACs).
+Action emit(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, uint8_t out_port,
             const Mac& dst_mac, uint32_t src_ip, uint16_t src_port, uint32_t dst_ip,
             uint16_t dst_port) noexcept {
   pkt::forwardNat(frame, p, src_ip, src_port, dst_ip, dst_port);

@@ -9,7 +9,7 @@
 // node when the forwarding tables change.
 //
 // One template over the key type: FlowTable (IPv4 FlowKey, 48-byte records) and
-// FlowTable6 (IPv6 FlowKey6, 100-byte records) are separate instances with separate
+// FlowTable6 (IPv6 FlowKey6, 96-byte records) are separate instances with separate
 // capacities, so an IPv4 entry does not pay for IPv6's 16-byte addresses
 // (docs/BENCHMARKS.md has the bytes per flow of both).
 

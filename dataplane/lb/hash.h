@@ -74,7 +74,7 @@ namespace detail {
 // The flow index's hash (lb::FlowTable::hashOf), cheaper than hashFlowKey: the index
 // hashes every frame, and it needs a spread, not a full avalanche - its probe length is
 // bounded whatever the hash does (FlowTable::kMaxDisplacement), and with honest keys it
-// probes as far as with hashFlowKey (measured for docs/BENCHMARKS.md). Each of the key's
+// probes as far as with hashFlowKey (hash_test compares them). Each of the key's
 // two words, xored with the seed, goes through its own multiply (independent, so they
 // overlap); no key word value makes the other word's contribution vanish. About a
 // dozen instructions against hashFlowKey's ~35. Pinned by hash_test; mirrored by

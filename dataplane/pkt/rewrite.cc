@@ -15,9 +15,66 @@ uint16_t wordAt(const std::byte* p) noexcept { return load16(p); }
 
 }  // namespace
 
+namespace {
+
+// forwardNat and rewriteIpv4Tuple: the TTL step is the only difference.
+void natRewrite(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uint16_t src_port,
+                uint32_t dst_ip, uint16_t dst_port, bool decrement_ttl) noexcept {
+  using detail::putRaw16, detail::putRaw32, detail::raw16, detail::raw32, detail::wire16, detail::wire32;
+  std::byte* ip = frame.data() + p.l3_offset;
+  const uint32_t new_src = wire32(src_ip);
+  const uint32_t new_dst = wire32(dst_ip);
+  // Shared by the IPv4 header and the TCP/UDP pseudo-header.
+  const uint64_t address_delta =
+      checksumDelta32(raw32(ip + ipv4::kSrc), new_src) + checksumDelta32(raw32(ip + ipv4::kDst), new_dst);
+  uint64_t header_delta = address_delta;
+  if (decrement_ttl) {
+    // TTL is the first byte of the TTL/protocol word. Decrement the word as a whole
+    // (the caller guarantees TTL > 1, so nothing borrows into the protocol byte): a byte
+    // store followed by a word load of the same bytes would stall store forwarding.
+    const uint16_t before = raw16(ip + ipv4::kTtl);
+    const uint16_t after = static_cast<uint16_t>(before - wire16(0x0100));
+    putRaw16(ip + ipv4::kTtl, after);
+    header_delta += checksumDelta16(before, after);
+    p.ttl = static_cast<uint8_t>(p.ttl - 1);
+  }
+  putRaw16(ip + ipv4::kChecksum, applyChecksumDelta(raw16(ip + ipv4::kChecksum), header_delta));
+  putRaw32(ip + ipv4::kSrc, new_src);
+  putRaw32(ip + ipv4::kDst, new_dst);
+
+  if (p.first_fragment && (p.proto == kProtoTcp || p.proto == kProtoUdp)) {
+    std::byte* l4 = frame.data() + p.l4_offset;
+    // Source and destination ports are the first 4 bytes of both headers: one word.
+    std::byte ports[4];
+    putRaw16(ports, wire16(src_port));
+    putRaw16(ports + 2, wire16(dst_port));
+    const uint32_t new_ports = raw32(ports);
+    const size_t csum_off = p.proto == kProtoTcp ? tcp::kChecksum : udp::kChecksum;
+    uint16_t csum = raw16(l4 + csum_off);
+    // UDP over IPv4 may carry no checksum (0); it must stay "none".
+    if (p.proto == kProtoTcp || csum != 0) {
+      csum = applyChecksumDelta(csum, address_delta + checksumDelta32(raw32(l4), new_ports));
+      if (p.proto == kProtoUdp && csum == 0) csum = 0xffff;  // 0 would mean "none"
+      putRaw16(l4 + csum_off, csum);
+    }
+    putRaw32(l4, new_ports);
+    p.src_port = src_port;
+    p.dst_port = dst_port;
+  }
+  p.src_ip = src_ip;
+  p.dst_ip = dst_ip;
+}
+
+}  // namespace
+
 void rewriteIpv4Tuple(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip,
                       uint16_t src_port, uint32_t dst_ip, uint16_t dst_port) noexcept {
-  detail::natRewrite(frame, p, src_ip, src_port, dst_ip, dst_port, /*decrement_ttl=*/false);
+  natRewrite(frame, p, src_ip, src_port, dst_ip, dst_port, /*decrement_ttl=*/false);
+}
+
+void forwardNat(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uint16_t src_port,
+                uint32_t dst_ip, uint16_t dst_port) noexcept {
+  natRewrite(frame, p, src_ip, src_port, dst_ip, dst_port, /*decrement_ttl=*/true);
 }
 
 NatDelta natDelta(const Ipv4Tuple& from, const Ipv4Tuple& to) noexcept {

@@ -30,7 +30,7 @@ void rewriteIpv4Tuple(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_i
                       uint16_t src_port, uint32_t dst_ip, uint16_t dst_port) noexcept;
 
 namespace detail {
-// The NAT rewrite works on the wire's bytes as native integers: one's-complement sums do
+// The NAT rewrites work on the wire's bytes as native integers: one's-complement sums do
 // not depend on byte order as long as every word is in the same order, so the new
 // values are byte-swapped once instead of every word being swapped twice.
 [[nodiscard]] inline uint16_t raw16(const std::byte* p) noexcept {
@@ -53,65 +53,13 @@ inline void putRaw32(std::byte* p, uint32_t v) noexcept { std::memcpy(p, &v, 4);
   if constexpr (std::endian::native == std::endian::little) return __builtin_bswap16(host);
   return host;
 }
-
-// forwardNat and rewriteIpv4Tuple: the TTL step is the only difference.
-[[gnu::always_inline]] inline void natRewrite(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip,
-                                              uint16_t src_port, uint32_t dst_ip, uint16_t dst_port,
-                                              bool decrement_ttl) noexcept {
-  std::byte* ip = frame.data() + p.l3_offset;
-  const uint32_t new_src = wire32(src_ip);
-  const uint32_t new_dst = wire32(dst_ip);
-  // Shared by the IPv4 header and the TCP/UDP pseudo-header.
-  const uint64_t address_delta =
-      checksumDelta32(raw32(ip + ipv4::kSrc), new_src) + checksumDelta32(raw32(ip + ipv4::kDst), new_dst);
-  uint64_t header_delta = address_delta;
-  if (decrement_ttl) {
-    // TTL is the first byte of the TTL/protocol word. Decrement the word as a whole
-    // (the caller guarantees TTL > 1, so nothing borrows into the protocol byte): a byte
-    // store followed by a word load of the same bytes would stall store forwarding.
-    const uint16_t before = raw16(ip + ipv4::kTtl);
-    const uint16_t after = static_cast<uint16_t>(before - wire16(0x0100));
-    putRaw16(ip + ipv4::kTtl, after);
-    header_delta += checksumDelta16(before, after);
-    p.ttl = static_cast<uint8_t>(p.ttl - 1);
-  }
-  putRaw16(ip + ipv4::kChecksum, applyChecksumDelta(raw16(ip + ipv4::kChecksum), header_delta));
-  putRaw32(ip + ipv4::kSrc, new_src);
-  putRaw32(ip + ipv4::kDst, new_dst);
-
-  if (p.first_fragment && (p.proto == kProtoTcp || p.proto == kProtoUdp)) {
-    std::byte* l4 = frame.data() + p.l4_offset;
-    // Source and destination ports are the first 4 bytes of both headers: one word.
-    std::byte ports[4];
-    putRaw16(ports, wire16(src_port));
-    putRaw16(ports + 2, wire16(dst_port));
-    const uint32_t new_ports = raw32(ports);
-    const size_t csum_off = p.proto == kProtoTcp ? tcp::kChecksum : udp::kChecksum;
-    uint16_t csum = raw16(l4 + csum_off);
-    // UDP over IPv4 may carry no checksum (0); it must stay "none".
-    if (p.proto == kProtoTcp || csum != 0) {
-      csum = applyChecksumDelta(csum, address_delta + checksumDelta32(raw32(l4), new_ports));
-      if (p.proto == kProtoUdp && csum == 0) csum = 0xffff;  // 0 would mean "none"
-      putRaw16(l4 + csum_off, csum);
-    }
-    putRaw32(l4, new_ports);
-    p.src_port = src_port;
-    p.dst_port = dst_port;
-  }
-  p.src_ip = src_ip;
-  p.dst_ip = dst_ip;
-}
-
 }  // namespace detail
 
 // A router's full-NAT step: TTL decrement (caller checked TTL > 1) + rewriteIpv4Tuple in
 // one pass, with one checksum delta per header (the address change is shared by IPv4 and
-// TCP/UDP). Inline: every frame of an established flow takes it, and a call cost a fifth
-// of its instructions (prologue, the arguments, reloading `p`'s fields).
-[[gnu::always_inline]] inline void forwardNat(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip,
-                                              uint16_t src_port, uint32_t dst_ip, uint16_t dst_port) noexcept {
-  detail::natRewrite(frame, p, src_ip, src_port, dst_ip, dst_port, /*decrement_ttl=*/true);
-}
+// TCP/UDP). A known flow's frames take forwardNatKnown below instead.
+void forwardNat(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uint16_t src_port,
+                uint32_t dst_ip, uint16_t dst_port) noexcept;
 
 // The addresses and ports of one direction of an IPv4 TCP/UDP flow, host byte order.
 struct Ipv4Tuple {
