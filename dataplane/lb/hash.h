@@ -46,19 +46,26 @@ inline constexpr uint64_t kPhi = 0x9e3779b97f4a7c15;
   return (seed ^ kPhi) + static_cast<uint64_t>(len) * kPi;
 }
 
+// The words the flow hashes take from a key, assembled from the fields rather than
+// loaded from the struct: keys are built field by field just before hashing, and a wide
+// load over fresh narrow stores misses store-to-load forwarding. For an IPv4 key the two
+// words equal its 16 bytes read as little-endian (pinned by hash_test against hashBytes).
+[[nodiscard]] inline uint64_t addressWord(const FlowKey& key) noexcept {
+  return uint64_t{key.src_ip} | uint64_t{key.dst_ip} << 32;
+}
+template <class Key>
+[[nodiscard]] uint64_t portsWord(const Key& key) noexcept {
+  return uint64_t{key.src_port} | uint64_t{key.dst_port} << 16 | uint64_t{key.proto} << 32;
+}
+
 }  // namespace detail
 
 // 64-bit hash of a flow key; `seed` separates independent uses (flow table vs Maglev).
-// Inline, and the two words are assembled from the fields rather than loaded from the
-// struct: keys are built field by field just before hashing, and a wide load over fresh
-// narrow stores misses store-to-load forwarding. The words equal the key's 16 bytes read
-// as little-endian (pinned by hash_test against hashBytes).
+// Inline: the words come from the fields in registers (detail::addressWord, portsWord).
 [[nodiscard]] inline uint64_t hashFlowKey(const FlowKey& key, uint64_t seed) noexcept {
-  const uint64_t a = uint64_t{key.src_ip} | uint64_t{key.dst_ip} << 32;
-  const uint64_t b = uint64_t{key.src_port} | uint64_t{key.dst_port} << 16 | uint64_t{key.proto} << 32;
   uint64_t h = detail::initial(seed, sizeof(FlowKey));
-  h = detail::absorb(h, a);
-  h = detail::absorb(h, b);
+  h = detail::absorb(h, detail::addressWord(key));
+  h = detail::absorb(h, detail::portsWord(key));
   return detail::finalize(h);
 }
 
@@ -80,21 +87,19 @@ namespace detail {
 // dozen instructions against hashFlowKey's ~35. Pinned by hash_test; mirrored by
 // scripts/mkpcap.py, which must pick the worker the index hash gives a flow.
 [[nodiscard]] inline uint64_t hashFlowIndex(const FlowKey& key, uint64_t seed) noexcept {
-  const uint64_t a = uint64_t{key.src_ip} | uint64_t{key.dst_ip} << 32;
-  const uint64_t b = uint64_t{key.src_port} | uint64_t{key.dst_port} << 16 | uint64_t{key.proto} << 32;
-  return detail::mum(a ^ seed, detail::kPhi) ^ detail::mum(b ^ seed, detail::kPi);
+  return detail::mum(detail::addressWord(key) ^ seed, detail::kPhi) ^
+         detail::mum(detail::portsWord(key) ^ seed, detail::kPi);
 }
 
 // The IPv6 key: five words (both addresses' halves, then ports and protocol). The
 // length in the initial state keeps it apart from an IPv4 key with the same words.
 [[nodiscard]] inline uint64_t hashFlowKey(const FlowKey6& key, uint64_t seed) noexcept {
-  const uint64_t b = uint64_t{key.src_port} | uint64_t{key.dst_port} << 16 | uint64_t{key.proto} << 32;
   uint64_t h = detail::initial(seed, sizeof(FlowKey6));
   h = detail::absorb(h, key.src_ip.hi);
   h = detail::absorb(h, key.src_ip.lo);
   h = detail::absorb(h, key.dst_ip.hi);
   h = detail::absorb(h, key.dst_ip.lo);
-  h = detail::absorb(h, b);
+  h = detail::absorb(h, detail::portsWord(key));
   return detail::finalize(h);
 }
 // IPv6 keys keep the full hash in the index too: they are not on the IPv4 fast path.

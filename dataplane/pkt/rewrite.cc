@@ -1,6 +1,5 @@
 #include "dataplane/pkt/rewrite.h"
 
-#include <bit>
 #include <cstring>
 
 #include "dataplane/pkt/checksum.h"
@@ -20,7 +19,7 @@ namespace {
 // forwardNat and rewriteIpv4Tuple: the TTL step is the only difference.
 void natRewrite(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uint16_t src_port,
                 uint32_t dst_ip, uint16_t dst_port, bool decrement_ttl) noexcept {
-  using detail::putRaw16, detail::putRaw32, detail::raw16, detail::raw32, detail::wire16, detail::wire32;
+  using detail::putRaw16, detail::putRaw32, detail::raw16, detail::raw32, detail::wire32;
   std::byte* ip = frame.data() + p.l3_offset;
   const uint32_t new_src = wire32(src_ip);
   const uint32_t new_dst = wire32(dst_ip);
@@ -29,11 +28,10 @@ void natRewrite(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uin
       checksumDelta32(raw32(ip + ipv4::kSrc), new_src) + checksumDelta32(raw32(ip + ipv4::kDst), new_dst);
   uint64_t header_delta = address_delta;
   if (decrement_ttl) {
-    // TTL is the first byte of the TTL/protocol word. Decrement the word as a whole
-    // (the caller guarantees TTL > 1, so nothing borrows into the protocol byte): a byte
-    // store followed by a word load of the same bytes would stall store forwarding.
+    // The TTL/protocol word as a whole (detail::kTtlStep): a byte store followed by a
+    // word load of the same bytes would stall store forwarding.
     const uint16_t before = raw16(ip + ipv4::kTtl);
-    const uint16_t after = static_cast<uint16_t>(before - wire16(0x0100));
+    const uint16_t after = static_cast<uint16_t>(before - detail::kTtlStep);
     putRaw16(ip + ipv4::kTtl, after);
     header_delta += checksumDelta16(before, after);
     p.ttl = static_cast<uint8_t>(p.ttl - 1);
@@ -44,11 +42,7 @@ void natRewrite(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uin
 
   if (p.first_fragment && (p.proto == kProtoTcp || p.proto == kProtoUdp)) {
     std::byte* l4 = frame.data() + p.l4_offset;
-    // Source and destination ports are the first 4 bytes of both headers: one word.
-    std::byte ports[4];
-    putRaw16(ports, wire16(src_port));
-    putRaw16(ports + 2, wire16(dst_port));
-    const uint32_t new_ports = raw32(ports);
+    const uint32_t new_ports = detail::wirePorts(src_port, dst_port);
     const size_t csum_off = p.proto == kProtoTcp ? tcp::kChecksum : udp::kChecksum;
     uint16_t csum = raw16(l4 + csum_off);
     // UDP over IPv4 may carry no checksum (0); it must stay "none".
@@ -79,11 +73,7 @@ void forwardNat(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uin
 
 NatDelta natDelta(const Ipv4Tuple& from, const Ipv4Tuple& to) noexcept {
   using detail::wire32;
-  const auto ports = [](const Ipv4Tuple& t) {
-    // The two ports as the 32-bit word they make on the wire, read natively.
-    const uint32_t wire = uint32_t{t.src_port} << 16 | t.dst_port;
-    return wire32(wire);
-  };
+  const auto ports = [](const Ipv4Tuple& t) { return detail::wirePorts(t.src_port, t.dst_port); };
   const uint64_t addresses = checksumDelta32(wire32(from.src_ip), wire32(to.src_ip)) +
                              checksumDelta32(wire32(from.dst_ip), wire32(to.dst_ip));
   return {.addresses = foldChecksum(addresses),

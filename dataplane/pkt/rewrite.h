@@ -53,6 +53,15 @@ inline void putRaw32(std::byte* p, uint32_t v) noexcept { std::memcpy(p, &v, 4);
   if constexpr (std::endian::native == std::endian::little) return __builtin_bswap16(host);
   return host;
 }
+// Source and destination ports are the first 4 bytes of both TCP and UDP headers: the
+// word they make on the wire, read natively.
+[[nodiscard]] constexpr uint32_t wirePorts(uint16_t src_port, uint16_t dst_port) noexcept {
+  return wire32(uint32_t{src_port} << 16 | dst_port);
+}
+// A router's TTL step on the TTL/protocol word read natively: the word less this (the
+// caller checked TTL > 1, so nothing borrows into the protocol byte). Its checksum
+// change, ~before + (before - kTtlStep), is the constant ~kTtlStep.
+inline constexpr uint16_t kTtlStep = wire16(0x0100);
 }  // namespace detail
 
 // A router's full-NAT step: TTL decrement (caller checked TTL > 1) + rewriteIpv4Tuple in
@@ -83,17 +92,13 @@ struct Ipv4Tuple {
 // memory, so a read after it is a reload.
 [[gnu::always_inline]] inline void forwardNatKnown(std::span<std::byte> frame, ParsedFrame& p, const Ipv4Tuple& to,
                                                    NatDelta delta) noexcept {
-  using detail::putRaw16, detail::putRaw32, detail::raw16, detail::wire16, detail::wire32;
+  using detail::kTtlStep, detail::putRaw16, detail::putRaw32, detail::raw16, detail::wire32;
   std::byte* ip = frame.data() + p.l3_offset;
   std::byte* l4 = frame.data() + p.l4_offset;
   const bool is_tcp = p.proto == kProtoTcp;
   const uint32_t new_src = wire32(to.src_ip);
   const uint32_t new_dst = wire32(to.dst_ip);
-  // Source and destination ports are the first 4 bytes of both headers: one word.
-  const uint32_t new_ports = wire32(uint32_t{to.src_port} << 16 | to.dst_port);
-  // The TTL step as natRewrite takes it: the TTL/protocol word less one TTL, whose
-  // checksum change, ~before + (before - w), is the constant ~w.
-  constexpr uint16_t kTtlStep = wire16(0x0100);
+  const uint32_t new_ports = detail::wirePorts(to.src_port, to.dst_port);
   const uint16_t ttl_word = raw16(ip + ipv4::kTtl);
   const uint16_t ip_csum = raw16(ip + ipv4::kChecksum);
   const size_t csum_off = is_tcp ? tcp::kChecksum : udp::kChecksum;

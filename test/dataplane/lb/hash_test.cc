@@ -9,11 +9,16 @@
 #include <string_view>
 #include <vector>
 
+#include "dataplane/lb/flow_table.h"
+
 namespace ng::lb {
 namespace {
 
 constexpr FlowKey kKey{.src_ip = 0x0a000001, .dst_ip = 0xc0a80001, .src_port = 12345,
                        .dst_port = 80, .proto = 6};
+
+// The seed the flow index hashes with.
+constexpr uint64_t kIndexSeed = FlowTable::kIndexSeed;
 
 std::span<const std::byte> bytesOf(std::string_view s) {
   return std::as_bytes(std::span(s.data(), s.size()));
@@ -44,7 +49,6 @@ TEST(HashTest, IndexHashPinnedValues) {
 // keys the way clients and nodes make them.
 TEST(HashTest, IndexHashProbesAsFarAsTheFullHash) {
   constexpr uint32_t kSlots = 1u << 20;
-  constexpr uint64_t kSeed = 0x666c6f772d696478;
   struct Probes {
     double mean;
     uint32_t longest;
@@ -76,8 +80,8 @@ TEST(HashTest, IndexHashProbesAsFarAsTheFullHash) {
                        .dst_port = static_cast<uint16_t>(80 + i / 65536), .proto = 6});
   }
   for (size_t set = 0; set < sets.size(); ++set) {
-    const Probes full = probe(sets[set], [](const FlowKey& k) { return hashFlowKey(k, kSeed); });
-    const Probes index = probe(sets[set], [](const FlowKey& k) { return hashFlowIndex(k, kSeed); });
+    const Probes full = probe(sets[set], [](const FlowKey& k) { return hashFlowKey(k, kIndexSeed); });
+    const Probes index = probe(sets[set], [](const FlowKey& k) { return hashFlowIndex(k, kIndexSeed); });
     EXPECT_LT(index.mean, full.mean * 1.1 + 0.01) << "set " << set;
     EXPECT_LT(index.longest, 2 * full.longest + 8) << "set " << set;
   }
@@ -94,7 +98,7 @@ TEST(HashTest, IndexHashSpreadsKeysThatDifferInOneField) {
       if (field == 1) k.dst_ip += v;
       if (field == 2) k.src_port = static_cast<uint16_t>(k.src_port + v);
       if (field == 3) k.dst_port = static_cast<uint16_t>(k.dst_port + v);
-      positions.push_back(static_cast<uint32_t>(hashFlowIndex(k, 0x666c6f772d696478)) & 0xffff);
+      positions.push_back(static_cast<uint32_t>(hashFlowIndex(k, kIndexSeed)) & 0xffff);
     }
     std::sort(positions.begin(), positions.end());
     const auto distinct = std::unique(positions.begin(), positions.end()) - positions.begin();

@@ -76,17 +76,18 @@ TEST(Rewrite, KnownFlowRewriteMatchesForwardNatBothWays) {
   const auto u32 = [&] { return static_cast<uint32_t>(rng()); };
   const auto u16 = [&] { return static_cast<uint16_t>(rng()); };
   const auto randomTuple = [&] { return Ipv4Tuple{u32(), u16(), u32(), u16()}; };
+  // The same flow direction seen from the other end.
+  const auto backwards = [](const Ipv4Tuple& t) { return Ipv4Tuple{t.dst_ip, t.dst_port, t.src_ip, t.src_port}; };
   int compared = 0;
   for (int round = 0; round < 20000; ++round) {
     const Ipv4Tuple client = randomTuple();
     // Every tenth round a rewrite whose change sums to zero (the tuple reversed): the
     // stored change is then one of the two zeros, and its negation the other.
-    const Ipv4Tuple to_node = round % 10 == 0 ? Ipv4Tuple{client.dst_ip, client.dst_port, client.src_ip, client.src_port}
-                                              : randomTuple();
+    const Ipv4Tuple to_node = round % 10 == 0 ? backwards(client) : randomTuple();
     const NatDelta delta = natDelta(client, to_node);
     // The reply: node -> SNAT, restored to VIP -> client.
-    const Ipv4Tuple reply{to_node.dst_ip, to_node.dst_port, to_node.src_ip, to_node.src_port};
-    const Ipv4Tuple to_client{client.dst_ip, client.dst_port, client.src_ip, client.src_port};
+    const Ipv4Tuple reply = backwards(to_node);
+    const Ipv4Tuple to_client = backwards(client);
     for (const int kind : {0, 1, 2}) {  // TCP, UDP, UDP without checksum
       for (const bool forward : {true, false}) {
         const Ipv4Tuple& from = forward ? client : reply;
