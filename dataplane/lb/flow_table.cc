@@ -153,7 +153,7 @@ typename BasicFlowTable<Key>::Hit BasicFlowTable<Key>::lookup(const Key& key) no
 template <class Key>
 bool BasicFlowTable<Key>::contains(const Key& key) const noexcept {
   uint32_t empty;
-  return find(key, hashOf(key), empty) != kNotFound;
+  return find(key, hashOf(key), empty).pos != kNotFound;
 }
 
 template <class Key>
@@ -167,8 +167,8 @@ BasicFlow<Key>* BasicFlowTable<Key>::insert(const Key& client, const Key& node, 
   const uint32_t node_tag = hashOf(node);
   uint32_t client_pos = kNotFound;  // written by find() when it returns kNotFound
   uint32_t node_pos = kNotFound;
-  if (find(client, client_tag, client_pos) != kNotFound ||
-      find(node, node_tag, node_pos) != kNotFound) {
+  if (find(client, client_tag, client_pos).pos != kNotFound ||
+      find(node, node_tag, node_pos).pos != kNotFound) {
     return nullptr;
   }
   if (client_pos == kNotFound || node_pos == kNotFound) return nullptr;  // flooded
@@ -199,7 +199,7 @@ typename BasicFlowTable<Key>::Flow* BasicFlowTable<Key>::insertClientOnly(const 
   if (free_top_ == 0) return nullptr;
   const uint32_t tag = hashOf(client);
   uint32_t pos = kNotFound;
-  if (find(client, tag, pos) != kNotFound || pos == kNotFound) return nullptr;
+  if (find(client, tag, pos).pos != kNotFound || pos == kNotFound) return nullptr;
   const uint32_t idx = free_list_[--free_top_];
   Flow& f = records_[idx];
   f = Flow{.client = client, .node = node, .last_seen_ms = now_ms, .state = state, .flags = kFlowClientKeyOnly};

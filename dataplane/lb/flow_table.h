@@ -138,10 +138,9 @@ class BasicFlowTable {
   // `hash` must be hashOf(key). Inline: the per-packet lookup of an established flow.
   [[nodiscard]] Hit lookup(const Key& key, uint32_t hash) noexcept {
     uint32_t empty;
-    const uint32_t pos = find(key, hash, empty);
-    if (pos == kNotFound) return {};
-    const uint32_t ref = slots_[pos].ref;
-    return {.flow = &records_[ref >> 1], .by_node_key = (ref & 1) != 0};
+    const Found found = find(key, hash, empty);
+    if (found.pos == kNotFound) return {};
+    return {.flow = &records_[found.ref >> 1], .by_node_key = (found.ref & 1) != 0};
   }
   [[nodiscard]] bool contains(const Key& key) const noexcept;
 
@@ -221,25 +220,30 @@ class BasicFlowTable {
   static constexpr uint32_t kEmptyRef = ~uint32_t{0};
   static constexpr uint32_t kNotFound = ~uint32_t{0};
 
-  // Index position of `key`, or kNotFound. When absent, `empty` is the first empty slot
+  // Where `key` sits: its index position and that slot's ref (record index << 1 |
+  // is_node_key), or pos = kNotFound. When absent, `empty` is the first empty slot
   // of its run within kMaxDisplacement of home, or kNotFound when there is none.
   // No entry sits further than kMaxDisplacement from its home (insert refuses, deletion
   // only shifts entries closer), so the walk is bounded even under hash flooding: a
   // crafted cluster costs at most kMaxDisplacement + 1 probes, never a stall.
-  uint32_t find(const Key& key, uint32_t tag, uint32_t& empty) const noexcept {
+  struct Found {
+    uint32_t pos;
+    uint32_t ref;
+  };
+  Found find(const Key& key, uint32_t tag, uint32_t& empty) const noexcept {
     uint32_t pos = tag & slot_mask_;
     for (uint32_t d = 0; d <= kMaxDisplacement; ++d, pos = (pos + 1) & slot_mask_) {
       const Slot s = slots_[pos];
       if (s.ref == kEmptyRef) {
         empty = pos;
-        return kNotFound;
+        return {kNotFound, 0};
       }
       if (s.tag != tag) continue;
       const Flow& f = records_[s.ref >> 1];
-      if (((s.ref & 1) ? f.node : f.client) == key) return pos;
+      if (sameKey((s.ref & 1) ? f.node : f.client, key)) return {pos, s.ref};
     }
     empty = kNotFound;  // neighbourhood saturated
-    return kNotFound;
+    return {kNotFound, 0};
   }
   // Removes the index entry `ref` (record index << 1 | is_node_key) reached by `key`.
   void eraseRef(const Key& key, uint32_t ref) noexcept;

@@ -6,6 +6,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 
@@ -59,6 +60,18 @@ template <class Key>
 }
 
 }  // namespace detail
+
+// Key equality for the flow index's probe. An IPv4 key as its two words: the stored
+// key is read as two 8-byte loads (written long before), the probe's words built from
+// its fields (fresh: no wide load over them).
+[[nodiscard]] inline bool sameKey(const FlowKey& stored, const FlowKey& probe) noexcept {
+  uint64_t w[2];
+  std::memcpy(w, &stored, sizeof(w));
+  return ((w[0] ^ detail::addressWord(probe)) | (w[1] ^ detail::portsWord(probe))) == 0;
+}
+[[nodiscard]] inline bool sameKey(const FlowKey6& stored, const FlowKey6& probe) noexcept {
+  return stored == probe;
+}
 
 // 64-bit hash of a flow key; `seed` separates independent uses (flow table vs Maglev).
 // Inline: the words come from the fields in registers (detail::addressWord, portsWord).
