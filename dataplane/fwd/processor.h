@@ -42,7 +42,7 @@ struct PortInfo {
   bool exception_path = false;
 
   [[nodiscard]] bool onLink(uint32_t ip) const noexcept {
-    const uint32_t mask = prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - prefix_len);
+    const auto mask = static_cast<uint32_t>(~uint64_t{0} << (32 - prefix_len));  // /0: 0
     return (ip & mask) == (address & mask);
   }
   // Next hop for `dst` out of this port, or 0 when there is none.

@@ -14,6 +14,10 @@ namespace {
 // words (IHL is a multiple of 4): byte order does not change a one's-complement sum's
 // check against 0xffff, and five loads beat ten.
 // `ihl` >= 20 (the callers check it); the 20 bytes every header has are summed unrolled.
+// Folding to 16 bits with end-around carries keeps the value modulo 0xffff (2^16 and
+// 2^32 are both 1 modulo 0xffff), and a fold of a non-zero sum ends in 0xffff exactly
+// when the sum is a multiple of 0xffff: one remainder by a constant instead of four
+// folds. The sum is never zero here (the version nibble is 4).
 bool headerChecksumOk(const std::byte* header, size_t ihl) noexcept {
   auto word = [header](size_t i) noexcept {
     uint32_t w;
@@ -22,11 +26,7 @@ bool headerChecksumOk(const std::byte* header, size_t ihl) noexcept {
   };
   uint64_t sum = word(0) + word(4) + word(8) + word(12) + word(16);
   for (size_t i = kIpv4MinLen; i < ihl; i += 4) sum += word(i);
-  sum = (sum & 0xffffffffu) + (sum >> 32);
-  sum = (sum & 0xffffffffu) + (sum >> 32);
-  sum = (sum & 0xffffu) + (sum >> 16);
-  sum = (sum & 0xffffu) + (sum >> 16);
-  return sum == 0xffff;
+  return sum % 0xffff == 0 && sum != 0;
 }
 
 ParseStatus parseArp(std::span<const std::byte> f, ParsedFrame& out) noexcept {
