@@ -65,6 +65,7 @@ template <class Key>
 // key is read as two 8-byte loads (written long before), the probe's words built from
 // its fields (fresh: no wide load over them).
 [[nodiscard]] inline bool sameKey(const FlowKey& stored, const FlowKey& probe) noexcept {
+  static_assert(std::endian::native == std::endian::little, "the words are the key's bytes read little-endian");
   uint64_t w[2];
   std::memcpy(w, &stored, sizeof(w));
   return ((w[0] ^ detail::addressWord(probe)) | (w[1] ^ detail::portsWord(probe))) == 0;

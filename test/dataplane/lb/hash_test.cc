@@ -119,6 +119,30 @@ TEST(HashTest, FlowKeyMatchesBytesOnLittleEndian) {
   }
 }
 
+// sameKey reads the stored key as two words: it must agree with operator== for keys
+// that differ in any one field, in any bit of it.
+TEST(HashTest, SameKeyAgreesWithEquality) {
+  std::mt19937_64 rng(2);
+  for (int i = 0; i < 2000; ++i) {
+    const FlowKey a{.src_ip = static_cast<uint32_t>(rng()), .dst_ip = static_cast<uint32_t>(rng()),
+                    .src_port = static_cast<uint16_t>(rng()), .dst_port = static_cast<uint16_t>(rng()),
+                    .proto = static_cast<uint8_t>(rng())};
+    ASSERT_TRUE(sameKey(a, a));
+    FlowKey b = a;
+    const int bit = static_cast<int>(rng() % 32);
+    switch (i % 5) {
+      case 0: b.src_ip ^= 1u << bit; break;
+      case 1: b.dst_ip ^= 1u << bit; break;
+      case 2: b.src_port = static_cast<uint16_t>(b.src_port ^ (1u << (bit % 16))); break;
+      case 3: b.dst_port = static_cast<uint16_t>(b.dst_port ^ (1u << (bit % 16))); break;
+      case 4: b.proto = static_cast<uint8_t>(b.proto ^ (1u << (bit % 8))); break;
+    }
+    ASSERT_FALSE(sameKey(a, b)) << i;
+    ASSERT_FALSE(sameKey(b, a)) << i;
+    ASSERT_EQ(sameKey(a, b), a == b);
+  }
+}
+
 TEST(HashTest, SeedAndEveryFieldMatter) {
   const uint64_t h = hashFlowKey(kKey, 0);
   EXPECT_NE(hashFlowKey(kKey, 1), h);
