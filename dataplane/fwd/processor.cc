@@ -755,11 +755,12 @@ void processBurst(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in
       continue;
     }
     // Fragments go to handleFragment, which looks their flow up itself.
+    const std::span<std::byte> frame = frames[i];
     const bool try_known = keyed[i] && !parsed[i].is_fragment;
-    if (try_known && knownFlow(ctx, snap, in_port, frames[i], parsed[i], keyOf(parsed[i]), hashes[i], now_ms, actions[i])) {
+    if (try_known && knownFlow(ctx, snap, in_port, frame, parsed[i], keyOf(parsed[i]), hashes[i], now_ms, actions[i])) {
       continue;
     }
-    actions[i] = decide(ctx, snap, in_port, frames[i], parsed[i], keyed[i], hashes[i], now_ms, try_known);
+    actions[i] = decide(ctx, snap, in_port, frame, parsed[i], keyed[i], hashes[i], now_ms, try_known);
   }
 }
 
