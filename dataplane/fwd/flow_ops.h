@@ -95,8 +95,9 @@ template <class Key>
 }
 
 // A bare SYN from the client on a flow that has closed: a new connection on an old tuple.
-template <class Key>
-[[nodiscard]] bool isReopen(const pkt::ParsedFrame& p, const lb::BasicFlow<Key>& flow) noexcept {
+// `Frame`: pkt::ParsedFrame or pkt::SimpleIpv4.
+template <class Frame, class Key>
+[[nodiscard]] bool isReopen(const Frame& p, const lb::BasicFlow<Key>& flow) noexcept {
   return p.proto == pkt::kProtoTcp && (p.tcp_flags & (pkt::tcp::kSyn | pkt::tcp::kAckFlag)) == pkt::tcp::kSyn &&
          flow.state == lb::FlowState::kTcpClosing;
 }

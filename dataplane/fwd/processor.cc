@@ -165,9 +165,19 @@ Action emit(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, uint
   return forwardTo(out_port);
 }
 
-lb::FlowKey keyOf(const ParsedFrame& p) noexcept {
+// `Frame`: ParsedFrame, or pkt::SimpleIpv4 on the burst path (the same field names).
+template <class Frame>
+lb::FlowKey keyOf(const Frame& p) noexcept {
   return lb::FlowKey{.src_ip = p.src_ip, .dst_ip = p.dst_ip, .src_port = p.src_port,
                      .dst_port = p.dst_port, .proto = p.proto};
+}
+
+// Every field of a frame, for code that reads more than the common shape's fields:
+// `p` itself, or `built` filled from them.
+ParsedFrame& fullParse(ParsedFrame& p, ParsedFrame&) noexcept { return p; }
+ParsedFrame& fullParse(const pkt::SimpleIpv4& simple, ParsedFrame& built) noexcept {
+  pkt::toParsedFrame(simple, built);
+  return built;
 }
 
 // TCP or UDP with ports: the frames the flow table can know.
@@ -183,7 +193,8 @@ bool hasFlowKey(const ParsedFrame& p) noexcept {
 // side's key read backwards. One body for both directions, which differ only in the
 // port, the key and the counters; inline, so each is specialised where knownFlow()
 // chooses it.
-[[gnu::always_inline]] inline Action existingFullNat(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p,
+template <class Frame>
+[[gnu::always_inline]] inline Action existingFullNat(WorkerContext& ctx, std::span<std::byte> frame, Frame& p,
                                                      lb::Flow& flow, bool to_node, uint32_t now_ms) noexcept {
   const uint8_t out = to_node ? ctx.internal_port : ctx.external_port;
   const lb::FlowKey& other = to_node ? flow.node : flow.client;
@@ -402,9 +413,12 @@ bool isTranslatedIcmpError(uint8_t type) noexcept {
 // with `out` set when it decided; false when decideDatagram's checks must (no flow, the
 // wrong side's key, or a client reopening a closed flow, whose record is gone by then).
 // `key` is keyOf(p) and `flow_hash` FlowTable::hashOf(key). Inline: the burst loop calls
-// it for every keyed frame before anything else.
+// it for every keyed frame before anything else. `Frame`: ParsedFrame, or the burst
+// path's pkt::SimpleIpv4 (a frame of the common shape: no ParsedFrame is built for it
+// unless it leaves this path).
+template <class Frame>
 [[gnu::always_inline]] inline bool knownFlow(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
-                                             std::span<std::byte> frame, ParsedFrame& p, const lb::FlowKey& key,
+                                             std::span<std::byte> frame, Frame& p, const lb::FlowKey& key,
                                              uint32_t flow_hash, uint32_t now_ms, Action& out) noexcept {
   const PortInfo& port = ctx.ports[in_port];
   if (ctx.steer_clients && port.role == PortRole::kExternal) [[unlikely]] {
@@ -437,7 +451,8 @@ bool isTranslatedIcmpError(uint8_t type) noexcept {
     ctx.flows.erase(hit.flow);
     out = drop(ctx, DropReason::kDrainTimeout);
   } else if (from_client && (hit.flow->flags & lb::kFlowTunnel)) [[unlikely]] {
-    out = detail::existingTunnel<Ipv4>(ctx, snap, in_port, frame, p, *hit.flow, flow_hash, now_ms);
+    ParsedFrame built;
+    out = detail::existingTunnel<Ipv4>(ctx, snap, in_port, frame, fullParse(p, built), *hit.flow, flow_hash, now_ms);
   } else if (p.ttl <= 1) [[unlikely]] {
     out = drop(ctx, DropReason::kTtlExceeded);
   } else {
@@ -731,7 +746,12 @@ void processBurst(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in
                   uint32_t now_ms, size_t headroom) noexcept {
   ctx.frame_headroom = headroom;
   const size_t n = std::min({frames.size(), actions.size(), kMaxBurst});
-  // Filled in place by parseFrame (no per-burst zeroing, no copies).
+  // Filled in place (no per-burst zeroing, no copies). A frame of the common shape
+  // (pkt::SimpleIpv4: untagged IPv4 without options, not a fragment, TCP or UDP) keeps
+  // only its few fields; a ParsedFrame is built for it only if it leaves the known-flow
+  // path. Every other frame is parsed whole.
+  std::array<pkt::SimpleIpv4, kMaxBurst> simple;
+  std::array<bool, kMaxBurst> is_simple;
   std::array<ParsedFrame, kMaxBurst> parsed;
   std::array<ParseStatus, kMaxBurst> status;
   std::array<uint32_t, kMaxBurst> hashes;
@@ -744,9 +764,15 @@ void processBurst(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in
   // prefetching every record in a pass of its own between the two stages, whose last
   // loads waited on slots just requested (docs/BENCHMARKS.md).
   for (size_t i = 0; i < n; ++i) {
-    status[i] = pkt::parseFrame(frames[i], parsed[i]);
-    keyed[i] = status[i] == ParseStatus::kOk && hasFlowKey(parsed[i]);
-    hashes[i] = keyed[i] ? lb::FlowTable::hashOf(keyOf(parsed[i])) : 0;
+    is_simple[i] = pkt::parseSimpleIpv4(frames[i], simple[i]);
+    if (is_simple[i]) [[likely]] {
+      keyed[i] = true;
+      hashes[i] = lb::FlowTable::hashOf(keyOf(simple[i]));
+    } else {
+      status[i] = pkt::parseFrame(frames[i], parsed[i]);
+      keyed[i] = status[i] == ParseStatus::kOk && hasFlowKey(parsed[i]);
+      hashes[i] = keyed[i] ? lb::FlowTable::hashOf(keyOf(parsed[i])) : 0;
+    }
     if (keyed[i]) ctx.flows.prefetchSlot(hashes[i]);
   }
   constexpr size_t kRecordAhead = 8;  // 4 and 16 measured the same
@@ -755,12 +781,20 @@ void processBurst(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in
   }
   for (size_t i = 0; i < n; ++i) {
     if (i + kRecordAhead < n && keyed[i + kRecordAhead]) ctx.flows.prefetchRecord(hashes[i + kRecordAhead]);
+    const std::span<std::byte> frame = frames[i];
+    if (is_simple[i]) [[likely]] {
+      if (knownFlow(ctx, snap, in_port, frame, simple[i], keyOf(simple[i]), hashes[i], now_ms, actions[i])) {
+        continue;
+      }
+      pkt::toParsedFrame(simple[i], parsed[i]);
+      actions[i] = decide(ctx, snap, in_port, frame, parsed[i], true, hashes[i], now_ms, /*flow_checked=*/true);
+      continue;
+    }
     if (status[i] != ParseStatus::kOk) [[unlikely]] {
       actions[i] = drop(ctx, reasonFor(status[i]));
       continue;
     }
     // Fragments go to handleFragment, which looks their flow up itself.
-    const std::span<std::byte> frame = frames[i];
     const bool try_known = keyed[i] && !parsed[i].is_fragment;
     if (try_known && knownFlow(ctx, snap, in_port, frame, parsed[i], keyOf(parsed[i]), hashes[i], now_ms, actions[i])) {
       continue;

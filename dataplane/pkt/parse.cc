@@ -10,25 +10,6 @@
 namespace ng::pkt {
 namespace {
 
-// The one's-complement sum of a correct IPv4 header is 0xffff. Summed as native 32-bit
-// words (IHL is a multiple of 4): byte order does not change a one's-complement sum's
-// check against 0xffff, and five loads beat ten.
-// `ihl` >= 20 (the callers check it); the 20 bytes every header has are summed unrolled.
-// Folding to 16 bits with end-around carries keeps the value modulo 0xffff (2^16 and
-// 2^32 are both 1 modulo 0xffff), and a fold of a non-zero sum ends in 0xffff exactly
-// when the sum is a multiple of 0xffff: one remainder by a constant instead of four
-// folds. The sum is never zero here (the version nibble is 4).
-bool headerChecksumOk(const std::byte* header, size_t ihl) noexcept {
-  auto word = [header](size_t i) noexcept {
-    uint32_t w;
-    std::memcpy(&w, header + i, 4);
-    return uint64_t{w};
-  };
-  uint64_t sum = word(0) + word(4) + word(8) + word(12) + word(16);
-  for (size_t i = kIpv4MinLen; i < ihl; i += 4) sum += word(i);
-  return sum % 0xffff == 0 && sum != 0;
-}
-
 ParseStatus parseArp(std::span<const std::byte> f, ParsedFrame& out) noexcept {
   if (f.size() < out.l3_offset + kArpLen) return ParseStatus::kTruncated;
   const std::byte* a = f.data() + out.l3_offset;
@@ -90,7 +71,7 @@ ParseStatus parseIpv4(std::span<const std::byte> f, ParsedFrame& out) noexcept {
   const uint16_t total = load16(ip + ipv4::kTotalLen);
   if (total < ihl) return ParseStatus::kBadIpHeader;
   if (total > avail) return ParseStatus::kTruncated;  // frames may be longer (padding), never shorter
-  if (!headerChecksumOk(ip, ihl)) return ParseStatus::kIpChecksum;
+  if (!detail::ipv4HeaderChecksumOk(ip, ihl)) return ParseStatus::kIpChecksum;
 
   const uint16_t frag = load16(ip + ipv4::kFragOff);
   out.src_ip = load32(ip + ipv4::kSrc);
@@ -113,53 +94,9 @@ ParseStatus parseIpv4(std::span<const std::byte> f, ParsedFrame& out) noexcept {
 namespace detail {
 
 bool parseSimpleIpv4(std::span<const std::byte> f, ParsedFrame& out) noexcept {
-  // The shape of nearly every packet of a flow: untagged Ethernet, IPv4 without options,
-  // not a fragment, TCP or UDP. Checked in the order the bytes come, each test one load
-  // and one compare; anything else is left to the general parser, which also names
-  // what is wrong.
-  constexpr size_t kIp = kEthHeaderLen;
-  constexpr size_t kL4 = kEthHeaderLen + kIpv4MinLen;
-  if (f.size() < kL4 + kUdpLen) return false;
-  const std::byte* d = f.data();
-  if (load16(d + 12) != kEtherTypeIpv4 || d[kIp + ipv4::kVersionIhl] != std::byte{0x45}) return false;
-  const uint16_t total = load16(d + kIp + ipv4::kTotalLen);
-  const uint16_t frag = load16(d + kIp + ipv4::kFragOff);
-  if (total > f.size() - kIp || total < kIpv4MinLen || (frag & (ipv4::kFlagMf | ipv4::kOffsetMask)) != 0) {
-    return false;
-  }
-  const size_t l4_len = total - kIpv4MinLen;
-  const uint8_t proto = std::to_integer<uint8_t>(d[kIp + ipv4::kProto]);
-  uint8_t tcp_flags = 0;
-  if (proto == kProtoTcp) {
-    if (l4_len < kTcpMinLen) return false;
-    const size_t data_off = (std::to_integer<size_t>(d[kL4 + tcp::kDataOff]) >> 4) * 4;
-    if (data_off < kTcpMinLen || data_off > l4_len) return false;
-    tcp_flags = std::to_integer<uint8_t>(d[kL4 + tcp::kFlags]);
-  } else if (proto == kProtoUdp) {
-    const uint16_t len = load16(d + kL4 + udp::kLength);
-    if (l4_len < kUdpLen || len < kUdpLen || len > l4_len) return false;
-  } else {
-    return false;
-  }
-  if (!headerChecksumOk(d + kIp, kIpv4MinLen)) return false;
-
-  // Every field as parseFrame's general path writes it (pinned by parse_test).
-  std::memset(&out, 0, sizeof(out));
-  out.ether_type = kEtherTypeIpv4;
-  out.l3_offset = kIp;
-  out.l3 = L3::kIpv4;
-  out.src_ip = load32(d + kIp + ipv4::kSrc);
-  out.dst_ip = load32(d + kIp + ipv4::kDst);
-  out.proto = proto;
-  out.ttl = std::to_integer<uint8_t>(d[kIp + ipv4::kTtl]);
-  out.ip_total_len = total;
-  out.ip_header_len = kIpv4MinLen;
-  out.first_fragment = true;
-  out.l4_offset = kL4;
-  out.l4_len = static_cast<uint16_t>(l4_len);
-  out.src_port = load16(d + kL4);
-  out.dst_port = load16(d + kL4 + 2);
-  out.tcp_flags = tcp_flags;
+  SimpleIpv4 simple;
+  if (!pkt::parseSimpleIpv4(f, simple)) return false;
+  toParsedFrame(simple, out);
   return true;
 }
 
@@ -197,6 +134,26 @@ ParseStatus parseL4(std::span<const std::byte> frame, ParsedFrame& out) noexcept
   return ng::pkt::parseL4(frame, out);
 }
 }  // namespace detail
+
+void toParsedFrame(const SimpleIpv4& s, ParsedFrame& out) noexcept {
+  // Every field as parseFrame's general path writes it (pinned by parse_test).
+  std::memset(&out, 0, sizeof(out));
+  out.ether_type = kEtherTypeIpv4;
+  out.l3_offset = SimpleIpv4::l3_offset;
+  out.l3 = L3::kIpv4;
+  out.src_ip = s.src_ip;
+  out.dst_ip = s.dst_ip;
+  out.proto = s.proto;
+  out.ttl = s.ttl;
+  out.ip_total_len = s.ip_total_len;
+  out.ip_header_len = kIpv4MinLen;
+  out.first_fragment = true;
+  out.l4_offset = SimpleIpv4::l4_offset;
+  out.l4_len = static_cast<uint16_t>(s.ip_total_len - kIpv4MinLen);
+  out.src_port = s.src_port;
+  out.dst_port = s.dst_port;
+  out.tcp_flags = s.tcp_flags;
+}
 
 ParseStatus parseFrame(std::span<const std::byte> f, ParsedFrame& out) noexcept {
   if (detail::parseSimpleIpv4(f, out)) return ParseStatus::kOk;

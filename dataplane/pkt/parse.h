@@ -7,9 +7,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include "dataplane/pkt/bytes.h"
+#include "dataplane/pkt/headers.h"
 
 namespace ng::pkt {
 
@@ -93,12 +95,97 @@ struct ParseResult {
 
 [[nodiscard]] const char* parseStatusName(ParseStatus status) noexcept;
 
+// The common shape, nearly every packet of a flow: untagged Ethernet, IPv4 without
+// options, not a fragment, TCP or UDP with a header that fits, header checksum good. Its
+// headers sit at fixed offsets, so it needs only the fields below, named as in
+// ParsedFrame so that code written over either reads the same (the established-flow
+// path of fwd::processBurst takes it without building a ParsedFrame).
+struct SimpleIpv4 {
+  static constexpr uint16_t l3_offset = kEthHeaderLen;
+  static constexpr uint16_t l4_offset = kEthHeaderLen + kIpv4MinLen;
+  uint32_t src_ip;  // host byte order, as in ParsedFrame
+  uint32_t dst_ip;
+  uint16_t src_port;
+  uint16_t dst_port;
+  uint16_t ip_total_len;
+  uint8_t proto;      // kProtoTcp or kProtoUdp
+  uint8_t ttl;
+  uint8_t tcp_flags;  // 0 for UDP
+};
+
+namespace detail {
+// The one's-complement sum of a correct IPv4 header is 0xffff. Summed as native 32-bit
+// words (IHL is a multiple of 4): byte order does not change a one's-complement sum's
+// check against 0xffff, and five loads beat ten.
+// `ihl` >= 20 (the callers check it); the 20 bytes every header has are summed unrolled.
+// Folding to 16 bits with end-around carries keeps the value modulo 0xffff (2^16 and
+// 2^32 are both 1 modulo 0xffff), and a fold of a non-zero sum ends in 0xffff exactly
+// when the sum is a multiple of 0xffff: one remainder by a constant instead of four
+// folds. The sum is never zero here (the version nibble is 4).
+[[nodiscard]] inline bool ipv4HeaderChecksumOk(const std::byte* header, size_t ihl) noexcept {
+  auto word = [header](size_t i) noexcept {
+    uint32_t w;
+    std::memcpy(&w, header + i, 4);
+    return uint64_t{w};
+  };
+  uint64_t sum = word(0) + word(4) + word(8) + word(12) + word(16);
+  for (size_t i = kIpv4MinLen; i < ihl; i += 4) sum += word(i);
+  return sum % 0xffff == 0 && sum != 0;
+}
+}  // namespace detail
+
+// true: `frame` has the common shape and `out` holds its fields (parseFrame would
+// return kOk and toParsedFrame(out) is what it would write). false: not that shape, or
+// malformed; `out` is unspecified and parseFrame decides.
+// Inline: the burst path hashes the fields it returns, and from registers - called out
+// of line, the hash's 8-byte load over the two fresh 4-byte address stores missed
+// store-to-load forwarding on every frame (-17 % throughput).
+[[gnu::always_inline]] inline bool parseSimpleIpv4(std::span<const std::byte> f, SimpleIpv4& out) noexcept {
+  // Checked in the order the bytes come, each test one load and one compare; anything
+  // else is left to the general parser, which also names what is wrong.
+  constexpr size_t kIp = SimpleIpv4::l3_offset;
+  constexpr size_t kL4 = SimpleIpv4::l4_offset;
+  if (f.size() < kL4 + kUdpLen) return false;
+  const std::byte* d = f.data();
+  if (load16(d + 12) != kEtherTypeIpv4 || d[kIp + ipv4::kVersionIhl] != std::byte{0x45}) return false;
+  const uint16_t total = load16(d + kIp + ipv4::kTotalLen);
+  const uint16_t frag = load16(d + kIp + ipv4::kFragOff);
+  if (total > f.size() - kIp || total < kIpv4MinLen || (frag & (ipv4::kFlagMf | ipv4::kOffsetMask)) != 0) {
+    return false;
+  }
+  const size_t l4_len = total - kIpv4MinLen;
+  const uint8_t proto = std::to_integer<uint8_t>(d[kIp + ipv4::kProto]);
+  uint8_t tcp_flags = 0;
+  if (proto == kProtoTcp) {
+    if (l4_len < kTcpMinLen) return false;
+    const size_t data_off = (std::to_integer<size_t>(d[kL4 + tcp::kDataOff]) >> 4) * 4;
+    if (data_off < kTcpMinLen || data_off > l4_len) return false;
+    tcp_flags = std::to_integer<uint8_t>(d[kL4 + tcp::kFlags]);
+  } else if (proto == kProtoUdp) {
+    const uint16_t len = load16(d + kL4 + udp::kLength);
+    if (l4_len < kUdpLen || len < kUdpLen || len > l4_len) return false;
+  } else {
+    return false;
+  }
+  if (!detail::ipv4HeaderChecksumOk(d + kIp, kIpv4MinLen)) return false;
+  out.src_ip = load32(d + kIp + ipv4::kSrc);
+  out.dst_ip = load32(d + kIp + ipv4::kDst);
+  out.src_port = load16(d + kL4);
+  out.dst_port = load16(d + kL4 + 2);
+  out.ip_total_len = total;
+  out.proto = proto;
+  out.ttl = std::to_integer<uint8_t>(d[kIp + ipv4::kTtl]);
+  out.tcp_flags = tcp_flags;
+  return true;
+}
+
+// The ParsedFrame parseFrame writes for a frame of the common shape.
+void toParsedFrame(const SimpleIpv4& simple, ParsedFrame& out) noexcept;
+
 namespace detail {
 // parseFrame's two halves, public for the test that pins them to each other.
-// parseSimpleIpv4: the common shape (untagged Ethernet, IPv4 without options, not a
-// fragment, TCP or UDP with a header that fits, header checksum good) in a few loads.
-// true: `out` holds exactly what parseFrameGeneral would write, status kOk. false: not
-// that shape (or malformed); `out` is unspecified and parseFrameGeneral decides.
+// parseSimpleIpv4 + toParsedFrame. true: `out` holds exactly what parseFrameGeneral would
+// write, status kOk. false: `out` is unspecified and parseFrameGeneral decides.
 [[nodiscard]] bool parseSimpleIpv4(std::span<const std::byte> frame, ParsedFrame& out) noexcept;
 [[nodiscard]] ParseStatus parseFrameGeneral(std::span<const std::byte> frame, ParsedFrame& out) noexcept;
 }  // namespace detail

@@ -90,7 +90,9 @@ struct Ipv4Tuple {
 // them). Inline: the established-flow path. What it reads is read before the first
 // store to the frame: the compiler must assume a store through std::byte may change any
 // memory, so a read after it is a reload.
-[[gnu::always_inline]] inline void forwardNatKnown(std::span<std::byte> frame, ParsedFrame& p, const Ipv4Tuple& to,
+// `Frame` is ParsedFrame or SimpleIpv4 (parse.h), whose headers sit at fixed offsets.
+template <class Frame>
+[[gnu::always_inline]] inline void forwardNatKnown(std::span<std::byte> frame, Frame& p, const Ipv4Tuple& to,
                                                    NatDelta delta) noexcept {
   using detail::kTtlStep, detail::putRaw16, detail::putRaw32, detail::raw16, detail::wire32;
   std::byte* ip = frame.data() + p.l3_offset;
