@@ -21,6 +21,34 @@ uint32_t addIp6(uint32_t sum, const Ip6& a) noexcept {
   return sum;
 }
 
+// An ND message from `src_ip` to the multicast group `dst` (hop limit 255): `type`, its
+// flags word, `target` and one link-layer address option (`option`: source or target)
+// carrying `src_mac`, with its ICMPv6 checksum. NS and NA have this one layout.
+constexpr size_t kNdFrameLen = kEthHeaderLen + kIpv6HeaderLen + 24 + 8;
+size_t writeNdFrame(std::span<std::byte> frame, const Mac& src_mac, const Ip6& src_ip, const Ip6& dst,
+                    uint8_t type, uint32_t flags, const Ip6& target, uint8_t option) noexcept {
+  if (frame.size() < kNdFrameLen) return 0;
+  std::memset(frame.data(), 0, kNdFrameLen);
+  setEthernet(frame, multicastMac(dst), src_mac);
+  store16(frame.data() + 12, kEtherTypeIpv6);
+  std::byte* ip = frame.data() + kEthHeaderLen;
+  ip[0] = std::byte{0x60};
+  store16(ip + ipv6::kPayloadLen, 32);
+  ip[ipv6::kNextHeader] = std::byte{kProtoIcmp6};
+  ip[ipv6::kHopLimit] = std::byte{icmp6::kNdHopLimit};
+  storeIp6(ip + ipv6::kSrc, src_ip);
+  storeIp6(ip + ipv6::kDst, dst);
+  std::byte* m = ip + kIpv6HeaderLen;
+  m[0] = std::byte{type};
+  store32(m + 4, flags);
+  storeIp6(m + icmp6::kNdTarget, target);
+  m[24] = std::byte{option};
+  m[25] = std::byte{1};  // length in units of 8 bytes
+  storeMac(m + 26, src_mac);
+  store16(m + 2, checksum6(src_ip, dst, kProtoIcmp6, std::span<const std::byte>(m, 32)));
+  return kNdFrameLen;
+}
+
 }  // namespace
 
 void forwardNat6(std::span<std::byte> frame, ParsedFrame& p, const Ip6& src_ip, uint16_t src_port,
@@ -154,53 +182,19 @@ bool neighborSolicitationToAdvert(std::span<std::byte> frame, ParsedFrame& p, co
 
 size_t writeNsFrame(std::span<std::byte> frame, const Mac& src_mac, const Ip6& src_ip,
                     const Ip6& target) noexcept {
-  if (frame.size() < kNsFrameLen) return 0;
-  std::memset(frame.data(), 0, kNsFrameLen);
-  const Ip6 group = solicitedNode(target);
-  setEthernet(frame, multicastMac(group), src_mac);
-  store16(frame.data() + 12, kEtherTypeIpv6);
-  std::byte* ip = frame.data() + kEthHeaderLen;
-  ip[0] = std::byte{0x60};
-  store16(ip + ipv6::kPayloadLen, 32);
-  ip[ipv6::kNextHeader] = std::byte{kProtoIcmp6};
-  ip[ipv6::kHopLimit] = std::byte{icmp6::kNdHopLimit};
-  storeIp6(ip + ipv6::kSrc, src_ip);
-  storeIp6(ip + ipv6::kDst, group);
-  std::byte* m = ip + kIpv6HeaderLen;
-  m[0] = std::byte{icmp6::kNeighborSolicitation};
-  storeIp6(m + icmp6::kNdTarget, target);
-  m[24] = std::byte{icmp6::kOptSourceLinkAddr};
-  m[25] = std::byte{1};
-  storeMac(m + 26, src_mac);
-  store16(m + 2, checksum6(src_ip, group, kProtoIcmp6, std::span<const std::byte>(m, 32)));
-  return kNsFrameLen;
+  static_assert(kNsFrameLen == kNdFrameLen);
+  return writeNdFrame(frame, src_mac, src_ip, solicitedNode(target), icmp6::kNeighborSolicitation,
+                      /*flags=*/0, target, icmp6::kOptSourceLinkAddr);
 }
 
 size_t writeUnsolicitedNaFrame(std::span<std::byte> frame, const Mac& src_mac, const Ip6& src_ip,
                                const Ip6& target) noexcept {
-  if (frame.size() < kNaFrameLen) return 0;
-  std::memset(frame.data(), 0, kNaFrameLen);
+  static_assert(kNaFrameLen == kNdFrameLen);
   const Ip6 all_nodes{.hi = 0xff02000000000000ULL, .lo = 1};
-  setEthernet(frame, multicastMac(all_nodes), src_mac);
-  store16(frame.data() + 12, kEtherTypeIpv6);
-  std::byte* ip = frame.data() + kEthHeaderLen;
-  ip[0] = std::byte{0x60};
-  store16(ip + ipv6::kPayloadLen, 32);
-  ip[ipv6::kNextHeader] = std::byte{kProtoIcmp6};
-  ip[ipv6::kHopLimit] = std::byte{icmp6::kNdHopLimit};
-  storeIp6(ip + ipv6::kSrc, src_ip);
-  storeIp6(ip + ipv6::kDst, all_nodes);
-  std::byte* m = ip + kIpv6HeaderLen;
-  m[0] = std::byte{icmp6::kNeighborAdvertisement};
   // Override: the announcement must replace a cached MAC (a VIP that moved here);
   // not Solicited (RFC 4861 7.2.6), not a router.
-  store32(m + 4, icmp6::kNaOverride);
-  storeIp6(m + icmp6::kNdTarget, target);
-  m[24] = std::byte{icmp6::kOptTargetLinkAddr};
-  m[25] = std::byte{1};
-  storeMac(m + 26, src_mac);
-  store16(m + 2, checksum6(src_ip, all_nodes, kProtoIcmp6, std::span<const std::byte>(m, 32)));
-  return kNaFrameLen;
+  return writeNdFrame(frame, src_mac, src_ip, all_nodes, icmp6::kNeighborAdvertisement, icmp6::kNaOverride,
+                      target, icmp6::kOptTargetLinkAddr);
 }
 
 }  // namespace ng::pkt
