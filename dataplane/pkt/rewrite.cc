@@ -12,10 +12,6 @@ constexpr Mac kBroadcast = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 uint16_t wordAt(const std::byte* p) noexcept { return load16(p); }
 
-}  // namespace
-
-namespace {
-
 // forwardNat and rewriteIpv4Tuple: the TTL step is the only difference.
 void natRewrite(std::span<std::byte> frame, ParsedFrame& p, uint32_t src_ip, uint16_t src_port,
                 uint32_t dst_ip, uint16_t dst_port, bool decrement_ttl) noexcept {
