@@ -165,12 +165,13 @@ Action emit(WorkerContext& ctx, std::span<std::byte> frame, ParsedFrame& p, uint
   return forwardTo(out_port);
 }
 
-// `Frame`: ParsedFrame, or pkt::SimpleIpv4 on the burst path (the same field names).
-template <class Frame>
-lb::FlowKey keyOf(const Frame& p) noexcept {
+lb::FlowKey keyOf(const ParsedFrame& p) noexcept {
   return lb::FlowKey{.src_ip = p.src_ip, .dst_ip = p.dst_ip, .src_port = p.src_port,
                      .dst_port = p.dst_port, .proto = p.proto};
 }
+// The burst path's common shape: the key as the index's two words, built from none of
+// the fields.
+lb::FlowKeyWords keyOf(const pkt::SimpleIpv4& p) noexcept { return {p.addresses, p.ports}; }
 
 // Every field of a frame, for code that reads more than the common shape's fields:
 // `p` itself, or `built` filled from them.
@@ -407,6 +408,41 @@ bool isTranslatedIcmpError(uint8_t type) noexcept {
   return detail::translateFlowIcmpError<Ipv4>(ctx, in_port, frame, p, key, now_ms);
 }
 
+// knownFlow's endings other than the common one, for a flow it found from the side it
+// belongs to: a client reopening a closed tuple, a flow whose node drained past its
+// timeout, a tunnel-mode flow, TTL running out. Out of line, so that the burst loop,
+// which inlines knownFlow, holds only the common ending. Returns as knownFlow does.
+template <class Frame>
+[[gnu::noinline]] bool knownFlowRare(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                                     std::span<std::byte> frame, Frame& p, lb::Flow& flow, bool from_client,
+                                     uint32_t flow_hash, uint32_t now_ms, Action& out) noexcept {
+  if (from_client && detail::isReopen(p, flow)) {
+    // The client reuses the 4-tuple of a connection that has closed (its port came
+    // round again while the node sat in TIME_WAIT): a new connection, like conntrack
+    // treats it, with a fresh backend choice from today's table - the old node may be
+    // draining or gone. The old record (and its SNAT port's quarantine) ends here; the
+    // new flow takes another SNAT port.
+    endFlow(ctx, flow);
+    ctx.flows.erase(&flow);
+    return false;
+  }
+  if (!snap.cut_stats_ids.empty() && snap.cutsFlowsOf(flow.stats_id)) {
+    // Its node has drained for longer than health.drain_timeout_s: the flow ends,
+    // in both directions (the client's retransmissions then meet no flow).
+    endFlow(ctx, flow);
+    ctx.flows.erase(&flow);
+    out = drop(ctx, DropReason::kDrainTimeout);
+  } else if (from_client && (flow.flags & lb::kFlowTunnel)) {
+    ParsedFrame built;
+    out = detail::existingTunnel<Ipv4>(ctx, snap, in_port, frame, fullParse(p, built), flow, flow_hash, now_ms);
+  } else if (p.ttl <= 1) {
+    out = drop(ctx, DropReason::kTtlExceeded);
+  } else {
+    out = existingFullNat(ctx, frame, p, flow, /*to_node=*/from_client, now_ms);
+  }
+  return true;
+}
+
 // The fast path: a frame of a flow this worker knows, seen from the side it belongs to.
 // Its first packet passed every check of decideDatagram (martians, VIP, service), and
 // the key pins source and destination, so only the TTL is left to check. Returns true
@@ -415,13 +451,13 @@ bool isTranslatedIcmpError(uint8_t type) noexcept {
 // `key` is keyOf(p) and `flow_hash` FlowTable::hashOf(key). Inline: the burst loop calls
 // it for every keyed frame before anything else. `Frame`: ParsedFrame, or the burst
 // path's pkt::SimpleIpv4 (a frame of the common shape: no ParsedFrame is built for it
-// unless it leaves this path).
-template <class Frame>
+// unless it leaves this path), whose key comes as lb::FlowKeyWords. `role` is
+// ctx.ports[in_port].role, a constant where the burst loop is specialised per role.
+template <class Frame, class Key>
 [[gnu::always_inline]] inline bool knownFlow(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
-                                             std::span<std::byte> frame, Frame& p, const lb::FlowKey& key,
+                                             PortRole role, std::span<std::byte> frame, Frame& p, const Key& key,
                                              uint32_t flow_hash, uint32_t now_ms, Action& out) noexcept {
-  const PortInfo& port = ctx.ports[in_port];
-  if (ctx.steer_clients && port.role == PortRole::kExternal) [[unlikely]] {
+  if (role == PortRole::kExternal && ctx.steer_clients) [[unlikely]] {
     // Several workers on a device that may move a flow's frames between queues: the
     // flow hash decides which worker owns a client flow (lb/reply_steering.h).
     const uint32_t owner = ctx.steering.clientOwner(flow_hash);
@@ -431,33 +467,16 @@ template <class Frame>
     }
   }
   const lb::FlowTable::Hit hit = ctx.flows.lookup(key, flow_hash);
-  const bool from_client = port.role == PortRole::kExternal && hit.flow != nullptr && !hit.by_node_key;
-  const bool from_node = port.role == PortRole::kInternal && hit.flow != nullptr && hit.by_node_key;
+  const bool from_client = role == PortRole::kExternal && hit.flow != nullptr && !hit.by_node_key;
+  const bool from_node = role == PortRole::kInternal && hit.flow != nullptr && hit.by_node_key;
   if (!from_client && !from_node) return false;
-  if (from_client && detail::isReopen(p, *hit.flow)) [[unlikely]] {
-    // The client reuses the 4-tuple of a connection that has closed (its port came
-    // round again while the node sat in TIME_WAIT): a new connection, like conntrack
-    // treats it, with a fresh backend choice from today's table - the old node may be
-    // draining or gone. The old record (and its SNAT port's quarantine) ends here; the
-    // new flow takes another SNAT port.
-    endFlow(ctx, *hit.flow);
-    ctx.flows.erase(hit.flow);
-    return false;
-  }
-  if (!snap.cut_stats_ids.empty() && snap.cutsFlowsOf(hit.flow->stats_id)) [[unlikely]] {
-    // Its node has drained for longer than health.drain_timeout_s: the flow ends,
-    // in both directions (the client's retransmissions then meet no flow).
-    endFlow(ctx, *hit.flow);
-    ctx.flows.erase(hit.flow);
-    out = drop(ctx, DropReason::kDrainTimeout);
-  } else if (from_client && (hit.flow->flags & lb::kFlowTunnel)) [[unlikely]] {
-    ParsedFrame built;
-    out = detail::existingTunnel<Ipv4>(ctx, snap, in_port, frame, fullParse(p, built), *hit.flow, flow_hash, now_ms);
-  } else if (p.ttl <= 1) [[unlikely]] {
-    out = drop(ctx, DropReason::kTtlExceeded);
-  } else {
-    out = existingFullNat(ctx, frame, p, *hit.flow, /*to_node=*/from_client, now_ms);
-  }
+  lb::Flow& flow = *hit.flow;
+  // A superset of knownFlowRare's cases, each one test: a closing flow (a reopen is a
+  // client's bare SYN on one), drained nodes somewhere, a tunnel-mode flow, TTL 1.
+  const bool rare = (from_client && (flow.state == lb::FlowState::kTcpClosing || (flow.flags & lb::kFlowTunnel))) ||
+                    !snap.cut_stats_ids.empty() || p.ttl <= 1;
+  if (rare) [[unlikely]] return knownFlowRare(ctx, snap, in_port, frame, p, flow, from_client, flow_hash, now_ms, out);
+  out = existingFullNat(ctx, frame, p, flow, /*to_node=*/from_client, now_ms);
   return true;
 }
 
@@ -470,7 +489,7 @@ Action decideDatagram(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_
   if (l4_balanced && !flow_checked) {
     const lb::FlowKey key = keyOf(p);
     Action known;
-    if (knownFlow(ctx, snap, in_port, frame, p, key, have_hash ? flow_hash : lb::FlowTable::hashOf(key), now_ms,
+    if (knownFlow(ctx, snap, in_port, port.role, frame, p, key, have_hash ? flow_hash : lb::FlowTable::hashOf(key), now_ms,
                   known)) {
       return known;
     }
@@ -741,6 +760,66 @@ Action processFrame(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t 
   return decide(ctx, snap, in_port, frame, parsed, false, 0, now_ms);
 }
 
+namespace {
+
+// What the burst's first stage learns of a frame for the second.
+struct Staged {
+  pkt::SimpleIpv4 simple;  // is_simple: the common shape's fields
+  uint32_t hash;           // keyed: FlowTable::hashOf(the frame's key)
+  bool is_simple;
+  bool keyed;              // it has a flow key (the common shape always has)
+  ParseStatus status;      // !is_simple: parseFrame's verdict (in `parsed`)
+};
+
+// The burst's decisions for frames off the known-flow path, out of line so that the
+// loop around knownFlow keeps its values in registers. A frame of the common shape
+// whose flow knownFlow did not find (or that reopens one):
+[[gnu::noinline]] Action decideSimple(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                                      std::span<std::byte> frame, const Staged& s, ParsedFrame& parsed,
+                                      uint32_t now_ms) noexcept {
+  pkt::toParsedFrame(s.simple, parsed);
+  return decide(ctx, snap, in_port, frame, parsed, true, s.hash, now_ms, /*flow_checked=*/true);
+}
+// Any other frame, parsed whole in stage 1.
+[[gnu::noinline]] Action decideParsed(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                                      std::span<std::byte> frame, const Staged& s, ParsedFrame& p,
+                                      uint32_t now_ms) noexcept {
+  if (s.status != ParseStatus::kOk) return drop(ctx, reasonFor(s.status));
+  // Fragments go to handleFragment, which looks their flow up itself.
+  const bool try_known = s.keyed && !p.is_fragment;
+  Action out;
+  if (try_known && knownFlow(ctx, snap, in_port, ctx.ports[in_port].role, frame, p, keyOf(p), s.hash, now_ms, out)) {
+    return out;
+  }
+  return decide(ctx, snap, in_port, frame, p, s.keyed, s.hash, now_ms, try_known);
+}
+
+// Stage 2 of processBurst for frames that came in on a port of role `kRole`: every
+// decision in arrival order; see processBurst.
+template <PortRole kRole>
+void decideStaged(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
+                  std::span<const std::span<std::byte>> frames, std::span<Action> actions, size_t n,
+                  std::span<Staged, kMaxBurst> staged, std::span<ParsedFrame, kMaxBurst> parsed,
+                  uint32_t now_ms) noexcept {
+  constexpr size_t kRecordAhead = 8;  // 4 and 16 measured the same
+  for (size_t i = 0; i < std::min(n, kRecordAhead); ++i) {
+    if (staged[i].keyed) ctx.flows.prefetchRecord(staged[i].hash);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kRecordAhead < n && staged[i + kRecordAhead].keyed) ctx.flows.prefetchRecord(staged[i + kRecordAhead].hash);
+    Staged& s = staged[i];
+    if (s.is_simple) [[likely]] {
+      if (!knownFlow(ctx, snap, in_port, kRole, frames[i], s.simple, keyOf(s.simple), s.hash, now_ms, actions[i])) {
+        actions[i] = decideSimple(ctx, snap, in_port, frames[i], s, parsed[i], now_ms);
+      }
+    } else {
+      actions[i] = decideParsed(ctx, snap, in_port, frames[i], s, parsed[i], now_ms);
+    }
+  }
+}
+
+}  // namespace
+
 void processBurst(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
                   std::span<const std::span<std::byte>> frames, std::span<Action> actions,
                   uint32_t now_ms, size_t headroom) noexcept {
@@ -750,12 +829,8 @@ void processBurst(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in
   // (pkt::SimpleIpv4: untagged IPv4 without options, not a fragment, TCP or UDP) keeps
   // only its few fields; a ParsedFrame is built for it only if it leaves the known-flow
   // path. Every other frame is parsed whole.
-  std::array<pkt::SimpleIpv4, kMaxBurst> simple;
-  std::array<bool, kMaxBurst> is_simple;
+  std::array<Staged, kMaxBurst> staged;
   std::array<ParsedFrame, kMaxBurst> parsed;
-  std::array<ParseStatus, kMaxBurst> status;
-  std::array<uint32_t, kMaxBurst> hashes;
-  std::array<bool, kMaxBurst> keyed;
   // Stage 1: parse, hash, prefetch the index slots. Stage 2: decide, in arrival order: a
   // frame of a known flow straight away (knownFlow), every other frame through all the
   // checks; each decision first prefetches the record of the frame kRecordAhead places
@@ -764,42 +839,22 @@ void processBurst(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in
   // prefetching every record in a pass of its own between the two stages, whose last
   // loads waited on slots just requested (docs/BENCHMARKS.md).
   for (size_t i = 0; i < n; ++i) {
-    is_simple[i] = pkt::parseSimpleIpv4(frames[i], simple[i]);
-    if (is_simple[i]) [[likely]] {
-      keyed[i] = true;
-      hashes[i] = lb::FlowTable::hashOf(keyOf(simple[i]));
+    Staged& s = staged[i];
+    s.is_simple = pkt::parseSimpleIpv4(frames[i], s.simple);
+    if (s.is_simple) [[likely]] {
+      s.keyed = true;
+      s.hash = lb::FlowTable::hashOf(keyOf(s.simple));
     } else {
-      status[i] = pkt::parseFrame(frames[i], parsed[i]);
-      keyed[i] = status[i] == ParseStatus::kOk && hasFlowKey(parsed[i]);
-      hashes[i] = keyed[i] ? lb::FlowTable::hashOf(keyOf(parsed[i])) : 0;
+      s.status = pkt::parseFrame(frames[i], parsed[i]);
+      s.keyed = s.status == ParseStatus::kOk && hasFlowKey(parsed[i]);
+      s.hash = s.keyed ? lb::FlowTable::hashOf(keyOf(parsed[i])) : 0;
     }
-    if (keyed[i]) ctx.flows.prefetchSlot(hashes[i]);
+    if (s.keyed) ctx.flows.prefetchSlot(s.hash);
   }
-  constexpr size_t kRecordAhead = 8;  // 4 and 16 measured the same
-  for (size_t i = 0; i < std::min(n, kRecordAhead); ++i) {
-    if (keyed[i]) ctx.flows.prefetchRecord(hashes[i]);
-  }
-  for (size_t i = 0; i < n; ++i) {
-    if (i + kRecordAhead < n && keyed[i + kRecordAhead]) ctx.flows.prefetchRecord(hashes[i + kRecordAhead]);
-    const std::span<std::byte> frame = frames[i];
-    if (is_simple[i]) [[likely]] {
-      if (knownFlow(ctx, snap, in_port, frame, simple[i], keyOf(simple[i]), hashes[i], now_ms, actions[i])) {
-        continue;
-      }
-      pkt::toParsedFrame(simple[i], parsed[i]);
-      actions[i] = decide(ctx, snap, in_port, frame, parsed[i], true, hashes[i], now_ms, /*flow_checked=*/true);
-      continue;
-    }
-    if (status[i] != ParseStatus::kOk) [[unlikely]] {
-      actions[i] = drop(ctx, reasonFor(status[i]));
-      continue;
-    }
-    // Fragments go to handleFragment, which looks their flow up itself.
-    const bool try_known = keyed[i] && !parsed[i].is_fragment;
-    if (try_known && knownFlow(ctx, snap, in_port, frame, parsed[i], keyOf(parsed[i]), hashes[i], now_ms, actions[i])) {
-      continue;
-    }
-    actions[i] = decide(ctx, snap, in_port, frame, parsed[i], keyed[i], hashes[i], now_ms, try_known);
+  if (ctx.ports[in_port].role == PortRole::kExternal) {
+    decideStaged<PortRole::kExternal>(ctx, snap, in_port, frames, actions, n, staged, parsed, now_ms);
+  } else {
+    decideStaged<PortRole::kInternal>(ctx, snap, in_port, frames, actions, n, staged, parsed, now_ms);
   }
 }
 

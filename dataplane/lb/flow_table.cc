@@ -137,23 +137,12 @@ template <class Key>
 BasicFlowTable<Key>::~BasicFlowTable() = default;
 
 template <class Key>
-void BasicFlowTable<Key>::prefetchSlot(uint32_t hash) const noexcept {
-  __builtin_prefetch(&slots_[hash & slot_mask_]);
-}
-
-template <class Key>
-void BasicFlowTable<Key>::prefetchRecord(uint32_t hash) const noexcept {
-  const Slot s = slots_[hash & slot_mask_];
-  if (s.ref != kEmptyRef && s.tag == hash) __builtin_prefetch(&records_[s.ref >> 1]);
-}
-
-template <class Key>
 typename BasicFlowTable<Key>::Hit BasicFlowTable<Key>::lookup(const Key& key) noexcept { return lookup(key, hashOf(key)); }
 
 template <class Key>
 bool BasicFlowTable<Key>::contains(const Key& key) const noexcept {
   uint32_t empty;
-  return find(key, hashOf(key), empty).pos != kNotFound;
+  return find(key, hashOf(key), empty).flow != nullptr;
 }
 
 template <class Key>
@@ -167,8 +156,7 @@ BasicFlow<Key>* BasicFlowTable<Key>::insert(const Key& client, const Key& node, 
   const uint32_t node_tag = hashOf(node);
   uint32_t client_pos = kNotFound;  // written by find() when it returns kNotFound
   uint32_t node_pos = kNotFound;
-  if (find(client, client_tag, client_pos).pos != kNotFound ||
-      find(node, node_tag, node_pos).pos != kNotFound) {
+  if (find(client, client_tag, client_pos).flow != nullptr || find(node, node_tag, node_pos).flow != nullptr) {
     return nullptr;
   }
   if (client_pos == kNotFound || node_pos == kNotFound) return nullptr;  // flooded
@@ -199,7 +187,7 @@ typename BasicFlowTable<Key>::Flow* BasicFlowTable<Key>::insertClientOnly(const 
   if (free_top_ == 0) return nullptr;
   const uint32_t tag = hashOf(client);
   uint32_t pos = kNotFound;
-  if (find(client, tag, pos).pos != kNotFound || pos == kNotFound) return nullptr;
+  if (find(client, tag, pos).flow != nullptr || pos == kNotFound) return nullptr;
   const uint32_t idx = free_list_[--free_top_];
   Flow& f = records_[idx];
   f = Flow{.client = client, .node = node, .last_seen_ms = now_ms, .state = state, .flags = kFlowClientKeyOnly};

@@ -128,19 +128,28 @@ class BasicFlowTable {
   // Inline, so a key built from parsed fields is hashed from registers: called out of
   // line, the compiler merged the field loads into 8-byte loads over the fresh 4-byte
   // stores, a store-forwarding stall per packet.
-  [[nodiscard]] static uint32_t hashOf(const Key& key) noexcept {
+  template <class Probe = Key>
+  [[nodiscard]] static uint32_t hashOf(const Probe& key) noexcept {
     return static_cast<uint32_t>(hashFlowIndex(key, kIndexSeed));
   }
-  void prefetchSlot(uint32_t hash) const noexcept;
+  void prefetchSlot(uint32_t hash) const noexcept { __builtin_prefetch(&slots_[hash & slot_mask_]); }
   // Reads the home slot (prefetch it first) and prefetches the record it points to when
   // its tag matches; a hint only, never a fault.
-  void prefetchRecord(uint32_t hash) const noexcept;
+  void prefetchRecord(uint32_t hash) const noexcept {
+    const Slot s = slots_[hash & slot_mask_];
+    if (s.ref != kEmptyRef && s.tag == hash) {
+      // Both lines: records are not line-aligned, and half of them span two.
+      const auto* record = reinterpret_cast<const std::byte*>(&records_[s.ref >> 1]);
+      __builtin_prefetch(record);
+      __builtin_prefetch(record + sizeof(Flow) - 1);
+    }
+  }
   // `hash` must be hashOf(key). Inline: the per-packet lookup of an established flow.
-  [[nodiscard]] Hit lookup(const Key& key, uint32_t hash) noexcept {
+  template <class Probe = Key>
+  [[nodiscard]] Hit lookup(const Probe& key, uint32_t hash) noexcept {
     uint32_t empty;
     const Found found = find(key, hash, empty);
-    if (found.pos == kNotFound) return {};
-    return {.flow = &records_[found.ref >> 1], .by_node_key = (found.ref & 1) != 0};
+    return {.flow = const_cast<Flow*>(found.flow), .by_node_key = found.by_node_key};
   }
   [[nodiscard]] bool contains(const Key& key) const noexcept;
 
@@ -220,30 +229,32 @@ class BasicFlowTable {
   static constexpr uint32_t kEmptyRef = ~uint32_t{0};
   static constexpr uint32_t kNotFound = ~uint32_t{0};
 
-  // Where `key` sits: its index position and that slot's ref (record index << 1 |
-  // is_node_key), or pos = kNotFound. When absent, `empty` is the first empty slot
-  // of its run within kMaxDisplacement of home, or kNotFound when there is none.
+  // The record `key` reaches and whether it is that record's node key; flow = nullptr
+  // when absent, and then `empty` is the first empty slot of its run within
+  // kMaxDisplacement of home, or kNotFound when there is none.
   // No entry sits further than kMaxDisplacement from its home (insert refuses, deletion
   // only shifts entries closer), so the walk is bounded even under hash flooding: a
   // crafted cluster costs at most kMaxDisplacement + 1 probes, never a stall.
   struct Found {
-    uint32_t pos;
-    uint32_t ref;
+    const Flow* flow;
+    bool by_node_key;
   };
-  Found find(const Key& key, uint32_t tag, uint32_t& empty) const noexcept {
+  template <class Probe = Key>
+  Found find(const Probe& key, uint32_t tag, uint32_t& empty) const noexcept {
     uint32_t pos = tag & slot_mask_;
     for (uint32_t d = 0; d <= kMaxDisplacement; ++d, pos = (pos + 1) & slot_mask_) {
       const Slot s = slots_[pos];
       if (s.ref == kEmptyRef) {
         empty = pos;
-        return {kNotFound, 0};
+        return {nullptr, false};
       }
       if (s.tag != tag) continue;
       const Flow& f = records_[s.ref >> 1];
-      if (sameKey((s.ref & 1) ? f.node : f.client, key)) return {pos, s.ref};
+      const bool by_node_key = (s.ref & 1) != 0;
+      if (sameKey(by_node_key ? f.node : f.client, key)) return {&f, by_node_key};
     }
     empty = kNotFound;  // neighbourhood saturated
-    return {kNotFound, 0};
+    return {nullptr, false};
   }
   // Removes the index entry `ref` (record index << 1 | is_node_key) reached by `key`.
   void eraseRef(const Key& key, uint32_t ref) noexcept;

@@ -61,14 +61,28 @@ template <class Key>
 
 }  // namespace detail
 
+// An IPv4 key as the two words the index hashes and compares: what the burst path
+// takes from a frame's headers (pkt::SimpleIpv4) with one load and one byte swap each,
+// without building a FlowKey.
+struct FlowKeyWords {
+  uint64_t addresses;  // detail::addressWord: src_ip | dst_ip << 32
+  uint64_t ports;      // detail::portsWord: src_port | dst_port << 16 | proto << 32
+};
+[[nodiscard]] inline FlowKeyWords wordsOf(const FlowKey& key) noexcept {
+  return {detail::addressWord(key), detail::portsWord(key)};
+}
+
 // Key equality for the flow index's probe. An IPv4 key as its two words: the stored
 // key is read as two 8-byte loads (written long before), the probe's words built from
-// its fields (fresh: no wide load over them).
-[[nodiscard]] inline bool sameKey(const FlowKey& stored, const FlowKey& probe) noexcept {
+// its fields (fresh: no wide load over them) or taken from the frame.
+[[nodiscard]] inline bool sameKey(const FlowKey& stored, const FlowKeyWords& probe) noexcept {
   static_assert(std::endian::native == std::endian::little, "the words are the key's bytes read little-endian");
   uint64_t w[2];
   std::memcpy(w, &stored, sizeof(w));
-  return ((w[0] ^ detail::addressWord(probe)) | (w[1] ^ detail::portsWord(probe))) == 0;
+  return ((w[0] ^ probe.addresses) | (w[1] ^ probe.ports)) == 0;
+}
+[[nodiscard]] inline bool sameKey(const FlowKey& stored, const FlowKey& probe) noexcept {
+  return sameKey(stored, wordsOf(probe));
 }
 [[nodiscard]] inline bool sameKey(const FlowKey6& stored, const FlowKey6& probe) noexcept {
   return stored == probe;
@@ -100,9 +114,11 @@ namespace detail {
 // overlap); no key word value makes the other word's contribution vanish. About a
 // dozen instructions against hashFlowKey's ~35. Pinned by hash_test; mirrored by
 // scripts/mkpcap.py, which must pick the worker the index hash gives a flow.
+[[nodiscard]] inline uint64_t hashFlowIndex(const FlowKeyWords& key, uint64_t seed) noexcept {
+  return detail::mum(key.addresses ^ seed, detail::kPhi) ^ detail::mum(key.ports ^ seed, detail::kPi);
+}
 [[nodiscard]] inline uint64_t hashFlowIndex(const FlowKey& key, uint64_t seed) noexcept {
-  return detail::mum(detail::addressWord(key) ^ seed, detail::kPhi) ^
-         detail::mum(detail::portsWord(key) ^ seed, detail::kPi);
+  return hashFlowIndex(wordsOf(key), seed);
 }
 
 // The IPv6 key: five words (both addresses' halves, then ports and protocol). The

@@ -3,6 +3,7 @@
 // helpers do no checking and never touch memory outside [p, p + width).
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -24,6 +25,20 @@ inline void store16(std::byte* p, uint16_t v) noexcept {
 inline void store32(std::byte* p, uint32_t v) noexcept {
   store16(p, static_cast<uint16_t>(v >> 16));
   store16(p + 2, static_cast<uint16_t>(v));
+}
+// Two big-endian fields side by side, as `first | second << width`: one load and one
+// byte swap (which leaves the fields exchanged; the rotate puts them back).
+inline uint64_t load32Pair(const std::byte* p) noexcept {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  if constexpr (std::endian::native == std::endian::little) v = std::byteswap(v);
+  return std::rotl(v, 32);
+}
+inline uint32_t load16Pair(const std::byte* p) noexcept {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  if constexpr (std::endian::native == std::endian::little) v = std::byteswap(v);
+  return std::rotl(v, 16);
 }
 inline Mac loadMac(const std::byte* p) noexcept {
   Mac m;

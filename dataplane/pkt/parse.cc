@@ -141,8 +141,8 @@ void toParsedFrame(const SimpleIpv4& s, ParsedFrame& out) noexcept {
   out.ether_type = kEtherTypeIpv4;
   out.l3_offset = SimpleIpv4::l3_offset;
   out.l3 = L3::kIpv4;
-  out.src_ip = s.src_ip;
-  out.dst_ip = s.dst_ip;
+  out.src_ip = s.src_ip();
+  out.dst_ip = s.dst_ip();
   out.proto = s.proto;
   out.ttl = s.ttl;
   out.ip_total_len = s.ip_total_len;
@@ -150,8 +150,8 @@ void toParsedFrame(const SimpleIpv4& s, ParsedFrame& out) noexcept {
   out.first_fragment = true;
   out.l4_offset = SimpleIpv4::l4_offset;
   out.l4_len = static_cast<uint16_t>(s.ip_total_len - kIpv4MinLen);
-  out.src_port = s.src_port;
-  out.dst_port = s.dst_port;
+  out.src_port = s.src_port();
+  out.dst_port = s.dst_port();
   out.tcp_flags = s.tcp_flags;
 }
 

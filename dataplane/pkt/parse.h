@@ -103,14 +103,19 @@ struct ParseResult {
 struct SimpleIpv4 {
   static constexpr uint16_t l3_offset = kEthHeaderLen;
   static constexpr uint16_t l4_offset = kEthHeaderLen + kIpv4MinLen;
-  uint32_t src_ip;  // host byte order, as in ParsedFrame
-  uint32_t dst_ip;
-  uint16_t src_port;
-  uint16_t dst_port;
+  // The addresses and ports as two words, host byte order: what the flow index hashes
+  // and compares (lb::FlowKeyWords), each from one load and one byte swap.
+  uint64_t addresses;  // src_ip | dst_ip << 32
+  uint64_t ports;      // src_port | dst_port << 16 | proto << 32
   uint16_t ip_total_len;
   uint8_t proto;      // kProtoTcp or kProtoUdp
   uint8_t ttl;
   uint8_t tcp_flags;  // 0 for UDP
+
+  [[nodiscard]] uint32_t src_ip() const noexcept { return static_cast<uint32_t>(addresses); }
+  [[nodiscard]] uint32_t dst_ip() const noexcept { return static_cast<uint32_t>(addresses >> 32); }
+  [[nodiscard]] uint16_t src_port() const noexcept { return static_cast<uint16_t>(ports); }
+  [[nodiscard]] uint16_t dst_port() const noexcept { return static_cast<uint16_t>(ports >> 16); }
 };
 
 namespace detail {
@@ -168,10 +173,8 @@ namespace detail {
     return false;
   }
   if (!detail::ipv4HeaderChecksumOk(d + kIp, kIpv4MinLen)) return false;
-  out.src_ip = load32(d + kIp + ipv4::kSrc);
-  out.dst_ip = load32(d + kIp + ipv4::kDst);
-  out.src_port = load16(d + kL4);
-  out.dst_port = load16(d + kL4 + 2);
+  out.addresses = load32Pair(d + kIp + ipv4::kSrc);
+  out.ports = load16Pair(d + kL4) | uint64_t{proto} << 32;
   out.ip_total_len = total;
   out.proto = proto;
   out.ttl = std::to_integer<uint8_t>(d[kIp + ipv4::kTtl]);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <type_traits>
 
 #include "dataplane/pkt/bytes.h"
 #include "dataplane/pkt/checksum.h"
@@ -116,11 +117,13 @@ template <class Frame>
     putRaw16(l4 + csum_off, !is_tcp && updated == 0 ? uint16_t{0xffff} : updated);
   }
   putRaw32(l4, new_ports);
-  p.ttl = static_cast<uint8_t>(p.ttl - 1);
-  p.src_ip = to.src_ip;
-  p.dst_ip = to.dst_ip;
-  p.src_port = to.src_port;
-  p.dst_port = to.dst_port;
+  if constexpr (std::is_same_v<Frame, ParsedFrame>) {  // the burst path's SimpleIpv4 is not read again
+    p.ttl = static_cast<uint8_t>(p.ttl - 1);
+    p.src_ip = to.src_ip;
+    p.dst_ip = to.dst_ip;
+    p.src_port = to.src_port;
+    p.dst_port = to.dst_port;
+  }
 }
 
 // Sets the IPv4 identification to `id` (host order), fixing the header checksum
