@@ -1,6 +1,8 @@
 #include "dataplane/fwd/processor.h"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 #include "dataplane/fwd/flow_ops.h"
 #include "dataplane/fwd/processor6.h"
@@ -743,6 +745,10 @@ WorkerContext::WorkerContext(unsigned worker_id, std::vector<PortInfo> port_info
       affinity6(defaultAffinityCapacity(flows6.capacity())),
       next_fragment_id6(worker_id << 24) {
   for (PortInfo& port : ports) {
+    if (port.prefix_len > 32) {
+      throw std::invalid_argument("worker " + std::to_string(worker_id) + ": IPv4 prefix length " +
+                                  std::to_string(port.prefix_len) + " (0..32)");
+    }
     if (port.link_local6.isZero()) port.link_local6 = pkt::linkLocalFromMac(port.mac);
   }
   for (size_t i = 0; i < ports.size(); ++i) {

@@ -29,12 +29,19 @@ namespace ng::fwd {
 
 enum class PortRole : uint8_t { kExternal, kInternal };
 
+// IPv4 netmasks by prefix length, /0 to /32: one load on the per-packet next-hop test.
+inline constexpr std::array<uint32_t, 33> kPrefixMasks = [] {
+  std::array<uint32_t, 33> masks{};
+  for (size_t len = 1; len <= 32; ++len) masks[len] = ~uint32_t{0} << (32 - len);
+  return masks;
+}();
+
 // Boot-time facts about one data port, indexed by port slot (0..ports.size()-1).
 struct PortInfo {
   PortRole role = PortRole::kExternal;
   Mac mac{};
   uint32_t address = 0;    // the box's address on this port
-  uint8_t prefix_len = 24;
+  uint8_t prefix_len = 24;  // 0..32
   uint32_t gateway = 0;    // 0 = none: off-link destinations are unreachable
   uint16_t mtu = 1500;
   // The port has a kernel interface (exception path, fwd/exception.h): frames for
@@ -42,8 +49,7 @@ struct PortInfo {
   bool exception_path = false;
 
   [[nodiscard]] bool onLink(uint32_t ip) const noexcept {
-    const auto mask = static_cast<uint32_t>(~uint64_t{0} << (32 - prefix_len));  // /0: 0
-    return (ip & mask) == (address & mask);
+    return ((ip ^ address) & kPrefixMasks[prefix_len]) == 0;
   }
   // Next hop for `dst` out of this port, or 0 when there is none.
   [[nodiscard]] uint32_t nextHop(uint32_t dst) const noexcept {
@@ -91,7 +97,7 @@ struct alignas(64) WorkerContext {
   // capacity (defaultAffinityCapacity). `backend_stats_capacity`: BackendStats entries.
   // `flow6_capacity`: IPv6 flows (a separate table, lb::FlowTable6); 0 = derived from
   // the flow capacity (defaultFlow6Capacity). The IPv6 affinity table gets a quarter of
-  // it, at least 1024.
+  // it, at least 1024. Throws std::invalid_argument for a port whose prefix_len is over 32.
   WorkerContext(unsigned worker_id, std::vector<PortInfo> port_infos, uint32_t flow_capacity,
                 uint32_t affinity_capacity = 0, uint32_t backend_stats_capacity = kBackendStatsCapacity,
                 uint32_t flow6_capacity = 0);

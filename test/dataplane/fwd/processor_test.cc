@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <tuple>
 
 #include "dataplane/pkt/checksum.h"
@@ -279,6 +280,17 @@ TEST(Processor, BurstCarriesAConnectionBothWays) {
   }
   EXPECT_EQ(back.kind, Action::Kind::kForward);
   EXPECT_EQ(back.out_port, kExt);
+}
+
+// The next-hop test reads its netmask from a table by prefix length: a worker refuses
+// a port whose length is past /32 rather than read beyond the table.
+TEST(Processor, WorkerRefusesAPrefixLengthOver32) {
+  Env env = makeEnv();
+  std::vector<fwd::PortInfo> ports = env.ports;
+  ports[kInt].prefix_len = 32;
+  EXPECT_NO_THROW(fwd::WorkerContext(0, ports, 64));
+  ports[kInt].prefix_len = 33;
+  EXPECT_THROW(fwd::WorkerContext(0, ports, 64), std::invalid_argument);
 }
 
 TEST(Processor, ArpFromTheWrongSideCannotClaimANodesAddress) {
