@@ -218,7 +218,7 @@ struct Action {
   // (prepended = 0, length <= received). The DPDK worker applies it with
   // rte_pktmbuf_prepend / rte_pktmbuf_trim; one test of `length` keeps full-NAT's path.
   uint8_t prepended = 0;
-  uint8_t reserved = 0;  // always 0: the padding named, so an Action is stored as one word
+  uint8_t reserved = 0;  // always 0: the padding named, so Actions compare as words (Worker::wholeBurstTo)
   // (8 bytes with natural alignment, returned in one register: a 6-byte Action was
   // spilled in pieces and re-read whole, a store-forwarding stall per packet.)
   uint32_t length = 0;
