@@ -97,9 +97,10 @@ struct ParseResult {
 
 // The common shape, nearly every packet of a flow: untagged Ethernet, IPv4 without
 // options, not a fragment, TCP or UDP with a header that fits, header checksum good. Its
-// headers sit at fixed offsets, so it needs only the fields below, named as in
-// ParsedFrame so that code written over either reads the same (the established-flow
-// path of fwd::processBurst takes it without building a ParsedFrame).
+// headers sit at fixed offsets, so it needs only the fields below (the established-flow
+// path of fwd::processBurst takes it without building a ParsedFrame). `proto`, `ttl`
+// and `tcp_flags` are named as in ParsedFrame, so code written over either reads them
+// the same; `proto` is also in `ports`, kept as a field for that code.
 struct SimpleIpv4 {
   static constexpr uint16_t l3_offset = kEthHeaderLen;
   static constexpr uint16_t l4_offset = kEthHeaderLen + kIpv4MinLen;
@@ -142,9 +143,9 @@ namespace detail {
 // true: `frame` has the common shape and `out` holds its fields (parseFrame would
 // return kOk and toParsedFrame(out) is what it would write). false: not that shape, or
 // malformed; `out` is unspecified and parseFrame decides.
-// Inline: the burst path hashes the fields it returns, and from registers - called out
-// of line, the hash's 8-byte load over the two fresh 4-byte address stores missed
-// store-to-load forwarding on every frame (-17 % throughput).
+// Inline: the burst path hashes what it returns straight from registers. (Out of line,
+// when the addresses were two 4-byte fields, the hash's 8-byte load over their fresh
+// stores missed store-to-load forwarding on every frame: -17 % throughput.)
 [[gnu::always_inline]] inline bool parseSimpleIpv4(std::span<const std::byte> f, SimpleIpv4& out) noexcept {
   // Checked in the order the bytes come, each test one load and one compare; anything
   // else is left to the general parser, which also names what is wrong.
