@@ -1,5 +1,6 @@
 #include "dataplane/lb/flow_table.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <cassert>
@@ -13,6 +14,11 @@ namespace ng::lb {
 namespace {
 
 constexpr uint32_t kMaxCapacity = uint32_t{1} << 28;
+// Old-array slots moved per insert while the index grows. A doubling starts past 1/4
+// load of the old array (S slots, S/4 keys) and must end before the new one (2S slots)
+// passes 1/2 load, S keys: at 8 slots an insert the S slots are moved within S/8
+// inserts, that is by S/2 keys at most.
+constexpr uint32_t kGrowthStepSlots = 8;
 
 }  // namespace
 
@@ -57,7 +63,7 @@ uint32_t timeoutFor(FlowState state, const FlowTimeouts& t) noexcept {
 }
 
 template <class Key>
-BasicFlowTable<Key>::BasicFlowTable(uint32_t capacity) : capacity_(capacity) {
+BasicFlowTable<Key>::BasicFlowTable(uint32_t capacity, uint32_t initial_index_slots) : capacity_(capacity) {
   if (capacity == 0 || capacity > kMaxCapacity) {
     throw std::invalid_argument("flow table: capacity must be in [1, 2^28]");
   }
@@ -66,15 +72,22 @@ BasicFlowTable<Key>::BasicFlowTable(uint32_t capacity) : capacity_(capacity) {
   static_assert(sizeof(Slot) == 8);
   static_assert(std::is_trivially_destructible_v<Flow> && std::is_trivially_destructible_v<Slot> &&
                 std::is_trivially_destructible_v<Link>);
-  const uint32_t slot_count = std::bit_ceil(capacity * 4);
-  slot_mask_ = slot_count - 1;
+  full_slots_ = std::bit_ceil(capacity * 4);
+  const uint32_t first_slots =
+      std::min(full_slots_, std::bit_ceil(std::min(std::max(initial_index_slots, uint32_t{8}), full_slots_)));
 
   // Everything is written here, so no page is first touched on the hot path.
   records_ = HugeArray<Flow>(capacity);
   free_list_ = HugeArray<uint32_t>(capacity);
   live_ = HugeArray<uint8_t>(capacity);  // value-initialised: all 0
-  slots_ = HugeArray<Slot>(slot_count);
-  for (uint32_t i = 0; i < slot_count; ++i) slots_[i] = Slot{.tag = 0, .ref = kEmptyRef};
+  // [1] holds the sizes full/2, full/8, ...: needed only when the index starts below full.
+  for (int store = 0; store < 2; ++store) {
+    const uint32_t n = store == 0 ? full_slots_ : (first_slots < full_slots_ ? full_slots_ / 2 : 0);
+    if (n == 0) continue;
+    slot_store_[store] = HugeArray<Slot>(n);
+    for (uint32_t i = 0; i < n; ++i) slot_store_[store][i] = Slot{.tag = 0, .ref = kEmptyRef};
+  }
+  index_ = indexOfSize(first_slots);
   // Pop order 0, 1, 2, ...: a young table keeps its records dense.
   for (uint32_t i = 0; i < capacity; ++i) free_list_[i] = capacity - 1 - i;
   free_top_ = capacity;
@@ -148,7 +161,7 @@ bool BasicFlowTable<Key>::contains(const Key& key) const noexcept {
 template <class Key>
 BasicFlow<Key>* BasicFlowTable<Key>::insert(const Key& client, const Key& node, FlowState state,
                         uint32_t now_ms) noexcept {
-  if (free_top_ == 0 || client == node) return nullptr;
+  if (free_top_ == 0 || client == node || !reserveKeys(2)) return nullptr;
 
   // One walk per key: it finds the key (reject) or the first empty slot of its run,
   // which is where the key goes.
@@ -164,9 +177,9 @@ BasicFlow<Key>* BasicFlowTable<Key>::insert(const Key& client, const Key& node, 
     // Both runs end in the same empty slot and the client key takes it. The run up to
     // there holds neither key, so the node key goes to the next empty slot - if that is
     // still within its displacement bound. Load <= 1/2 guarantees another empty slot.
-    uint32_t p = (node_pos + 1) & slot_mask_;
-    while (slots_[p].ref != kEmptyRef) p = (p + 1) & slot_mask_;
-    if (((p - node_tag) & slot_mask_) > kMaxDisplacement) return nullptr;
+    uint32_t p = (node_pos + 1) & index_.mask;
+    while (index_.slots[p].ref != kEmptyRef) p = (p + 1) & index_.mask;
+    if (((p - node_tag) & index_.mask) > kMaxDisplacement) return nullptr;
     node_pos = p;
   }
 
@@ -176,15 +189,16 @@ BasicFlow<Key>* BasicFlowTable<Key>::insert(const Key& client, const Key& node, 
   live_[idx] = 1;
   ++size_;
   if (state == FlowState::kTcpSynSent) linkHalfOpen(idx);
-  slots_[client_pos] = Slot{.tag = client_tag, .ref = idx << 1};
-  slots_[node_pos] = Slot{.tag = node_tag, .ref = idx << 1 | 1};
+  index_.slots[client_pos] = Slot{.tag = client_tag, .ref = idx << 1};
+  index_.slots[node_pos] = Slot{.tag = node_tag, .ref = idx << 1 | 1};
+  keys_ += 2;
   return &f;
 }
 
 template <class Key>
 typename BasicFlowTable<Key>::Flow* BasicFlowTable<Key>::insertClientOnly(const Key& client, const Key& node,
                                                                           FlowState state, uint32_t now_ms) noexcept {
-  if (free_top_ == 0) return nullptr;
+  if (free_top_ == 0 || !reserveKeys(1)) return nullptr;
   const uint32_t tag = hashOf(client);
   uint32_t pos = kNotFound;
   if (find(client, tag, pos).flow != nullptr || pos == kNotFound) return nullptr;
@@ -194,30 +208,105 @@ typename BasicFlowTable<Key>::Flow* BasicFlowTable<Key>::insertClientOnly(const 
   live_[idx] = 1;
   ++size_;
   if (state == FlowState::kTcpSynSent) linkHalfOpen(idx);
-  slots_[pos] = Slot{.tag = tag, .ref = idx << 1};
+  index_.slots[pos] = Slot{.tag = tag, .ref = idx << 1};
+  ++keys_;
   return &f;
 }
 
 template <class Key>
 void BasicFlowTable<Key>::eraseRef(const Key& key, uint32_t ref) noexcept {
-  uint32_t pos = hashOf(key) & slot_mask_;
-  while (slots_[pos].ref != ref) {
-    assert(slots_[pos].ref != kEmptyRef);
-    pos = (pos + 1) & slot_mask_;
+  const uint32_t tag = hashOf(key);
+  [[maybe_unused]] const bool erased =
+      eraseIn</*kSkipMoved=*/false>(index_, 0, tag, ref) ||
+      (old_.slots != nullptr && eraseIn</*kSkipMoved=*/true>(old_, moved_, tag, ref));
+  assert(erased);
+  --keys_;
+}
+
+template <class Key>
+template <bool kSkipMoved>
+bool BasicFlowTable<Key>::eraseIn(const Index& index, uint32_t moved, uint32_t tag, uint32_t ref) noexcept {
+  // The walk of findIn, for the entry itself rather than its key.
+  uint32_t pos = tag & index.mask;
+  for (uint32_t d = 0;; ++d, pos = (pos + 1) & index.mask) {
+    if (kSkipMoved && pos < moved) {
+      d += moved - pos;
+      pos = moved;
+    }
+    if (d > kMaxDisplacement || index.slots[pos].ref == kEmptyRef) return false;
+    if (index.slots[pos].ref == ref) break;
   }
   // Backward-shift deletion (no tombstones, so lookups never slow down with churn): pull
   // later entries of the run into the hole when that keeps them reachable from home,
-  // i.e. when their home is not cyclically within (hole, j].
+  // i.e. when their home is not cyclically within (hole, j]. `gap` is j - hole: past
+  // kMaxDisplacement no entry can have its home at or before the hole, so the scan ends
+  // there at the latest. Moved-out slots of an old array count as occupied by entries
+  // that stay put, as in findIn (so an old array can look full: the gap bound, and one
+  // lap at most, end the scan then).
   uint32_t hole = pos;
-  for (uint32_t j = (pos + 1) & slot_mask_; slots_[j].ref != kEmptyRef;
-       j = (j + 1) & slot_mask_) {
-    const uint32_t home = slots_[j].tag & slot_mask_;
-    if (((j - home) & slot_mask_) >= ((j - hole) & slot_mask_)) {
-      slots_[hole] = slots_[j];
+  uint32_t j = pos;
+  for (uint32_t gap = 1; gap <= kMaxDisplacement && gap <= index.mask; ++gap) {
+    j = (j + 1) & index.mask;
+    if (kSkipMoved && j < moved) {
+      gap += moved - j;
+      j = moved;
+      if (gap > kMaxDisplacement || gap > index.mask) break;
+    }
+    const Slot s = index.slots[j];
+    if (s.ref == kEmptyRef) break;
+    if (((j - (s.tag & index.mask)) & index.mask) >= gap) {
+      index.slots[hole] = s;
       hole = j;
+      gap = 0;
     }
   }
-  slots_[hole] = Slot{.tag = 0, .ref = kEmptyRef};
+  index.slots[hole] = Slot{.tag = 0, .ref = kEmptyRef};
+  return true;
+}
+
+template <class Key>
+typename BasicFlowTable<Key>::Index BasicFlowTable<Key>::indexOfSize(uint32_t slots) noexcept {
+  // Sizes full, full/2, full/4, ... alternate between the two stores.
+  const int store = (std::countr_zero(full_slots_) - std::countr_zero(slots)) & 1;
+  return Index{.slots = slot_store_[store].data(), .mask = slots - 1};
+}
+
+template <class Key>
+bool BasicFlowTable<Key>::reserveKeys(uint32_t keys) noexcept {
+  if (old_.slots != nullptr) migrate(kGrowthStepSlots);
+  // Doubles past 1/4 load, so the array in use runs at 1/8 to 1/4 (a hit costs ~1.2
+  // probes, a miss ~1.4) until the full size, which holds up to 1/2 at full capacity.
+  const uint32_t slots = index_.mask + 1;
+  if (keys_ + keys > slots / 4 && old_.slots == nullptr && slots < full_slots_) {
+    old_ = index_;
+    moved_ = 0;
+    index_ = indexOfSize(slots * 2);
+    migrate(kGrowthStepSlots);
+  }
+  // 1/2 is the bound linear probing needs (insert relies on it). At full size the
+  // records run out first (2 keys and 4 slots a record); below it only a growth held up
+  // by crafted collisions (migrate()) can reach it.
+  return keys_ + keys <= (index_.mask + 1) / 2;
+}
+
+template <class Key>
+void BasicFlowTable<Key>::migrate(uint32_t budget) noexcept {
+  for (; budget > 0 && old_.slots != nullptr; --budget) {
+    Slot& s = old_.slots[moved_];
+    if (s.ref != kEmptyRef) {
+      // Not in index_ (keys are unique), so its place is the first empty slot from home.
+      uint32_t pos = s.tag & index_.mask;
+      uint32_t d = 0;
+      while (index_.slots[pos].ref != kEmptyRef && d <= kMaxDisplacement) {
+        pos = (pos + 1) & index_.mask;
+        ++d;
+      }
+      if (d > kMaxDisplacement) return;  // crowded by crafted keys: wait here (see header)
+      index_.slots[pos] = s;
+      s = Slot{.tag = 0, .ref = kEmptyRef};
+    }
+    if (moved_++ == old_.mask) old_ = Index{};  // every old slot moved: the growth is done
+  }
 }
 
 template <class Key>
@@ -236,6 +325,7 @@ void BasicFlowTable<Key>::erase(Flow* flow) noexcept {
 template <class Key>
 uint32_t BasicFlowTable<Key>::expire(uint32_t now_ms, uint32_t budget, const FlowTimeouts& timeouts,
                            ExpiryObserver* observer) noexcept {
+  migrate(budget);
   // Never more than one lap per call, whatever the budget.
   if (budget > capacity_) budget = capacity_;
   uint32_t removed = 0;
@@ -257,7 +347,7 @@ uint32_t BasicFlowTable<Key>::expire(uint32_t now_ms, uint32_t budget, const Flo
 template <class Key>
 size_t BasicFlowTable<Key>::bytesPerFlow() const noexcept {
   const size_t bytes = size_t{capacity_} * (sizeof(Flow) + sizeof(uint32_t) + sizeof(uint8_t) + sizeof(Link)) +
-                       (size_t{slot_mask_} + 1) * sizeof(Slot);
+                       (slot_store_[0].size() + slot_store_[1].size()) * sizeof(Slot);
   return bytes / capacity_;
 }
 

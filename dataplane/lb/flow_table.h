@@ -99,10 +99,19 @@ class BasicFlowTable {
   using Flow = BasicFlow<Key>;
   using ExpiryObserver = BasicExpiryObserver<Key>;
 
-  // Allocates everything up front: `capacity` flow records and an index sized for a
-  // load factor of at most 1/2 over both keys. Throws std::bad_alloc / invalid_argument
-  // (capacity 0 or > 2^28) at construction only.
-  explicit BasicFlowTable(uint32_t capacity);
+  // Allocates everything up front: `capacity` flow records and the index's memory for a
+  // load factor of at most 1/2 over both keys at full capacity. Throws std::bad_alloc /
+  // invalid_argument (capacity 0 or > 2^28) at construction only.
+  //
+  // The index in use starts at `initial_index_slots` (rounded up to a power of two, at
+  // least 8, at most the full size) and doubles as keys arrive, so that its size follows
+  // the flows actually held: a lookup touches as many pages as the live flows need, not
+  // as the configured capacity reserves (a 1M-flow index is 32 MiB, and with a few
+  // thousand flows each slot it visits would sit in a page of its own: a TLB miss per
+  // packet). A doubling moves the old array's entries a few at a time, on inserts and on
+  // expire(), so no call ever stops to rehash the table (see migrate()).
+  static constexpr uint32_t kDefaultInitialIndexSlots = 4096;
+  explicit BasicFlowTable(uint32_t capacity, uint32_t initial_index_slots = kDefaultInitialIndexSlots);
 
   // Bound on any index probe: lookups and inserts never walk more than
   // kMaxDisplacement + 1 slots, whatever keys an attacker sends.
@@ -123,8 +132,8 @@ class BasicFlowTable {
   [[nodiscard]] Hit lookup(const Key& key) noexcept;
 
   // Burst helpers (DPDK l3fwd / rte_hash bulk-lookup style): hash every key of a burst,
-  // prefetch their index slots, then their records, then look up with the known hash, so
-  // the cache misses of a burst overlap instead of adding up.
+  // prefetch their index slots, then look up with the known hash, so the slots' cache
+  // misses of a burst overlap instead of adding up.
   // Inline, so a key built from parsed fields is hashed from registers: called out of
   // line, the compiler merged the field loads into 8-byte loads over the fresh 4-byte
   // stores, a store-forwarding stall per packet.
@@ -132,17 +141,10 @@ class BasicFlowTable {
   [[nodiscard]] static uint32_t hashOf(const Probe& key) noexcept {
     return static_cast<uint32_t>(hashFlowIndex(key, kIndexSeed));
   }
-  void prefetchSlot(uint32_t hash) const noexcept { __builtin_prefetch(&slots_[hash & slot_mask_]); }
-  // Reads the home slot (prefetch it first) and prefetches the record it points to when
-  // its tag matches; a hint only, never a fault.
-  void prefetchRecord(uint32_t hash) const noexcept {
-    const Slot s = slots_[hash & slot_mask_];
-    if (s.ref != kEmptyRef && s.tag == hash) {
-      // Both lines: records are not line-aligned, and half of them span two.
-      const auto* record = reinterpret_cast<const std::byte*>(&records_[s.ref >> 1]);
-      __builtin_prefetch(record);
-      __builtin_prefetch(record + sizeof(Flow) - 1);
-    }
+  // Always inline: out of line, GCC counts a function that only prefetches as free of
+  // side effects and deletes its calls (it did so to a record prefetch here once).
+  [[gnu::always_inline]] void prefetchSlot(uint32_t hash) const noexcept {
+    __builtin_prefetch(&index_.slots[hash & index_.mask]);
   }
   // `hash` must be hashOf(key). Inline: the per-packet lookup of an established flow.
   template <class Probe = Key>
@@ -153,10 +155,11 @@ class BasicFlowTable {
   }
   [[nodiscard]] bool contains(const Key& key) const noexcept;
 
-  // Inserts a flow under both keys. Returns nullptr (and changes nothing) when the table
-  // is full, either key is already present, or a key would sit more than
+  // Inserts a flow under both keys. Returns nullptr (and changes nothing in the flows)
+  // when the table is full, either key is already present, or a key would sit more than
   // kMaxDisplacement slots from its home in the index (crafted hash collisions; with
-  // honest traffic the longest displacement at 4M flows is about 40).
+  // honest traffic the longest displacement at 4M flows is about 40). Every insert also
+  // takes a step of the index's growth when one is under way, and may start one.
   [[nodiscard]] Flow* insert(const Key& client, const Key& node, FlowState state,
                              uint32_t now_ms) noexcept;
   // Same for a flow whose replies bypass the box (tunnel mode, DSR): indexed under its
@@ -205,11 +208,18 @@ class BasicFlowTable {
   // Incremental expiry: examines at most `budget` record slots from a rotating cursor
   // and removes flows idle for longer than their state's timeout (wrap-safe uint32 ms
   // arithmetic). Returns the number of flows removed; `observer`, when given, sees each.
+  // Also moves up to `budget` slots of a growing index, so a growth finishes even when
+  // no new flow comes.
   uint32_t expire(uint32_t now_ms, uint32_t budget, const FlowTimeouts& timeouts,
                   ExpiryObserver* observer = nullptr) noexcept;
 
   [[nodiscard]] uint32_t size() const noexcept { return size_; }
   [[nodiscard]] uint32_t capacity() const noexcept { return capacity_; }
+  // Slots of the index array inserts go to now (a power of two; the full size is
+  // 4 x capacity rounded up), and whether a doubling is still moving entries out of
+  // the previous array.
+  [[nodiscard]] uint32_t indexSlots() const noexcept { return index_.mask + 1; }
+  [[nodiscard]] bool indexGrowing() const noexcept { return old_.slots != nullptr; }
   // Memory held by the table divided by capacity: the "bytes per flow" benchmark figure.
   [[nodiscard]] size_t bytesPerFlow() const noexcept;
 
@@ -218,32 +228,58 @@ class BasicFlowTable {
   // (no tombstones), index slots hold a hash tag and record index; records come from a
   // free list.
   // One index entry. `tag` is the low 32 bits of the key's hash; its low bits are also
-  // the home position (slot count <= 2^30), so backward-shift deletion can find every
-  // entry's home without touching the records. The bits above the mask filter out most
-  // non-matching entries before the record's key is compared. `ref` = record index << 1
-  // | is_node_key, or kEmptyRef.
+  // the home position (slot count <= 2^30), so backward-shift deletion and growth find
+  // every entry's home without touching the records. The bits above the mask filter out
+  // most non-matching entries before the record's key is compared. `ref` = record
+  // index << 1 | is_node_key, or kEmptyRef.
   struct Slot {
     uint32_t tag;
     uint32_t ref;
   };
   static constexpr uint32_t kEmptyRef = ~uint32_t{0};
   static constexpr uint32_t kNotFound = ~uint32_t{0};
+  // One array of mask + 1 slots.
+  struct Index {
+    Slot* slots = nullptr;
+    uint32_t mask = 0;
+  };
 
   // The record `key` reaches and whether it is that record's node key; flow = nullptr
-  // when absent, and then `empty` is the first empty slot of its run within
+  // when absent, and then `empty` is the first empty slot of its run in index_ within
   // kMaxDisplacement of home, or kNotFound when there is none.
-  // No entry sits further than kMaxDisplacement from its home (insert refuses, deletion
-  // only shifts entries closer), so the walk is bounded even under hash flooding: a
-  // crafted cluster costs at most kMaxDisplacement + 1 probes, never a stall.
+  // No entry sits further than kMaxDisplacement from its home (insert and growth refuse,
+  // deletion only shifts entries closer), so the walk is bounded even under hash
+  // flooding: a crafted cluster costs at most kMaxDisplacement + 1 probes, never a stall.
   struct Found {
     const Flow* flow;
     bool by_node_key;
   };
   template <class Probe = Key>
   Found find(const Probe& key, uint32_t tag, uint32_t& empty) const noexcept {
-    uint32_t pos = tag & slot_mask_;
-    for (uint32_t d = 0; d <= kMaxDisplacement; ++d, pos = (pos + 1) & slot_mask_) {
-      const Slot s = slots_[pos];
+    const Found found = findIn</*kSkipMoved=*/false>(index_.slots, index_.mask, 0, key, tag, empty);
+    if (found.flow != nullptr || old_.slots == nullptr) [[likely]] return found;
+    return findInOld(key, tag);
+  }
+  // Out of line: the hot path that inlines find() keeps only the test for a growth.
+  template <class Probe>
+  [[gnu::noinline]] Found findInOld(const Probe& key, uint32_t tag) const noexcept {
+    uint32_t unused;
+    return findIn</*kSkipMoved=*/true>(old_.slots, old_.mask, moved_, key, tag, unused);
+  }
+  // One array's walk. In the old array of a growth, slots [0, moved) have been emptied
+  // by migrate() and stand for the entries that were there: a walk steps over them as
+  // over occupied slots (kSkipMoved), so an entry whose run crossed them is still found.
+  template <bool kSkipMoved, class Probe>
+  Found findIn(const Slot* slots, uint32_t mask, uint32_t moved, const Probe& key, uint32_t tag,
+               uint32_t& empty) const noexcept {
+    uint32_t pos = tag & mask;
+    for (uint32_t d = 0; d <= kMaxDisplacement; ++d, pos = (pos + 1) & mask) {
+      if (kSkipMoved && pos < moved) {
+        d += moved - pos;
+        pos = moved;
+        if (d > kMaxDisplacement) break;
+      }
+      const Slot s = slots[pos];
       if (s.ref == kEmptyRef) {
         empty = pos;
         return {nullptr, false};
@@ -258,6 +294,20 @@ class BasicFlowTable {
   }
   // Removes the index entry `ref` (record index << 1 | is_node_key) reached by `key`.
   void eraseRef(const Key& key, uint32_t ref) noexcept;
+  template <bool kSkipMoved>
+  bool eraseIn(const Index& index, uint32_t moved, uint32_t tag, uint32_t ref) noexcept;
+  // Makes room in the index for `keys` more entries: takes a growth step, and starts a
+  // doubling when the array in use would pass a load of 1/4. False when the array would
+  // pass 1/2 (a growth held up by crafted collisions, see migrate()).
+  bool reserveKeys(uint32_t keys) noexcept;
+  // The array for an index of `slots` slots (a power of two <= full_slots_) in its store.
+  Index indexOfSize(uint32_t slots) noexcept;
+  // Moves up to `budget` slots of the old array into index_, in slot order; ends the
+  // growth when the last one is done. An entry that would sit further than
+  // kMaxDisplacement from its home in index_ (only crafted keys crowd it so) stays where
+  // it is, and the growth waits there until expiry or erasure makes room: nothing is
+  // lost, lookups keep walking both arrays meanwhile.
+  void migrate(uint32_t budget) noexcept;
   void stateChanged(Flow& flow, FlowState before) noexcept;
   void linkHalfOpen(uint32_t idx) noexcept;    // append at the tail (newest)
   void unlinkHalfOpen(uint32_t idx) noexcept;  // no-op when not linked
@@ -276,8 +326,17 @@ class BasicFlowTable {
   HugeArray<uint32_t> free_list_;
   uint32_t free_top_ = 0;
   HugeArray<uint8_t> live_;  // 1 when records_[i] is in use
-  HugeArray<Slot> slots_;
-  uint32_t slot_mask_ = 0;
+  // The index's memory: every power-of-two size from the initial one up to the full
+  // size (4 x capacity rounded up) lives in one of the two, alternately - the full size
+  // in [0], half of it in [1], a quarter in [0] and so on - so the two arrays of a
+  // doubling never share memory. Slots outside the arrays in use are always empty
+  // (growth leaves the old array empty), so a doubling starts without clearing anything.
+  HugeArray<Slot> slot_store_[2];
+  uint32_t full_slots_ = 0;
+  Index index_;         // inserts go here; lookups look here first
+  Index old_;           // growing: the previous array, its slots [0, moved_) moved out
+  uint32_t moved_ = 0;
+  uint32_t keys_ = 0;   // entries in index_ and old_ together
   uint32_t expire_cursor_ = 0;
   HugeArray<Link> half_open_links_;
   uint32_t half_open_head_ = kNil;

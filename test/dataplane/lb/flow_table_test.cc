@@ -159,8 +159,9 @@ TEST(FlowTableTest, CollidingKeysAreBounded) {
 // Randomised (seeded) differential test against std::unordered_map. A small key space
 // makes duplicates, collisions in the index, full-table rejects and long backward shifts
 // common; capacity 16 (64 index slots) also exercises wrap-around of probe runs.
-void runModel(uint32_t capacity, uint32_t key_space, uint32_t seed) {
-  FlowTable t(capacity);
+void runModel(uint32_t capacity, uint32_t key_space, uint32_t seed,
+              uint32_t initial_index_slots = FlowTable::kDefaultInitialIndexSlots) {
+  FlowTable t(capacity, initial_index_slots);
   struct Entry {
     Flow* flow;
     bool by_node;
@@ -222,6 +223,129 @@ void runModel(uint32_t capacity, uint32_t key_space, uint32_t seed) {
 
 TEST(FlowTableTest, MatchesModelSmallTable) { runModel(16, 64, 1); }
 TEST(FlowTableTest, MatchesModelLargerTable) { runModel(2000, 6000, 2); }
+// From an 8-slot index: doublings (8 -> 8192 slots) under way during inserts, erases
+// (backward shifts in the old array across its moved-out slots) and lookups of both arrays.
+TEST(FlowTableTest, MatchesModelWhileGrowing) { runModel(2000, 6000, 3, 8); }
+TEST(FlowTableTest, MatchesModelWhileGrowingSmallTable) { runModel(16, 64, 4, 8); }
+
+// The index in use follows the keys held: it starts small, doubles past 1/4 load, keeps
+// every key reachable while entries move, and stops at the full size.
+TEST(FlowTableTest, IndexGrowsWithTheFlows) {
+  FlowTable t(1u << 12, 64);  // full size 16384 slots
+  EXPECT_EQ(t.indexSlots(), 64u);
+  EXPECT_FALSE(t.indexGrowing());
+  uint32_t growths_seen_midway = 0;
+  for (uint32_t i = 0; i < (1u << 12); ++i) {
+    ASSERT_NE(t.insert(clientKey(i), nodeKey(i), FlowState::kUdp, 0), nullptr) << i;
+    // Load <= 1/4 of the array inserts go to, whatever is still moving (1/2 at most
+    // once it is full size).
+    ASSERT_LE(2 * (i + 1), t.indexSlots() / (t.indexSlots() < (1u << 14) ? 4 : 2)) << i;
+    if (t.indexGrowing()) {
+      ++growths_seen_midway;
+      for (uint32_t k = 0; k <= i; ++k) {
+        ASSERT_EQ(t.lookup(clientKey(k)).flow, t.lookup(nodeKey(k)).flow) << i << " " << k;
+        ASSERT_NE(t.lookup(nodeKey(k)).flow, nullptr) << i << " " << k;
+      }
+    }
+  }
+  EXPECT_GT(growths_seen_midway, 0u);
+  EXPECT_EQ(t.indexSlots(), 1u << 14);  // 8192 keys: the full size, reached and not passed
+  EXPECT_FALSE(t.insert(clientKey(1u << 12), nodeKey(1u << 12), FlowState::kUdp, 0));  // full
+  EXPECT_FALSE(t.indexGrowing());
+  // Erasing a flow in the middle of a growth: its keys may sit in either array.
+  FlowTable u(1u << 12, 64);
+  uint32_t n = 0;
+  while (!(u.indexGrowing() && u.indexSlots() >= 1024)) {
+    ASSERT_NE(u.insert(clientKey(n), nodeKey(n), FlowState::kUdp, 0), nullptr);
+    ++n;
+  }
+  for (uint32_t k = 0; k < n; k += 2) u.erase(u.lookup(clientKey(k)).flow);
+  for (uint32_t k = 0; k < n; ++k) {
+    ASSERT_EQ(u.contains(clientKey(k)), k % 2 == 1) << k;
+    ASSERT_EQ(u.contains(nodeKey(k)), k % 2 == 1) << k;
+  }
+  // Without inserts, expiry's budget finishes the growth.
+  EXPECT_TRUE(u.indexGrowing());
+  EXPECT_EQ(u.expire(0, 1024, FlowTimeouts{}), 0u);
+  EXPECT_FALSE(u.indexGrowing());
+  for (uint32_t k = 1; k < n; k += 2) ASSERT_EQ(u.lookup(nodeKey(k)).flow->client, clientKey(k)) << k;
+}
+
+// Erasing from the old array of a growth, across the slots already moved out: a run of
+// the old array that wraps from its end to its start, cut by the moved-out slots at the
+// start, must stay reachable (backward shift across them) and its entries findable for
+// erasure (walk across them).
+TEST(FlowTableTest, EraseDuringGrowthAcrossTheMovedOutSlots) {
+  std::vector<FlowKey> wrapping;  // home 250 of 256: a run over 250..255 and 0..33
+  std::vector<FlowKey> honest;    // homes 60..200: away from it
+  for (uint32_t i = 0; wrapping.size() < 40 || honest.size() < 200; ++i) {
+    const FlowKey k = clientKey(i);
+    const uint32_t home = FlowTable::hashOf(k) & 255;
+    if (home == 250 && wrapping.size() < 40) wrapping.push_back(k);
+    if (home >= 60 && home <= 200) honest.push_back(k);
+  }
+  FlowTable t(1u << 10, 256);
+  for (const FlowKey& k : wrapping) ASSERT_NE(t.insertClientOnly(k, nodeKey(0), FlowState::kUdp, 0), nullptr);
+  size_t h = 0;
+  while (!t.indexGrowing()) ASSERT_NE(t.insertClientOnly(honest[h++], nodeKey(0), FlowState::kUdp, 0), nullptr);
+  // The doubling moved slots 0..7; one more insert moves 8..15. wrapping[6..21] (slots
+  // 0..15) are in the new array now, wrapping[0..5] and [22..39] still in the old one.
+  ASSERT_NE(t.insertClientOnly(honest[h++], nodeKey(0), FlowState::kUdp, 0), nullptr);
+  ASSERT_TRUE(t.indexGrowing());
+  std::vector<bool> erased(wrapping.size());
+  for (size_t k : {size_t{0}, size_t{30}, size_t{3}, size_t{22}}) {
+    t.erase(t.lookup(wrapping[k]).flow);
+    erased[k] = true;
+    for (size_t j = 0; j < wrapping.size(); ++j) ASSERT_EQ(t.contains(wrapping[j]), !erased[j]) << k << " " << j;
+  }
+  EXPECT_EQ(t.expire(0, 100'000, FlowTimeouts{}), 0u);
+  EXPECT_FALSE(t.indexGrowing());
+  for (size_t j = 0; j < wrapping.size(); ++j) ASSERT_EQ(t.contains(wrapping[j]), !erased[j]) << j;
+  for (size_t k = 0; k < h; ++k) ASSERT_TRUE(t.contains(honest[k])) << k;
+}
+
+// A doubling whose next entry cannot be placed within kMaxDisplacement of its new home
+// (keys crafted to share one home crowd it) waits there: nothing is lost, lookups still
+// find both arrays' keys, and it finishes once the crowd leaves.
+TEST(FlowTableTest, GrowthWaitsForRoomAfterCraftedCollisions) {
+  // 512 slots at first, then 1024: keys whose home is 812 in the 1024-slot array have
+  // their home at 300 in the 512-slot one.
+  constexpr uint32_t kHome = 812;
+  std::vector<FlowKey> colliding;
+  std::vector<FlowKey> honest;  // homes below 100 in both sizes: away from the crowd
+  for (uint32_t i = 0; colliding.size() < 400 || honest.size() < 200; ++i) {
+    const FlowKey k = clientKey(i);
+    const uint32_t home = FlowTable::hashOf(k) & 1023;
+    if (home == kHome) colliding.push_back(k);
+    if (home < 100 && home > 30) honest.push_back(k);
+  }
+  FlowTable t(1u << 10, 512);
+  // The old array: 100 colliding keys at 300..399, honest ones until the doubling starts.
+  size_t c = 0;
+  for (; c < 100; ++c) ASSERT_NE(t.insertClientOnly(colliding[c], nodeKey(0), FlowState::kUdp, 0), nullptr);
+  size_t h = 0;
+  while (!t.indexGrowing()) ASSERT_NE(t.insertClientOnly(honest[h++], nodeKey(0), FlowState::kUdp, 0), nullptr);
+  ASSERT_EQ(t.indexSlots(), 1024u);
+  // New flows of two colliding keys each crowd the new array at 812 before the sweep
+  // reaches the old cluster at 300: its later entries find no slot within the bound.
+  std::vector<Flow*> crowd;
+  for (int i = 0; i < 60; ++i, c += 2) {
+    if (Flow* f = t.insert(colliding[c], colliding[c + 1], FlowState::kUdp, 0)) crowd.push_back(f);
+  }
+  EXPECT_GT(crowd.size(), 10u);
+  EXPECT_EQ(t.expire(0, 100'000, FlowTimeouts{}), 0u);
+  EXPECT_TRUE(t.indexGrowing());  // waiting, not lost
+  for (size_t k = 0; k < 100; ++k) ASSERT_TRUE(t.contains(colliding[k])) << k;
+  for (size_t k = 0; k < h; ++k) ASSERT_TRUE(t.contains(honest[k])) << k;
+  for (Flow* f : crowd) ASSERT_EQ(t.lookup(f->node).flow, f);
+  // Inserts still work meanwhile, up to 1/2 load of the new array.
+  ASSERT_NE(t.insertClientOnly(honest[h++], nodeKey(0), FlowState::kUdp, 0), nullptr);
+  for (Flow* f : crowd) t.erase(f);
+  EXPECT_EQ(t.expire(0, 100'000, FlowTimeouts{}), 0u);
+  EXPECT_FALSE(t.indexGrowing());
+  for (size_t k = 0; k < 100; ++k) ASSERT_TRUE(t.contains(colliding[k])) << k;
+  for (size_t k = 0; k < h; ++k) ASSERT_TRUE(t.contains(honest[k])) << k;
+}
 
 TEST(FlowTableTest, TimeoutsByState) {
   const FlowTimeouts to{.tcp_established_ms = 1000, .tcp_transitory_ms = 100, .udp_ms = 500, .tcp_half_open_ms = 30};
@@ -280,10 +404,13 @@ TEST(FlowTableTest, ExpireBudgetBoundsWork) {
 
 TEST(FlowTableTest, BytesPerFlow) {
   FlowTable t(1u << 16);
-  // Record + free-list entry + live flag + half-open list links + 4 index slots of 8 bytes.
-  EXPECT_EQ(t.bytesPerFlow(), sizeof(Flow) + 4 + 1 + 8 + 4 * 8);
-  // 40-byte keys pair + timestamp + backend stats id + state: keep it under 96.
-  EXPECT_LE(t.bytesPerFlow(), 96u);
+  // Record + free-list entry + live flag + half-open list links + index slots of 8 bytes:
+  // 4 for the full-size array, 2 for the half-size one a growing index moves from.
+  EXPECT_EQ(t.bytesPerFlow(), sizeof(Flow) + 4 + 1 + 8 + (4 + 2) * 8);
+  EXPECT_LE(t.bytesPerFlow(), 112u);
+  // An index that starts at full size needs no second array.
+  FlowTable full(1u << 10, 1u << 12);
+  EXPECT_EQ(full.bytesPerFlow(), sizeof(Flow) + 4 + 1 + 8 + 4 * 8);
 }
 
 // Walks the half-open FIFO by evicting: the order in which oldestHalfOpen() hands out
