@@ -455,7 +455,9 @@ template <class Frame>
 // path's pkt::SimpleIpv4 (a frame of the common shape: no ParsedFrame is built for it
 // unless it leaves this path), whose key comes as lb::FlowKeyWords. `role` is
 // ctx.ports[in_port].role, a constant where the burst loop is specialised per role.
-template <class Frame, class Key>
+// kCurrentIndex (the burst loop): the flow table's lookupInCurrentIndex(), so while the
+// index grows a flow may be missed; the caller checks again before a new flow is made.
+template <bool kCurrentIndex = false, class Frame, class Key>
 [[gnu::always_inline]] inline bool knownFlow(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
                                              PortRole role, std::span<std::byte> frame, Frame& p, const Key& key,
                                              uint32_t flow_hash, uint32_t now_ms, Action& out) noexcept {
@@ -468,7 +470,8 @@ template <class Frame, class Key>
       return true;
     }
   }
-  const lb::FlowTable::Hit hit = ctx.flows.lookup(key, flow_hash);
+  const lb::FlowTable::Hit hit =
+      kCurrentIndex ? ctx.flows.lookupInCurrentIndex(key, flow_hash) : ctx.flows.lookup(key, flow_hash);
   const bool from_client = role == PortRole::kExternal && hit.flow != nullptr && !hit.by_node_key;
   const bool from_node = role == PortRole::kInternal && hit.flow != nullptr && hit.by_node_key;
   if (!from_client && !from_node) return false;
@@ -784,7 +787,10 @@ struct Staged {
                                       std::span<std::byte> frame, const Staged& s, ParsedFrame& parsed,
                                       uint32_t now_ms) noexcept {
   pkt::toParsedFrame(s.simple, parsed);
-  return decide(ctx, snap, in_port, frame, parsed, true, s.hash, now_ms, /*flow_checked=*/true);
+  // The burst loop looked in the index array in use only: while the index grows, its
+  // flow may sit in the old array, so decideDatagram looks again, in both.
+  const bool flow_checked = !ctx.flows.indexGrowing();
+  return decide(ctx, snap, in_port, frame, parsed, true, s.hash, now_ms, flow_checked);
 }
 // Any other frame, parsed whole in stage 1.
 [[gnu::noinline]] Action decideParsed(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in_port,
@@ -810,7 +816,8 @@ void decideStaged(WorkerContext& ctx, const ForwardingSnapshot& snap, uint8_t in
   for (size_t i = 0; i < n; ++i) {
     Staged& s = staged[i];
     if (s.is_simple) [[likely]] {
-      if (!knownFlow(ctx, snap, in_port, kRole, frames[i], s.simple, keyOf(s.simple), s.hash, now_ms, actions[i])) {
+      if (!knownFlow</*kCurrentIndex=*/true>(ctx, snap, in_port, kRole, frames[i], s.simple, keyOf(s.simple), s.hash,
+                                              now_ms, actions[i])) {
         actions[i] = decideSimple(ctx, snap, in_port, frames[i], s, parsed[i], now_ms);
       }
     } else {

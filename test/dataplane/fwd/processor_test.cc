@@ -282,6 +282,37 @@ TEST(Processor, BurstCarriesAConnectionBothWays) {
   EXPECT_EQ(back.out_port, kExt);
 }
 
+// The burst loop looks flows up in the flow index's array in use only; while the index
+// grows, most flows still sit in the old array, and their frames must still find them
+// (same node, no new flow) rather than be taken for new connections.
+TEST(Processor, BurstFindsFlowsStillInTheOldIndexWhileItGrows) {
+  Harness h;
+  std::vector<Bytes> acks;
+  std::vector<uint32_t> node_of;
+  for (uint16_t port = 20000; !h.ctx.flows.indexGrowing(); ++port) {
+    ASSERT_LT(port, 24000) << "the index never started to grow";
+    Bytes syn = clientTcp(port, tcp::kSyn);
+    ASSERT_EQ(h.run(kExt, syn).kind, Action::Kind::kForward);
+    node_of.push_back(parseFrame(syn).frame.dst_ip);
+    acks.push_back(clientTcp(port, tcp::kAckFlag));
+  }
+  const uint64_t flows = h.ctx.counters.new_flows.get();
+  ASSERT_GT(flows, 500u);
+  for (size_t begin = 0; begin < acks.size(); begin += fwd::kMaxBurst) {
+    const size_t n = std::min(fwd::kMaxBurst, acks.size() - begin);
+    std::vector<std::span<std::byte>> spans;
+    for (size_t i = begin; i < begin + n; ++i) spans.emplace_back(acks[i]);
+    std::vector<Action> actions(n);
+    fwd::processBurst(h.ctx, *h.env.snapshot, kExt, spans, actions, 1000);
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(actions[i].kind, Action::Kind::kForward) << begin + i;
+      EXPECT_EQ(parseFrame(acks[begin + i]).frame.dst_ip, node_of[begin + i]) << begin + i;
+    }
+  }
+  EXPECT_EQ(h.ctx.counters.new_flows.get(), flows);
+  EXPECT_TRUE(h.ctx.flows.indexGrowing());  // nothing moved them meanwhile: no inserts, no expiry
+}
+
 // The next-hop test reads its netmask from a table by prefix length: a worker refuses
 // a port whose length is past /32 rather than read beyond the table.
 TEST(Processor, WorkerRefusesAPrefixLengthOver32) {
