@@ -244,6 +244,7 @@ json statsJson(const StatusModel& model) {
       {"affinity_hits", &WorkerCounters::affinity_hits},
       {"affinity_overflows", &WorkerCounters::affinity_overflows},
       {"half_open_flows", &WorkerCounters::half_open_flows},
+      {"flow_index_slots", &WorkerCounters::flow_index_slots},
       {"half_open_evictions", &WorkerCounters::half_open_evictions},
       {"fragments_forwarded", &WorkerCounters::fragments_forwarded},
       {"redirected", &WorkerCounters::redirected},
@@ -539,6 +540,11 @@ std::string metricsText(const StatusSources& sources) {
   w.family("nodegate_flows_half_open", "gauge", "Half-open (SYN-sent) flows in a worker's flow tables, IPv4 and IPv6.");
   for (const WorkerSource& ws : model.workers()) {
     w.sample("nodegate_flows_half_open", {{"worker", std::to_string(ws.id)}}, ws.counters->half_open_flows.get());
+  }
+  w.family("nodegate_flow_index_slots", "gauge",
+           "Slots of a worker's IPv4 flow index in use; it doubles as flows arrive, up to 4 per flow of capacity.");
+  for (const WorkerSource& ws : model.workers()) {
+    w.sample("nodegate_flow_index_slots", {{"worker", std::to_string(ws.id)}}, ws.counters->flow_index_slots.get());
   }
   struct Field {
     const char* name;

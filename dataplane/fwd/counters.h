@@ -94,6 +94,7 @@ struct alignas(64) WorkerCounters {
   Counter expired_flows;
   Counter active_flows;    // gauge: flow table size
   Counter half_open_flows; // gauge: flows in the table whose SYN is unanswered (kTcpSynSent)
+  Counter flow_index_slots; // gauge: slots of the IPv4 flow index in use (it grows with the flows)
   // Half-open flows removed to make room for a new SYN (SYN-flood policy, processor.cc).
   Counter half_open_evictions;
   Counter arp_replies;

@@ -888,6 +888,7 @@ size_t slowTick(WorkerContext& ctx, const ForwardingSnapshot& snap, uint32_t now
   (void)ctx.affinity.expire(now_ms, (expiry_budget + lb::AffinityTable::kWays - 1) / lb::AffinityTable::kWays);
   ctx.counters.active_flows.set(ctx.flows.size() + ctx.flows6.size());
   ctx.counters.half_open_flows.set(ctx.flows.halfOpen() + ctx.flows6.halfOpen());
+  ctx.counters.flow_index_slots.set(ctx.flows.indexSlots());
   (void)ctx.fragments.sweep(now_ms, (expiry_budget + lb::FragmentTable::kWays - 1) / lb::FragmentTable::kWays);
 
   size_t n = 0;

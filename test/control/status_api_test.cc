@@ -98,6 +98,8 @@ TEST(StatusApi, StatsSumOverWorkersAndNameEveryDropReason) {
   box.counters[1].drop(fwd::DropReason::kNoService);
   box.counters[0].active_flows.set(7);
   box.counters[0].half_open_flows.set(3);
+  box.counters[0].flow_index_slots.set(4096);
+  box.counters[1].flow_index_slots.set(8192);
   box.counters[1].half_open_evictions.add(4);
   const json j = statsJson(*box.model);
   EXPECT_EQ(j["generation"], 1);
@@ -106,6 +108,7 @@ TEST(StatusApi, StatsSumOverWorkersAndNameEveryDropReason) {
   EXPECT_EQ(j["counters"]["new_flows"], 2);
   EXPECT_EQ(j["counters"]["active_flows"], 7);
   EXPECT_EQ(j["counters"]["half_open_flows"], 3);
+  EXPECT_EQ(j["counters"]["flow_index_slots"], 4096 + 8192);
   EXPECT_EQ(j["counters"]["half_open_evictions"], 4);
   EXPECT_EQ(j["drops"]["no_service"], 2);
   EXPECT_EQ(j["drops"].size(), fwd::kDropReasonCount);
@@ -238,6 +241,7 @@ TEST(StatusApi, MetricsHaveTypesAndLabelsForEveryFamily) {
   EXPECT_NE(text.find("nodegate_drops_total{reason=\"no_backend\"} 0"), std::string::npos);
   EXPECT_NE(text.find("nodegate_worker_busy_ratio{worker=\"1\"}"), std::string::npos);
   EXPECT_NE(text.find("# TYPE nodegate_flows_half_open gauge"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE nodegate_flow_index_slots gauge"), std::string::npos);
   EXPECT_NE(text.find("nodegate_flows_half_open_evictions_total{worker=\"0\"} 0"), std::string::npos);
   EXPECT_NE(text.find("nodegate_drops_total{reason=\"fragment_no_flow\"} 0"), std::string::npos);
 }

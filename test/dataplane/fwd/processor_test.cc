@@ -298,6 +298,12 @@ TEST(Processor, BurstFindsFlowsStillInTheOldIndexWhileItGrows) {
   }
   const uint64_t flows = h.ctx.counters.new_flows.get();
   ASSERT_GT(flows, 500u);
+  // The gauge follows the index the slow tick finds.
+  std::array<fwd::ArpRequest, 4> requests;
+  EXPECT_EQ(h.ctx.counters.flow_index_slots.get(), 0u);
+  (void)fwd::slowTick(h.ctx, *h.env.snapshot, 1000, /*expiry_budget=*/0, requests);
+  EXPECT_EQ(h.ctx.counters.flow_index_slots.get(), h.ctx.flows.indexSlots());
+  EXPECT_GT(h.ctx.flows.indexSlots(), lb::FlowTable::kDefaultInitialIndexSlots);
   for (size_t begin = 0; begin < acks.size(); begin += fwd::kMaxBurst) {
     const size_t n = std::min(fwd::kMaxBurst, acks.size() - begin);
     std::vector<std::span<std::byte>> spans;
