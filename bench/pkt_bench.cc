@@ -164,7 +164,7 @@ BENCHMARK(BM_EstablishedFlow)->Arg(4096)->Arg(1 << 20);
 
 // The worker's path: bursts of fwd::kMaxBurst ACKs of `range(0)` established flows
 // through fwd::processBurst (parse and hash the burst, prefetch index slots, then
-// records, then decide), each burst first copied into fresh buffers the way a PMD writes
+// decide), each burst first copied into fresh buffers the way a PMD writes
 // received frames. Per packet, copy included (BM_CopyOnly is one 60-byte copy).
 // range(1), when given, is the flow table's capacity (default: twice the flows).
 void BM_EstablishedBurst(benchmark::State& state) {

@@ -9,15 +9,16 @@ set -euo pipefail
 # PMDs the tests and the demo load at run time: af_packet, ring, pcap, tap, and the
 # ring mempool driver), the tools the namespace tests use, promtool (prometheus) for
 # the /metrics format check, chromium for the headless status-page test, yaml-cpp for
-# kubeconfig files, and python3-kubernetes (a real client pointed at the fake API server). Each name was checked
-# with `apt-cache policy` on Debian 12.
+# kubeconfig files, python3-kubernetes (a real client pointed at the fake API server), and
+# nftables (the tunnel-mode e2e tests' nodes DNAT the VIP to their NodePort the way
+# kube-proxy would). Each name was checked with `apt-cache policy` on Debian 12.
 readonly PACKAGES=(
   build-essential cmake pkg-config g++ clang clang-14 libclang-rt-14-dev
   dpdk dpdk-dev libdpdk-dev
   librte-net-af-packet23 librte-net-ring23 librte-net-pcap23 librte-net-tap23 librte-mempool-ring23
   libconfig++-dev libspdlog-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libasio-dev libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev libpcap-dev
-  iproute2 ethtool iputils-ping curl python3 procps psmisc
+  iproute2 ethtool iputils-ping curl python3 procps psmisc nftables
   prometheus chromium openssl libyaml-cpp-dev python3-kubernetes jq
 )
 
