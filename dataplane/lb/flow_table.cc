@@ -73,20 +73,20 @@ BasicFlowTable<Key>::BasicFlowTable(uint32_t capacity, uint32_t initial_index_sl
   static_assert(std::is_trivially_destructible_v<Flow> && std::is_trivially_destructible_v<Slot> &&
                 std::is_trivially_destructible_v<Link>);
   full_slots_ = std::bit_ceil(capacity * 4);
-  const uint32_t first_slots =
-      std::min(full_slots_, std::bit_ceil(std::min(std::max(initial_index_slots, uint32_t{8}), full_slots_)));
+  const uint32_t first_slots = std::bit_ceil(std::min(std::max(initial_index_slots, uint32_t{8}), full_slots_));
 
   // Everything is written here, so no page is first touched on the hot path.
   records_ = HugeArray<Flow>(capacity);
   free_list_ = HugeArray<uint32_t>(capacity);
   live_ = HugeArray<uint8_t>(capacity);  // value-initialised: all 0
+  auto emptySlots = [](uint32_t n) {
+    HugeArray<Slot> slots(n);
+    for (uint32_t i = 0; i < n; ++i) slots[i] = Slot{.tag = 0, .ref = kEmptyRef};
+    return slots;
+  };
+  slot_store_[0] = emptySlots(full_slots_);
   // [1] holds the sizes full/2, full/8, ...: needed only when the index starts below full.
-  for (int store = 0; store < 2; ++store) {
-    const uint32_t n = store == 0 ? full_slots_ : (first_slots < full_slots_ ? full_slots_ / 2 : 0);
-    if (n == 0) continue;
-    slot_store_[store] = HugeArray<Slot>(n);
-    for (uint32_t i = 0; i < n; ++i) slot_store_[store][i] = Slot{.tag = 0, .ref = kEmptyRef};
-  }
+  if (first_slots < full_slots_) slot_store_[1] = emptySlots(full_slots_ / 2);
   index_ = indexOfSize(first_slots);
   // Pop order 0, 1, 2, ...: a young table keeps its records dense.
   for (uint32_t i = 0; i < capacity; ++i) free_list_[i] = capacity - 1 - i;
@@ -229,10 +229,7 @@ bool BasicFlowTable<Key>::eraseIn(const Index& index, uint32_t moved, uint32_t t
   // The walk of findIn, for the entry itself rather than its key.
   uint32_t pos = tag & index.mask;
   for (uint32_t d = 0;; ++d, pos = (pos + 1) & index.mask) {
-    if (kSkipMoved && pos < moved) {
-      d += moved - pos;
-      pos = moved;
-    }
+    if constexpr (kSkipMoved) stepOverMoved(pos, d, moved);
     if (d > kMaxDisplacement || index.slots[pos].ref == kEmptyRef) return false;
     if (index.slots[pos].ref == ref) break;
   }
@@ -247,9 +244,8 @@ bool BasicFlowTable<Key>::eraseIn(const Index& index, uint32_t moved, uint32_t t
   uint32_t j = pos;
   for (uint32_t gap = 1; gap <= kMaxDisplacement && gap <= index.mask; ++gap) {
     j = (j + 1) & index.mask;
-    if (kSkipMoved && j < moved) {
-      gap += moved - j;
-      j = moved;
+    if constexpr (kSkipMoved) {
+      stepOverMoved(j, gap, moved);
       if (gap > kMaxDisplacement || gap > index.mask) break;
     }
     const Slot s = index.slots[j];

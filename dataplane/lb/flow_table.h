@@ -277,17 +277,24 @@ class BasicFlowTable {
     uint32_t unused;
     return findIn</*kSkipMoved=*/true>(old_.slots, old_.mask, moved_, key, tag, unused);
   }
-  // One array's walk. In the old array of a growth, slots [0, moved) have been emptied
-  // by migrate() and stand for the entries that were there: a walk steps over them as
-  // over occupied slots (kSkipMoved), so an entry whose run crossed them is still found.
+  // In the old array of a growth, slots [0, moved) have been emptied by migrate() and
+  // stand for the entries that were there: a walk steps over them as over occupied slots,
+  // so an entry whose run crossed them is still reached. Moves `pos` past them and adds
+  // them to `distance` (slots walked).
+  static void stepOverMoved(uint32_t& pos, uint32_t& distance, uint32_t moved) noexcept {
+    if (pos < moved) {
+      distance += moved - pos;
+      pos = moved;
+    }
+  }
+  // One array's walk; kSkipMoved in a growth's old array (stepOverMoved).
   template <bool kSkipMoved, class Probe>
   Found findIn(const Slot* slots, uint32_t mask, uint32_t moved, const Probe& key, uint32_t tag,
                uint32_t& empty) const noexcept {
     uint32_t pos = tag & mask;
     for (uint32_t d = 0; d <= kMaxDisplacement; ++d, pos = (pos + 1) & mask) {
-      if (kSkipMoved && pos < moved) {
-        d += moved - pos;
-        pos = moved;
+      if constexpr (kSkipMoved) {
+        stepOverMoved(pos, d, moved);
         if (d > kMaxDisplacement) break;
       }
       const Slot s = slots[pos];
